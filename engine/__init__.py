@@ -1,0 +1,1 @@
+"""Weavegraph engine: graphs of nodes run in supersteps, with events and checkpoints."""

@@ -1,0 +1,230 @@
+"""The engine's exception tree, rooted at :class:`EngineError`.
+
+::
+
+    EngineError
+    ├── GraphCompileError           compile() rejected the graph
+    │   ├── MissingEntry            nothing leaves Start
+    │   ├── CycleDetected           a cycle of unconditional edges
+    │   ├── UnreachableNodes        nodes that Start cannot reach
+    │   ├── NoPathToEnd             nodes that cannot reach End
+    │   ├── DuplicateEdge           the same edge twice
+    │   ├── EdgeFromEnd             an edge leaving End
+    │   └── UnknownNode             an edge names an unregistered node
+    ├── NodeError                   raised by (or on behalf of) a node
+    │   ├── MissingInput
+    │   ├── ValidationFailed
+    │   └── ProviderError
+    ├── RunnerError                 a session could not go on
+    │   ├── NodeRunError            a node failed in a superstep
+    │   ├── RoutingError            a predicate returned something that is not a list of targets
+    │   ├── StepLimitExceeded       more supersteps than max_steps in one invocation
+    │   ├── SessionNotFound
+    │   ├── NoStartNodes
+    │   └── InvalidIterativeEntry
+    ├── CheckpointerError           storage failed (driver errors are chained)
+    │   └── CheckpointConflict      another writer moved the session on
+    ├── StateSlotError              typed state slots
+    │   ├── StateSlotMissing
+    │   ├── StateSlotSerialize
+    │   └── StateSlotDeserialize
+    └── ReplayConformanceError      two runs that should match do not
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class EngineError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+
+# ---------------------------------------------------------------- graph compile
+
+
+class GraphCompileError(EngineError):
+    """The graph definition is invalid; `GraphBuilder.compile()` refused it."""
+
+
+class MissingEntry(GraphCompileError):
+    def __init__(self) -> None:
+        super().__init__(
+            "graph has no entry: nothing leaves Start (add an edge or a conditional edge from 'Start')"
+        )
+
+
+class CycleDetected(GraphCompileError):
+    def __init__(self, cycle: Sequence[str]) -> None:
+        self.cycle = list(cycle)
+        super().__init__(
+            f"cycle of unconditional edges: {' -> '.join(self.cycle)} "
+            "(loops must go through a conditional edge or a frontier command)"
+        )
+
+
+class UnreachableNodes(GraphCompileError):
+    def __init__(self, nodes: Sequence[str]) -> None:
+        self.nodes = sorted(nodes)
+        super().__init__(f"nodes not reachable from Start: {', '.join(self.nodes)}")
+
+
+class NoPathToEnd(GraphCompileError):
+    def __init__(self, nodes: Sequence[str]) -> None:
+        self.nodes = sorted(nodes)
+        super().__init__(f"nodes with no path to End: {', '.join(self.nodes)}")
+
+
+class DuplicateEdge(GraphCompileError):
+    def __init__(self, src: str, dst: str) -> None:
+        self.src, self.dst = src, dst
+        super().__init__(f"duplicate edge {src} -> {dst}")
+
+
+class EdgeFromEnd(GraphCompileError):
+    def __init__(self, dst: str | None = None) -> None:
+        self.dst = dst
+        target = f" (to {dst})" if dst else ""
+        super().__init__(f"an edge leaves End{target}; End is terminal")
+
+
+class UnknownNode(GraphCompileError):
+    def __init__(self, kind: Any, where: str = "") -> None:
+        self.kind = kind
+        self.where = where
+        suffix = f" ({where})" if where else ""
+        super().__init__(f"unknown node '{kind}'{suffix}: register it with add_node first")
+
+
+# ---------------------------------------------------------------- node errors
+
+
+class NodeError(EngineError):
+    """A node failed. Unexpected exceptions from nodes are wrapped in this, chained with `__cause__`."""
+
+
+class MissingInput(NodeError):
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(f"missing expected input: {what}")
+
+
+class ValidationFailed(NodeError):
+    def __init__(self, text: str) -> None:
+        self.text = text
+        super().__init__(f"validation failed: {text}")
+
+
+class ProviderError(NodeError):
+    def __init__(self, provider: str, message: str) -> None:
+        self.provider = provider
+        self.provider_message = message
+        super().__init__(f"provider error ({provider}): {message}")
+
+
+# ---------------------------------------------------------------- runner errors
+
+
+class RunnerError(EngineError):
+    """A session could not go on."""
+
+
+class NodeRunError(RunnerError):
+    """A node failed during a superstep; the node error is the `__cause__`."""
+
+    def __init__(self, kind: Any, step: int, error: BaseException) -> None:
+        self.kind = kind
+        self.step = step
+        self.error = error
+        super().__init__(f"node '{kind}' failed at step {step}: {error}")
+
+
+class RoutingError(RunnerError):
+    """A conditional edge's predicate failed or returned something that is not a list of targets."""
+
+    def __init__(self, source: Any, step: int, detail: str) -> None:
+        self.source = source
+        self.step = step
+        super().__init__(f"conditional edge from '{source}' at step {step}: {detail}")
+
+
+class StepLimitExceeded(RunnerError):
+    def __init__(self, session_id: str, max_steps: int, step: int) -> None:
+        self.session_id = session_id
+        self.max_steps = max_steps
+        self.step = step
+        super().__init__(
+            f"session '{session_id}' exceeded max_steps={max_steps} in one invocation (at step {step}); "
+            "raise the limit with max_steps(n) or check the graph for an endless loop"
+        )
+
+
+class SessionNotFound(RunnerError):
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__(f"session not found: '{session_id}'")
+
+
+class NoStartNodes(RunnerError):
+    def __init__(self, session_id: str = "") -> None:
+        self.session_id = session_id
+        super().__init__(f"session '{session_id}' has nothing to run: the first frontier is empty")
+
+
+class InvalidIterativeEntry(RunnerError):
+    def __init__(self, entry: Any, reason: str) -> None:
+        self.entry = entry
+        super().__init__(f"invalid iterative entry '{entry}': {reason}")
+
+
+# ---------------------------------------------------------------- persistence
+
+
+class CheckpointerError(EngineError):
+    """Checkpoint storage failed; the driver's exception is chained as `__cause__`."""
+
+
+class CheckpointConflict(CheckpointerError):
+    def __init__(self, session_id: str, expected: int | None, actual: int | None) -> None:
+        self.session_id = session_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"checkpoint conflict for session '{session_id}': expected last step {expected}, "
+            f"but another writer is at {actual}"
+        )
+
+
+# ---------------------------------------------------------------- typed slots
+
+
+class StateSlotError(EngineError):
+    """A typed state slot could not be read or written."""
+
+
+class StateSlotMissing(StateSlotError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"state slot '{key}' is missing")
+
+
+class StateSlotSerialize(StateSlotError):
+    def __init__(self, key: str, detail: str) -> None:
+        self.key = key
+        super().__init__(f"state slot '{key}' could not be serialised: {detail}")
+
+
+class StateSlotDeserialize(StateSlotError):
+    def __init__(self, key: str, detail: str) -> None:
+        self.key = key
+        super().__init__(f"state slot '{key}' could not be deserialised: {detail}")
+
+
+# ---------------------------------------------------------------- replay
+
+
+class ReplayConformanceError(EngineError):
+    def __init__(self, differences: Sequence[str]) -> None:
+        self.differences = list(differences)
+        super().__init__("replay runs differ: " + "; ".join(self.differences))
