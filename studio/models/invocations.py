@@ -1,0 +1,112 @@
+"""Table model of an iterative session's invocations: each input patch, the step reached, the result."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+
+from engine.state import VersionedState
+from engine.types import JSON
+from studio.diff import json_equal, short_json
+
+_Index = QModelIndex | QPersistentModelIndex
+
+COLUMNS = ("#", "Input", "Step", "Result")
+
+
+@dataclass(slots=True)
+class Invocation:
+    """One `invoke_next` call: its input patch (JSON), then what it produced (or its error)."""
+
+    number: int
+    patch: JSON
+    started_at: dt.datetime
+    step: int | None = None
+    state: VersionedState | None = None
+    events: list[Any] = field(default_factory=list)
+    error: str | None = None
+    previous_extra: dict[str, JSON] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.state is not None or self.error is not None
+
+    def result_summary(self) -> str:
+        """`error: ...`, or the extra keys this invocation changed (`sum=3, tick=2`), or `no change`."""
+        if self.error is not None:
+            return f"error: {self.error}"
+        if self.state is None:
+            return "running…"
+        changed = [
+            f"{k}={short_json(v, 24)}"
+            for k, v in self.state.extra.items()
+            if k not in self.previous_extra or not json_equal(self.previous_extra[k], v)
+        ]
+        gone = [f"-{k}" for k in self.previous_extra if k not in self.state.extra]
+        parts = changed + gone
+        return ", ".join(parts) if parts else "no extra change"
+
+
+class InvocationsModel(QAbstractTableModel):
+    """Rows in call order; `update_last` refreshes the row of the invocation in flight."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._items: list[Invocation] = []
+
+    def invocations(self) -> list[Invocation]:
+        return list(self._items)
+
+    def invocation_at(self, row: int) -> Invocation | None:
+        return self._items[row] if 0 <= row < len(self._items) else None
+
+    def append(self, inv: Invocation) -> int:
+        row = len(self._items)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._items.append(inv)
+        self.endInsertRows()
+        return row
+
+    def update_row(self, row: int) -> None:
+        if 0 <= row < len(self._items):
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._items.clear()
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._items)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section] if 0 <= section < len(COLUMNS) else None
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        inv = self.invocation_at(index.row()) if index.isValid() else None
+        if inv is None:
+            return None
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (
+                str(inv.number),
+                short_json(inv.patch, 60),
+                "" if inv.step is None else str(inv.step),
+                inv.result_summary(),
+            )[col]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (str(inv.number), short_json(inv.patch, 2000), "", inv.result_summary())[col]
+        if role == Qt.ItemDataRole.ForegroundRole and inv.error is not None:
+            return QColor("#c0392b")
+        return None

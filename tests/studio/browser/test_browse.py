@@ -1,0 +1,114 @@
+"""Browsing a real SQLite file: sessions page, search, sort, steps, state view, diff, delete, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt
+
+from studio.panels.checkpoint_browser import RECENT_KEY, CheckpointBrowserPanel
+from tests.studio.browser.conftest import fill_sqlite, open_and_wait
+
+
+def test_open_page_search_sort_and_steps(
+    qtbot: Any, panel: CheckpointBrowserPanel, run_async: Any, tmp_path: Path
+) -> None:
+    db = tmp_path / "cp.db"
+    run_async(fill_sqlite(db, {f"s{i:03d}": i % 7 + 1 for i in range(120)}))
+    opened: list[str] = []
+    panel.database_opened.connect(opened.append)
+    open_and_wait(qtbot, panel, str(db))
+    assert opened == [f"sqlite://{db}"]
+    assert panel.current_url() == f"sqlite://{db}"
+    assert panel.sessions.rowCount() == 50 and panel.sessions.total_count == 120
+    assert panel.sessions_pager.label.text().startswith("1-50 of 120")
+    with qtbot.waitSignal(panel.sessions_loaded):
+        panel.sessions_pager.next.click()
+    assert panel.sessions.page == 1 and panel.sessions.rowCount() == 50
+    with qtbot.waitSignal(panel.sessions_loaded):
+        panel.search_edit.setText("s11")
+    ids = [s.session_id for s in panel.sessions.sessions()]
+    assert sorted(ids) == [f"s{i}" for i in range(110, 120)] and panel.sessions.page == 0
+    with qtbot.waitSignal(panel.sessions_loaded):
+        panel.sessions_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    assert [s.session_id for s in panel.sessions.sessions()] == [f"s{i}" for i in range(110, 120)]
+    # steps of one session, newest first; the first row is selected and shown
+    with qtbot.waitSignal(panel.steps_loaded):
+        assert panel.select_session("s113")  # 113 % 7 + 1 = 2 -> steps 0..2
+    assert [panel.steps.checkpoint_at(r).step for r in range(panel.steps.rowCount())] == [2, 1, 0]
+    assert panel.steps.data(panel.steps.index(0, 2)) == "A"
+    assert panel.steps.data(panel.steps.index(0, 4)) == "messages, extra"
+    assert "Step 2 of s113" in panel.state_view.title.text()
+    assert panel.state_view.messages.count() == 3
+    assert panel.state_view.extra_model.find_key("sum") is not None
+    assert QSettings().value(RECENT_KEY) == [f"sqlite://{db}"]
+
+
+def test_diff_two_selected_rows_and_compare_any_steps(
+    qtbot: Any, panel: CheckpointBrowserPanel, run_async: Any, tmp_path: Path
+) -> None:
+    db = tmp_path / "cp.db"
+    run_async(fill_sqlite(db, {"only": 5}))
+    open_and_wait(qtbot, panel, f"sqlite://{db}")
+    with qtbot.waitSignal(panel.steps_loaded):
+        panel.select_session("only")
+    with qtbot.waitSignal(panel.diff_shown):
+        panel.steps_view.selectionModel().clearSelection()
+        panel.steps_view.selectRow(0)  # step 5
+        from PySide6.QtCore import QItemSelectionModel
+
+        panel.steps_view.selectionModel().select(
+            panel.steps.index(2, 0),
+            QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
+        )  # step 3
+    rows = panel.diff_view.rows()
+    assert ("messages", "added", "assistant", "", "tick 4") in rows
+    assert ("extra", "changed", "sum", "6", "15") in rows
+    assert panel.diff_view.title.text().startswith("step 3 → step 5: changed messages, extra")
+    with qtbot.waitSignal(panel.diff_shown):
+        panel.compare_steps("only", 0, 5)
+    assert ("extra", "added", "started", "", "true") in panel.diff_view.rows()
+
+
+def test_delete_with_inline_confirmation_and_export(
+    qtbot: Any, panel: CheckpointBrowserPanel, run_async: Any, tmp_path: Path
+) -> None:
+    db = tmp_path / "cp.db"
+    run_async(fill_sqlite(db, {"keep": 2, "drop": 3}))
+    open_and_wait(qtbot, panel, f"sqlite://{db}")
+    with qtbot.waitSignal(panel.steps_loaded):
+        panel.select_session("keep")
+    out = tmp_path / "keep.json"
+    with qtbot.waitSignal(panel.export_finished) as sig:
+        panel.export_session("keep", str(out))
+    assert sig.args == [str(out), 3]
+    doc = json.loads(out.read_text())
+    assert [s["step"] for s in doc["steps"]] == [0, 1, 2] and doc["graph_hash"] == "aaaa"
+    assert doc["steps"][2]["state"]["extra"]["map"]["sum"] == 3
+    panel.select_session("drop")
+    panel.delete_button.click()
+    assert not panel.confirm_bar.isHidden() and "drop" in panel.confirm_bar.text()
+    with qtbot.waitSignal(panel.sessions_loaded):
+        panel.confirm_yes.click()
+    assert [s.session_id for s in panel.sessions.sessions()] == ["keep"]
+
+
+def test_graph_hash_warning_and_signals(
+    qtbot: Any, panel: CheckpointBrowserPanel, run_async: Any, tmp_path: Path
+) -> None:
+    db = tmp_path / "cp.db"
+    run_async(fill_sqlite(db, {"s": 1}))
+    open_and_wait(qtbot, panel, f"sqlite://{db}")
+    panel.set_graph_hash("bbbb")
+    panel.select_session("s")
+    qtbot.waitUntil(lambda: not panel.warning_bar.isHidden(), timeout=3000)
+    assert "aaaa" in panel.warning_bar.text() and "bbbb" in panel.warning_bar.text()
+    with qtbot.waitSignal(panel.resume_requested) as sig:
+        panel.resume_button.click()
+    assert sig.args == [f"sqlite://{db}", "s"]
+    with qtbot.waitSignal(panel.open_in_stepper_requested):
+        panel.stepper_button.click()
+    panel.set_graph_hash("aaaa")
+    qtbot.waitUntil(lambda: panel.warning_bar.isHidden(), timeout=3000)
