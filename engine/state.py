@@ -61,8 +61,6 @@ class StateKey(Generic[T]):
                 out = value
             _check_json(out)
             return out
-        except StateSlotSerialize:
-            raise
         except Exception as exc:  # a foreign object's own failure, chained
             raise StateSlotSerialize(self.storage_key, str(exc)) from exc
 
@@ -92,14 +90,14 @@ def _check_json(value: Any, path: str = "$") -> None:
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
-                raise StateSlotSerialize(path, f"object key {k!r} at {path} is not a string")
+                raise TypeError(f"object key {k!r} at {path} is not a string")
             _check_json(v, f"{path}.{k}")
         return
     if isinstance(value, list | tuple):
         for i, v in enumerate(value):
             _check_json(v, f"{path}[{i}]")
         return
-    raise StateSlotSerialize(path, f"{type(value).__name__} at {path} is not JSON")
+    raise TypeError(f"{type(value).__name__} at {path} is not JSON")
 
 
 class VersionedState:

@@ -1,0 +1,1 @@
+"""Graph definitions: the builder, compile-time validation, documents and node types."""
