@@ -1,0 +1,579 @@
+"""The built-in node types (python, message, set, accumulate, delay, emit, fail, scripted_llm) and routers
+(route_if, route_by, python) that graph documents name, each with the JSON Schema of its config."""
+
+from __future__ import annotations
+
+import _string
+import asyncio
+import importlib
+import json
+import string
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import NodeError
+from engine.graph.node_types import ConfigProblem, NodeTypeSpec, json_path_join
+from engine.partial import NodePartial
+from engine.types import JSON, Message, Role
+
+if TYPE_CHECKING:
+    from engine.node import NodeContext
+    from engine.state import StateSnapshot
+
+TEMPLATE_FIELDS = ("extra", "step", "node")
+ROUTE_IF_OPS = ("==", "!=", "<", "<=", ">", ">=", "exists")
+
+_TARGETS: dict[str, JSON] = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1},
+    "description": 'Node ids (or "End") to route to.',
+}
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+_CALLABLE: dict[str, JSON] = {
+    "type": "string",
+    "title": "Callable",
+    "description": 'Import path of the function: "package.module:function" (imported only when trusted).',
+    "pattern": rf"^{_DOTTED}:{_DOTTED}$",
+}
+
+
+def _schema(title: str, properties: dict[str, JSON], required: Sequence[str] = ()) -> dict[str, JSON]:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title,
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+# ---------------------------------------------------------------- templates
+
+
+class _TemplateFormatter(string.Formatter):
+    """`str.format` restricted to item access (`{extra[key]}`): attribute access could walk into objects."""
+
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        first, rest = _string.formatter_field_name_split(field_name)
+        obj = self.get_value(first, args, kwargs)
+        for is_attr, index in rest:
+            if is_attr:
+                raise ValueError(f"attribute access '.{index}' is not allowed in templates")
+            obj = obj[index]
+        return obj, first
+
+
+_FORMATTER = _TemplateFormatter()
+
+
+def check_template(template: str) -> str | None:
+    """The reason `template` cannot work, or None: bad syntax, attribute access, an unknown top-level name."""
+    try:
+        for _literal, field_name, _spec, _conv in _FORMATTER.parse(template):
+            if field_name is None:
+                continue
+            if field_name == "" or field_name.isdigit():
+                return "positional fields like '{}' are not allowed; use {extra[key]}, {step} or {node}"
+            first, rest = _string.formatter_field_name_split(field_name)
+            if first not in TEMPLATE_FIELDS:
+                return f"unknown field '{first}' (use {{extra[key]}}, {{step}} or {{node}})"
+            for is_attr, index in rest:
+                if is_attr:
+                    return f"attribute access '.{index}' is not allowed (use {{extra[key]}})"
+    except ValueError as exc:
+        return f"bad template: {exc}"
+    return None
+
+
+def render_template(template: str, snapshot: StateSnapshot, ctx: NodeContext, what: str) -> str:
+    """Format `template` over extra, step and node; a missing key is a NodeError naming it."""
+    try:
+        return _FORMATTER.format(template, extra=snapshot.extra, step=ctx.step, node=ctx.node_id)
+    except KeyError as exc:
+        key = exc.args[0] if exc.args else "?"
+        raise NodeError(
+            f"node '{ctx.node_id}': {what} template names missing key '{key}' (template: {template!r})"
+        ) from exc
+    except (IndexError, ValueError, TypeError) as exc:
+        raise NodeError(
+            f"node '{ctx.node_id}': {what} template failed: {exc} (template: {template!r})"
+        ) from exc
+
+
+def _template_check(*keys: str) -> Callable[[Mapping[str, JSON]], list[ConfigProblem]]:
+    def check(config: Mapping[str, JSON]) -> list[ConfigProblem]:
+        out: list[ConfigProblem] = []
+        for key in keys:
+            value = config.get(key)
+            if isinstance(value, str):
+                reason = check_template(value)
+                if reason is not None:
+                    out.append((f".{key}", reason))
+        return out
+
+    return check
+
+
+# ---------------------------------------------------------------- python callables
+
+
+def resolve_callable(ref: str) -> Any:
+    """Import "package.module:attr.sub" and return the attribute; ValueError says what is missing."""
+    module_name, sep, attr_path = ref.partition(":")
+    if not sep or not module_name or not attr_path:
+        raise ValueError(f"callable '{ref}' is not of the form 'package.module:function'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"callable '{ref}': cannot import module '{module_name}': {exc}") from exc
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise ValueError(f"callable '{ref}': '{module_name}' has no attribute '{attr_path}'") from exc
+    if not callable(obj) and not callable(getattr(obj, "run", None)):
+        raise ValueError(f"callable '{ref}' is a {type(obj).__name__}, not a callable")
+    return obj
+
+
+def _python_node(config: Mapping[str, JSON]) -> Any:
+    return resolve_callable(str(config["callable"]))
+
+
+# ---------------------------------------------------------------- node types
+
+
+def _message_node(config: Mapping[str, JSON]) -> Any:
+    role = Role.parse(str(config.get("role", "assistant")))
+    template = str(config.get("content", ""))
+
+    async def message(snapshot: StateSnapshot, ctx: NodeContext) -> NodePartial:
+        text = render_template(template, snapshot, ctx, "message content")
+        return NodePartial(messages=[Message(role, text)])
+
+    return message
+
+
+def _set_node(config: Mapping[str, JSON]) -> Any:
+    values = dict(config.get("values") or {})
+
+    async def set_values(snapshot: StateSnapshot, ctx: NodeContext) -> NodePartial:
+        return NodePartial(extra=json.loads(json.dumps(values)))
+
+    return set_values
+
+
+def _number(value: JSON, what: str, node: str) -> int | float:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise NodeError(f"node '{node}': {what} is {type(value).__name__} {value!r}, expected a number")
+    return value
+
+
+def _accumulate_node(config: Mapping[str, JSON]) -> Any:
+    key, into = str(config["key"]), str(config["into"])
+
+    async def accumulate(snapshot: StateSnapshot, ctx: NodeContext) -> NodePartial:
+        total = _number(snapshot.extra.get(into), f"extra['{into}']", ctx.node_id)
+        add = _number(snapshot.extra.get(key), f"extra['{key}']", ctx.node_id)
+        return NodePartial(extra={into: total + add})
+
+    return accumulate
+
+
+def _delay_node(config: Mapping[str, JSON]) -> Any:
+    seconds = float(config.get("ms", 100)) / 1000.0
+
+    async def delay(snapshot: StateSnapshot, ctx: NodeContext) -> None:
+        await asyncio.sleep(seconds)
+
+    return delay
+
+
+def _emit_node(config: Mapping[str, JSON]) -> Any:
+    scope = str(config.get("scope", "progress"))
+    template = str(config.get("message", ""))
+
+    async def emit(snapshot: StateSnapshot, ctx: NodeContext) -> None:
+        ctx.emit(scope, render_template(template, snapshot, ctx, "emit message"))
+
+    return emit
+
+
+def _fail_node(config: Mapping[str, JSON]) -> Any:
+    message = str(config.get("message", "boom"))
+
+    async def fail(snapshot: StateSnapshot, ctx: NodeContext) -> None:
+        raise NodeError(message)
+
+    return fail
+
+
+def _scripted_llm_node(config: Mapping[str, JSON]) -> Any:
+    reply = str(config.get("reply", ""))
+    size = int(config.get("chunk_chars", 4))
+    pause = float(config.get("delay_ms", 20)) / 1000.0
+
+    async def scripted_llm(snapshot: StateSnapshot, ctx: NodeContext) -> NodePartial:
+        stream_id = f"{ctx.node_id}-{ctx.step}"
+        chunks = [reply[i : i + size] for i in range(0, len(reply), size)]
+        for index, chunk in enumerate(chunks):
+            if index and pause:
+                await asyncio.sleep(pause)
+            ctx.emit_llm_chunk(chunk, stream_id=stream_id)
+        ctx.emit_llm_final(reply, stream_id=stream_id)
+        return NodePartial(messages=[Message.assistant(reply)])
+
+    return scripted_llm
+
+
+# ---------------------------------------------------------------- routers
+
+
+_MISSING = object()
+
+
+def compare(left: Any, op: str, right: Any) -> bool:
+    """route_if's comparison: a missing left side is only "not existing"; incomparable types give False."""
+    if op == "exists":
+        return left is not _MISSING
+    if left is _MISSING:
+        return False
+    try:
+        if op == "==":
+            return bool(left == right)
+        if op == "!=":
+            return bool(left != right)
+        if op == "<":
+            return bool(left < right)
+        if op == "<=":
+            return bool(left <= right)
+        if op == ">":
+            return bool(left > right)
+        if op == ">=":
+            return bool(left >= right)
+    except TypeError:
+        return False
+    raise ValueError(f"unknown route_if op {op!r} (one of {', '.join(ROUTE_IF_OPS)})")
+
+
+def _route_if(config: Mapping[str, JSON]) -> Any:
+    key, op, value = str(config["key"]), str(config["op"]), config.get("value")
+    then = [str(t) for t in config.get("then") or []]
+    otherwise = [str(t) for t in config.get("else", ["End"]) or []]
+
+    def route_if(snapshot: StateSnapshot) -> list[str]:
+        left = snapshot.extra.get(key, _MISSING)
+        return list(then if compare(left, op, value) else otherwise)
+
+    return route_if
+
+
+def _route_if_targets(config: Mapping[str, JSON]) -> list[str]:
+    return _unique([*(config.get("then") or []), *(config.get("else", ["End"]) or [])])
+
+
+def _case_key(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) or value is None:
+        return json.dumps(value)
+    return None
+
+
+def _route_by(config: Mapping[str, JSON]) -> Any:
+    key = str(config["key"])
+    cases = {str(k): [str(t) for t in v] for k, v in dict(config.get("cases") or {}).items()}
+    default = [str(t) for t in config.get("default", ["End"]) or []]
+
+    def route_by(snapshot: StateSnapshot) -> list[str]:
+        if key not in snapshot.extra:
+            return list(default)
+        case = _case_key(snapshot.extra[key])
+        return list(cases.get(case, default)) if case is not None else list(default)
+
+    return route_by
+
+
+def _route_by_targets(config: Mapping[str, JSON]) -> list[str]:
+    out: list[Any] = []
+    for targets in dict(config.get("cases") or {}).values():
+        out.extend(targets)
+    out.extend(config.get("default", ["End"]) or [])
+    return _unique(out)
+
+
+def _unique(items: Sequence[Any]) -> list[str]:
+    return list(dict.fromkeys(str(i) for i in items))
+
+
+def router_config_targets(config: Mapping[str, JSON], kind: str) -> list[tuple[str, str]]:
+    """(JSON path suffix, target) for every target a route_if / route_by config names."""
+    out: list[tuple[str, str]] = []
+    if kind == "route_if":
+        for key in ("then", "else"):
+            for i, t in enumerate(config.get(key) or []):
+                out.append((f".{key}[{i}]", str(t)))
+    elif kind == "route_by":
+        for case, targets in dict(config.get("cases") or {}).items():
+            for i, t in enumerate(targets):
+                out.append((json_path_join("", ["cases", str(case), i]), str(t)))
+        for i, t in enumerate(config.get("default") or []):
+            out.append((f".default[{i}]", str(t)))
+    return out
+
+
+BUILTIN_TYPES: list[NodeTypeSpec] = [
+    NodeTypeSpec(
+        "python",
+        "node",
+        "Python function",
+        "Calls a node function (snapshot, ctx) -> NodePartial | None, imported from a module.",
+        _schema("Python function", {"callable": _CALLABLE}, ["callable"]),
+        _python_node,
+        imports_code=True,
+    ),
+    NodeTypeSpec(
+        "message",
+        "node",
+        "Message",
+        "Appends one message; the content is a template over {extra[key]}, {step} and {node}.",
+        _schema(
+            "Message",
+            {
+                "role": {
+                    "type": "string",
+                    "title": "Role",
+                    "description": "user, assistant, system, tool or a custom role.",
+                    "default": "assistant",
+                    "examples": ["assistant", "user", "system", "tool"],
+                    "minLength": 1,
+                },
+                "content": {
+                    "type": "string",
+                    "title": "Content",
+                    "description": "Template: {extra[key]}, {step} and {node} are replaced.",
+                    "default": "",
+                },
+            },
+            ["content"],
+        ),
+        _message_node,
+        check=_template_check("content"),
+    ),
+    NodeTypeSpec(
+        "set",
+        "node",
+        "Set values",
+        "Writes keys of extra; a null value deletes the key.",
+        _schema(
+            "Set values",
+            {
+                "values": {
+                    "type": "object",
+                    "title": "Values",
+                    "description": "Keys to write into extra (null deletes).",
+                    "default": {},
+                }
+            },
+            ["values"],
+        ),
+        _set_node,
+    ),
+    NodeTypeSpec(
+        "accumulate",
+        "node",
+        "Accumulate",
+        "extra[into] = (extra[into] or 0) + (extra[key] or 0).",
+        _schema(
+            "Accumulate",
+            {
+                "key": {
+                    "type": "string",
+                    "title": "Key",
+                    "description": "Extra key whose value is added.",
+                    "default": "tick",
+                    "minLength": 1,
+                },
+                "into": {
+                    "type": "string",
+                    "title": "Into",
+                    "description": "Extra key holding the running total.",
+                    "default": "sum",
+                    "minLength": 1,
+                },
+            },
+            ["key", "into"],
+        ),
+        _accumulate_node,
+    ),
+    NodeTypeSpec(
+        "delay",
+        "node",
+        "Delay",
+        "Sleeps without blocking the event loop.",
+        _schema(
+            "Delay",
+            {
+                "ms": {
+                    "type": "number",
+                    "title": "Milliseconds",
+                    "description": "How long to sleep.",
+                    "default": 100,
+                    "minimum": 0,
+                }
+            },
+            ["ms"],
+        ),
+        _delay_node,
+    ),
+    NodeTypeSpec(
+        "emit",
+        "node",
+        "Emit event",
+        "Emits a node event with a scope and a templated message.",
+        _schema(
+            "Emit event",
+            {
+                "scope": {
+                    "type": "string",
+                    "title": "Scope",
+                    "description": "Event scope.",
+                    "default": "progress",
+                    "minLength": 1,
+                },
+                "message": {
+                    "type": "string",
+                    "title": "Message",
+                    "description": "Template: {extra[key]}, {step} and {node} are replaced.",
+                    "default": "",
+                },
+            },
+            ["message"],
+        ),
+        _emit_node,
+        check=_template_check("message"),
+    ),
+    NodeTypeSpec(
+        "fail",
+        "node",
+        "Fail",
+        "Raises a node error with the given message (for testing error paths).",
+        _schema(
+            "Fail",
+            {
+                "message": {
+                    "type": "string",
+                    "title": "Message",
+                    "description": "The node error's message.",
+                    "default": "boom",
+                }
+            },
+        ),
+        _fail_node,
+    ),
+    NodeTypeSpec(
+        "scripted_llm",
+        "node",
+        "Scripted LLM",
+        "Streams a fixed reply as LLM chunk events, then appends it as an assistant message.",
+        _schema(
+            "Scripted LLM",
+            {
+                "reply": {
+                    "type": "string",
+                    "title": "Reply",
+                    "description": "The text to stream.",
+                    "default": "",
+                },
+                "chunk_chars": {
+                    "type": "integer",
+                    "title": "Chunk size",
+                    "description": "Characters per chunk event.",
+                    "default": 4,
+                    "minimum": 1,
+                },
+                "delay_ms": {
+                    "type": "number",
+                    "title": "Delay between chunks (ms)",
+                    "description": "Pause between chunk events.",
+                    "default": 20,
+                    "minimum": 0,
+                },
+            },
+            ["reply"],
+        ),
+        _scripted_llm_node,
+    ),
+    NodeTypeSpec(
+        "route_if",
+        "router",
+        "Route if",
+        "Compares extra[key] with a value; routes to `then` when true, else to `else`.",
+        _schema(
+            "Route if",
+            {
+                "key": {
+                    "type": "string",
+                    "title": "Key",
+                    "description": "Extra key to test.",
+                    "minLength": 1,
+                },
+                "op": {
+                    "type": "string",
+                    "title": "Operator",
+                    "description": "A missing key only satisfies nothing ('exists' is false).",
+                    "enum": list(ROUTE_IF_OPS),
+                    "default": "==",
+                },
+                "value": {"title": "Value", "description": "Right-hand side (ignored by 'exists')."},
+                "then": {**_TARGETS, "title": "Then", "default": []},
+                "else": {**_TARGETS, "title": "Else", "default": ["End"]},
+            },
+            ["key", "op", "then"],
+        ),
+        _route_if,
+        targets=_route_if_targets,
+    ),
+    NodeTypeSpec(
+        "route_by",
+        "router",
+        "Route by value",
+        "Routes by the value of extra[key]: the matching case, else `default`.",
+        _schema(
+            "Route by value",
+            {
+                "key": {
+                    "type": "string",
+                    "title": "Key",
+                    "description": "Extra key to switch on.",
+                    "minLength": 1,
+                },
+                "cases": {
+                    "type": "object",
+                    "title": "Cases",
+                    "description": "Value (as text; true/false/numbers as JSON) -> targets.",
+                    "additionalProperties": _TARGETS,
+                    "default": {},
+                },
+                "default": {**_TARGETS, "title": "Default", "default": ["End"]},
+            },
+            ["key", "cases"],
+        ),
+        _route_by,
+        targets=_route_by_targets,
+    ),
+    NodeTypeSpec(
+        "python",
+        "router",
+        "Python predicate",
+        "Calls a predicate (snapshot) -> list of targets, imported from a module.",
+        _schema("Python predicate", {"callable": _CALLABLE}, ["callable"]),
+        _python_node,
+        imports_code=True,
+    ),
+]
