@@ -338,12 +338,13 @@ class BrowsableCheckpointer(Checkpointer, Protocol):
     async def graph_hash(self, session_id: str) -> str | None: ...
 
 
-async def open_browsable(url: str) -> BrowsableCheckpointer:
+async def open_browsable(url: str, *, busy_timeout: float = 1.0) -> BrowsableCheckpointer:
     """Open an existing checkpoint database for browsing without creating one.
 
     A missing SQLite file, a foreign file and an unreachable server raise `CheckpointerError`s naming the
     database. A Weavegraph 0.6 file gets our additive columns (as the runner would add them); a file or
     database without checkpoint tables is refused rather than initialised.
+    `busy_timeout` (seconds) bounds how long a locked file is waited for before `StorageLocked`.
     """
     from engine.persistence.base import SessionQuery
     from engine.persistence.errors import NotACheckpointDatabase
@@ -355,7 +356,7 @@ async def open_browsable(url: str) -> BrowsableCheckpointer:
     else:
         from engine.persistence.sqlite import SQLiteCheckpointer
 
-        cp = await SQLiteCheckpointer.connect(url, create=False)
+        cp = await SQLiteCheckpointer.connect(url, create=False, busy_timeout=busy_timeout)
     for attempt in range(2):
         try:
             await cp.session_page(SessionQuery(limit=1))
@@ -366,7 +367,7 @@ async def open_browsable(url: str) -> BrowsableCheckpointer:
             if attempt == 0 and "no such column" in text and not is_postgres_url(url):
                 from engine.persistence.sqlite import SQLiteCheckpointer
 
-                cp = await SQLiteCheckpointer.connect(url, create=True)
+                cp = await SQLiteCheckpointer.connect(url, create=True, busy_timeout=busy_timeout)
                 continue
             if "no such table" in text or ("does not exist" in text and "relation" in text):
                 raise NotACheckpointDatabase(

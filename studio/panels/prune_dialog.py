@@ -89,6 +89,7 @@ class PruneDialog(QDialog):
         self._selected = tuple(selected_sessions)
         self._previewed: PruneOptions | None = None
         self._running = False
+        self.preview_report: PruneReport | None = None
 
         self.keep_check = QCheckBox("Keep only the last")
         self.keep_spin = QSpinBox()
@@ -187,6 +188,7 @@ class PruneDialog(QDialog):
         if not options.same_selection(self.options()):
             return  # the options moved on while the dry run ran; a newer preview is needed
         self._previewed = options
+        self.preview_report = report
         if report.steps == 0:
             self.preview_label.setText(f"Nothing to delete ({options.describe()}).")
             self.delete_button.setEnabled(False)
