@@ -1,4 +1,4 @@
-"""The `Checkpointer` protocol, the checkpoint record and the query/prune/stat records every backend shares."""
+"""The `Checkpointer` protocol, the checkpoint record and the query/prune/stat records all backends share."""
 
 from __future__ import annotations
 
@@ -34,21 +34,38 @@ class Checkpoint:
     ran_nodes: list[NodeKind] = field(default_factory=list)
     skipped_nodes: list[NodeKind] = field(default_factory=list)
     updated_channels: list[str] = field(default_factory=list)
+    graph_hash: str | None = None
+    """The graph definition hash of the app that wrote it (stored per session; None when unknown)."""
 
 
 @dataclass(frozen=True, slots=True)
 class StepQuery:
-    """Paging and filters for `query_steps`. `ran_node` matches a node that ran in the step exactly."""
+    """Paging and filters for `query_steps`. `ran_node` matches a node that ran in the step exactly
+    ("A", "Custom:A" and `NodeKind.custom("A")` all mean node A; "A" never matches "AB")."""
 
     limit: int = 100
     offset: int = 0
     min_step: int | None = None
     max_step: int | None = None
-    ran_node: str | None = None
+    ran_node: str | NodeKind | None = None
+
+    def __post_init__(self) -> None:
+        if self.limit < 0 or self.offset < 0:
+            raise ValueError(
+                f"StepQuery.limit and offset must not be negative, got {self.limit}, {self.offset}"
+            )
+
+    def ran_node_kind(self) -> NodeKind | None:
+        """The `ran_node` filter as a NodeKind (None when unset)."""
+        if self.ran_node is None or isinstance(self.ran_node, NodeKind):
+            return self.ran_node
+        return NodeKind.decode(self.ran_node)
 
 
 @dataclass(frozen=True, slots=True)
 class StepQueryResult:
+    """One page of steps, step descending; `total_count` counts every match, not just this page."""
+
     checkpoints: list[Checkpoint]
     total_count: int
     has_next_page: bool
@@ -56,8 +73,12 @@ class StepQueryResult:
 
 @dataclass(frozen=True, slots=True)
 class PrunePolicy:
-    """What to delete: steps beyond the last `keep_last` of a session, steps older than `older_than`, limited
-    to `session_ids` when given. A session's latest step is never deleted."""
+    """Which steps to delete, limited to `session_ids` when given.
+
+    A step is deleted when it is not among the last `keep_last` steps of its session AND (when `older_than` is
+    set) was created more than `older_than` ago; with only `older_than`, every step older than that goes; with
+    neither, everything but the latest step goes. A session's latest step is never deleted.
+    """
 
     keep_last: int | None = None
     older_than: _dt.timedelta | None = None
@@ -72,6 +93,8 @@ class PrunePolicy:
 
 @dataclass(frozen=True, slots=True)
 class PruneReport:
+    """What a prune deleted (with `dry_run`: would delete): step rows, payload bytes, sessions touched."""
+
     steps: int
     bytes: int
     sessions: int = 0
@@ -80,16 +103,51 @@ class PruneReport:
 
 @dataclass(frozen=True, slots=True)
 class SessionStats:
+    """One session as the studio lists it. `bytes` is the payload size of its stored steps."""
+
     session_id: str
     steps: int
     bytes: int
     last_step: int
     created_at: _dt.datetime | None = None
     updated_at: _dt.datetime | None = None
+    graph_hash: str | None = None
+
+
+SESSION_ORDER_COLUMNS = ("updated_at", "created_at", "id", "last_step")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionQuery:
+    """One page of sessions: `search` matches a substring of the id (case-insensitive);
+    `order_by` is one of "updated_at", "created_at", "id", "last_step"."""
+
+    limit: int = 50
+    offset: int = 0
+    search: str | None = None
+    order_by: str = "updated_at"
+    descending: bool = True
+
+    def __post_init__(self) -> None:
+        if self.order_by not in SESSION_ORDER_COLUMNS:
+            raise ValueError(
+                f"SessionQuery.order_by must be one of {', '.join(SESSION_ORDER_COLUMNS)}, "
+                f"got {self.order_by!r}"
+            )
+        if self.limit < 0 or self.offset < 0:
+            raise ValueError("SessionQuery.limit and offset must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    items: list[SessionStats]
+    total_count: int
 
 
 @dataclass(frozen=True, slots=True)
 class StorageStats:
+    """Per-session counts and sizes; SQLite adds file, WAL and free-page bytes, both add table sizes."""
+
     backend: str
     sessions: list[SessionStats]
     total_steps: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import json
 from collections.abc import AsyncIterator
 
@@ -11,6 +12,8 @@ from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,
     PruneReport,
+    SessionPage,
+    SessionQuery,
     SessionStats,
     StepQuery,
     StepQueryResult,
@@ -31,6 +34,7 @@ def _copy(cp: Checkpoint) -> Checkpoint:
         list(cp.ran_nodes),
         list(cp.skipped_nodes),
         list(cp.updated_channels),
+        cp.graph_hash,
     )
 
 
@@ -41,6 +45,8 @@ class InMemoryCheckpointer:
 
     def __init__(self) -> None:
         self._latest: dict[str, Checkpoint] = {}
+        self._updated: dict[str, _dt.datetime] = {}
+        self._created: dict[str, _dt.datetime] = {}
         self._watchers: list[asyncio.Queue[tuple[str, int]]] = []
 
     async def save(self, checkpoint: Checkpoint, expected_last_step: int | None = None) -> None:
@@ -52,13 +58,49 @@ class InMemoryCheckpointer:
         if current is not None and checkpoint.step < current.step:
             return  # the latest pointer only moves forward
         self._latest.pop(checkpoint.session_id, None)  # keep most-recently-updated order
-        self._latest[checkpoint.session_id] = _copy(checkpoint)
+        stored = _copy(checkpoint)
+        if stored.graph_hash is None and current is not None:
+            stored.graph_hash = current.graph_hash
+        self._latest[checkpoint.session_id] = stored
+        now = _dt.datetime.now(_dt.UTC)
+        self._updated[checkpoint.session_id] = now
+        self._created.setdefault(checkpoint.session_id, now)
         for queue in self._watchers:
             queue.put_nowait((checkpoint.session_id, checkpoint.step))
 
     async def load_latest(self, session_id: str) -> Checkpoint | None:
         cp = self._latest.get(session_id)
         return _copy(cp) if cp is not None else None
+
+    async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
+        """Only the latest step is kept, so only it can be loaded."""
+        cp = self._latest.get(session_id)
+        return _copy(cp) if cp is not None and cp.step == step else None
+
+    async def graph_hash(self, session_id: str) -> str | None:
+        cp = self._latest.get(session_id)
+        return cp.graph_hash if cp is not None else None
+
+    async def session_page(self, query: SessionQuery = SessionQuery()) -> SessionPage:
+        stats = [s for s in self._stats() if not query.search or query.search.lower() in s.session_id.lower()]
+        key = {
+            "updated_at": lambda s: (s.updated_at, s.session_id),
+            "created_at": lambda s: (s.created_at, s.session_id),
+            "id": lambda s: (s.session_id,),
+            "last_step": lambda s: (s.last_step, s.session_id),
+        }[query.order_by]
+        stats.sort(key=key, reverse=query.descending)
+        return SessionPage(stats[query.offset : query.offset + query.limit], len(stats))
+
+    def _stats(self) -> list[SessionStats]:
+        out = []
+        for sid in reversed(self._latest):
+            cp = self._latest[sid]
+            size = len(json.dumps(state_to_json(cp.state), default=str).encode())
+            out.append(
+                SessionStats(sid, 1, size, cp.step, self._created[sid], self._updated[sid], cp.graph_hash)
+            )
+        return out
 
     async def list_sessions(self) -> list[str]:
         return list(reversed(self._latest))
@@ -69,7 +111,7 @@ class InMemoryCheckpointer:
         if cp is not None and (
             (query.min_step is None or cp.step >= query.min_step)
             and (query.max_step is None or cp.step <= query.max_step)
-            and (query.ran_node is None or any(n.name == query.ran_node for n in cp.ran_nodes))
+            and (query.ran_node is None or query.ran_node_kind() in cp.ran_nodes)
         ):
             items = [_copy(cp)]
         page = items[query.offset : query.offset + query.limit]
@@ -77,18 +119,15 @@ class InMemoryCheckpointer:
 
     async def delete_session(self, session_id: str) -> None:
         self._latest.pop(session_id, None)
+        self._updated.pop(session_id, None)
+        self._created.pop(session_id, None)
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
         return PruneReport(0, 0, 0, dry_run)  # only latest steps are kept, and those are never pruned
 
     async def storage_stats(self) -> StorageStats:
-        sessions = []
-        for cp in self._latest.values():
-            size = len(json.dumps(state_to_json(cp.state), default=str))
-            sessions.append(SessionStats(cp.session_id, 1, size, cp.step, None, cp.created_at))
-        return StorageStats(
-            self.backend_name, sessions, len(sessions), sum(s.bytes for s in sessions)
-        )
+        sessions = self._stats()
+        return StorageStats(self.backend_name, sessions, len(sessions), sum(s.bytes for s in sessions))
 
     async def vacuum(self) -> None:
         return None

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from engine.types import JSON, ErrorEvent, Message, NodeKind
+from engine.persistence.base import Checkpoint
+from engine.persistence.errors import CheckpointDataError
 from engine.state import VersionedState
+from engine.types import JSON, ErrorEvent, Message, NodeKind
 
 
 def state_to_json(state: VersionedState) -> dict[str, JSON]:
@@ -62,7 +67,7 @@ def nodes_to_json(nodes: Iterable[NodeKind]) -> list[str]:
 def nodes_from_json(value: Iterable[Any] | None) -> list[NodeKind]:
     if value is None:
         return []
-    out = []
+    out: list[NodeKind] = []
     for item in value:
         if isinstance(item, str):
             out.append(NodeKind.decode(item))
@@ -87,3 +92,135 @@ def versions_seen_from_json(value: Mapping[str, Any] | None) -> dict[str, dict[s
     if not value:
         return {}
     return {plain_node_name(k): {str(c): int(v) for c, v in dict(ch).items()} for k, ch in value.items()}
+
+
+# ---------------------------------------------------------------- whole rows
+
+
+def dumps(value: JSON) -> str:
+    """Compact JSON text; NaN and infinities are refused (JSONB cannot store them)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def format_timestamp(when: _dt.datetime) -> str:
+    """Fixed-width UTC ISO text (microseconds, trailing Z) so that text order is time order."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.UTC)
+    return when.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(value: str | _dt.datetime | None) -> _dt.datetime:
+    """Accept our ISO text, RFC 3339 and SQLite's CURRENT_TIMESTAMP ("YYYY-MM-DD HH:MM:SS"), as UTC."""
+    if value is None:
+        return _dt.datetime.fromtimestamp(0, _dt.UTC)
+    if isinstance(value, _dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=_dt.UTC)
+    text = value.strip().replace(" ", "T", 1)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    parsed = _dt.datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedCheckpoint:
+    """A checkpoint as the JSON texts stored in a `steps` row (and the session's latest columns)."""
+
+    session_id: str
+    step: int
+    created_at: _dt.datetime
+    state_json: str
+    frontier_json: str
+    versions_seen_json: str
+    ran_nodes_json: str
+    skipped_nodes_json: str
+    updated_channels_json: str
+    concurrency_limit: int
+    graph_hash: str | None
+
+    @property
+    def payload_bytes(self) -> int:
+        """UTF-8 size of the six JSON payloads: what `storage_stats` and `prune` count for a step."""
+        return sum(
+            len(t.encode())
+            for t in (
+                self.state_json,
+                self.frontier_json,
+                self.versions_seen_json,
+                self.ran_nodes_json,
+                self.skipped_nodes_json,
+                self.updated_channels_json,
+            )
+        )
+
+
+def encode_checkpoint(cp: Checkpoint) -> EncodedCheckpoint:
+    """Serialise a checkpoint; raises `CheckpointDataError` naming session and step when it is not JSON."""
+    try:
+        return EncodedCheckpoint(
+            cp.session_id,
+            int(cp.step),
+            cp.created_at,
+            dumps(state_to_json(cp.state)),
+            dumps(nodes_to_json(cp.frontier)),
+            dumps(versions_seen_to_json(cp.versions_seen)),
+            dumps(nodes_to_json(cp.ran_nodes)),
+            dumps(nodes_to_json(cp.skipped_nodes)),
+            dumps(list(cp.updated_channels)),
+            int(cp.concurrency_limit),
+            cp.graph_hash,
+        )
+    except (TypeError, ValueError) as exc:
+        raise CheckpointDataError(
+            f"checkpoint of session '{cp.session_id}' step {cp.step} is not JSON-serialisable: {exc}"
+        ) from exc
+
+
+def _load(value: Any, what: str) -> Any:
+    if value is None or isinstance(value, list | dict):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        value = bytes(value).decode()
+    return json.loads(value)
+
+
+def decode_checkpoint(
+    session_id: str,
+    step: int,
+    created_at: str | _dt.datetime | None,
+    state_json: Any,
+    frontier_json: Any,
+    versions_seen_json: Any,
+    ran_nodes_json: Any = None,
+    skipped_nodes_json: Any = None,
+    updated_channels_json: Any = None,
+    concurrency_limit: int | None = None,
+    graph_hash: str | None = None,
+) -> Checkpoint:
+    """Build a `Checkpoint` from stored columns (JSON text or parsed values, as drivers return them)."""
+    try:
+        channels = _load(updated_channels_json, "updated_channels")
+        return Checkpoint(
+            session_id,
+            int(step),
+            state_from_json(_load(state_json, "state") or {}),
+            nodes_from_json(_load(frontier_json, "frontier")),
+            versions_seen_from_json(_load(versions_seen_json, "versions_seen")),
+            int(concurrency_limit) if concurrency_limit is not None else 1,
+            parse_timestamp(created_at),
+            nodes_from_json(_load(ran_nodes_json, "ran_nodes")),
+            nodes_from_json(_load(skipped_nodes_json, "skipped_nodes")),
+            [str(c) for c in channels] if channels else [],
+            graph_hash,
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointDataError(
+            f"stored checkpoint of session '{session_id}' step {step} cannot be read: {exc}"
+        ) from exc
+
+
+def node_match_forms(kind: NodeKind) -> list[str]:
+    """Every stored spelling of a node in a node list: "Custom:A", "A", `Custom("A")` (or "Start"/"End")."""
+    if not kind.is_custom:
+        return [kind.encode()]
+    return [kind.encode(), kind.name, f'Custom("{kind.name}")']

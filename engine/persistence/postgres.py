@@ -1,0 +1,452 @@
+"""PostgreSQL checkpointer (asyncpg pool, JSONB, TIMESTAMPTZ), Weavegraph 0.6 schema, safe for many writers.
+
+A save is one transaction that locks the session row (`SELECT ... FOR UPDATE`) before checking
+`expected_last_step`, so two processes can never both extend the same step. Saving a step that already exists
+overwrites it (as Weavegraph does); the latest pointer only moves forward. A trigger NOTIFYs every saved step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+
+from engine.errors import CheckpointConflict
+from engine.persistence.base import (
+    Checkpoint,
+    PrunePolicy,
+    PruneReport,
+    SessionPage,
+    SessionQuery,
+    SessionStats,
+    StepQuery,
+    StepQueryResult,
+    StorageStats,
+)
+from engine.persistence.errors import InvalidCheckpointerUrl, NotACheckpointDatabase, StorageUnavailable
+from engine.persistence.pg_support import (
+    apply_migrations,
+    check_not_foreign,
+    map_pg_errors,
+    pending_migrations,
+)
+from engine.persistence.serde import EncodedCheckpoint, decode_checkpoint, encode_checkpoint, node_match_forms
+from engine.persistence.urls import postgres_target, redact_url
+
+T = TypeVar("T")
+
+CHANNEL = "weavegraph_steps"
+
+_BYTES = (
+    "COALESCE(t.payload_bytes, octet_length(t.state_json::text) + octet_length(t.frontier_json::text)"
+    " + octet_length(t.versions_seen_json::text) + octet_length(t.ran_nodes_json::text)"
+    " + octet_length(t.skipped_nodes_json::text) + COALESCE(octet_length(t.updated_channels_json::text), 0))"
+)
+
+_STEP_COLUMNS = (
+    "t.step, t.created_at, t.state_json, t.frontier_json, t.versions_seen_json, t.ran_nodes_json,"
+    " t.skipped_nodes_json, t.updated_channels_json, s.concurrency_limit, s.graph_hash"
+)
+
+_UPSERT_SESSION = """
+INSERT INTO sessions AS s (id, created_at, updated_at, concurrency_limit, last_step, last_state_json,
+                           last_frontier_json, last_versions_seen_json, graph_hash)
+VALUES ($1, now(), clock_timestamp(), $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7)
+ON CONFLICT (id) DO UPDATE SET
+    updated_at = clock_timestamp(),
+    concurrency_limit = excluded.concurrency_limit,
+    last_step = excluded.last_step,
+    last_state_json = excluded.last_state_json,
+    last_frontier_json = excluded.last_frontier_json,
+    last_versions_seen_json = excluded.last_versions_seen_json,
+    graph_hash = COALESCE(excluded.graph_hash, s.graph_hash)
+WHERE excluded.last_step >= s.last_step OR s.last_state_json IS NULL
+"""
+
+_UPSERT_STEP = """
+INSERT INTO steps (session_id, step, created_at, state_json, frontier_json, versions_seen_json,
+                   ran_nodes_json, skipped_nodes_json, updated_channels_json, payload_bytes)
+VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10)
+ON CONFLICT (session_id, step) DO UPDATE SET
+    created_at = excluded.created_at,
+    state_json = excluded.state_json,
+    frontier_json = excluded.frontier_json,
+    versions_seen_json = excluded.versions_seen_json,
+    ran_nodes_json = excluded.ran_nodes_json,
+    skipped_nodes_json = excluded.skipped_nodes_json,
+    updated_channels_json = excluded.updated_channels_json,
+    payload_bytes = excluded.payload_bytes
+"""
+
+
+def _check_url(url: str) -> None:
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise InvalidCheckpointerUrl(
+            f"not a PostgreSQL URL: '{redact_url(url)}' (use postgresql://user:password@host:port/database)"
+        )
+
+
+async def migrate(url: str, *, connect_timeout: float = 10.0) -> list[str]:
+    """Apply the shipped SQL migrations to the database at `url`; return the versions applied now."""
+    _check_url(url)
+    target, _ = postgres_target(url)
+    with map_pg_errors(url, "migrating"):
+        conn = await asyncpg.connect(url, timeout=connect_timeout)
+        try:
+            return await apply_migrations(conn, target)
+        finally:
+            await conn.close()
+
+
+class PostgresCheckpointer:
+    """Checkpoints in PostgreSQL. Create with `await PostgresCheckpointer.connect(url)`."""
+
+    backend_name = "postgres"
+
+    def __init__(self, pool: asyncpg.Pool, url: str, timeout: float) -> None:
+        self._pool = pool
+        self._url = url
+        self._timeout = timeout
+        self.target, _ = postgres_target(url)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"PostgresCheckpointer({redact_url(self._url)!r})"
+
+    @property
+    def url(self) -> str:
+        """The URL with the password redacted."""
+        return redact_url(self._url)
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        connect_timeout: float = 10.0,
+        min_size: int = 1,
+        max_size: int = 4,
+    ) -> PostgresCheckpointer:
+        """Open a pool and apply pending migrations (with `migrate=False` they must already be applied)."""
+        _check_url(url)
+        target, _ = postgres_target(url)
+        with map_pg_errors(url, "connecting"):
+            pool = await asyncpg.create_pool(
+                url, min_size=min_size, max_size=max_size, timeout=connect_timeout
+            )
+        try:
+            with map_pg_errors(url, "preparing the schema"):
+                async with pool.acquire() as conn:
+                    if migrate:
+                        await apply_migrations(conn, target)
+                    else:
+                        await check_not_foreign(conn, target)
+                        missing = await pending_migrations(conn)
+                        if missing:
+                            raise NotACheckpointDatabase(
+                                f"PostgreSQL database {target} lacks migrations {', '.join(missing)}; "
+                                "run `weavegraph migrate` or connect with migrate=True"
+                            )
+        except BaseException:
+            pool.terminate()
+            raise
+        return cls(pool, url, connect_timeout)
+
+    async def _run(self, fn: Callable[[Any], Awaitable[T]], action: str, *, retry: bool = True) -> T:
+        """Run `fn(connection)`; after a lost connection, replace the pool's connections and retry once."""
+        if self._closed:
+            raise StorageUnavailable(f"PostgreSQL checkpointer for {self.target} is closed")
+        for attempt in (0, 1):
+            try:
+                with map_pg_errors(self._url, action):
+                    async with self._pool.acquire(timeout=self._timeout) as conn:
+                        return await fn(conn)
+            except StorageUnavailable:
+                await self._pool.expire_connections()
+                if attempt or not retry:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------ writing
+
+    async def save(self, checkpoint: Checkpoint, expected_last_step: int | None = None) -> None:
+        """Write the step and move the latest pointer forward in one transaction (see the module docstring).
+
+        A save is retried once after a lost connection unless the loss happened during COMMIT, when the
+        outcome is unknown and `StorageUnavailable` is raised.
+        """
+        enc = encode_checkpoint(checkpoint)
+        committing = False
+
+        async def run(conn: Any) -> None:
+            nonlocal committing
+            tr = conn.transaction()
+            await tr.start()
+            try:
+                await _save(conn, enc, expected_last_step)
+            except BaseException:
+                await tr.rollback()
+                raise
+            committing = True
+            await tr.commit()
+
+        try:
+            await self._run(run, f"saving session '{enc.session_id}'", retry=False)
+        except StorageUnavailable:
+            if committing:
+                raise
+            await self._run(run, f"saving session '{enc.session_id}'", retry=False)
+
+    async def delete_session(self, session_id: str) -> None:
+        async def run(conn: Any) -> None:
+            await conn.execute("DELETE FROM sessions WHERE id = $1", session_id)  # steps cascade
+
+        await self._run(run, f"deleting session '{session_id}'")
+
+    async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
+        """Delete (or with `dry_run` only count) steps the policy selects; never a session's latest step."""
+        args: list[Any] = [policy.keep_last if policy.keep_last is not None else 1]
+        scope = ""
+        if policy.session_ids is not None:
+            args.append(list(policy.session_ids))
+            scope = f"WHERE t.session_id = ANY(${len(args)}::text[])"
+        older = ""
+        if policy.older_than is not None:
+            args.append(policy.older_than)
+            older = f"AND t.created_at < now() - ${len(args)}::interval"
+        doomed = (
+            "WITH ranked AS (SELECT t.session_id AS sid, t.step AS step,"
+            " ROW_NUMBER() OVER (PARTITION BY t.session_id ORDER BY t.step DESC) AS rn FROM steps t"
+            f" {scope}), doomed AS (SELECT t.session_id AS sid, t.step AS step, {_BYTES} AS size"
+            " FROM ranked r JOIN sessions s ON s.id = r.sid"
+            " JOIN steps t ON t.session_id = r.sid AND t.step = r.step"
+            f" WHERE r.rn > $1 AND r.step <> s.last_step {older})"
+        )
+        if dry_run:
+            sql = doomed + " SELECT count(*), count(DISTINCT sid), COALESCE(sum(size), 0) FROM doomed"
+        else:
+            sql = (
+                doomed + ", gone AS (DELETE FROM steps t USING doomed d WHERE t.session_id = d.sid"
+                " AND t.step = d.step RETURNING d.sid, d.size)"
+                " SELECT count(*), count(DISTINCT sid), COALESCE(sum(size), 0) FROM gone"
+            )
+
+        async def run(conn: Any) -> PruneReport:
+            row = await conn.fetchrow(sql, *args)
+            return PruneReport(int(row[0]), int(row[2]), int(row[1]), dry_run)
+
+        return await self._run(run, "pruning")
+
+    async def vacuum(self) -> None:
+        async def run(conn: Any) -> None:
+            await conn.execute("VACUUM (ANALYZE) steps, sessions")
+
+        await self._run(run, "vacuuming")
+
+    # ------------------------------------------------------------ reading
+
+    async def load_latest(self, session_id: str) -> Checkpoint | None:
+        async def run(conn: Any) -> Checkpoint | None:
+            row = await conn.fetchrow(
+                "SELECT s.last_step, COALESCE(t.created_at, s.updated_at),"
+                " COALESCE(t.state_json, s.last_state_json), COALESCE(t.frontier_json, s.last_frontier_json),"
+                " COALESCE(t.versions_seen_json, s.last_versions_seen_json), t.ran_nodes_json,"
+                " t.skipped_nodes_json, t.updated_channels_json, s.concurrency_limit, s.graph_hash"
+                " FROM sessions s LEFT JOIN steps t ON t.session_id = s.id AND t.step = s.last_step"
+                " WHERE s.id = $1",
+                session_id,
+            )
+            if row is None or row[2] is None:
+                return None
+            return decode_checkpoint(session_id, *row)
+
+        return await self._run(run, f"loading session '{session_id}'")
+
+    async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
+        async def run(conn: Any) -> Checkpoint | None:
+            row = await conn.fetchrow(
+                f"SELECT {_STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
+                " WHERE t.session_id = $1 AND t.step = $2",
+                session_id,
+                step,
+            )
+            return decode_checkpoint(session_id, *row) if row is not None else None
+
+        return await self._run(run, f"loading step {step} of session '{session_id}'")
+
+    async def list_sessions(self) -> list[str]:
+        async def run(conn: Any) -> list[str]:
+            return [r[0] for r in await conn.fetch("SELECT id FROM sessions ORDER BY updated_at DESC, id")]
+
+        return await self._run(run, "listing sessions")
+
+    async def graph_hash(self, session_id: str) -> str | None:
+        async def run(conn: Any) -> str | None:
+            value: str | None = await conn.fetchval(
+                "SELECT graph_hash FROM sessions WHERE id = $1", session_id
+            )
+            return value
+
+        return await self._run(run, f"reading the graph hash of session '{session_id}'")
+
+    async def query_steps(self, session_id: str, query: StepQuery = StepQuery()) -> StepQueryResult:
+        """One page of a session's steps, newest first; `ran_node` uses the jsonb `?|` exact element test."""
+        where = ["t.session_id = $1"]
+        args: list[Any] = [session_id]
+        if query.min_step is not None:
+            args.append(query.min_step)
+            where.append(f"t.step >= ${len(args)}")
+        if query.max_step is not None:
+            args.append(query.max_step)
+            where.append(f"t.step <= ${len(args)}")
+        kind = query.ran_node_kind()
+        if kind is not None:
+            args.append(node_match_forms(kind))
+            where.append(f"t.ran_nodes_json ?| ${len(args)}::text[]")
+        clause = " AND ".join(where)
+        n = len(args)
+
+        async def run(conn: Any) -> StepQueryResult:
+            total = await conn.fetchval(f"SELECT count(*) FROM steps t WHERE {clause}", *args)
+            rows = await conn.fetch(
+                f"SELECT {_STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
+                f" WHERE {clause} ORDER BY t.step DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+                *args,
+                query.limit,
+                query.offset,
+            )
+            items = [decode_checkpoint(session_id, *r) for r in rows]
+            return StepQueryResult(items, int(total), query.offset + len(items) < total)
+
+        return await self._run(run, f"querying steps of session '{session_id}'")
+
+    async def session_page(self, query: SessionQuery = SessionQuery()) -> SessionPage:
+        where, args = "", []
+        if query.search:
+            escaped = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where, args = "WHERE s.id ILIKE $1", [f"%{escaped}%"]
+        direction = "DESC" if query.descending else "ASC"
+        n = len(args)
+
+        async def run(conn: Any) -> SessionPage:
+            total = await conn.fetchval(f"SELECT count(*) FROM sessions s {where}", *args)
+            rows = await conn.fetch(
+                "SELECT s.id, s.last_step, s.created_at, s.updated_at, s.graph_hash,"
+                f" (SELECT count(*) FROM steps t WHERE t.session_id = s.id),"
+                f" (SELECT COALESCE(sum({_BYTES}), 0) FROM steps t WHERE t.session_id = s.id)"
+                f" FROM sessions s {where}"
+                f" ORDER BY s.{query.order_by} {direction}, s.id {direction} LIMIT ${n + 1} OFFSET ${n + 2}",
+                *args,
+                query.limit,
+                query.offset,
+            )
+            return SessionPage([_session_stats(r) for r in rows], int(total))
+
+        return await self._run(run, "listing a page of sessions")
+
+    async def storage_stats(self) -> StorageStats:
+        async def run(conn: Any) -> StorageStats:
+            rows = await conn.fetch(
+                "SELECT s.id, s.last_step, s.created_at, s.updated_at, s.graph_hash, count(t.step),"
+                f" COALESCE(sum({_BYTES}), 0) FROM sessions s LEFT JOIN steps t ON t.session_id = s.id"
+                " GROUP BY s.id ORDER BY s.updated_at DESC, s.id"
+            )
+            sizes = await conn.fetch(
+                "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
+                " WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace"
+                " AND c.relname IN ('sessions', 'steps', 'schema_migrations', 'weavegraph_meta')"
+            )
+            sessions = [_session_stats(r) for r in rows]
+            return StorageStats(
+                self.backend_name,
+                sessions,
+                sum(s.steps for s in sessions),
+                sum(s.bytes for s in sessions),
+                tables={r[0]: int(r[1]) for r in sizes},
+            )
+
+        return await self._run(run, "reading storage statistics")
+
+    # ------------------------------------------------------------ watching and closing
+
+    async def watch(self) -> AsyncIterator[tuple[str, int]]:
+        """(session_id, step) for each step saved from now on by any process (LISTEN on a trigger's NOTIFY).
+
+        Uses its own connection; raises `StorageUnavailable` if that connection is lost.
+        """
+        queue: asyncio.Queue[tuple[str, int] | None] = asyncio.Queue()
+
+        def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            data = json.loads(payload)
+            queue.put_nowait((str(data["session_id"]), int(data["step"])))
+
+        def on_lost(_conn: Any) -> None:
+            queue.put_nowait(None)
+
+        with map_pg_errors(self._url, "opening a watch connection"):
+            conn = await asyncpg.connect(self._url, timeout=self._timeout)
+        try:
+            with map_pg_errors(self._url, "listening"):
+                conn.add_termination_listener(on_lost)
+                await conn.add_listener(CHANNEL, on_notify)
+            while True:
+                item = await queue.get()
+                if item is None:
+                    raise StorageUnavailable(f"watch connection to PostgreSQL at {self.target} was lost")
+                yield item
+        finally:
+            if not conn.is_closed():
+                with map_pg_errors(self._url, "closing a watch connection"):
+                    await asyncio.shield(conn.close(timeout=self._timeout))
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await asyncio.wait_for(self._pool.close(), self._timeout)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self._pool.terminate()
+
+
+async def _save(conn: Any, enc: EncodedCheckpoint, expected: int | None) -> None:
+    if expected is not None:
+        row = await conn.fetchrow(
+            "SELECT last_step, last_state_json IS NULL FROM sessions WHERE id = $1 FOR UPDATE", enc.session_id
+        )
+        actual = None if row is None or row[1] else int(row[0])
+        if actual != expected:
+            raise CheckpointConflict(enc.session_id, expected, actual)
+    created = enc.created_at if enc.created_at.tzinfo else enc.created_at.replace(tzinfo=_dt.UTC)
+    await conn.execute(
+        _UPSERT_SESSION,
+        enc.session_id,
+        enc.concurrency_limit,
+        enc.step,
+        enc.state_json,
+        enc.frontier_json,
+        enc.versions_seen_json,
+        enc.graph_hash,
+    )
+    await conn.execute(
+        _UPSERT_STEP,
+        enc.session_id,
+        enc.step,
+        created,
+        enc.state_json,
+        enc.frontier_json,
+        enc.versions_seen_json,
+        enc.ran_nodes_json,
+        enc.skipped_nodes_json,
+        enc.updated_channels_json,
+        enc.payload_bytes,
+    )
+
+
+def _session_stats(row: Any) -> SessionStats:
+    return SessionStats(row[0], int(row[5]), int(row[6]), int(row[1]), row[2], row[3], row[4])

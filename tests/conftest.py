@@ -1,0 +1,33 @@
+"""Fixtures shared by engine and studio tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.pgserver import PostgresServer
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real throwaway PostgreSQL server for the whole test session (or WEAVEGRAPH_POSTGRES_TEST_URL)."""
+    server = PostgresServer()
+    reason = server.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL (with password) of a fresh, empty database on the test server, dropped afterwards."""
+    url = postgres_server.create_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)
