@@ -68,7 +68,7 @@ class PostgresServer:
         if self.external_url:
             return None
         if self.bin_dir is None:
-            return "no PostgreSQL server binaries (initdb/pg_ctl) found and WEAVEGRAPH_POSTGRES_TEST_URL is unset"
+            return "no PostgreSQL server binaries (initdb, pg_ctl) and WEAVEGRAPH_POSTGRES_TEST_URL is unset"
         if os.geteuid() == 0:
             try:
                 pwd.getpwnam("postgres")
