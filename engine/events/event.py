@@ -1,9 +1,10 @@
-"""Event records and their single JSON shape."""
+"""Event records and their single JSON shape, plus the reserved stream-end / invocation-end sentinels."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,19 +17,30 @@ STREAM_END_SCOPE = "__weavegraph_stream_end__"
 """Diagnostic scope emitted once at the end of a run (success or failure)."""
 INVOCATION_END_SCOPE = "__weavegraph_invocation_end__"
 """Diagnostic scope emitted after each iterative `invoke_next`; the stream stays open."""
+RESERVED_SCOPES: frozenset[str] = frozenset({STREAM_END_SCOPE, INVOCATION_END_SCOPE})
+"""Scopes only the runner may emit (as diagnostics); `Event.create` refuses them for any other type."""
 
-LLM_SCOPES = ("chunk", "final", "error")
-_STRUCTURED = ("node_id", "step", "invocation_id", "now_unix_ms")
+LLM_SCOPES: tuple[str, ...] = ("chunk", "final", "error")
+STRUCTURED_KEYS: tuple[str, ...] = ("node_id", "step", "invocation_id", "now_unix_ms")
+_STRUCTURED = STRUCTURED_KEYS
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
 def _utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
+def utc_from_unix_ms(ms: int) -> _dt.datetime:
+    """The UTC datetime of `ms` milliseconds since the epoch, exactly (no float rounding)."""
+    return _EPOCH + _dt.timedelta(milliseconds=ms)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One event. `metadata` holds the structured keys (node_id, step, invocation_id, now_unix_ms) and the
-    emitter's own keys; `seq` is set by the bus when the event is published (-1 before)."""
+    emitter's own keys; `node_id` and `step` mirror the structured keys (set either, the other follows).
+    `seq` is set by the bus when the event is published (-1 before); `timestamp` is always timezone-aware.
+    """
 
     type: str
     scope: str
@@ -38,6 +50,27 @@ class Event:
     step: int | None = None
     timestamp: _dt.datetime = field(default_factory=_utcnow)
     seq: int = -1
+
+    def __post_init__(self) -> None:
+        # Keep the fields and the structured metadata keys in agreement, so the JSON shape (which only
+        # carries metadata) round-trips to an equal event.
+        meta = self.metadata
+        if self.node_id is not None and meta.get("node_id") != self.node_id:
+            meta = {**meta, "node_id": self.node_id}
+        if self.step is not None and meta.get("step") != self.step:
+            meta = {**meta, "step": self.step}
+        if meta is not self.metadata:
+            object.__setattr__(self, "metadata", meta)
+        if self.node_id is None:
+            node_id = meta.get("node_id")
+            if isinstance(node_id, str):
+                object.__setattr__(self, "node_id", node_id)
+        if self.step is None:
+            step = meta.get("step")
+            if isinstance(step, int) and not isinstance(step, bool):
+                object.__setattr__(self, "step", step)
+        if self.timestamp.tzinfo is None:
+            object.__setattr__(self, "timestamp", self.timestamp.replace(tzinfo=_dt.UTC))
 
     @classmethod
     def create(
@@ -53,7 +86,13 @@ class Event:
         metadata: dict[str, JSON] | None = None,
         timestamp: _dt.datetime | None = None,
     ) -> Event:
-        """Build an event, merging the structured keys into metadata (structured keys win on clashes)."""
+        """Build an event, merging the structured keys into metadata (structured keys win on clashes).
+
+        The timestamp is `timestamp`, else the instant `now_unix_ms` (the injected clock), else now.
+        Raises `ValueError` for a reserved sentinel scope on anything but a diagnostic event.
+        """
+        if scope in RESERVED_SCOPES and type != "diagnostic":
+            raise ValueError(f"scope {scope!r} is reserved for the runner's diagnostic events")
         meta: dict[str, JSON] = dict(metadata) if metadata else {}
         if node_id is not None:
             meta["node_id"] = node_id
@@ -64,17 +103,36 @@ class Event:
         if now_unix_ms is not None:
             meta["now_unix_ms"] = now_unix_ms
         if timestamp is None:
-            timestamp = (
-                _dt.datetime.fromtimestamp(now_unix_ms / 1000.0, tz=_dt.UTC)
-                if now_unix_ms is not None
-                else _utcnow()
-            )
+            timestamp = utc_from_unix_ms(now_unix_ms) if now_unix_ms is not None else _utcnow()
         return cls(type, scope, message, meta, node_id, step, timestamp)
+
+    @classmethod
+    def llm(
+        cls,
+        scope: str,
+        text: str,
+        *,
+        stream_id: str | None = None,
+        metadata: dict[str, JSON] | None = None,
+        **structured: Any,
+    ) -> Event:
+        """An LLM streaming event; `scope` is "chunk", "final" or "error" (never a sentinel)."""
+        if scope not in LLM_SCOPES:
+            raise ValueError(f"an LLM event scope is one of {', '.join(LLM_SCOPES)}; got {scope!r}")
+        meta: dict[str, JSON] = dict(metadata) if metadata else {}
+        if stream_id is not None:
+            meta["stream_id"] = stream_id
+        return cls.create("llm", scope, text, metadata=meta, **structured)
 
     @property
     def invocation_id(self) -> str | None:
         value = self.metadata.get("invocation_id")
         return value if isinstance(value, str) else None
+
+    @property
+    def now_unix_ms(self) -> int | None:
+        value = self.metadata.get("now_unix_ms")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @property
     def is_stream_end(self) -> bool:
@@ -85,6 +143,7 @@ class Event:
         return self.scope == INVOCATION_END_SCOPE
 
     def to_json_value(self) -> dict[str, JSON]:
+        """`{"type", "scope", "message", "timestamp" (RFC 3339, UTC), "seq", "metadata"}`."""
         return {
             "type": self.type,
             "scope": self.scope,
@@ -95,14 +154,21 @@ class Event:
         }
 
     def to_json_string(self) -> str:
-        return json.dumps(self.to_json_value(), ensure_ascii=False, separators=(",", ":"), default=str)
+        """Compact, single-line, strict JSON (non-finite floats become null, unknown objects strings)."""
+        value = self.to_json_value()
+        try:
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+        except ValueError:
+            return json.dumps(
+                _finite(value), ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
+            )
 
     def to_json_pretty(self) -> str:
-        return json.dumps(self.to_json_value(), ensure_ascii=False, indent=2, default=str)
+        return json.dumps(_finite(self.to_json_value()), ensure_ascii=False, indent=2, default=str)
 
     @classmethod
     def from_json(cls, value: str | bytes | dict[str, Any]) -> Event:
-        """Parse the JSON shape produced by `to_json_value` / `to_json_string`."""
+        """Parse the JSON shape produced by `to_json_value` / `to_json_string` (a dict or JSON text)."""
         if isinstance(value, str | bytes):
             value = json.loads(value)
         if not isinstance(value, dict):
@@ -113,6 +179,7 @@ class Event:
         stamp = value.get("timestamp")
         node_id = meta.get("node_id")
         step = meta.get("step")
+        seq = value.get("seq", -1)
         return cls(
             str(value.get("type", "node")),
             str(value.get("scope", "")),
@@ -121,8 +188,19 @@ class Event:
             node_id if isinstance(node_id, str) else None,
             step if isinstance(step, int) and not isinstance(step, bool) else None,
             parse_rfc3339(stamp) if isinstance(stamp, str) else _utcnow(),
-            int(value.get("seq", -1)),
+            seq if isinstance(seq, int) and not isinstance(seq, bool) else -1,
         )
+
+
+def _finite(value: JSON) -> JSON:
+    """A copy of `value` with NaN and infinities replaced by None (they have no strict JSON form)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def end_message(session_id: str, status: str, step: int, error: str | None = None) -> str:

@@ -1,0 +1,543 @@
+"""The event bus: synchronous, never-blocking `publish`; one bounded queue and one worker task per sink.
+
+Invariants: every sink sees the events it receives in publish order (`seq` increasing); a sink that is slow,
+hung or raising costs the publisher O(1) and never affects another sink; when a queue is full its oldest
+event is evicted and counted. The bus owns its worker tasks (started lazily on its event loop, awaited by
+`aclose()`); it cannot use a TaskGroup because `publish` is synchronous and has no enclosing scope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import datetime as _dt
+import inspect
+import logging
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import engine.logsetup  # noqa: F401  (installs the library NullHandler on "engine")
+from engine.errors import EngineError
+from engine.events.event import Event
+from engine.events.health import SINK_ERROR_SCOPE, SinkDiagnostic, SinkHealth
+from engine.events.sinks import as_sink, sink_name
+from engine.events.subscription import Channel, DiagnosticStream, Subscription
+
+__all__ = ["DEFAULT_CLOSE_TIMEOUT", "EventBus", "EventBusError"]
+
+log = logging.getLogger("engine.events")
+_running_loop: Callable[[], asyncio.AbstractEventLoop | None] = asyncio._get_running_loop
+_YIELD_EVERY = 1024
+DEFAULT_CLOSE_TIMEOUT = 5.0
+"""Seconds `EventBus.aclose()` waits for sinks to drain before cancelling the ones still busy."""
+
+
+class EventBusError(EngineError):
+    """An event bus was used in a way it cannot honour (e.g. a sink added after `aclose()`)."""
+
+
+class _SinkSlot:
+    """A sink with its queue, worker and counters. Only the bus and the sink's worker touch it."""
+
+    __slots__ = (
+        "abandoned",
+        "capacity",
+        "done_seq",
+        "dropped",
+        "errors",
+        "executor",
+        "handle",
+        "handled",
+        "in_hand",
+        "last_error",
+        "last_error_at",
+        "name",
+        "queue",
+        "sink",
+        "task",
+        "waiter",
+    )
+
+    def __init__(self, sink: Any, capacity: int) -> None:
+        self.sink = sink
+        self.name = sink_name(sink)
+        self.handle: Callable[[Event], Any] = sink.handle
+        self.capacity = capacity
+        self.queue: deque[Event] = deque(maxlen=capacity)
+        self.dropped = 0
+        self.abandoned = 0
+        self.handled = 0
+        self.errors = 0
+        self.in_hand = 0
+        self.done_seq = -1
+        self.last_error: str | None = None
+        self.last_error_at: _dt.datetime | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    @property
+    def blocking(self) -> bool:
+        return bool(getattr(self.sink, "blocking", False))
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def caught_up(self, seq: int) -> bool:
+        return (not self.queue and self.in_hand == 0) or self.done_seq >= seq
+
+
+def _handle_batch(handle: Callable[[Event], Any], batch: list[Event]) -> list[tuple[int, Exception]]:
+    """Run a blocking sink's sync `handle` over `batch` (in its thread); return the failures."""
+    failures: list[tuple[int, Exception]] = []
+    for i, event in enumerate(batch):
+        try:
+            result = handle(event)
+            if inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()
+                raise TypeError("a blocking sink's handle() must be synchronous")
+        except Exception as exc:
+            failures.append((i, exc))
+    return failures
+
+
+class EventBus:
+    """Fans published events out to sinks and subscribers.
+
+    `publish(event)` is synchronous, O(sinks + subscribers), never blocks and never raises because of a
+    sink. Each sink has a queue of `buffer_capacity` events and a worker task; each subscriber a queue of
+    the same size. Sync `handle` methods run on the loop (so they must be quick) unless the sink sets
+    `blocking = True`, in which case they run in a dedicated thread. `publish` from another thread is
+    safe: the event is handed to the bus's loop and gets its `seq` there.
+    """
+
+    def __init__(
+        self,
+        buffer_capacity: int = 1024,
+        sinks: Iterable[Any] | None = None,
+        *,
+        diagnostics_as_events: bool = False,
+        close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
+    ) -> None:
+        if not isinstance(buffer_capacity, int) or buffer_capacity < 1:
+            raise ValueError(f"EventBus buffer_capacity must be a positive int, got {buffer_capacity!r}")
+        self._capacity = buffer_capacity
+        self._diag_events = diagnostics_as_events
+        self._close_timeout = close_timeout
+        self._slots: tuple[_SinkSlot, ...] = ()
+        self._subs: tuple[Channel[Event], ...] = ()
+        self._diag_subs: tuple[Channel[SinkDiagnostic], ...] = ()
+        self._diag_history: deque[SinkDiagnostic] = deque(maxlen=buffer_capacity)
+        self._next_seq = 0
+        self._after_close = 0
+        self._retired_sub_dropped = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._progress: asyncio.Future[None] | None = None
+        self._closing = False
+        self._closed = False
+        self._close_done: asyncio.Event | None = None
+        for sink in sinks or ():
+            self.add_sink(sink)
+
+    # ------------------------------------------------------------ construction
+
+    @classmethod
+    def with_sinks(cls, sinks: Iterable[Any], buffer_capacity: int = 1024, **options: Any) -> EventBus:
+        return cls(buffer_capacity, sinks, **options)
+
+    @classmethod
+    def with_sink(cls, sink: Any, buffer_capacity: int = 1024, **options: Any) -> EventBus:
+        return cls(buffer_capacity, [sink], **options)
+
+    def add_sink(self, sink: Any) -> EventBus:
+        """Attach a sink (an object with `handle(event)`, or a bare callable); it sees events published
+        from now on. Returns the bus."""
+        if self._closing:
+            raise EventBusError(f"cannot add sink {sink_name(sink)!r}: the event bus is closed")
+        slot = _SinkSlot(as_sink(sink), self._capacity)
+        self._slots = (*self._slots, slot)
+        loop = _running_loop()
+        if loop is not None and loop is self._loop:
+            self._start_worker(slot)
+        return self
+
+    @property
+    def sinks(self) -> tuple[Any, ...]:
+        return tuple(slot.sink for slot in self._slots)
+
+    @property
+    def buffer_capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
+    # ------------------------------------------------------------ publishing
+
+    def publish(self, event: Event) -> Event:
+        """Stamp `event.seq` and queue it for every sink and subscriber; returns the event.
+
+        An event that was already published (seq set) is copied first, so a sink never sees its seq
+        change. After `aclose()` events are counted in `metrics()["published_after_close"]` and dropped.
+        """
+        loop = _running_loop()
+        if loop is not self._loop and self._handed_off(loop, event):
+            return event
+        if self._closing:
+            self._after_close += 1
+            return event
+        if event.seq >= 0:
+            event = dataclasses.replace(event)
+        object.__setattr__(event, "seq", self._next_seq)
+        self._next_seq += 1
+        for slot in self._slots:
+            queue = slot.queue
+            if len(queue) == slot.capacity:
+                slot.dropped += 1
+            queue.append(event)
+            waiter = slot.waiter
+            if waiter is not None:
+                slot.waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
+        for channel in self._subs:
+            channel.push(event)
+        return event
+
+    def _publish_except(self, event: Event, skip: _SinkSlot) -> None:
+        """Publish a sink-error diagnostic event to everyone but the sink that failed."""
+        if self._closing:
+            return
+        object.__setattr__(event, "seq", self._next_seq)
+        self._next_seq += 1
+        for slot in self._slots:
+            if slot is not skip:
+                if len(slot.queue) == slot.capacity:
+                    slot.dropped += 1
+                slot.queue.append(event)
+                slot.wake()
+        for channel in self._subs:
+            channel.push(event)
+
+    def _handed_off(self, loop: asyncio.AbstractEventLoop | None, event: Event) -> bool:
+        """The running loop is not the bound one. Hand the event to the bound loop's thread when that loop
+        runs elsewhere (True); otherwise bind to the current loop, if any, and let the caller go on."""
+        bound = self._loop
+        if (
+            bound is not None
+            and threading.get_ident() != self._loop_thread
+            and bound.is_running()
+            and not bound.is_closed()
+        ):
+            try:
+                bound.call_soon_threadsafe(self.publish, event)
+                return True
+            except RuntimeError:  # closed in between
+                pass
+        if loop is None:
+            if bound is not None and bound.is_closed():
+                self._unbind()
+            return False
+        self._bind(loop)
+        return False
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._unbind()
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        for slot in self._slots:
+            self._start_worker(slot)
+
+    def _unbind(self) -> None:
+        """Forget the previous loop: its waiters and workers can never run on another one."""
+        old = self._loop
+        for slot in self._slots:
+            task = slot.task
+            if task is not None and not task.done() and old is not None and not old.is_closed():
+                task.cancel()
+            slot.task = None
+            slot.waiter = None
+            slot.in_hand = 0
+        self._progress = None
+        self._loop = None
+        self._loop_thread = None
+
+    def _bind_here(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
+        return loop
+
+    def _start_worker(self, slot: _SinkSlot) -> None:
+        if slot.task is None and self._loop is not None and not self._closed:
+            slot.task = self._loop.create_task(self._run_sink(slot), name=f"weavegraph-sink:{slot.name}")
+
+    # ------------------------------------------------------------ workers
+
+    async def _run_sink(self, slot: _SinkSlot) -> None:
+        queue = slot.queue
+        handle = slot.handle
+        isawaitable = inspect.isawaitable
+        loop = asyncio.get_running_loop()
+        while True:
+            if not queue:
+                self._notify_progress()
+                if self._closing:
+                    return
+                waiter = loop.create_future()
+                slot.waiter = waiter
+                try:
+                    await waiter
+                finally:
+                    if slot.waiter is waiter:
+                        slot.waiter = None
+                continue
+            if slot.blocking:
+                await self._run_blocking_batch(slot, loop)
+                continue
+            count = 0
+            while queue:
+                event = queue.popleft()
+                slot.in_hand = 1
+                try:
+                    result = handle(event)
+                    if result is not None and isawaitable(result):
+                        await result
+                except Exception as exc:
+                    self._sink_failed(slot, exc, event)
+                else:
+                    slot.handled += 1
+                slot.in_hand = 0
+                slot.done_seq = event.seq
+                count += 1
+                if count >= _YIELD_EVERY:  # let the rest of the loop breathe during a long backlog
+                    count = 0
+                    self._notify_progress()
+                    await asyncio.sleep(0)
+
+    async def _run_blocking_batch(self, slot: _SinkSlot, loop: asyncio.AbstractEventLoop) -> None:
+        queue = slot.queue
+        batch = [queue.popleft() for _ in range(min(len(queue), _YIELD_EVERY))]
+        slot.in_hand = len(batch)
+        if slot.executor is None:
+            slot.executor = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix=f"weavegraph-sink-{slot.name}"
+            )
+        failures = await loop.run_in_executor(slot.executor, _handle_batch, slot.handle, batch)
+        slot.handled += len(batch) - len(failures)
+        for index, exc in failures:
+            self._sink_failed(slot, exc, batch[index])
+        slot.in_hand = 0
+        slot.done_seq = batch[-1].seq
+
+    def _notify_progress(self) -> None:
+        progress = self._progress
+        if progress is not None:
+            self._progress = None
+            if not progress.done():
+                progress.set_result(None)
+
+    def _sink_failed(self, slot: _SinkSlot, exc: BaseException, event: Event | None) -> None:
+        slot.errors += 1
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        now = _dt.datetime.now(_dt.UTC)
+        slot.last_error = text
+        slot.last_error_at = now
+        diag = SinkDiagnostic(slot.name, text, now, slot.errors, event.seq if event else None, exc)
+        self._diag_history.append(diag)
+        for channel in self._diag_subs:
+            channel.push(diag)
+        if slot.errors == 1:
+            log.warning(
+                "event sink %r failed: %s (later failures of this sink log at debug)", slot.name, text
+            )
+        else:
+            log.debug("event sink %r failed (#%d): %s", slot.name, slot.errors, text)
+        if self._diag_events and (event is None or event.scope != SINK_ERROR_SCOPE):
+            meta: dict[str, Any] = {"sink": slot.name, "occurrence": slot.errors}
+            if event is not None:
+                meta["event_seq"] = event.seq
+            self._publish_except(Event.create("diagnostic", SINK_ERROR_SCOPE, text, metadata=meta), slot)
+
+    # ------------------------------------------------------------ readers
+
+    def subscribe(self, *, until_stream_end: bool = False, capacity: int | None = None) -> Subscription:
+        """An async iterator over events published from now on (bounded queue, drop-oldest).
+
+        It ends once the bus is closed and it has drained, on `close()`/`aclose()`, or right after the
+        next stream-end event when `until_stream_end` is true.
+        """
+        channel: Channel[Event] = Channel(capacity or self._capacity)
+        if self._closing:
+            channel.close()
+        else:
+            self._subs = (*self._subs, channel)
+        sub = Subscription(channel, self._unsubscribe, until_stream_end=until_stream_end)
+        weakref.finalize(sub, self._unsubscribe, channel).atexit = False
+        return sub
+
+    def _unsubscribe(self, channel: Channel[Any]) -> None:
+        if channel in self._subs:
+            self._subs = tuple(c for c in self._subs if c is not channel)
+            self._retired_sub_dropped += channel.dropped
+        elif channel in self._diag_subs:
+            self._diag_subs = tuple(c for c in self._diag_subs if c is not channel)
+
+    def diagnostics(self, *, history: bool = True) -> DiagnosticStream[SinkDiagnostic]:
+        """An async iterator of `SinkDiagnostic`: the retained recent ones first (unless `history=False`),
+        then new ones as sinks fail. It ends when the bus closes."""
+        channel: Channel[SinkDiagnostic] = Channel(self._capacity)
+        if history:
+            channel.queue.extend(self._diag_history)
+        if self._closing:
+            channel.close()
+        else:
+            self._diag_subs = (*self._diag_subs, channel)
+        stream = DiagnosticStream(channel, self._unsubscribe)
+        weakref.finalize(stream, self._unsubscribe, channel).atexit = False
+        return stream
+
+    def sink_health(self) -> list[SinkHealth]:
+        """One `SinkHealth` per sink, in the order they were added."""
+        return [
+            SinkHealth(
+                slot.name,
+                slot.handled,
+                slot.errors,
+                slot.last_error,
+                slot.last_error_at,
+                len(slot.queue) + slot.in_hand,
+                slot.dropped + slot.abandoned,
+            )
+            for slot in self._slots
+        ]
+
+    def metrics(self) -> dict[str, Any]:
+        """Counters: `published`, `dropped` (sinks + subscribers), `subscribers`, and the details."""
+        sink_dropped = sum(slot.dropped + slot.abandoned for slot in self._slots)
+        sub_dropped = self._retired_sub_dropped + sum(c.dropped for c in self._subs)
+        return {
+            "published": self._next_seq,
+            "dropped": sink_dropped + sub_dropped,
+            "subscribers": len(self._subs),
+            "sinks": len(self._slots),
+            "sink_dropped": sink_dropped,
+            "subscriber_dropped": sub_dropped,
+            "sink_errors": sum(slot.errors for slot in self._slots),
+            "handled": sum(slot.handled for slot in self._slots),
+            "queue_depth": sum(len(slot.queue) + slot.in_hand for slot in self._slots),
+            "buffer_capacity": self._capacity,
+            "published_after_close": self._after_close,
+            "closed": self._closing,
+        }
+
+    # ------------------------------------------------------------ draining and closing
+
+    async def flush(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109  (documented API)
+        """Wait until every sink has dealt with (handled, failed on, or dropped) every event published so
+        far. Returns False if `timeout` seconds passed first (a hung sink), True otherwise."""
+        loop = self._bind_here()
+        target = self._next_seq - 1
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    behind = [s for s in self._slots if not s.caught_up(target)]
+                    if not behind:
+                        return True
+                    if all(s.task is None or s.task.done() for s in behind):
+                        return False  # closed: nobody will ever deliver these
+                    if self._progress is None or self._progress.done():
+                        self._progress = loop.create_future()
+                    await asyncio.shield(self._progress)
+        except TimeoutError:
+            return False
+
+    async def aclose(self, timeout: float | None = None) -> None:  # noqa: ASYNC109  (documented API)
+        """Deliver everything queued, close the sinks, stop the workers and end every subscription (after
+        it drains). A sink still busy after `timeout` seconds (default: the bus's `close_timeout`, 5 s) is
+        cancelled; its undelivered events count as dropped and a diagnostic says so. Idempotent."""
+        if self._close_done is not None:
+            await self._close_done.wait()
+            return
+        self._close_done = asyncio.Event()
+        timeout = self._close_timeout if timeout is None else timeout
+        self._bind_here()
+        self._closing = True
+        try:
+            await self._drain(timeout)
+            for slot in self._slots:
+                await self._close_sink(slot, timeout)
+        finally:
+            self._closed = True
+            for slot in self._slots:
+                if slot.executor is not None:
+                    slot.executor.shutdown(wait=False, cancel_futures=True)
+            for channel in self._subs:
+                channel.close()
+            for diag_channel in self._diag_subs:
+                diag_channel.close()
+            self._notify_progress()
+            self._close_done.set()
+
+    async def _drain(self, limit: float | None) -> None:
+        for slot in self._slots:
+            self._start_worker(slot)
+            slot.wake()
+        tasks = {slot.task: slot for slot in self._slots if slot.task is not None and not slot.task.done()}
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=limit)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+        for task in pending:
+            slot = tasks[task]
+            lost = len(slot.queue) + slot.in_hand
+            slot.queue.clear()
+            slot.in_hand = 0
+            slot.abandoned += lost
+            self._sink_failed(
+                slot,
+                TimeoutError(
+                    f"sink {slot.name!r} did not drain within {limit}s; cancelled with {lost} "
+                    "event(s) undelivered"
+                ),
+                None,
+            )
+
+    async def _close_sink(self, slot: _SinkSlot, limit: float | None) -> None:
+        closer = getattr(slot.sink, "aclose", None)
+        if not callable(closer):
+            closer = getattr(slot.sink, "close", None)
+        if not callable(closer):
+            return
+        try:
+            result = closer()
+            if inspect.isawaitable(result):
+                async with asyncio.timeout(limit):
+                    await result
+        except Exception as exc:
+            self._sink_failed(slot, exc, None)
+
+    async def __aenter__(self) -> EventBus:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        names = ", ".join(slot.name for slot in self._slots)
+        state = "closed" if self._closing else "open"
+        return f"EventBus({state}, capacity={self._capacity}, sinks=[{names}], published={self._next_seq})"
