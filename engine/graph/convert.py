@@ -4,6 +4,7 @@ graphs (layout computed)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,15 @@ def _stub(kind: str, name: str) -> Any:
     return node
 
 
+_ORIGIN = "__weavegraph_document_type__"
+
+
+def _tag(fn: Any, type_name: str, config: Any) -> None:
+    """Remember which document type built `fn`, so `app_to_document` can describe it again."""
+    with contextlib.suppress(AttributeError, TypeError):
+        setattr(fn, _ORIGIN, (type_name, json_copy(config)))
+
+
 def _build(doc: GraphDocument, registry: NodeTypeRegistry, *, stub_code: bool) -> GraphBuilder:
     from engine.graph.builder import GraphBuilder
 
@@ -54,11 +64,15 @@ def _build(doc: GraphDocument, registry: NodeTypeRegistry, *, stub_code: bool) -
             builder.add_node(node["id"], _stub("node", node["id"]))
             continue
         try:
-            builder.add_node(node["id"], spec.factory(node.get("config", {})))
+            fn = spec.factory(node.get("config", {}))
         except Exception as exc:  # a factory's failure (bad import, plugin error) belongs to this node
             problems.append(
                 DocumentProblem(f"$.nodes[{i}].config", f"cannot build node '{node['id']}': {exc}")
             )
+            continue
+        if not spec.imports_code:
+            _tag(fn, node["type"], node.get("config", {}))
+        builder.add_node(node["id"], fn)
     for edge in doc.data.get("edges") or []:
         builder.add_edge(edge["from"], edge["to"])
     for i, cond in enumerate(doc.data.get("conditional_edges") or []):
@@ -75,6 +89,8 @@ def _build(doc: GraphDocument, registry: NodeTypeRegistry, *, stub_code: bool) -
                 DocumentProblem(f"$.conditional_edges[{i}].router.config", f"cannot build router: {exc}")
             )
             continue
+        if not spec.imports_code:
+            _tag(predicate, router["type"], router.get("config", {}))
         builder.add_conditional_edge(cond["from"], predicate, targets=targets)
     runtime = _runtime_config(doc)
     if runtime is not None:
@@ -202,21 +218,16 @@ def app_to_document(app: App, name: str | None = None) -> GraphDocument:
         data["name"] = name
     doc_nodes: list[JSON] = []
     for kind, node_id in zip(nodes, node_ids, strict=True):
-        fn = nodes[kind] if isinstance(nodes, Mapping) else None
-        ref = callable_ref(fn) if fn is not None else None
+        type_name, config = _describe(nodes[kind])
         x, y = positions[node_id]
-        entry: dict[str, JSON] = {"id": node_id, "type": "python", "config": {"callable": ref or "<unknown>"}}
-        entry["position"] = [x, y]
-        doc_nodes.append(entry)
+        doc_nodes.append({"id": node_id, "type": type_name, "config": config, "position": [x, y]})
     data["nodes"] = doc_nodes
     data["edges"] = [{"from": s, "to": d} for s, d in edge_pairs]
     if cond_edges:
         conds: list[JSON] = []
         for src, pred, targets in cond_edges:
-            cond: dict[str, JSON] = {
-                "from": src,
-                "router": {"type": "python", "config": {"callable": callable_ref(pred) or "<unknown>"}},
-            }
+            type_name, config = _describe(pred)
+            cond: dict[str, JSON] = {"from": src, "router": {"type": type_name, "config": config}}
             if targets is not None:
                 cond["targets"] = list(targets)
             conds.append(cond)
@@ -224,7 +235,23 @@ def app_to_document(app: App, name: str | None = None) -> GraphDocument:
     runtime = _app_runtime(app)
     if runtime:
         data["runtime"] = runtime
-    return GraphDocument(data, f"<app {name}>" if name else "<app>")
+    doc = GraphDocument(data, f"<app {name}>" if name else "<app>")
+    doc.problems = document_problems(doc.data)
+    return doc
+
+
+def _describe(fn: Any) -> tuple[str, dict[str, JSON]]:
+    """(type, config) of a node or predicate: its document type when a document built it, else a python
+    reference ("module:qualname"; not importable for closures and lambdas, which the problems then say)."""
+    origin = getattr(fn, _ORIGIN, None)
+    if isinstance(origin, tuple) and len(origin) == 2:
+        return str(origin[0]), json_copy(origin[1])
+    return "python", {"callable": callable_ref(fn) or _raw_ref(fn)}
+
+
+def _raw_ref(fn: Any) -> str:
+    target = fn if hasattr(fn, "__qualname__") else type(fn)
+    return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', '?')}"
 
 
 def _app_edges(app: App) -> list[tuple[Any, Any]]:

@@ -1,0 +1,167 @@
+"""The `weavegraph` command line: run, step and validate graph documents; list, inspect, prune, migrate and
+export checkpoint databases. Exit codes: 0 ok, 1 the run (or the database work) failed, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import traceback
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from engine.cli_support import EXIT_FAILED, EXIT_USAGE, SECRETS, CliError, warn
+
+Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+EPILOG = (
+    "exit codes: 0 ok, 1 the run failed, 2 bad input or an untrusted document. "
+    "Databases: memory:, sqlite://file.db, sqlite:///abs/path.db, postgresql://user@host/db; the default "
+    "(every command but run) is WEAVEGRAPH_SQLITE_URL, SQLITE_DB_NAME or sqlite://weavegraph.db."
+)
+
+
+def _common() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return parent
+
+
+def _db(parser: argparse.ArgumentParser, what: str = "the SQLite resolution") -> None:
+    parser.add_argument("--db", metavar="URL", help=f"checkpoint database (default: {what})")
+
+
+def _json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress", action="store_true", help="draw progress bars even when not on a terminal"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand (each subparser's `func` is the coroutine to run)."""
+    from engine import cli_db, cli_run
+
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="weavegraph", description="Run graph documents and manage checkpoint databases.", epilog=EPILOG
+    )
+    parser.add_argument("--version", action="version", version=f"weavegraph {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", parents=[common], help="run a graph document to completion")
+    p.add_argument("doc", metavar="DOC", help="a *.wgraph.json file")
+    p.add_argument(
+        "--input", metavar="JSON", help='initial state {"messages": [...], "extra": {...}} or @file'
+    )
+    p.add_argument("--session", metavar="ID", help="session id (default: run-<uuid4>)")
+    _db(p, "memory:")
+    p.add_argument("--events", metavar="FILE", help="write every event as JSON Lines")
+    p.add_argument("--trust", action="store_true", help="allow (and remember) the document's Python imports")
+    _json(p)
+    p.set_defaults(func=cli_run.cmd_run)
+
+    p = sub.add_parser("step", parents=[common], help="run one iterative invocation of a session")
+    p.add_argument("doc", metavar="DOC")
+    p.add_argument("--session", metavar="ID", required=True, help="created from the document's input if new")
+    p.add_argument("--input", metavar="JSON", required=True, help="partial merged at the barrier, or @file")
+    _db(p)
+    p.add_argument("--events", metavar="FILE", help="write every event as JSON Lines")
+    p.add_argument("--trust", action="store_true", help="allow (and remember) the document's Python imports")
+    _json(p)
+    p.set_defaults(func=cli_run.cmd_step)
+
+    p = sub.add_parser("validate", parents=[common], help="check a graph document (exit 0 valid, 2 not)")
+    p.add_argument("doc", metavar="DOC")
+    _json(p)
+    p.set_defaults(func=cli_run.cmd_validate)
+
+    p = sub.add_parser("sessions", parents=[common], help="list the sessions of a database")
+    _db(p)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--search", metavar="TEXT", help="only ids containing TEXT")
+    _json(p)
+    p.set_defaults(func=cli_db.cmd_sessions)
+
+    p = sub.add_parser("steps", parents=[common], help="list the steps of a session, newest first")
+    p.add_argument("session", metavar="SESSION")
+    _db(p)
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--node", metavar="NODE", help="only steps where NODE ran")
+    _json(p)
+    p.set_defaults(func=cli_db.cmd_steps)
+
+    p = sub.add_parser("stats", parents=[common], help="storage statistics of a database")
+    _db(p)
+    _json(p)
+    p.set_defaults(func=cli_db.cmd_stats)
+
+    p = sub.add_parser("prune", parents=[common], help="delete old steps (never a session's latest)")
+    _db(p)
+    p.add_argument("--keep-last", type=int, metavar="N", help="keep the last N steps of each session")
+    p.add_argument("--older-than", type=float, metavar="DAYS", help="delete steps older than DAYS days")
+    p.add_argument("--session", action="append", metavar="ID", help="only this session (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
+    p.add_argument("--vacuum", action="store_true", help="reclaim the space afterwards")
+    _progress(p)
+    _json(p)
+    p.set_defaults(func=cli_db.cmd_prune)
+
+    p = sub.add_parser("migrate", parents=[common], help="create or update the database schema")
+    _db(p)
+    _json(p)
+    p.set_defaults(func=cli_db.cmd_migrate)
+
+    p = sub.add_parser("export", parents=[common], help="export a session's steps as one JSON document")
+    p.add_argument("session", metavar="SESSION")
+    _db(p)
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    _progress(p)
+    p.set_defaults(func=cli_db.cmd_export)
+    return parser
+
+
+def _version() -> str:
+    from engine import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `weavegraph`; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors (argparse exits 2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    func: Command = args.func
+    debug = bool(getattr(args, "debug", False))
+    try:
+        return asyncio.run(func(args))
+    except CliError as exc:
+        if debug:
+            _traceback()
+        for line in exc.lines:
+            warn(line if line.startswith(("$", "weavegraph:", "--")) else f"weavegraph: {line}")
+        return exc.code
+    except KeyboardInterrupt:
+        warn("weavegraph: interrupted")
+        return 130
+    except Exception as exc:  # anything unexpected: one line, the traceback only with --debug
+        if debug:
+            _traceback()
+        warn(f"weavegraph: error: {type(exc).__name__}: {exc}")
+        return EXIT_FAILED
+
+
+def _traceback() -> None:
+    sys.stderr.write(SECRETS.scrub(traceback.format_exc()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

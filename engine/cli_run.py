@@ -1,0 +1,204 @@
+"""`weavegraph run`, `step` and `validate`: load a graph document, check trust, run it (a whole session or
+one iterative invocation) with an optional JSON Lines event file, and print the result."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from engine.cli_support import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    default_db_url,
+    emit_json,
+    opened_checkpointer,
+    parse_input_option,
+    say,
+    warn,
+)
+from engine.errors import CheckpointerError, RunnerError
+from engine.graph.document import (
+    DocumentError,
+    GraphDocument,
+    TrustStore,
+    document_callables,
+    document_input_state,
+    document_to_app,
+    load_document,
+    validate_document,
+)
+from engine.state import VersionedState
+from engine.types import JSON
+
+EVENT_BUFFER = 1 << 16
+"""Per-sink queue of the CLI's event bus: large, so the events file never drops an event."""
+
+
+def _document(path: str) -> GraphDocument:
+    try:
+        return load_document(path)
+    except DocumentError as exc:
+        raise CliError(str(exc), EXIT_USAGE, [str(p) for p in exc.problems]) from exc
+
+
+def _check_trust(doc: GraphDocument, trust_flag: bool) -> None:
+    """Exit 2 listing every callable unless `--trust` was given or trust is remembered for this content."""
+    callables = document_callables(doc)
+    if not callables:
+        return
+    store = TrustStore()
+    if trust_flag:
+        try:
+            store.trust(doc)
+        except OSError as exc:
+            warn(f"weavegraph: warning: could not remember trust in {store.path}: {exc.strerror or exc}")
+        return
+    if store.is_trusted(doc):
+        return
+    lines = [f"{path}: {ref}" for path, ref in callables]
+    lines.append("weavegraph: the document imports the Python code above; run again with --trust to allow it")
+    raise CliError("untrusted document", EXIT_USAGE, lines)
+
+
+def _app(doc: GraphDocument) -> Any:
+    try:
+        return document_to_app(doc, trusted=True)
+    except DocumentError as exc:
+        raise CliError(str(exc), EXIT_USAGE, [str(p) for p in exc.problems]) from exc
+
+
+@asynccontextmanager
+async def _runner(app: Any, url: str, events: str | None) -> AsyncIterator[Any]:
+    from engine.events.bus import EventBus
+    from engine.events.sinks import JsonLinesSink
+    from engine.runner import AppRunner
+
+    try:
+        sinks = [JsonLinesSink.to_file(events)] if events else []
+    except OSError as exc:
+        raise CliError(f"--events {events}: cannot write: {exc.strerror or exc}") from exc
+    bus = EventBus(buffer_capacity=EVENT_BUFFER, sinks=sinks)
+    try:
+        async with opened_checkpointer(url) as checkpointer:
+            runner = await (
+                AppRunner.builder()
+                .app(app)
+                .checkpointer_custom(checkpointer)
+                .event_bus(bus)
+                .lifecycle_events(bool(events))
+                .build()
+            )
+            try:
+                yield runner
+            finally:
+                await runner.aclose()
+    except CheckpointerError as exc:
+        raise CliError(str(exc), EXIT_FAILED) from exc
+    finally:
+        await bus.aclose()
+
+
+def _result(session_id: str, step: int, state: VersionedState) -> dict[str, JSON]:
+    from engine.persistence.serde import state_to_json
+
+    return {"session_id": session_id, "step": step, "state": state_to_json(state)}
+
+
+def _print_result(
+    args: argparse.Namespace, session_id: str, step: int, state: VersionedState, what: str
+) -> None:
+    if args.json:
+        emit_json(_result(session_id, step, state))
+        return
+    say(f"session {session_id} {what} at step {step}")
+    for message in state.messages:
+        say(f"  {message.role}: {message.content}")
+    if state.extra:
+        import json
+
+        say(f"  extra: {json.dumps(state.extra, ensure_ascii=False, default=str)}")
+
+
+def _run_failed(exc: BaseException) -> CliError:
+    return CliError(f"run failed: {exc}", EXIT_FAILED, [f"weavegraph: run failed: {exc}"])
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    """Run a whole session of the document (in memory unless --db)."""
+    doc = _document(args.doc)
+    state = document_input_state(parse_input_option(args.input) if args.input else doc)
+    _check_trust(doc, args.trust)
+    app = _app(doc)
+    session_id = args.session or f"run-{uuid.uuid4()}"
+    url = args.db or "memory:"
+    async with _runner(app, url, args.events) as runner:
+        try:
+            await runner.create_session(session_id, state)
+            final = await runner.run_until_complete(session_id)
+        except RunnerError as exc:
+            raise _run_failed(exc) from exc
+        step = runner.get_session(session_id).step
+    _print_result(args, session_id, step, final, "completed")
+    return EXIT_OK
+
+
+async def cmd_step(args: argparse.Namespace) -> int:
+    """One iterative invocation: a new session starts from the document's input; --input is merged at the
+    barrier and the session runs from Start; an existing session (in --db) continues."""
+    from engine.partial import NodePartial
+
+    doc = _document(args.doc)
+    patch = parse_input_option(args.input)
+    _check_trust(doc, args.trust)
+    app = _app(doc)
+    patch_state = document_input_state(patch)
+    partial = NodePartial(
+        messages=patch_state.messages or None,
+        extra=patch_state.extra if "extra" in patch else None,
+    )
+    url = args.db or default_db_url()
+    async with _runner(app, url, args.events) as runner:
+        try:
+            await runner.create_iterative_session(args.session, document_input_state(doc), "Start")
+            final = await runner.invoke_next(args.session, partial, "Start")
+        except RunnerError as exc:
+            raise _run_failed(exc) from exc
+        step = runner.get_session(args.session).step
+    _print_result(args, args.session, step, final, "invoked")
+    return EXIT_OK
+
+
+async def cmd_validate(args: argparse.Namespace) -> int:
+    """Print one line per problem (`$.path: message`) and exit 2, or confirm the document and exit 0."""
+    try:
+        doc = load_document(args.doc, strict=False)
+        problems = validate_document(doc)
+    except DocumentError as exc:
+        problems = exc.problems
+        doc = None
+    callables = document_callables(doc) if doc is not None and not problems else []
+    if args.json:
+        emit_json(
+            {
+                "valid": not problems,
+                "problems": [{"path": p.path, "message": p.message} for p in problems],
+                "callables": [{"path": p, "callable": ref} for p, ref in callables],
+            }
+        )
+    elif problems:
+        for problem in problems:
+            say(str(problem))
+    else:
+        assert doc is not None
+        counts = (
+            f"{len(doc.nodes)} nodes, {len(doc.edges)} edges, {len(doc.conditional_edges)} conditional edges"
+        )
+        say(f"{args.doc}: valid ({counts})")
+        for path, ref in callables:
+            say(f"  imports {ref} at {path} (running it needs --trust)")
+    return EXIT_USAGE if problems else EXIT_OK
