@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -440,7 +440,8 @@ class CheckpointBrowserPanel(QWidget):
         row = self.sessions.row_of(session_id)
         if row < 0:
             return False
-        self.sessions_view.selectRow(row)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        self.sessions_view.selectionModel().setCurrentIndex(self.sessions.index(row, 0), flags)
         return True
 
     def error_text(self) -> str:
@@ -556,9 +557,7 @@ class CheckpointBrowserPanel(QWidget):
         self.sessions.set_page_result(page.items, page.total_count)
         self.sessions_pager.update_from(self.sessions)
         if keep is not None:
-            row = self.sessions.row_of(keep)
-            if row >= 0:
-                self.sessions_view.selectRow(row)
+            self.select_session(keep)
         self.sessions_loaded.emit()
 
     def _on_sessions_query_changed(self) -> None:

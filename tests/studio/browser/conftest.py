@@ -59,12 +59,22 @@ async def fill_sqlite(path: Path, sessions: dict[str, int], *, graph_hash: str |
 @pytest.fixture
 def panel(qtbot: Any, bridge: Any, run_async: Callable[..., Any]) -> Iterator[CheckpointBrowserPanel]:
     p = CheckpointBrowserPanel(bridge)
-    qtbot.addWidget(p)
     p.resize(1100, 700)
     yield p
     run_async(p.aclose())
+    dispose(p)
 
 
 def open_and_wait(qtbot: Any, panel: CheckpointBrowserPanel, url: str) -> None:
     with qtbot.waitSignal(panel.sessions_loaded, timeout=5000):
         panel.open_database(url)
+
+
+def dispose(widget: Any) -> None:
+    """Close and delete a panel now (its tasks are already closed), so the leak check sees it gone."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    widget.close()
+    widget.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
