@@ -96,8 +96,10 @@ def parse_log_directives(spec: str) -> LogDirectives:
             targets[target] = _level(level, directive)
         elif directive.strip().lower() in _LEVELS or directive.isdigit():
             default = _level(directive, directive)
+        elif "." in directive or "::" in directive or directive in (ROOT, "weavegraph"):
+            targets[_target(directive)] = TRACE  # a bare logger name: everything from it, as in RUST_LOG
         else:
-            targets[_target(directive)] = TRACE
+            _level(directive, directive)  # raises: neither a level nor a logger path
     return LogDirectives(default, targets)
 
 

@@ -24,6 +24,8 @@ LLM_SCOPES: tuple[str, ...] = ("chunk", "final", "error")
 STRUCTURED_KEYS: tuple[str, ...] = ("node_id", "step", "invocation_id", "now_unix_ms")
 _STRUCTURED = STRUCTURED_KEYS
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+# Characters str.splitlines() breaks on that json.dumps(ensure_ascii=False) leaves raw inside strings.
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 def _utcnow() -> _dt.datetime:
@@ -154,14 +156,18 @@ class Event:
         }
 
     def to_json_string(self) -> str:
-        """Compact, single-line, strict JSON (non-finite floats become null, unknown objects strings)."""
+        """Compact, strict JSON on one line for every line splitter (non-finite floats become null,
+        unknown objects strings; U+0085, U+2028 and U+2029 are escaped)."""
         value = self.to_json_value()
         try:
-            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
         except ValueError:
-            return json.dumps(
+            text = json.dumps(
                 _finite(value), ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
             )
+        if "\u2028" in text or "\u2029" in text or "\x85" in text:
+            text = text.translate(_LINE_BREAKS)
+        return text
 
     def to_json_pretty(self) -> str:
         return json.dumps(_finite(self.to_json_value()), ensure_ascii=False, indent=2, default=str)

@@ -64,7 +64,7 @@ def test_json_value_round_trip(event: Event, seq: int) -> None:
 @given(events())
 def test_json_string_round_trip_and_shape(event: Event) -> None:
     text = event.to_json_string()
-    assert "\n" not in text
+    assert len(text.splitlines()) == 1  # one line for every splitter (U+2028 and friends are escaped)
     value = json.loads(text)
     assert set(value) == {"type", "scope", "message", "timestamp", "seq", "metadata"}
     assert RFC3339.match(value["timestamp"]), value["timestamp"]
@@ -91,7 +91,12 @@ def test_structured_keys_win_and_mirror_fields() -> None:
         "now_unix_ms": 1_700_000_000_123,
         "mine": [1, 2],
     }
-    assert (event.node_id, event.step, event.invocation_id, event.now_unix_ms) == ("A", 3, "s1", 1_700_000_000_123)
+    assert (event.node_id, event.step, event.invocation_id, event.now_unix_ms) == (
+        "A",
+        3,
+        "s1",
+        1_700_000_000_123,
+    )
     # The timestamp comes from the clock reading, exactly.
     assert event.timestamp == dt.datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=dt.UTC)
     assert event.to_json_value()["timestamp"] == "2023-11-14T22:13:20.123000Z"
@@ -114,6 +119,13 @@ def test_timestamps_are_rfc3339_utc() -> None:
     paris = dt.timezone(dt.timedelta(hours=1))
     shifted = Event.create("node", "s", "m", timestamp=dt.datetime(2024, 5, 1, 13, 0, tzinfo=paris))
     assert shifted.to_json_value()["timestamp"] == "2024-05-01T12:00:00Z"
+
+
+def test_unicode_line_separators_are_escaped() -> None:
+    event = Event.create("node", "s", "a\u2028b\u2029c\x85d\ne")
+    text = event.to_json_string()
+    assert text.splitlines() == [text]
+    assert Event.from_json(text) == event
 
 
 def test_non_finite_floats_still_give_strict_json() -> None:
