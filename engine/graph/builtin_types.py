@@ -92,13 +92,9 @@ def render_template(template: str, snapshot: StateSnapshot, ctx: NodeContext, wh
         return _FORMATTER.format(template, extra=snapshot.extra, step=ctx.step, node=ctx.node_id)
     except KeyError as exc:
         key = exc.args[0] if exc.args else "?"
-        raise NodeError(
-            f"node '{ctx.node_id}': {what} template names missing key '{key}' (template: {template!r})"
-        ) from exc
+        raise NodeError(f"{what} template names missing key '{key}' (template: {template!r})") from exc
     except (IndexError, ValueError, TypeError) as exc:
-        raise NodeError(
-            f"node '{ctx.node_id}': {what} template failed: {exc} (template: {template!r})"
-        ) from exc
+        raise NodeError(f"{what} template failed: {exc} (template: {template!r})") from exc
 
 
 def _template_check(*keys: str) -> Callable[[Mapping[str, JSON]], list[ConfigProblem]]:
@@ -164,11 +160,11 @@ def _set_node(config: Mapping[str, JSON]) -> Any:
     return set_values
 
 
-def _number(value: JSON, what: str, node: str) -> int | float:
+def _number(value: JSON, what: str) -> int | float:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise NodeError(f"node '{node}': {what} is {type(value).__name__} {value!r}, expected a number")
+        raise NodeError(f"{what} is {type(value).__name__} {value!r}, expected a number")
     return value
 
 
@@ -176,8 +172,8 @@ def _accumulate_node(config: Mapping[str, JSON]) -> Any:
     key, into = str(config["key"]), str(config["into"])
 
     async def accumulate(snapshot: StateSnapshot, ctx: NodeContext) -> NodePartial:
-        total = _number(snapshot.extra.get(into), f"extra['{into}']", ctx.node_id)
-        add = _number(snapshot.extra.get(key), f"extra['{key}']", ctx.node_id)
+        total = _number(snapshot.extra.get(into), f"extra['{into}']")
+        add = _number(snapshot.extra.get(key), f"extra['{key}']")
         return NodePartial(extra={into: total + add})
 
     return accumulate
