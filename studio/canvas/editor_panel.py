@@ -3,7 +3,7 @@ and validation as you edit (debounced; marks on nodes, list for the problems pan
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from studio.canvas.interactions import CanvasController
@@ -59,10 +59,18 @@ class GraphEditorPanel(QWidget):
         row.addWidget(self.trust_button)
         self.banner.hide()
 
+        self.notice = QLabel(self)
+        self.notice.setObjectName("editorNotice")
+        self.notice.setWordWrap(True)
+        self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notice.setStyleSheet("background: #fdecea; color: #8e1f1a; padding: 6px 10px;")
+        self.notice.hide()
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.banner)
+        layout.addWidget(self.notice)
         layout.addWidget(self.view, 1)
 
         self._validate_timer = QTimer(self)
@@ -78,6 +86,7 @@ class GraphEditorPanel(QWidget):
         self.view.conditional_requested.connect(self.add_conditional_edge)
         self.trust_button.clicked.connect(self.trust_requested)
         self._on_model_read_only_changed(model.read_only)
+        self.notice.mousePressEvent = lambda _event: self.hide_notice()  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ operations
 
@@ -118,6 +127,14 @@ class GraphEditorPanel(QWidget):
         self.problems_changed.emit(self.problems)
         return self.problems
 
+    def show_notice(self, text: str) -> None:
+        """An inline error above the canvas (a document that could not be opened, ...); click to dismiss."""
+        self.notice.setText(text + "   (click to dismiss)")
+        self.notice.show()
+
+    def hide_notice(self) -> None:
+        self.notice.hide()
+
     def focus_node(self, node_id: str) -> None:
         item = self.scene.nodes.get(node_id)
         if item is not None:
@@ -133,5 +150,6 @@ class GraphEditorPanel(QWidget):
         self.trust_button.setVisible(read_only and "trust" in reason)
 
     def _on_model_document_reset(self) -> None:
+        self.hide_notice()
         QTimer.singleShot(0, self.view.fit)
         self._validate_timer.start()

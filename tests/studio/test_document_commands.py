@@ -40,7 +40,10 @@ def sample() -> dict[str, Any]:
         "conditional_edges": [
             {
                 "from": "B",
-                "router": {"type": "route_if", "config": {"key": "k", "op": "<", "value": 3, "then": ["A"], "else": ["C"]}},
+                "router": {
+                    "type": "route_if",
+                    "config": {"key": "k", "op": "<", "value": 3, "then": ["A"], "else": ["C"]},
+                },
                 "targets": ["A", "C"],
             }
         ],
@@ -73,7 +76,9 @@ def uid0(model: GraphDocumentModel) -> int:
 
 
 def test_add_node(model: GraphDocumentModel) -> None:
-    round_trip(model, AddNodeCommand(model, {"id": "D", "type": "delay", "config": {"ms": 1}, "position": [1, 2]}))
+    round_trip(
+        model, AddNodeCommand(model, {"id": "D", "type": "delay", "config": {"ms": 1}, "position": [1, 2]})
+    )
 
 
 def test_remove_node_takes_its_edges_and_conditional_edges(model: GraphDocumentModel) -> None:

@@ -1,0 +1,136 @@
+"""`weavegraph-studio [FILE_OR_MODULE] [--db URL] [--self-test]`: the only place that creates the
+QApplication and the qasync loop. The main coroutine waits until the window closed, then shuts down in
+order: runs cancelled, panels' databases closed, event bus drained, bridge tasks awaited."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import PySide6  # noqa: F401  (import the binding before qasync)
+import qasync
+from PySide6.QtCore import QCoreApplication, QTimer
+from PySide6.QtWidgets import QApplication
+
+from studio import __version__
+from studio.settings import APPLICATION, ORGANISATION
+
+__all__ = ["build_window", "main", "parse_args"]
+
+SELF_TEST_TIMEOUT_S = 90.0
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="weavegraph-studio", description="Weavegraph Studio")
+    parser.add_argument("target", nargs="?", help="a *.wgraph.json file or package.module:attribute")
+    parser.add_argument("--db", help="checkpoint database URL for runs (sqlite://file.db, postgresql://...)")
+    parser.add_argument("--self-test", action="store_true", help="run a smoke test and exit 0 or 1")
+    parser.add_argument("--version", action="version", version=f"weavegraph-studio {__version__}")
+    return parser.parse_args(argv)
+
+
+def build_window(bridge: Any, args: argparse.Namespace) -> Any:
+    """The main window with the shared event bus, theme, layout, document and database applied."""
+    from engine.events.bus import EventBus
+    from studio.main_window import MainWindow
+    from studio.settings import default_database_url
+
+    bus = EventBus(buffer_capacity=4096)
+    window = MainWindow(bridge, bus)
+    window.apply_saved_theme()
+    geometry, state = window.settings.window_geometry(), window.settings.window_state()
+    if geometry is not None:
+        window.restoreGeometry(geometry)
+    if state is not None:
+        window.restoreState(state)
+    target = args.target or window.settings.last_document()
+    if not (target and window.open_path(target)):
+        window.open_example("market_ticks")
+    console = window.settings.console()
+    if args.db:
+        window.set_database(args.db)
+    elif console["kind"] == "memory":
+        window.set_database("memory:")
+    elif console["kind"] == "sqlite" and console["location"]:
+        window.set_database(console["location"])
+    else:
+        window.set_database(default_database_url())
+    return window
+
+
+async def _amain(app: QApplication, args: argparse.Namespace, started: float) -> int:
+    from studio.bridge import Bridge
+
+    closed = asyncio.Event()
+    app.aboutToQuit.connect(closed.set)
+    bridge = Bridge()
+    window = build_window(bridge, args)
+    window.closed.connect(closed.set)
+    bridge.task_failed.connect(lambda name, msg: window.statusBar().showMessage(f"{name}: {msg}", 8000))
+    window.show()
+    window.runs.listen()
+    window.sink_health.listen()
+    result = {"code": 0}
+    if args.self_test:
+        from studio.self_test import self_test
+
+        async def _run_self_test() -> None:
+            try:
+                async with asyncio.timeout(SELF_TEST_TIMEOUT_S):
+                    ok = await self_test(window, started)
+            except TimeoutError:
+                print(f"FAIL self-test timed out after {SELF_TEST_TIMEOUT_S:.0f} s", flush=True)
+                ok = False
+            result["code"] = 0 if ok else 1
+            window._close_confirmed = True
+            window.close()
+
+        bridge.start(_run_self_test(), name="self-test")
+    else:
+        QTimer.singleShot(
+            0,
+            lambda: (
+                print(f"window interactive after {time.perf_counter() - started:.2f} s")
+                if os.environ.get("WEAVEGRAPH_STUDIO_TIMING")
+                else None
+            ),
+        )
+    await closed.wait()
+    window.hide()
+    try:
+        await window.shutdown()
+    finally:
+        await bridge.shutdown()
+    window.deleteLater()
+    return result["code"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    started = time.perf_counter()
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    QCoreApplication.setOrganizationName(ORGANISATION)
+    QCoreApplication.setApplicationName(APPLICATION)
+    QCoreApplication.setApplicationVersion(__version__)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)  # the main coroutine decides when to stop (after shutdown)
+    if args.self_test:
+        # keep the user's settings and trust file untouched
+        tmp = tempfile.mkdtemp(prefix="weavegraph-selftest-")
+        from PySide6.QtCore import QSettings
+
+        QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
+        os.environ.setdefault("WEAVEGRAPH_TRUST_FILE", os.path.join(tmp, "trust.json"))
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        return runner.run(_amain(app, args, started))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

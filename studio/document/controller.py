@@ -1,0 +1,151 @@
+"""The open document's lifecycle for the main window: new / open (file, example, code-first) / save /
+trust, and what a run needs from it (the App and the default input). Errors are reported as one-line
+messages through `failed`, never raised into Qt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from studio.document.editor import DocumentEditor
+from studio.document.io import OpenedDocument, is_code_ref, open_code_first, open_file, save_file, trust
+from studio.document.model import GraphDocumentModel, empty_document
+
+__all__ = ["DocumentController"]
+
+
+class DocumentController(QObject):
+    """`opened(path)` after a document replaced the current one; `failed(message)` when something could not
+    be opened, saved or trusted (the current document stays); `saved(path)`."""
+
+    opened = Signal(str)
+    failed = Signal(str)
+    saved = Signal(str)
+
+    def __init__(
+        self, model: GraphDocumentModel, editor: DocumentEditor, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.editor = editor
+        self.code_app: Any = None
+        self.untrusted: list[tuple[str, str]] = []
+        self.load_problems: list[str] = []
+
+    # ------------------------------------------------------------------ opening
+
+    def new(self) -> None:
+        self.code_app = None
+        self.untrusted = []
+        self.load_problems = []
+        self.model.reset(empty_document())
+        self.opened.emit("")
+
+    def open(self, target: str) -> bool:
+        """Open a file path or a `package.module:attribute` reference; False (and `failed`) on error."""
+        try:
+            opened = open_code_first(target) if is_code_ref(target) else open_file(target)
+        except Exception as exc:  # DocumentError, CodeFirstError, anything the user's module raised
+            self.failed.emit(_describe(exc, target))
+            return False
+        self._apply(opened)
+        return True
+
+    def open_example(self, name: str) -> bool:
+        from engine.graph.document import example_path
+
+        try:
+            path = example_path(name)
+        except FileNotFoundError as exc:
+            self.failed.emit(str(exc))
+            return False
+        return self.open(str(path))
+
+    def _apply(self, opened: OpenedDocument) -> None:
+        self.code_app = opened.app
+        self.untrusted = opened.untrusted
+        self.load_problems = opened.problems
+        self.model.reset(opened.data, path=opened.path, read_only=opened.read_only, reason=opened.reason)
+        self.opened.emit(opened.path)
+
+    def trust_current(self) -> bool:
+        """Trust the current document's Python callables (remembered by content hash) and make it editable."""
+        try:
+            trust(self.model.to_dict())
+        except Exception as exc:
+            self.failed.emit(f"could not remember trust: {exc}")
+            return False
+        self.untrusted = []
+        self.model.set_read_only(False)
+        return True
+
+    # ------------------------------------------------------------------ saving
+
+    @property
+    def can_save_in_place(self) -> bool:
+        path = self.model.path
+        return bool(path) and self.code_app is None and not self._is_example(path)
+
+    @staticmethod
+    def _is_example(path: str) -> bool:
+        from engine.graph.document import EXAMPLES_DIR
+
+        try:
+            return Path(path).resolve().parent == Path(EXAMPLES_DIR).resolve()
+        except OSError:
+            return False
+
+    def save(self, path: str | None = None) -> bool:
+        """Save to `path` (or the current path); False (and `failed`) on error."""
+        target = path or self.model.path
+        if not target or (path is None and not self.can_save_in_place):
+            self.failed.emit("choose where to save this document (Save As)")
+            return False
+        if not target.endswith(".json"):
+            target += ".wgraph.json"
+        try:
+            save_file(self.model.to_dict(), target)
+        except Exception as exc:
+            self.failed.emit(f"could not save {target}: {exc}")
+            return False
+        self.code_app = None
+        self.model.mark_saved(target)
+        self.saved.emit(target)
+        return True
+
+    # ------------------------------------------------------------------ running
+
+    def build_app(self) -> Any:
+        """The App to run: the code-first App as is, else the compiled document (raises with the reason)."""
+        if self.code_app is not None:
+            return self.code_app
+        from engine.graph.document import GraphDocument, document_to_app
+
+        if self.untrusted:
+            refs = ", ".join(sorted({ref for _p, ref in self.untrusted}))
+            raise PermissionError(f"the document imports Python code ({refs}); press Trust first")
+        return document_to_app(
+            GraphDocument(self.model.to_dict(), self.model.path or "<editor>"), trusted=True
+        )
+
+    def default_input(self) -> dict[str, Any]:
+        value = self.model.data.get("input")
+        if isinstance(value, dict):
+            return {"messages": value.get("messages", []), "extra": value.get("extra", {})}
+        return {"messages": [], "extra": {}}
+
+    def graph_document(self) -> Any:
+        from engine.graph.document import GraphDocument
+
+        return GraphDocument(self.model.to_dict(), self.model.path or "<editor>")
+
+
+def _describe(exc: Exception, target: str) -> str:
+    problems = getattr(exc, "problems", None)
+    if problems:
+        first = "; ".join(str(p) for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        return f"cannot open {target}: {first}{more}"
+    return f"cannot open {target}: {exc}"

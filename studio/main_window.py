@@ -1,0 +1,475 @@
+"""The main window: composes the graph editor (central), the docks (palette, properties, problems, run
+console, sink health, checkpoint browser, session stepper), the actions, menus and status bar, and wires
+their signals. Behaviour lives in the panels, models and controllers."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QWidget,
+)
+
+from studio import __version__
+from studio.actions import Actions
+from studio.bridge import Bridge
+from studio.canvas.editor_panel import GraphEditorPanel
+from studio.document.controller import DocumentController
+from studio.document.editor import DocumentEditor
+from studio.document.model import GraphDocumentModel
+from studio.models.run_controller import RunController, RunState
+from studio.models.run_log import RunLogModel
+from studio.panels.checkpoint_browser import CheckpointBrowserPanel
+from studio.panels.palette import NodePalettePanel
+from studio.panels.problems import ProblemsPanel
+from studio.panels.properties import PropertiesPanel
+from studio.panels.run_console import RunConsolePanel
+from studio.panels.sink_health import SinkHealthPanel
+from studio.panels.stepper import SessionStepperPanel
+from studio.settings import Settings
+from studio.theme import apply_theme, is_dark
+
+__all__ = ["MainWindow"]
+
+
+class MainWindow(QMainWindow):
+    """`closed()` once the window really closed (after any unsaved-changes prompt); the app then shuts
+    down with `await window.shutdown()`."""
+
+    closed = Signal()
+
+    def __init__(
+        self, bridge: Bridge, bus: Any, *, settings: Settings | None = None, registry: Any = None
+    ) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.bridge = bridge
+        self.bus = bus
+        self.settings = settings or Settings()
+        self._close_confirmed = False
+
+        self.model = GraphDocumentModel(self)
+        self.editor = DocumentEditor(self.model, registry)
+        self.documents = DocumentController(self.model, self.editor, self)
+        self.graph_editor = GraphEditorPanel(self.model, self.editor, self)
+        self.setCentralWidget(self.graph_editor)
+        self.palette = NodePalettePanel(self.editor.registry, self)
+        self.properties = PropertiesPanel(self.editor, self.graph_editor.scene, self)
+        self.problems = ProblemsPanel(self)
+        self.run_log = RunLogModel(self)
+        self.runs = RunController(bridge, bus, self.run_log, self)
+        self.console = RunConsolePanel(
+            self.runs, self.documents.build_app, self.documents.default_input, self
+        )
+        self.sink_health = SinkHealthPanel(bridge, bus, self)
+        self.browser = CheckpointBrowserPanel(bridge, self)
+        self.stepper = SessionStepperPanel(bridge, self)
+        self.actions = Actions(self, self.model.undo_stack)
+        self.docks: dict[str, QDockWidget] = {}
+
+        self._build_docks()
+        self._build_menus()
+        self._build_status_bar()
+        self._wire()
+        self.resize(1500, 950)
+        self._update_title()
+
+    # ------------------------------------------------------------------ composition
+
+    def _dock(self, widget: QWidget, title: str, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"{widget.objectName()}Dock")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.docks[widget.objectName()] = dock
+        return dock
+
+    def _build_docks(self) -> None:
+        left, right, bottom = (
+            Qt.DockWidgetArea.LeftDockWidgetArea,
+            Qt.DockWidgetArea.RightDockWidgetArea,
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+        )
+        self._dock(self.palette, "Node Palette", left)
+        props = self._dock(self.properties, "Properties", right)
+        problems = self._dock(self.problems, "Problems", right)
+        self.splitDockWidget(props, problems, Qt.Orientation.Vertical)
+        console = self._dock(self.console, "Run Console", bottom)
+        for widget, title in (
+            (self.sink_health, "Sink Health"),
+            (self.browser, "Checkpoints"),
+            (self.stepper, "Session Stepper"),
+        ):
+            self.tabifyDockWidget(console, self._dock(widget, title, bottom))
+        console.raise_()
+        self.resizeDocks([self.docks["nodePalette"]], [200], Qt.Orientation.Horizontal)
+        self.resizeDocks([props], [320], Qt.Orientation.Horizontal)
+        self.resizeDocks([console], [380], Qt.Orientation.Vertical)
+
+    def _build_menus(self) -> None:
+        a = self.actions
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([a.new, a.open, a.open_code])
+        self.examples_menu = file_menu.addMenu("Open &Example")
+        try:
+            from engine.graph.document import example_names
+
+            for name in example_names():
+                self.examples_menu.addAction(name, lambda n=name: self.open_example(n))
+        except Exception as exc:  # examples missing from a broken install must not stop the window
+            self.examples_menu.setTitle(f"Open Example (unavailable: {exc})")
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addActions([a.save, a.save_as])
+        file_menu.addSeparator()
+        file_menu.addAction(a.quit)
+        edit = bar.addMenu("&Edit")
+        edit.addActions([a.undo, a.redo])
+        edit.addSeparator()
+        edit.addActions([a.cut, a.copy, a.paste, a.delete, a.select_all])
+        edit.addSeparator()
+        edit.addAction(a.find)
+        view = bar.addMenu("&View")
+        view.addActions([a.fit, a.zoom_in, a.zoom_out, a.auto_layout])
+        view.addSeparator()
+        view.addActions([a.dark, a.follow_system])
+        view.addSeparator()
+        panels = view.addMenu("&Panels")
+        for dock in self.docks.values():
+            panels.addAction(dock.toggleViewAction())
+        run = bar.addMenu("&Run")
+        run.addActions([a.run, a.step, a.continue_, a.stop])
+        run.addSeparator()
+        run.addAction(a.trust)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(a.about)
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolBar")
+        toolbar.addActions([a.new, a.open, a.save])
+        toolbar.addSeparator()
+        toolbar.addActions([a.undo, a.redo])
+        toolbar.addSeparator()
+        toolbar.addActions([a.run, a.step, a.continue_, a.stop])
+        toolbar.addSeparator()
+        toolbar.addActions([a.fit, a.auto_layout])
+        for action in a.canvas_actions():
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.graph_editor.addAction(action)
+
+    def _build_status_bar(self) -> None:
+        self.db_label = QLabel(self)
+        self.db_label.setObjectName("statusDatabase")
+        self.run_label = QLabel(self)
+        self.run_label.setObjectName("statusRunState")
+        self.statusBar().addPermanentWidget(self.db_label)
+        self.statusBar().addPermanentWidget(self.run_label)
+        self._on_runs_state_changed(self.runs.state)
+
+    def _wire(self) -> None:
+        a = self.actions
+        ge = self.graph_editor
+        a.new.triggered.connect(self.new_document)
+        a.open.triggered.connect(self._on_open_triggered)
+        a.open_code.triggered.connect(self._on_open_code_triggered)
+        a.save.triggered.connect(self.save)
+        a.save_as.triggered.connect(self._on_save_as_triggered)
+        a.quit.triggered.connect(self.close)
+        a.delete.triggered.connect(ge.controller.delete_selection)
+        a.cut.triggered.connect(ge.controller.cut_selection)
+        a.copy.triggered.connect(ge.controller.copy_selection)
+        a.paste.triggered.connect(ge.controller.paste)
+        a.select_all.triggered.connect(ge.controller.select_all)
+        a.find.triggered.connect(self._on_find_triggered)
+        a.fit.triggered.connect(ge.view.fit)
+        a.zoom_in.triggered.connect(lambda: ge.view.zoom_by(1.2))
+        a.zoom_out.triggered.connect(lambda: ge.view.zoom_by(1 / 1.2))
+        a.auto_layout.triggered.connect(ge.auto_layout)
+        a.dark.toggled.connect(self._on_dark_toggled)
+        a.follow_system.toggled.connect(self._on_follow_system_toggled)
+        a.run.triggered.connect(self.console.run)
+        a.step.triggered.connect(self.console.step)
+        a.continue_.triggered.connect(self.console.continue_)
+        a.stop.triggered.connect(self.console.stop)
+        a.trust.triggered.connect(self.documents.trust_current)
+        a.about.triggered.connect(self.show_about)
+
+        self.documents.opened.connect(self._on_documents_opened)
+        self.documents.failed.connect(self._on_documents_failed)
+        self.documents.saved.connect(self._on_documents_saved)
+        self.model.dirty_changed.connect(self._update_title)
+        self.model.node_changed.connect(self._on_model_node_changed)
+        self.model.read_only_changed.connect(
+            lambda ro: a.trust.setEnabled(ro and bool(self.documents.untrusted))
+        )
+        ge.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        ge.problems_changed.connect(self.problems.set_problems)
+        ge.trust_requested.connect(self.documents.trust_current)
+        ge.view.node_activated.connect(lambda _n: self.docks["propertiesPanel"].raise_())
+        ge.scene.breakpoint_clicked.connect(self._on_scene_breakpoint_clicked)
+        self.problems.node_requested.connect(ge.focus_node)
+        self.palette.type_activated.connect(ge.add_node_at_center)
+
+        self.runs.state_changed.connect(self._on_runs_state_changed)
+        self.runs.node_statuses.connect(self._on_runs_node_statuses)
+        self.runs.run_started.connect(ge.scene.reset_run_state)
+        self.runs.run_failed.connect(self._on_runs_run_failed)
+        self.console.database_used.connect(self._on_console_database_used)
+        self.browser.resume_requested.connect(self._on_browser_resume_requested)
+        self.browser.open_in_stepper_requested.connect(self._on_browser_open_in_stepper_requested)
+
+    # ------------------------------------------------------------------ documents
+
+    def new_document(self) -> None:
+        self.documents.new()
+
+    def open_path(self, target: str) -> bool:
+        return self.documents.open(target)
+
+    def open_example(self, name: str) -> bool:
+        return self.documents.open_example(name)
+
+    def save(self) -> bool:
+        if not self.documents.can_save_in_place:
+            self._on_save_as_triggered()
+            return False
+        return self.documents.save()
+
+    def _on_open_triggered(self) -> None:
+        dialog = QFileDialog(self, "Open graph document")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.setNameFilter("Graph documents (*.wgraph.json *.json);;All files (*)")
+        dialog.fileSelected.connect(self.open_path)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def _on_open_code_triggered(self) -> None:
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Open code-first graph")
+        dialog.setLabelText("package.module:attribute (a GraphBuilder, an App, or a function returning one)")
+        dialog.textValueSelected.connect(self.open_path)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def _on_save_as_triggered(self) -> None:
+        dialog = QFileDialog(self, "Save graph document")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setNameFilter("Graph documents (*.wgraph.json)")
+        dialog.setDefaultSuffix("wgraph.json")
+        dialog.fileSelected.connect(lambda path: self.documents.save(path))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent_files():
+            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
+        if not self.recent_menu.actions():
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def _on_documents_opened(self, path: str) -> None:
+        if path and not self.documents.code_app and not self.documents._is_example(path):
+            self.settings.add_recent_file(path)
+        elif path and self.documents._is_example(path):
+            self.settings.add_recent_file(path)
+        for problem in self.documents.load_problems[:1]:
+            self.statusBar().showMessage(f"The document has problems: {problem}", 8000)
+        self.console.reset_input()
+        self.actions.trust.setEnabled(bool(self.documents.untrusted))
+        try:
+            self.stepper.set_document(self.documents.graph_document())
+        except Exception as exc:
+            self.statusBar().showMessage(f"stepper: {exc}", 6000)
+        self._update_title()
+
+    def _on_documents_failed(self, message: str) -> None:
+        self.graph_editor.show_notice(message)
+        self.statusBar().showMessage(message, 8000)
+
+    def _on_documents_saved(self, path: str) -> None:
+        self.settings.add_recent_file(path)
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        self._update_title()
+
+    def _update_title(self, *_args: Any) -> None:
+        name = self.model.name
+        path = self.model.path or "unsaved"
+        star = "*" if self.model.dirty else ""
+        ro = " [read-only]" if self.model.read_only else ""
+        self.setWindowTitle(f"{star}{name}{ro} — {path} — Weavegraph Studio")
+
+    # ------------------------------------------------------------------ runs
+
+    def _on_runs_state_changed(self, state: str) -> None:
+        self.run_label.setText(f"Run: {state}")
+        busy = state in RunState.BUSY
+        self.actions.stop.setEnabled(busy or state == RunState.PAUSED)
+        self.actions.continue_.setEnabled(state == RunState.PAUSED)
+        self.actions.run.setEnabled(not busy)
+        self.actions.step.setEnabled(not busy)
+
+    def _on_runs_node_statuses(self, statuses: dict[str, tuple[str, int | None, str]]) -> None:
+        scene = self.graph_editor.scene
+        for node_id, (status, step, message) in statuses.items():
+            scene.set_node_status(node_id, status, step, message)
+
+    def _on_runs_run_failed(self, node: str, message: str) -> None:
+        scene = self.graph_editor.scene
+        if node:
+            scene.set_node_status(node, "failed", None, message)
+            self.graph_editor.focus_node(node)
+        self.docks["runConsole"].raise_()
+        self.statusBar().showMessage(f"Run failed: {message}", 8000)
+
+    def _on_scene_breakpoint_clicked(self, node_id: str, which: str) -> None:
+        self.runs.breakpoints.toggle(node_id, which)
+        bp = self.runs.breakpoints
+        self.graph_editor.scene.set_breakpoints({n: bp.of(n) for n in bp.before | bp.after})
+        self.console.update_breakpoints()
+
+    def _on_model_node_changed(self, old_id: str, new_id: str) -> None:
+        if old_id != new_id:
+            self.runs.breakpoints.rename(old_id, new_id)
+            self.console.update_breakpoints()
+
+    def _on_console_database_used(self, redacted: str) -> None:
+        self.db_label.setText(f"DB: {redacted}")
+        self.settings.add_recent_database(redacted)
+
+    def set_database(self, url: str) -> None:
+        """Use `url` for runs (status bar shows it redacted)."""
+        from engine.persistence.factory import redact_url
+
+        if url.startswith("sqlite"):
+            self.console.set_checkpointer("sqlite", url)
+        elif url.startswith("memory"):
+            self.console.set_checkpointer("memory")
+        else:
+            self.console.set_checkpointer("postgres", url)
+        self.db_label.setText(f"DB: {redact_url(url)}")
+
+    def _on_browser_resume_requested(self, url: str, session_id: str) -> None:
+        self.set_database(url)
+        self.console.session.setText(session_id)
+        self.docks["runConsole"].raise_()
+        self.console.run()
+
+    def _on_browser_open_in_stepper_requested(self, url: str, session_id: str) -> None:
+        self.docks["sessionStepper"].raise_()
+        self.stepper.open_session(url, session_id)
+
+    def _on_find_triggered(self) -> None:
+        self.docks["runConsole"].raise_()
+        self.console.focus_filter()
+
+    # ------------------------------------------------------------------ theme, about
+
+    def _on_dark_toggled(self, dark: bool) -> None:
+        if self.actions.follow_system.isChecked() and dark == is_dark():
+            return
+        self.actions.follow_system.setChecked(False)
+        self.settings.set_theme("dark" if dark else "light")
+        apply_theme(dark)
+        self.graph_editor.scene.update()
+        self.graph_editor.view.viewport().update()
+
+    def _on_follow_system_toggled(self, on: bool) -> None:
+        if on:
+            self.settings.set_theme("system")
+            dark = apply_theme(None)
+            self.actions.dark.blockSignals(True)
+            self.actions.dark.setChecked(dark)
+            self.actions.dark.blockSignals(False)
+            self.graph_editor.scene.update()
+
+    def apply_saved_theme(self) -> None:
+        theme = self.settings.theme()
+        dark = apply_theme(None if theme == "system" else theme == "dark")
+        for action, value in ((self.actions.dark, dark), (self.actions.follow_system, theme == "system")):
+            action.blockSignals(True)
+            action.setChecked(value)
+            action.blockSignals(False)
+
+    def about_text(self) -> str:
+        import pyqtgraph
+        import PySide6
+        import qasync
+        from PySide6.QtCore import qVersion
+
+        import engine
+
+        return (
+            f"<b>Weavegraph Studio</b> {__version__}<br>"
+            f"engine {getattr(engine, '__version__', '?')}<br>"
+            f"Python {platform.python_version()} · Qt {qVersion()} · PySide6 {PySide6.__version__}<br>"
+            f"qasync {getattr(qasync, '__version__', '?')} · pyqtgraph {pyqtgraph.__version__}"
+        )
+
+    def show_about(self) -> QMessageBox:
+        box = QMessageBox(self)
+        box.setObjectName("aboutDialog")
+        box.setWindowTitle("About Weavegraph Studio")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(self.about_text())
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # never exec(): a nested loop would freeze the asyncio tasks
+        return box
+
+    # ------------------------------------------------------------------ closing
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.model.dirty and not self._close_confirmed:
+            event.ignore()
+            self._ask_save_then_close()
+            return
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.settings.sync()
+        event.accept()
+        self.closed.emit()
+
+    def _ask_save_then_close(self) -> None:
+        box = QMessageBox(self)
+        box.setObjectName("unsavedChangesDialog")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Unsaved changes")
+        box.setText(f"Save the changes to '{self.model.name}' before closing?")
+        box.setStandardButtons(
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _r: self._on_unsaved_answer(box.standardButton(box.clickedButton())))
+        box.open()
+
+    def _on_unsaved_answer(self, button: QMessageBox.StandardButton) -> None:
+        if button == QMessageBox.StandardButton.Save:
+            if not self.save():
+                return
+        elif button != QMessageBox.StandardButton.Discard:
+            return
+        self._close_confirmed = True
+        self.close()
+
+    async def shutdown(self) -> None:
+        """Cancel runs, close the panels' databases, drain the event bus (sinks)."""
+        await self.runs.shutdown()
+        for panel in (self.browser, self.stepper):
+            try:
+                await panel.aclose()
+            except Exception as exc:  # one panel failing to close must not keep the others open
+                self.statusBar().showMessage(f"closing {panel.objectName()}: {exc}")
+        await self.bus.aclose()
+
+    def add_node_at(self, type_name: str, x: float, y: float) -> str | None:
+        return self.graph_editor.add_node_at(type_name, QPointF(x, y))

@@ -1,0 +1,472 @@
+"""The run console (`runConsole`): checkpointer, session id and initial state; Run / Step / Continue /
+Stop; the live event table with filters, follow-tail, detail pane and JSON Lines export; the final state;
+a failed run's error inline. Business logic lives in RunController; this widget only wires it."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from PySide6.QtCore import QItemSelection, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.persistence.factory import redact_url
+from studio.models.run_controller import RunController, RunState
+from studio.models.run_log import RunLogModel
+from studio.widgets.json_editor import JsonEditor, JsonInvalid, monospace_font
+
+__all__ = ["RunConsolePanel", "RunSource"]
+
+RunSource = Callable[[], Any]
+"""Returns the App to run; raises an EngineError (shown inline) when the document cannot run."""
+
+KINDS = (("memory", "In-memory"), ("sqlite", "SQLite file"), ("postgres", "Postgres URL"))
+
+
+def _with_password(url: str, password: str) -> str:
+    if not password:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    user = quote(parts.username or "", safe="")
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class RunConsolePanel(QWidget):
+    """`database_used(url)` (redacted) when a run opens storage, for the status bar and recent databases."""
+
+    database_used = Signal(str)
+
+    def __init__(
+        self,
+        controller: RunController,
+        source: RunSource,
+        default_input: Callable[[], dict[str, Any]],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("runConsole")
+        self.controller = controller
+        self.log: RunLogModel = controller.log
+        self._source = source
+        self._default_input = default_input
+        self._build_ui()
+        self._connect()
+        self._on_controller_state_changed(controller.state)
+        self.reset_input()
+
+    # ------------------------------------------------------------------ UI
+
+    def _build_ui(self) -> None:
+        self.kind = QComboBox(self)
+        self.kind.setObjectName("checkpointerKind")
+        for key, title in KINDS:
+            self.kind.addItem(title, key)
+        self.location = QLineEdit(self)
+        self.location.setObjectName("checkpointerLocation")
+        self.browse = QPushButton("…", self)
+        self.browse.setToolTip("Choose a SQLite file")
+        self.password = QLineEdit(self)
+        self.password.setObjectName("postgresPassword")
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setPlaceholderText("password")
+        self.session = QLineEdit(self)
+        self.session.setObjectName("sessionId")
+        self.session.setPlaceholderText("session id (new one when empty)")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Checkpointer"))
+        top.addWidget(self.kind)
+        top.addWidget(self.location, 2)
+        top.addWidget(self.browse)
+        top.addWidget(self.password, 1)
+        top.addWidget(QLabel("Session"))
+        top.addWidget(self.session, 1)
+
+        self.run_button = QPushButton("Run (F5)", self)
+        self.run_button.setObjectName("runButton")
+        self.step_button = QPushButton("Step (F10)", self)
+        self.step_button.setObjectName("stepButton")
+        self.continue_button = QPushButton("Continue", self)
+        self.continue_button.setObjectName("continueButton")
+        self.stop_button = QPushButton("Stop (Shift+F5)", self)
+        self.stop_button.setObjectName("stopButton")
+        self.state_label = QLabel(self)
+        self.state_label.setObjectName("runState")
+        self.breakpoints_label = QLabel(self)
+        self.breakpoints_label.setObjectName("breakpointsLabel")
+        self.breakpoints_label.setStyleSheet("color: #c0392b;")
+        buttons = QHBoxLayout()
+        for b in (self.run_button, self.step_button, self.continue_button, self.stop_button):
+            buttons.addWidget(b)
+        buttons.addSpacing(12)
+        buttons.addWidget(self.state_label)
+        buttons.addStretch(1)
+        buttons.addWidget(self.breakpoints_label)
+
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName("runError")
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setStyleSheet(
+            "background: #fdecea; color: #8e1f1a; border: 1px solid #f0b4af; padding: 6px;"
+        )
+        self.error_label.hide()
+
+        # left: input and final state
+        self.input_editor = JsonEditor(self, placeholder='{"messages": [...], "extra": {...}}')
+        self.input_editor.setObjectName("initialStateEditor")
+        reset = QPushButton("Reset from document", self)
+        reset.clicked.connect(self.reset_input)
+        input_box = QWidget(self)
+        ib = QVBoxLayout(input_box)
+        ib.setContentsMargins(0, 0, 0, 0)
+        ib.addWidget(self.input_editor, 1)
+        ib.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
+        self.final_state = QPlainTextEdit(self)
+        self.final_state.setObjectName("finalState")
+        self.final_state.setReadOnly(True)
+        self.final_state.setFont(monospace_font())
+        self.final_state.setPlaceholderText("The state appears here when a run completes, pauses or steps.")
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(input_box, "Initial state")
+        self.tabs.addTab(self.final_state, "Final state")
+
+        # right: events
+        self.type_filter = QComboBox(self)
+        self.type_filter.setObjectName("typeFilter")
+        for t in ("all types", "lifecycle", "node", "diagnostic", "llm"):
+            self.type_filter.addItem(t)
+        self.node_filter = QLineEdit(self)
+        self.node_filter.setObjectName("nodeFilter")
+        self.node_filter.setPlaceholderText("node")
+        self.text_filter = QLineEdit(self)
+        self.text_filter.setObjectName("textFilter")
+        self.text_filter.setPlaceholderText("filter text (Ctrl+F)")
+        self.text_filter.setClearButtonEnabled(True)
+        self.follow = QCheckBox("Follow", self)
+        self.follow.setObjectName("followTail")
+        self.follow.setChecked(True)
+        self.export_button = QPushButton("Export…", self)
+        self.export_button.setToolTip("Export every event as JSON Lines")
+        self.count_label = QLabel(self)
+        filters = QHBoxLayout()
+        filters.addWidget(self.type_filter)
+        filters.addWidget(self.node_filter)
+        filters.addWidget(self.text_filter, 2)
+        filters.addWidget(self.follow)
+        filters.addWidget(self.count_label)
+        filters.addWidget(self.export_button)
+
+        self.table = QTableView(self)
+        self.table.setObjectName("eventTable")
+        self.table.setModel(self.log)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(20)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(True)
+        for col, width in enumerate((56, 92, 72, 120, 90, 44)):
+            header.resizeSection(col, width)
+        self.detail = QPlainTextEdit(self)
+        self.detail.setObjectName("eventDetail")
+        self.detail.setReadOnly(True)
+        self.detail.setFont(monospace_font())
+        self.detail.setPlaceholderText("Select an event to see it as JSON.")
+        events_split = QSplitter(Qt.Orientation.Vertical, self)
+        events_box = QWidget(self)
+        eb = QVBoxLayout(events_box)
+        eb.setContentsMargins(0, 0, 0, 0)
+        eb.addLayout(filters)
+        eb.addWidget(self.table, 1)
+        events_split.addWidget(events_box)
+        events_split.addWidget(self.detail)
+        events_split.setStretchFactor(0, 3)
+        events_split.setStretchFactor(1, 1)
+
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.addWidget(self.tabs)
+        split.addWidget(events_split)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 3)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top)
+        layout.addLayout(buttons)
+        layout.addWidget(self.error_label)
+        layout.addWidget(split, 1)
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.state_changed.connect(self._on_controller_state_changed)
+        c.run_failed.connect(self._on_controller_run_failed)
+        c.outcome.connect(self._on_controller_outcome)
+        c.run_started.connect(self._on_controller_run_started)
+        self.run_button.clicked.connect(self.run)
+        self.step_button.clicked.connect(self.step)
+        self.continue_button.clicked.connect(self.continue_)
+        self.stop_button.clicked.connect(self.stop)
+        self.kind.currentIndexChanged.connect(self._on_kind_changed)
+        self.browse.clicked.connect(self._on_browse_clicked)
+        self.location.editingFinished.connect(self._on_location_editing_finished)
+        self.type_filter.currentIndexChanged.connect(self._apply_filter)
+        self.node_filter.textChanged.connect(self._apply_filter)
+        self.text_filter.textChanged.connect(self._apply_filter)
+        self.log.rows_appended.connect(self._on_log_rows_appended)
+        self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
+        self.export_button.clicked.connect(self._on_export_clicked)
+        self._on_kind_changed()
+
+    # ------------------------------------------------------------------ configuration
+
+    def set_checkpointer(self, kind: str, location: str = "", password: str = "") -> None:
+        index = max(0, [k for k, _t in KINDS].index(kind) if kind in [k for k, _t in KINDS] else 0)
+        self.kind.setCurrentIndex(index)
+        self.location.setText(location)
+        self.password.setText(password)
+        self._on_location_editing_finished()
+
+    def checkpointer_url(self) -> str:
+        """The URL to open (with the password put back for Postgres; never displayed or stored)."""
+        kind = self.kind.currentData()
+        text = self.location.text().strip()
+        if kind == "memory":
+            return "memory:"
+        if kind == "sqlite":
+            if not text:
+                raise ValueError("choose a SQLite file for the checkpointer")
+            return text if text.startswith("sqlite:") else f"sqlite://{text}"
+        if not text.startswith(("postgresql://", "postgres://")):
+            raise ValueError("a Postgres URL starts with postgresql:// (the password goes in its own field)")
+        return _with_password(text, self.password.text())
+
+    def reset_input(self) -> None:
+        try:
+            value = self._default_input()
+        except Exception:
+            value = {}
+        self.input_editor.set_value(value)
+
+    # ------------------------------------------------------------------ commands
+
+    def _prepare(self) -> tuple[Any, Any, str, str] | None:
+        """(app, state, url, session id) or None after showing why not."""
+        from engine.graph.document import document_input_state
+
+        self.hide_error()
+        if not self.input_editor.revalidate():
+            self.show_error(f"Initial state: {self.input_editor.error.text()}")
+            self.tabs.setCurrentIndex(0)
+            self.input_editor.go_to_error()
+            return None
+        try:
+            state = document_input_state(self.input_editor.value())
+        except (JsonInvalid, Exception) as exc:
+            self.show_error(f"Initial state: {exc}")
+            return None
+        try:
+            url = self.checkpointer_url()
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return None
+        try:
+            app = self._source()
+        except Exception as exc:
+            self.show_error(f"The graph cannot run: {exc}")
+            return None
+        session = (
+            self.session.text().strip() or "studio-" + _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
+        )
+        self.session.setPlaceholderText(f"last: {session}")
+        self.database_used.emit(redact_url(url))
+        return app, state, url, session
+
+    def run(self) -> bool:
+        """F5: continue when paused, else start a new run."""
+        if self.controller.busy:
+            return False
+        if self.controller.state == RunState.PAUSED:
+            return self.controller.continue_()
+        prepared = self._prepare()
+        if prepared is None:
+            return False
+        app, state, url, session = prepared
+        max_steps = None
+        self.controller.run(app, state, url=url, session_id=session, max_steps=max_steps)
+        return True
+
+    def step(self) -> bool:
+        """F10: one superstep of the paused session, or of a new one."""
+        if self.controller.busy:
+            return False
+        if self.controller.state == RunState.PAUSED:
+            self.controller.step(None, None, url="", session_id="")
+            return True
+        prepared = self._prepare()
+        if prepared is None:
+            return False
+        app, state, url, session = prepared
+        self.controller.step(app, state, url=url, session_id=session)
+        return True
+
+    def continue_(self) -> bool:
+        return self.controller.continue_()
+
+    def stop(self) -> bool:
+        return self.controller.stop()
+
+    def show_error(self, text: str) -> None:
+        self.error_label.setText(text)
+        self.error_label.show()
+
+    def hide_error(self) -> None:
+        self.error_label.hide()
+        self.error_label.clear()
+
+    def focus_filter(self) -> None:
+        self.text_filter.setFocus()
+        self.text_filter.selectAll()
+
+    def update_breakpoints(self) -> None:
+        bp = self.controller.breakpoints
+        parts = [f"before {n}" for n in sorted(bp.before)] + [f"after {n}" for n in sorted(bp.after)]
+        self.breakpoints_label.setText(("● " + ", ".join(parts)) if parts else "")
+
+    # ------------------------------------------------------------------ slots
+
+    def _on_kind_changed(self, *_args: Any) -> None:
+        kind = self.kind.currentData()
+        self.location.setEnabled(kind != "memory")
+        self.browse.setVisible(kind == "sqlite")
+        self.password.setVisible(kind == "postgres")
+        self.location.setPlaceholderText(
+            {"sqlite": "path/to/file.db", "postgres": "postgresql://user@host:5432/db"}.get(kind, "")
+        )
+
+    def _on_location_editing_finished(self) -> None:
+        text = self.location.text().strip()
+        if text.startswith(("postgresql://", "postgres://")):
+            parts = urlsplit(text)
+            if parts.password:
+                # a pasted password moves to the password field; the URL field never shows it
+                from urllib.parse import unquote
+
+                self.password.setText(unquote(parts.password))
+                host = parts.hostname or ""
+                if parts.port:
+                    host += f":{parts.port}"
+                user = f"{parts.username}@" if parts.username else ""
+                self.location.setText(urlunsplit((parts.scheme, user + host, parts.path, parts.query, "")))
+            self.kind.setCurrentIndex(2)
+
+    def _on_browse_clicked(self) -> None:
+        dialog = QFileDialog(self, "SQLite checkpoint file")
+        dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+        dialog.setNameFilter("SQLite databases (*.db *.sqlite *.sqlite3);;All files (*)")
+        dialog.fileSelected.connect(self.location.setText)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def _on_controller_state_changed(self, state: str) -> None:
+        busy = state in RunState.BUSY
+        paused = state == RunState.PAUSED
+        self.run_button.setEnabled(not busy)
+        self.step_button.setEnabled(not busy)
+        self.continue_button.setEnabled(paused)
+        self.stop_button.setEnabled(busy or paused)
+        colours = {RunState.FAILED: "#d64541", RunState.COMPLETED: "#2e9e5b", RunState.RUNNING: "#f0a30a"}
+        self.state_label.setStyleSheet(f"color: {colours.get(state, 'palette(text)')}; font-weight: bold;")
+        text = state
+        session = self.controller.session
+        if session is not None and state != RunState.IDLE:
+            text = f"{state} · {session.session_id}"
+            if state == RunState.STOPPED and self.controller.stop_latency_ms is not None:
+                text += f" (stopped in {self.controller.stop_latency_ms:.0f} ms)"
+        self.state_label.setText(text)
+
+    def _on_controller_run_started(self) -> None:
+        self.hide_error()
+        self.final_state.clear()
+
+    def _on_controller_run_failed(self, node: str, message: str) -> None:
+        where = f"Node '{node}' failed: " if node else "The run failed: "
+        self.show_error(where + message)
+
+    def _on_controller_outcome(self, outcome: dict[str, Any]) -> None:
+        state = outcome.get("state")
+        header = f"// {outcome['status']} at step {outcome['step']}"
+        if outcome.get("status") == "paused":
+            header += f" ({outcome.get('reason')}{' ' + outcome['node'] if outcome.get('node') else ''})"
+        self.final_state.setPlainText(header + "\n" + json.dumps(state, indent=2, ensure_ascii=False))
+        if outcome.get("status") == "completed":
+            self.tabs.setCurrentIndex(1)
+
+    def _apply_filter(self, *_args: Any) -> None:
+        t = self.type_filter.currentText()
+        self.log.set_filter(
+            types=None if t == "all types" else [t],
+            node=self.node_filter.text(),
+            text=self.text_filter.text(),
+        )
+        self._update_count()
+
+    def _update_count(self) -> None:
+        self.count_label.setText(f"{self.log.rowCount()}/{self.log.total}")
+
+    def _on_log_rows_appended(self, count: int) -> None:
+        if count and self.follow.isChecked():
+            self.table.scrollToBottom()
+        self._update_count()
+
+    def _on_table_selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if rows:
+            self.detail.setPlainText(self.log.event_at(rows[0].row()).to_json_pretty())
+
+    def select_event_row(self, row: int) -> None:
+        self.follow.setChecked(False)
+        self.table.selectRow(row)
+        self.table.scrollTo(self.log.index(row, 0))
+
+    def _on_export_clicked(self) -> None:
+        dialog = QFileDialog(self, "Export events as JSON Lines")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setNameFilter("JSON Lines (*.jsonl);;All files (*)")
+        dialog.setDefaultSuffix("jsonl")
+        dialog.fileSelected.connect(self.export_to)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def export_to(self, path: str) -> int:
+        try:
+            count = self.log.export_jsonl(path)
+        except OSError as exc:
+            self.show_error(f"Export failed: {exc}")
+            return 0
+        self.count_label.setText(f"exported {count} events")
+        return count
