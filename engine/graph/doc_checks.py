@@ -38,9 +38,24 @@ def document_schema() -> dict[str, Any]:
     return schema
 
 
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    """The schema with every local `{"$ref": "#/$defs/x"}` replaced by its definition (the document schema
+    is not recursive); resolving references at every instance dominated validation time."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return {**_inline_refs(defs[ref[len("#/$defs/") :]], defs), **_inline_refs(rest, defs)}
+        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
 @lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(document_schema())
+    schema = document_schema()
+    return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))
 
 
 def schema_problems(data: JSON, base: str = "$") -> list[DocumentProblem]:
