@@ -61,7 +61,7 @@ interesting_keys = st.sampled_from(
         "then",
     ]
 )
-interesting_values = (
+interesting_values: st.SearchStrategy[Any] = (
     st.sampled_from(
         [
             "Start",
