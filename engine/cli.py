@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     _db(p)
     p.add_argument("--keep-last", type=int, metavar="N", help="keep the last N steps of each session")
     p.add_argument("--older-than", type=float, metavar="DAYS", help="delete steps older than DAYS days")
-    p.add_argument("--session", action="append", metavar="ID", help="only this session (repeatable)")
+    p.add_argument("--session", action="extend", nargs="+", metavar="ID", help="only these sessions")
     p.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
     p.add_argument("--vacuum", action="store_true", help="reclaim the space afterwards")
     _progress(p)

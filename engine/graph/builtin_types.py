@@ -1,5 +1,5 @@
-"""The built-in node types (python, message, set, accumulate, delay, emit, fail, scripted_llm) and routers
-(route_if, route_by, python) that graph documents name, each with the JSON Schema of its config."""
+"""The built-in node types (python, message, set, accumulate, delay, emit, fail, scripted_llm) that graph
+documents name, each with the JSON Schema of its config; shared schema pieces and callable imports."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import NodeError
-from engine.graph.node_types import ConfigProblem, NodeTypeSpec, json_path_join
+from engine.graph.node_types import ConfigProblem, NodeTypeSpec
 from engine.partial import NodePartial
 from engine.types import JSON, Message, Role
 
@@ -21,15 +21,14 @@ if TYPE_CHECKING:
     from engine.state import StateSnapshot
 
 TEMPLATE_FIELDS = ("extra", "step", "node")
-ROUTE_IF_OPS = ("==", "!=", "<", "<=", ">", ">=", "exists")
 
-_TARGETS: dict[str, JSON] = {
+TARGETS_SCHEMA: dict[str, JSON] = {
     "type": "array",
     "items": {"type": "string", "minLength": 1},
     "description": 'Node ids (or "End") to route to.',
 }
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
-_CALLABLE: dict[str, JSON] = {
+CALLABLE_SCHEMA: dict[str, JSON] = {
     "type": "string",
     "title": "Callable",
     "description": 'Import path of the function: "package.module:function" (imported only when trusted).',
@@ -37,7 +36,7 @@ _CALLABLE: dict[str, JSON] = {
 }
 
 
-def _schema(title: str, properties: dict[str, JSON], required: Sequence[str] = ()) -> dict[str, JSON]:
+def config_schema(title: str, properties: dict[str, JSON], required: Sequence[str] = ()) -> dict[str, JSON]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": title,
@@ -133,7 +132,7 @@ def resolve_callable(ref: str) -> Any:
     return obj
 
 
-def _python_node(config: Mapping[str, JSON]) -> Any:
+def python_callable(config: Mapping[str, JSON]) -> Any:
     return resolve_callable(str(config["callable"]))
 
 
@@ -225,112 +224,14 @@ def _scripted_llm_node(config: Mapping[str, JSON]) -> Any:
     return scripted_llm
 
 
-# ---------------------------------------------------------------- routers
-
-
-_MISSING = object()
-
-
-def compare(left: Any, op: str, right: Any) -> bool:
-    """route_if's comparison: a missing left side is only "not existing"; incomparable types give False."""
-    if op == "exists":
-        return left is not _MISSING
-    if left is _MISSING:
-        return False
-    try:
-        if op == "==":
-            return bool(left == right)
-        if op == "!=":
-            return bool(left != right)
-        if op == "<":
-            return bool(left < right)
-        if op == "<=":
-            return bool(left <= right)
-        if op == ">":
-            return bool(left > right)
-        if op == ">=":
-            return bool(left >= right)
-    except TypeError:
-        return False
-    raise ValueError(f"unknown route_if op {op!r} (one of {', '.join(ROUTE_IF_OPS)})")
-
-
-def _route_if(config: Mapping[str, JSON]) -> Any:
-    key, op, value = str(config["key"]), str(config["op"]), config.get("value")
-    then = [str(t) for t in config.get("then") or []]
-    otherwise = [str(t) for t in config.get("else", ["End"]) or []]
-
-    def route_if(snapshot: StateSnapshot) -> list[str]:
-        left = snapshot.extra.get(key, _MISSING)
-        return list(then if compare(left, op, value) else otherwise)
-
-    return route_if
-
-
-def _route_if_targets(config: Mapping[str, JSON]) -> list[str]:
-    return _unique([*(config.get("then") or []), *(config.get("else", ["End"]) or [])])
-
-
-def _case_key(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) or value is None:
-        return json.dumps(value)
-    return None
-
-
-def _route_by(config: Mapping[str, JSON]) -> Any:
-    key = str(config["key"])
-    cases = {str(k): [str(t) for t in v] for k, v in dict(config.get("cases") or {}).items()}
-    default = [str(t) for t in config.get("default", ["End"]) or []]
-
-    def route_by(snapshot: StateSnapshot) -> list[str]:
-        if key not in snapshot.extra:
-            return list(default)
-        case = _case_key(snapshot.extra[key])
-        return list(cases.get(case, default)) if case is not None else list(default)
-
-    return route_by
-
-
-def _route_by_targets(config: Mapping[str, JSON]) -> list[str]:
-    out: list[Any] = []
-    for targets in dict(config.get("cases") or {}).values():
-        out.extend(targets)
-    out.extend(config.get("default", ["End"]) or [])
-    return _unique(out)
-
-
-def _unique(items: Sequence[Any]) -> list[str]:
-    return list(dict.fromkeys(str(i) for i in items))
-
-
-def router_config_targets(config: Mapping[str, JSON], kind: str) -> list[tuple[str, str]]:
-    """(JSON path suffix, target) for every target a route_if / route_by config names."""
-    out: list[tuple[str, str]] = []
-    if kind == "route_if":
-        for key in ("then", "else"):
-            for i, t in enumerate(config.get(key) or []):
-                out.append((f".{key}[{i}]", str(t)))
-    elif kind == "route_by":
-        for case, targets in dict(config.get("cases") or {}).items():
-            for i, t in enumerate(targets):
-                out.append((json_path_join("", ["cases", str(case), i]), str(t)))
-        for i, t in enumerate(config.get("default") or []):
-            out.append((f".default[{i}]", str(t)))
-    return out
-
-
-BUILTIN_TYPES: list[NodeTypeSpec] = [
+NODE_TYPES: list[NodeTypeSpec] = [
     NodeTypeSpec(
         "python",
         "node",
         "Python function",
         "Calls a node function (snapshot, ctx) -> NodePartial | None, imported from a module.",
-        _schema("Python function", {"callable": _CALLABLE}, ["callable"]),
-        _python_node,
+        config_schema("Python function", {"callable": CALLABLE_SCHEMA}, ["callable"]),
+        python_callable,
         imports_code=True,
     ),
     NodeTypeSpec(
@@ -338,7 +239,7 @@ BUILTIN_TYPES: list[NodeTypeSpec] = [
         "node",
         "Message",
         "Appends one message; the content is a template over {extra[key]}, {step} and {node}.",
-        _schema(
+        config_schema(
             "Message",
             {
                 "role": {
@@ -366,7 +267,7 @@ BUILTIN_TYPES: list[NodeTypeSpec] = [
         "node",
         "Set values",
         "Writes keys of extra; a null value deletes the key.",
-        _schema(
+        config_schema(
             "Set values",
             {
                 "values": {
@@ -385,7 +286,7 @@ BUILTIN_TYPES: list[NodeTypeSpec] = [
         "node",
         "Accumulate",
         "extra[into] = (extra[into] or 0) + (extra[key] or 0).",
-        _schema(
+        config_schema(
             "Accumulate",
             {
                 "key": {
@@ -412,7 +313,7 @@ BUILTIN_TYPES: list[NodeTypeSpec] = [
         "node",
         "Delay",
         "Sleeps without blocking the event loop.",
-        _schema(
+        config_schema(
             "Delay",
             {
                 "ms": {
@@ -432,7 +333,7 @@ BUILTIN_TYPES: list[NodeTypeSpec] = [
         "node",
         "Emit event",
         "Emits a node event with a scope and a templated message.",
-        _schema(
+        config_schema(
             "Emit event",
             {
                 "scope": {
@@ -459,7 +360,7 @@ BUILTIN_TYPES: list[NodeTypeSpec] = [
         "node",
         "Fail",
         "Raises a node error with the given message (for testing error paths).",
-        _schema(
+        config_schema(
             "Fail",
             {
                 "message": {
@@ -477,7 +378,7 @@ BUILTIN_TYPES: list[NodeTypeSpec] = [
         "node",
         "Scripted LLM",
         "Streams a fixed reply as LLM chunk events, then appends it as an assistant message.",
-        _schema(
+        config_schema(
             "Scripted LLM",
             {
                 "reply": {
@@ -504,72 +405,5 @@ BUILTIN_TYPES: list[NodeTypeSpec] = [
             ["reply"],
         ),
         _scripted_llm_node,
-    ),
-    NodeTypeSpec(
-        "route_if",
-        "router",
-        "Route if",
-        "Compares extra[key] with a value; routes to `then` when true, else to `else`.",
-        _schema(
-            "Route if",
-            {
-                "key": {
-                    "type": "string",
-                    "title": "Key",
-                    "description": "Extra key to test.",
-                    "minLength": 1,
-                },
-                "op": {
-                    "type": "string",
-                    "title": "Operator",
-                    "description": "A missing key only satisfies nothing ('exists' is false).",
-                    "enum": list(ROUTE_IF_OPS),
-                    "default": "==",
-                },
-                "value": {"title": "Value", "description": "Right-hand side (ignored by 'exists')."},
-                "then": {**_TARGETS, "title": "Then", "default": []},
-                "else": {**_TARGETS, "title": "Else", "default": ["End"]},
-            },
-            ["key", "op", "then"],
-        ),
-        _route_if,
-        targets=_route_if_targets,
-    ),
-    NodeTypeSpec(
-        "route_by",
-        "router",
-        "Route by value",
-        "Routes by the value of extra[key]: the matching case, else `default`.",
-        _schema(
-            "Route by value",
-            {
-                "key": {
-                    "type": "string",
-                    "title": "Key",
-                    "description": "Extra key to switch on.",
-                    "minLength": 1,
-                },
-                "cases": {
-                    "type": "object",
-                    "title": "Cases",
-                    "description": "Value (as text; true/false/numbers as JSON) -> targets.",
-                    "additionalProperties": _TARGETS,
-                    "default": {},
-                },
-                "default": {**_TARGETS, "title": "Default", "default": ["End"]},
-            },
-            ["key", "cases"],
-        ),
-        _route_by,
-        targets=_route_by_targets,
-    ),
-    NodeTypeSpec(
-        "python",
-        "router",
-        "Python predicate",
-        "Calls a predicate (snapshot) -> list of targets, imported from a module.",
-        _schema("Python predicate", {"callable": _CALLABLE}, ["callable"]),
-        _python_node,
-        imports_code=True,
     ),
 ]

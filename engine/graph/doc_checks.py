@@ -159,7 +159,7 @@ def _check_conditional_edges(
 ) -> None:
     if not isinstance(cond_edges, list):
         return
-    from engine.graph.builtin_types import router_config_targets
+    from engine.graph.builtin_routers import router_config_targets
 
     for i, cond in enumerate(cond_edges):
         if not isinstance(cond, dict):

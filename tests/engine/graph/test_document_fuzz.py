@@ -84,7 +84,7 @@ interesting_values: st.SearchStrategy[Any] = (
     | json_values
 )
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def parse_or_error(data: Any) -> GraphDocument | None:
@@ -111,6 +111,11 @@ def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
+def fresh(value: Any) -> Any:
+    """A copy, so mutations never touch the strategy's own (shared) [] and {} values."""
+    return json.loads(json.dumps(value))
+
+
 @st.composite
 def mutated_examples(draw: st.DrawFn) -> Any:
     doc = json.loads(json.dumps(EXAMPLES[draw(st.sampled_from(sorted(EXAMPLES)))]))
@@ -124,13 +129,13 @@ def mutated_examples(draw: st.DrawFn) -> Any:
         last = where[-1]
         action = draw(st.sampled_from(["replace", "delete", "add"]))
         if action == "replace":
-            parent[last] = draw(interesting_values)
+            parent[last] = fresh(draw(interesting_values))
         elif action == "delete":
             del parent[last]
         elif isinstance(parent[last], dict):
-            parent[last][draw(interesting_keys)] = draw(interesting_values)
+            parent[last][draw(interesting_keys)] = fresh(draw(interesting_values))
         elif isinstance(parent[last], list):
-            parent[last].append(draw(interesting_values))
+            parent[last].append(fresh(draw(interesting_values)))
     return doc
 
 

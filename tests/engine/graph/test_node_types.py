@@ -13,7 +13,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from engine.errors import NodeError
-from engine.graph.builtin_types import check_template, compare, resolve_callable
+from engine.graph.builtin_routers import compare
+from engine.graph.builtin_types import check_template, resolve_callable
 from engine.graph.node_types import (
     ENTRY_POINT_GROUP,
     NodeTypeRegistry,
