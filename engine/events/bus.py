@@ -15,6 +15,7 @@ import datetime as _dt
 import inspect
 import logging
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -32,6 +33,8 @@ __all__ = ["DEFAULT_CLOSE_TIMEOUT", "EventBus", "EventBusError"]
 log = logging.getLogger("engine.events")
 _running_loop: Callable[[], asyncio.AbstractEventLoop | None] = asyncio._get_running_loop
 _YIELD_EVERY = 1024
+_BLOCKING_THRESHOLD = 0.05
+"""Seconds of uninterrupted sync handling after which a sink without a `blocking` flag moves to a thread."""
 DEFAULT_CLOSE_TIMEOUT = 5.0
 """Seconds `EventBus.aclose()` waits for sinks to drain before cancelling the ones still busy."""
 
@@ -45,6 +48,8 @@ class _SinkSlot:
 
     __slots__ = (
         "abandoned",
+        "adaptive",
+        "busy_since",
         "capacity",
         "done_seq",
         "dropped",
@@ -59,6 +64,7 @@ class _SinkSlot:
         "queue",
         "sink",
         "task",
+        "threaded",
         "waiter",
     )
 
@@ -79,10 +85,12 @@ class _SinkSlot:
         self.waiter: asyncio.Future[None] | None = None
         self.task: asyncio.Task[None] | None = None
         self.executor: concurrent.futures.ThreadPoolExecutor | None = None
-
-    @property
-    def blocking(self) -> bool:
-        return bool(getattr(self.sink, "blocking", False))
+        self.busy_since: float | None = None
+        # `blocking = True`: sync handle runs in a thread; `blocking = False`: always on the loop; no
+        # attribute: on the loop until it is caught blocking it, then in a thread.
+        blocking = getattr(sink, "blocking", None)
+        self.threaded = blocking is True
+        self.adaptive = blocking is None
 
     def wake(self) -> None:
         waiter = self.waiter
@@ -287,9 +295,9 @@ class EventBus:
 
     async def _run_sink(self, slot: _SinkSlot) -> None:
         queue = slot.queue
-        handle = slot.handle
-        isawaitable = inspect.isawaitable
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
         while True:
             if not queue:
                 self._notify_progress()
@@ -302,34 +310,59 @@ class EventBus:
                 finally:
                     if slot.waiter is waiter:
                         slot.waiter = None
-                continue
-            if slot.blocking:
-                await self._run_blocking_batch(slot, loop)
-                continue
-            count = 0
-            while queue:
-                event = queue.popleft()
-                slot.in_hand = 1
-                try:
-                    result = handle(event)
-                    if result is not None and isawaitable(result):
-                        await result
-                except Exception as exc:
-                    self._sink_failed(slot, exc, event)
-                else:
-                    slot.handled += 1
-                slot.in_hand = 0
-                slot.done_seq = event.seq
-                count += 1
-                if count >= _YIELD_EVERY:  # let the rest of the loop breathe during a long backlog
-                    count = 0
-                    self._notify_progress()
-                    await asyncio.sleep(0)
+            elif slot.threaded:
+                await self._run_threaded_batch(slot, loop)
+            else:
+                await self._run_inline_batch(slot, task)
 
-    async def _run_blocking_batch(self, slot: _SinkSlot, loop: asyncio.AbstractEventLoop) -> None:
+    async def _run_inline_batch(self, slot: _SinkSlot, task: asyncio.Task[None]) -> None:
+        """Handle up to `_YIELD_EVERY` queued events on the loop, without awaiting between sync ones."""
+        queue = slot.queue
+        handle = slot.handle
+        isawaitable = inspect.isawaitable
+        started = time.perf_counter()
+        awaited = False
+        count = 0
+        while queue and count < _YIELD_EVERY:
+            event = queue.popleft()
+            slot.in_hand = 1
+            try:
+                result = handle(event)
+                if result is not None and isawaitable(result):
+                    awaited = True
+                    slot.busy_since = time.monotonic()
+                    await result
+            except asyncio.CancelledError as exc:
+                if task.cancelling():  # the bus is cancelling this worker: stop
+                    raise
+                self._sink_failed(slot, exc, event)  # the sink's own work was cancelled: an error
+            except Exception as exc:
+                self._sink_failed(slot, exc, event)
+            else:
+                slot.handled += 1
+            slot.busy_since = None
+            slot.in_hand = 0
+            slot.done_seq = event.seq
+            count += 1
+        elapsed = time.perf_counter() - started
+        if slot.adaptive and not awaited and elapsed > _BLOCKING_THRESHOLD:
+            slot.threaded = True
+            log.warning(
+                "event sink %r blocked the event loop for %.0f ms on %d event(s); it now runs in a "
+                "worker thread (`blocking = True` starts it there, `blocking = False` keeps it on the loop)",
+                slot.name,
+                elapsed * 1000,
+                count,
+            )
+        if count >= _YIELD_EVERY:  # a long backlog: let the rest of the loop breathe
+            self._notify_progress()
+            await asyncio.sleep(0)
+
+    async def _run_threaded_batch(self, slot: _SinkSlot, loop: asyncio.AbstractEventLoop) -> None:
         queue = slot.queue
         batch = [queue.popleft() for _ in range(min(len(queue), _YIELD_EVERY))]
         slot.in_hand = len(batch)
+        slot.busy_since = time.monotonic()
         if slot.executor is None:
             slot.executor = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix=f"weavegraph-sink-{slot.name}"
@@ -338,6 +371,7 @@ class EventBus:
         slot.handled += len(batch) - len(failures)
         for index, exc in failures:
             self._sink_failed(slot, exc, batch[index])
+        slot.busy_since = None
         slot.in_hand = 0
         slot.done_seq = batch[-1].seq
 
@@ -410,6 +444,7 @@ class EventBus:
 
     def sink_health(self) -> list[SinkHealth]:
         """One `SinkHealth` per sink, in the order they were added."""
+        now = time.monotonic()
         return [
             SinkHealth(
                 slot.name,
@@ -419,6 +454,8 @@ class EventBus:
                 slot.last_error_at,
                 len(slot.queue) + slot.in_hand,
                 slot.dropped + slot.abandoned,
+                None if slot.busy_since is None else now - slot.busy_since,
+                slot.threaded,
             )
             for slot in self._slots
         ]
@@ -507,6 +544,7 @@ class EventBus:
             lost = len(slot.queue) + slot.in_hand
             slot.queue.clear()
             slot.in_hand = 0
+            slot.busy_since = None
             slot.abandoned += lost
             self._sink_failed(
                 slot,

@@ -36,7 +36,7 @@ class SinkDiagnostic:
 @dataclass(frozen=True, slots=True)
 class SinkHealth:
     """A sink's counters at one moment. `handled` counts events handled without error; `queue_depth`
-    is what waits (including the event in hand); `dropped` counts events evicted from a full queue
+    is what waits (including the events in hand); `dropped` counts events evicted from a full queue
     plus any abandoned when the bus closed before the sink drained."""
 
     sink: str
@@ -46,6 +46,10 @@ class SinkHealth:
     last_error_at: _dt.datetime | None
     queue_depth: int
     dropped: int
+    busy_for: float | None = None
+    """Seconds the sink has spent on the events in hand (async or threaded work); None when idle."""
+    in_thread: bool = False
+    """True when the sink's sync `handle` runs in a worker thread."""
 
     @property
     def healthy(self) -> bool:
@@ -60,4 +64,6 @@ class SinkHealth:
             "last_error_at": format_rfc3339(self.last_error_at) if self.last_error_at else None,
             "queue_depth": self.queue_depth,
             "dropped": self.dropped,
+            "busy_for": self.busy_for,
+            "in_thread": self.in_thread,
         }

@@ -1,9 +1,10 @@
 """Event sinks: the `Sink` protocol and the built-in stdout, memory, channel and JSON Lines sinks.
 
 A sink's `handle(event)` runs in the bus's worker task for that sink, one event at a time and in publish
-order. It may be sync or return an awaitable. Sync handles run on the event loop, so they must be quick;
-a sink whose sync `handle` blocks (network, slow disk) sets `blocking = True` and the bus runs it in a
-worker thread instead. `close()` / `aclose()`, when present, are called once by `EventBus.aclose()`.
+order; it may be sync or return an awaitable. Where a sync `handle` runs is set by the optional `blocking`
+attribute: True = in a worker thread of its own; False = always on the event loop (for sinks that touch
+loop objects); absent = on the loop until it is caught blocking it (> 50 ms at a stretch), then in a
+thread. `close()` / `aclose()`, when present, are called once by `EventBus.aclose()`.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ __all__ = [
 
 @runtime_checkable
 class Sink(Protocol):
-    """What the bus needs from a sink. Optional extras: `blocking: bool` (run sync `handle` in a thread),
-    `close()` or `aclose()` (called once when the bus closes)."""
+    """What the bus needs from a sink. Optional extras: `blocking: bool` (True: run a sync `handle` in a
+    thread; False: never), `close()` or `aclose()` (called once when the bus closes)."""
 
     name: str
 
@@ -158,6 +159,8 @@ class MemorySink:
 class ChannelSink:
     """Puts every event on an `asyncio.Queue`. A full bounded queue makes this sink wait (its own bus queue
     then fills and drops its oldest events); the run is never slowed."""
+
+    blocking = False  # asyncio.Queue is not thread-safe: always handled on the loop
 
     def __init__(self, queue: asyncio.Queue[Event], *, name: str = "channel"):
         self.name = name

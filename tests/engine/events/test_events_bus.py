@@ -235,6 +235,68 @@ async def test_blocking_sync_sink_runs_off_the_loop() -> None:
     assert threading.get_ident() not in slow.threads
 
 
+async def test_sync_sink_caught_blocking_the_loop_moves_to_a_thread(caplog: pytest.LogCaptureFixture) -> None:
+    class Sometimes:
+        name = "sometimes-slow"
+
+        def __init__(self) -> None:
+            self.threads: list[int] = []
+
+        def handle(self, event: Event) -> None:
+            if event.seq == 0:
+                time.sleep(0.08)  # once: blocks the loop, so the bus moves it off the loop
+            self.threads.append(threading.get_ident())
+
+    class Pinned(Sometimes):
+        name = "pinned"
+        blocking = False
+
+    sometimes, pinned = Sometimes(), Pinned()
+    bus = EventBus.with_sinks([sometimes, pinned])
+    bus.publish(ev(0))
+    await bus.flush()
+    assert [h.in_thread for h in bus.sink_health()] == [True, False]
+    assert "sometimes-slow" in caplog.text and "worker thread" in caplog.text
+    bus.publish(ev(1))
+    await bus.aclose()
+    loop_thread = threading.get_ident()
+    assert sometimes.threads[0] == loop_thread and sometimes.threads[1] != loop_thread
+    assert pinned.threads == [loop_thread, loop_thread]
+
+
+async def test_sink_whose_own_work_is_cancelled_keeps_going() -> None:
+    class Flaky:
+        name = "flaky"
+
+        def __init__(self) -> None:
+            self.handled: list[int] = []
+
+        async def handle(self, event: Event) -> None:
+            if event.seq == 1:
+                raise asyncio.CancelledError  # e.g. an inner timeout or a cancelled request
+            self.handled.append(event.seq)
+
+    flaky = Flaky()
+    bus = EventBus.with_sink(flaky)
+    for i in range(3):
+        bus.publish(ev(i))
+    await bus.aclose()
+    assert flaky.handled == [0, 2]
+    health = bus.sink_health()[0]
+    assert (health.handled, health.error_count, health.last_error) == (2, 1, "CancelledError")
+
+
+async def test_health_shows_how_long_a_sink_has_been_busy() -> None:
+    bus = EventBus.with_sink(Hung())
+    bus.publish(ev(0))
+    await asyncio.sleep(0.05)
+    (health,) = bus.sink_health()
+    assert health.busy_for is not None and health.busy_for >= 0.04
+    assert health.queue_depth == 1 and not health.in_thread
+    await bus.aclose(timeout=0.01)
+    assert bus.sink_health()[0].busy_for is None
+
+
 async def test_aclose_drains_every_sink_before_returning() -> None:
     slow, memory = AsyncRecorder(delay=0.001), MemorySink()
     bus = EventBus(sinks=[slow, memory])
