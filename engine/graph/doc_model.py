@@ -63,7 +63,8 @@ class UntrustedDocument(DocumentError):
 
 class GraphDocument:
     """A graph document: the raw JSON object (`.data`, kept as loaded, unknown fields included) with typed
-    views of its parts. The views of missing optional parts are empty values, not stored in `.data`."""
+    views of its parts. Views of well-formed parts are the live lists and objects of `.data`; views of
+    missing or malformed parts are empty values that are not stored in `.data`."""
 
     __slots__ = ("data", "problems", "source")
 
@@ -144,8 +145,11 @@ class GraphDocument:
 
 
 def _list_of_dicts(value: JSON) -> list[dict[str, JSON]]:
+    """The list itself (live) when every item is an object, else a filtered copy."""
     if not isinstance(value, list):
         return []
+    if all(isinstance(item, dict) for item in value):
+        return value
     return [item for item in value if isinstance(item, dict)]
 
 

@@ -390,6 +390,10 @@ def test_prune_dry_run_then_prune(capsys: pytest.CaptureFixture[str], runs_db: s
     assert code == 0 and out.startswith("deleted 6 steps")
     code, out, _ = cli(capsys, "stats", "--db", runs_db, "--json")
     assert json.loads(out)["total_steps"] == 9
+    code, out, _ = cli(
+        capsys, "prune", "--db", runs_db, "--keep-last", "1", "--session", "loop", "ticks", "--json"
+    )
+    assert code == 0 and json.loads(out)["steps"] == 1 + 6
 
 
 def test_prune_older_than_keeps_latest(capsys: pytest.CaptureFixture[str], runs_db: str) -> None:

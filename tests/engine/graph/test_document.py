@@ -54,6 +54,8 @@ def test_minimal_document_parses_with_views() -> None:
     assert doc.conditional_edges == [] and doc.runtime == {} and doc.input == {}
     assert doc.node("A") is not None and doc.node("B") is None
     assert doc.problems == []
+    doc.nodes.append({"id": "B", "type": "fail"})
+    assert doc.node_ids() == ["A", "B"], "views of well-formed parts are live"
 
 
 def test_only_format_version_nodes_are_required() -> None:
