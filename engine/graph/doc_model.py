@@ -201,6 +201,10 @@ def parse_document(
         data = parse_json_text(text_or_obj, source)
     else:
         data = text_or_obj
+        try:  # an object from Python may hold what JSON cannot (NaN, sets, objects)
+            canonical_json(data)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise DocumentError([DocumentProblem("$", f"not a JSON value: {exc}")], source) from exc
     if not isinstance(data, dict):
         kind = "array" if isinstance(data, list) else type(data).__name__
         raise DocumentError([DocumentProblem("$", f"a graph document is a JSON object, not {kind}")], source)

@@ -80,6 +80,10 @@ def test_top_level_must_be_an_object(text: str) -> None:
 
 def test_nan_is_not_json() -> None:
     assert problems_of('{"format": NaN}')[0].startswith("$: not valid JSON")
+    for bad in (minimal(x=float("nan")), minimal(x={1, 2})):
+        with pytest.raises(DocumentError) as info:
+            parse_document(bad)
+        assert str(info.value.problems[0]).startswith("$: not a JSON value: ")
 
 
 def test_every_problem_is_reported_with_its_path() -> None:
