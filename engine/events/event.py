@@ -106,7 +106,25 @@ class Event:
             meta["now_unix_ms"] = now_unix_ms
         if timestamp is None:
             timestamp = utc_from_unix_ms(now_unix_ms) if now_unix_ms is not None else _utcnow()
-        return cls(type, scope, message, meta, node_id, step, timestamp)
+        elif timestamp.tzinfo is None:
+            timestamp = timestamp.replace(tzinfo=_dt.UTC)
+        if node_id is None:
+            found = meta.get("node_id")
+            node_id = found if isinstance(found, str) else None
+        if step is None:
+            found = meta.get("step")
+            step = found if isinstance(found, int) and not isinstance(found, bool) else None
+        # Fields and metadata already agree, so skip the frozen __init__/__post_init__ (half the cost).
+        event = object.__new__(cls)
+        _set_type(event, type)
+        _set_scope(event, scope)
+        _set_message(event, message)
+        _set_metadata(event, meta)
+        _set_node_id(event, node_id)
+        _set_step(event, step)
+        _set_timestamp(event, timestamp)
+        _set_seq(event, -1)
+        return event
 
     @classmethod
     def llm(
@@ -196,6 +214,17 @@ class Event:
             parse_rfc3339(stamp) if isinstance(stamp, str) else _utcnow(),
             seq if isinstance(seq, int) and not isinstance(seq, bool) else -1,
         )
+
+
+_SLOTS = Event.__dict__
+_set_type = _SLOTS["type"].__set__
+_set_scope = _SLOTS["scope"].__set__
+_set_message = _SLOTS["message"].__set__
+_set_metadata = _SLOTS["metadata"].__set__
+_set_node_id = _SLOTS["node_id"].__set__
+_set_step = _SLOTS["step"].__set__
+_set_timestamp = _SLOTS["timestamp"].__set__
+_set_seq = _SLOTS["seq"].__set__
 
 
 def _finite(value: JSON) -> JSON:
