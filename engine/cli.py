@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     _db(p, "memory:")
     p.add_argument("--events", metavar="FILE", help="write every event as JSON Lines")
     p.add_argument("--trust", action="store_true", help="allow (and remember) the document's Python imports")
+    _progress(p)
     _json(p)
     p.set_defaults(func=cli_run.cmd_run)
 
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _db(p)
     p.add_argument("--events", metavar="FILE", help="write every event as JSON Lines")
     p.add_argument("--trust", action="store_true", help="allow (and remember) the document's Python imports")
+    _progress(p)
     _json(p)
     p.set_defaults(func=cli_run.cmd_step)
 

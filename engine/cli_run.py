@@ -14,6 +14,7 @@ from engine.cli_support import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
+    Progress,
     default_db_url,
     emit_json,
     opened_checkpointer,
@@ -73,15 +74,21 @@ def _app(doc: GraphDocument) -> Any:
 
 
 @asynccontextmanager
-async def _runner(app: Any, url: str, events: str | None) -> AsyncIterator[Any]:
+async def _runner(app: Any, url: str, events: str | None, progress: Progress) -> AsyncIterator[Any]:
+    """A runner over the checkpointer at `url`; lifecycle events go to the `--events` file and move the
+    step counter on stderr."""
     from engine.events.bus import EventBus
-    from engine.events.sinks import JsonLinesSink
+    from engine.events.sinks import FunctionSink, JsonLinesSink
     from engine.runner import AppRunner
 
     try:
-        sinks = [JsonLinesSink.to_file(events)] if events else []
+        sinks: list[Any] = [JsonLinesSink.to_file(events)] if events else []
     except OSError as exc:
         raise CliError(f"--events {events}: cannot write: {exc.strerror or exc}") from exc
+    if progress.enabled:
+        sinks.append(
+            FunctionSink(lambda e: progress.advance() if e.scope == "step.end" else None, name="progress")
+        )
     bus = EventBus(buffer_capacity=EVENT_BUFFER, sinks=sinks)
     try:
         async with opened_checkpointer(url) as checkpointer:
@@ -90,7 +97,7 @@ async def _runner(app: Any, url: str, events: str | None) -> AsyncIterator[Any]:
                 .app(app)
                 .checkpointer_custom(checkpointer)
                 .event_bus(bus)
-                .lifecycle_events(bool(events))
+                .lifecycle_events(bool(events) or progress.enabled)
                 .build()
             )
             try:
@@ -136,13 +143,14 @@ async def cmd_run(args: argparse.Namespace) -> int:
     app = _app(doc)
     session_id = args.session or f"run-{uuid.uuid4()}"
     url = args.db or "memory:"
-    async with _runner(app, url, args.events) as runner:
-        try:
-            await runner.create_session(session_id, state)
-            final = await runner.run_until_complete(session_id)
-        except RunnerError as exc:
-            raise _run_failed(exc) from exc
-        step = runner.get_session(session_id).step
+    with Progress("run: steps", None, enabled=args.progress or None) as bar:
+        async with _runner(app, url, args.events, bar) as runner:
+            try:
+                await runner.create_session(session_id, state)
+                final = await runner.run_until_complete(session_id)
+            except RunnerError as exc:
+                raise _run_failed(exc) from exc
+            step = runner.get_session(session_id).step
     _print_result(args, session_id, step, final, "completed")
     return EXIT_OK
 
@@ -162,13 +170,14 @@ async def cmd_step(args: argparse.Namespace) -> int:
         extra=patch_state.extra if "extra" in patch else None,
     )
     url = args.db or default_db_url()
-    async with _runner(app, url, args.events) as runner:
-        try:
-            await runner.create_iterative_session(args.session, document_input_state(doc), "Start")
-            final = await runner.invoke_next(args.session, partial, "Start")
-        except RunnerError as exc:
-            raise _run_failed(exc) from exc
-        step = runner.get_session(args.session).step
+    with Progress("step: steps", None, enabled=args.progress or None) as bar:
+        async with _runner(app, url, args.events, bar) as runner:
+            try:
+                await runner.create_iterative_session(args.session, document_input_state(doc), "Start")
+                final = await runner.invoke_next(args.session, partial, "Start")
+            except RunnerError as exc:
+                raise _run_failed(exc) from exc
+            step = runner.get_session(args.session).step
     _print_result(args, args.session, step, final, "invoked")
     return EXIT_OK
 

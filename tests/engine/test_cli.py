@@ -177,6 +177,12 @@ def test_run_into_sqlite_and_resume(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and json.loads(out)["step"] == 7, "a completed session is resumed, not rerun"
 
 
+def test_run_progress_counts_steps(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "run", example("retry_loop"), "--progress", "--json")
+    assert code == 0 and json.loads(out)["step"] == 7
+    assert err.endswith("run: steps 7\n")
+
+
 def test_run_defaults_to_memory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert cli(capsys, "run", example("market_ticks"))[0] == 0
     assert not (tmp_path / "weavegraph.db").exists()
