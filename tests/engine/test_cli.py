@@ -474,3 +474,45 @@ def test_console_entry_point_in_a_subprocess(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["step"] == 2
+
+
+@pytest.mark.postgres
+def test_postgres_database_commands(capsys: pytest.CaptureFixture[str], postgres_url: str) -> None:
+    from engine.persistence.urls import url_password
+
+    password = url_password(postgres_url)
+    assert cli(capsys, "migrate", "--db", postgres_url)[0] == 0
+    code, out, err = cli(
+        capsys, "run", example("retry_loop"), "--db", postgres_url, "--session", "pg", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["step"] == 7
+    payload = '{"extra": {"tick": 3}}'
+    assert (
+        cli(
+            capsys,
+            "step",
+            example("market_ticks"),
+            "--db",
+            postgres_url,
+            "--session",
+            "t",
+            "--input",
+            payload,
+        )[0]
+        == 0
+    )
+    code, out, _ = cli(capsys, "sessions", "--db", postgres_url, "--json")
+    assert code == 0 and {s["session_id"] for s in json.loads(out)["sessions"]} == {"pg", "t"}
+    code, out, _ = cli(capsys, "steps", "pg", "--db", postgres_url, "--node", "attempt", "--json")
+    assert [s["step"] for s in json.loads(out)["steps"]] == [5, 3, 1]
+    code, out, _ = cli(capsys, "export", "pg", "--db", postgres_url)
+    assert code == 0 and len(json.loads(out)["steps"]) == 8
+    code, out, _ = cli(capsys, "prune", "--db", postgres_url, "--keep-last", "1", "--json")
+    assert code == 0 and json.loads(out)["steps"] == 7 + 2
+    code, out, err = cli(capsys, "stats", "--db", postgres_url)
+    assert code == 0 and "postgres" in out
+    if password:
+        for argv in (["sessions", "--db", postgres_url], ["stats", "--db", postgres_url]):
+            code, out, err = cli(capsys, *argv)
+            assert password not in out + err
