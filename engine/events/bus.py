@@ -123,9 +123,14 @@ class EventBus:
 
     `publish(event)` is synchronous, O(sinks + subscribers), never blocks and never raises because of a
     sink. Each sink has a queue of `buffer_capacity` events and a worker task; each subscriber a queue of
-    the same size. Sync `handle` methods run on the loop (so they must be quick) unless the sink sets
-    `blocking = True`, in which case they run in a dedicated thread. `publish` from another thread is
-    safe: the event is handed to the bus's loop and gets its `seq` there.
+    the same size (or its own `capacity`). A sink's sync `handle` runs on the loop, in batches, unless the
+    sink sets `blocking = True` or is caught blocking the loop for more than 50 ms (then it runs in a
+    thread of its own; `blocking = False` pins it to the loop). `publish` from another thread is safe: the
+    event is handed to the bus's loop and gets its `seq` there.
+
+    `diagnostics_as_events=True` also publishes each sink failure as a diagnostic event (scope
+    `SINK_ERROR_SCOPE`) to every other sink and subscriber; never to the failing sink, and a failure to
+    handle such an event is counted but not re-published. `close_timeout` is `aclose()`'s default.
     """
 
     def __init__(
@@ -174,9 +179,12 @@ class EventBus:
             raise EventBusError(f"cannot add sink {sink_name(sink)!r}: the event bus is closed")
         slot = _SinkSlot(as_sink(sink), self._capacity)
         self._slots = (*self._slots, slot)
-        loop = _running_loop()
-        if loop is not None and loop is self._loop:
-            self._start_worker(slot)
+        bound = self._loop
+        if bound is not None and not bound.is_closed():
+            if threading.get_ident() == self._loop_thread:
+                self._start_worker(slot)
+            else:
+                bound.call_soon_threadsafe(self._start_worker, slot)
         return self
 
     @property
@@ -485,6 +493,8 @@ class EventBus:
         """Wait until every sink has dealt with (handled, failed on, or dropped) every event published so
         far. Returns False if `timeout` seconds passed first (a hung sink), True otherwise."""
         loop = self._bind_here()
+        for slot in self._slots:
+            self._start_worker(slot)
         target = self._next_seq - 1
         try:
             async with asyncio.timeout(timeout):

@@ -458,6 +458,27 @@ async def test_metrics_shape(bus: EventBus) -> None:
     assert (metrics["published"], metrics["handled"], metrics["dropped"]) == (1, 1, 0)
 
 
+def test_sink_added_outside_the_loop_still_gets_a_worker() -> None:
+    bus = EventBus()
+    late = MemorySink()
+
+    async def bind() -> None:
+        bus.publish(ev(0))
+        await asyncio.sleep(0)
+
+    with asyncio.Runner() as runner:
+        runner.run(bind())
+        bus.add_sink(late)  # the loop is idle now, and this is not a coroutine
+
+        async def more() -> None:
+            bus.publish(ev(1))
+            assert await bus.flush(timeout=5)
+            await bus.aclose()
+
+        runner.run(more())
+    assert [e.seq for e in late.snapshot()] == [1]
+
+
 def test_events_published_outside_a_loop_are_delivered_later() -> None:
     memory = MemorySink()
     bus = EventBus.with_sink(memory)
