@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", parents=[common], help="run a graph document to completion")
-    p.add_argument("doc", metavar="DOC", help="a *.wgraph.json file")
+    p.add_argument("doc", metavar="DOC", help="a *.wgraph.json file or a bundled example's name")
     p.add_argument(
         "--input", metavar="JSON", help='initial state {"messages": [...], "extra": {...}} or @file'
     )

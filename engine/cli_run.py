@@ -40,9 +40,20 @@ EVENT_BUFFER = 1 << 16
 """Per-sink queue of the CLI's event bus: large, so the events file never drops an event."""
 
 
+def resolve_doc_path(text: str) -> str:
+    """A file path as given, or the bundled example of that name ("market_ticks") when no such file exists."""
+    from pathlib import Path
+
+    from engine.graph.document import example_names, example_path
+
+    if not Path(text).exists() and text.removesuffix(".wgraph.json") in example_names():
+        return str(example_path(text))
+    return text
+
+
 def _document(path: str) -> GraphDocument:
     try:
-        return load_document(path)
+        return load_document(resolve_doc_path(path))
     except DocumentError as exc:
         raise CliError(str(exc), EXIT_USAGE, [str(p) for p in exc.problems]) from exc
 
@@ -185,7 +196,7 @@ async def cmd_step(args: argparse.Namespace) -> int:
 async def cmd_validate(args: argparse.Namespace) -> int:
     """Print one line per problem (`$.path: message`) and exit 2, or confirm the document and exit 0."""
     try:
-        doc = load_document(args.doc, strict=False)
+        doc = load_document(resolve_doc_path(args.doc), strict=False)
         problems = validate_document(doc)
     except DocumentError as exc:
         problems = exc.problems

@@ -183,6 +183,15 @@ def test_run_progress_counts_steps(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.endswith("run: steps 7\n")
 
 
+def test_bundled_examples_by_name(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = cli(capsys, "run", "market_ticks", "--json")
+    assert code == 0 and json.loads(out)["step"] == 2
+    assert cli(capsys, "validate", "retry_loop.wgraph.json")[0] == 0
+    (tmp_path / "market_ticks").write_text("{}")
+    code, _, err = cli(capsys, "run", "market_ticks")
+    assert code == 2 and "'format' is a required property" in err, "an existing file wins"
+
+
 def test_run_defaults_to_memory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert cli(capsys, "run", example("market_ticks"))[0] == 0
     assert not (tmp_path / "weavegraph.db").exists()
