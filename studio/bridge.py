@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 __all__ = ["Bridge", "EventPump", "one_line", "wait_signal"]
 
 _log = logging.getLogger("studio.bridge")
+YIELD_EVERY = 500
 T = TypeVar("T")
 
 
@@ -208,6 +209,8 @@ class EventPump(QObject):
             async for item in stream:
                 self._buffer.append(item)
                 self.received += 1
+                if self.received % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # a backlog never holds the loop (and the window) for long
         except asyncio.CancelledError:
             error = "cancelled"
             raise

@@ -4,6 +4,7 @@ their signals. Behaviour lives in the panels, models and controllers."""
 
 from __future__ import annotations
 
+import logging
 import platform
 from typing import Any
 
@@ -39,6 +40,8 @@ from studio.settings import Settings
 from studio.theme import apply_theme, is_dark
 
 __all__ = ["MainWindow"]
+
+_log = logging.getLogger("studio.main_window")
 
 
 class MainWindow(QMainWindow):
@@ -468,7 +471,7 @@ class MainWindow(QMainWindow):
             try:
                 await panel.aclose()
             except Exception as exc:  # one panel failing to close must not keep the others open
-                self.statusBar().showMessage(f"closing {panel.objectName()}: {exc}")
+                _log.warning("closing %s failed: %s", type(panel).__name__, exc, exc_info=exc)
         await self.bus.aclose()
 
     def add_node_at(self, type_name: str, x: float, y: float) -> str | None:

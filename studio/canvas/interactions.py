@@ -206,8 +206,8 @@ class CanvasController(QObject):
             self.run_edit(lambda: self.editor.delete(nodes, edges, conds))
 
     def copy_selection(self) -> bool:
-        nodes = [n for n in self.scene.selected_node_ids() if self.editor.model.has_node(n)]
-        real = [n for n in nodes if n not in ("Start", "End")]
+        selected = set(self.scene.selected_node_ids())
+        real = [n for n in self.editor.model.node_ids() if n in selected]  # document order
         if not real:
             return False
         QGuiApplication.clipboard().setText(self.editor.copy_text(real))

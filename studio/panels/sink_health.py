@@ -176,6 +176,12 @@ class SinkHealthPanel(QWidget):
         self.problem_plot.addLegend(offset=(5, 5))
         self.problem_plot.setLabel("bottom", "seconds")
         self.problem_plot.showGrid(x=True, y=True, alpha=0.2)
+        for plot in (self.rate_plot, self.problem_plot):
+            # pyqtgraph creates its context menus without a parent; tie them to the plot so they die with it
+            item = plot.getPlotItem()
+            for menu in (item.ctrlMenu, item.getViewBox().menu):
+                if menu is not None:
+                    menu.setParent(plot, menu.windowFlags())
         self._rate_curves: dict[str, Any] = {}
         self._problem_curves: dict[str, Any] = {}
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import PySide6  # noqa: F401  (the binding first, so qasync picks PySide6)
 import pytest
 import qasync
-from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings
 from PySide6.QtWidgets import QApplication
 
 from studio.bridge import Bridge
@@ -106,7 +106,7 @@ def no_leaked_widgets(qapp: QApplication, request: pytest.FixtureRequest) -> Ite
     if request.node.get_closest_marker("allow_leaked_widgets"):
         return
     for _ in range(3):
-        QApplication.sendPostedEvents(None, 0)  # runs deleteLater
+        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)  # runs deleteLater
         qapp.processEvents()
     leaked = [
         w
@@ -118,7 +118,7 @@ def no_leaked_widgets(qapp: QApplication, request: pytest.FixtureRequest) -> Ite
         for w in leaked:
             w.close()
             w.deleteLater()
-        QApplication.sendPostedEvents(None, 0)
+        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
         pytest.fail(f"test leaked top-level widgets: {names}")
 
 

@@ -77,6 +77,9 @@ class NodeItem(QGraphicsObject):
     def shape(self) -> QPainterPath:
         path = QPainterPath()
         path.addRoundedRect(self.body_rect(), 8, 8)
+        if not self.virtual:  # the breakpoint badges stick out of the card and must be clickable
+            for which in (BADGE_BEFORE, BADGE_AFTER):
+                path.addEllipse(self.badge_rect(which).adjusted(-3, -3, 3, 3))
         return path
 
     def badge_rect(self, which: str) -> QRectF:
