@@ -528,6 +528,8 @@ class EventBus:
         finally:
             self._closed = True
             for slot in self._slots:
+                if slot.task is not None and not slot.task.done():  # only if aclose itself was cancelled
+                    slot.task.cancel()
                 if slot.executor is not None:
                     slot.executor.shutdown(wait=False, cancel_futures=True)
             for channel in self._subs:

@@ -497,3 +497,18 @@ def test_events_published_outside_a_loop_are_delivered_later() -> None:
 
     asyncio.run(second())
     assert [e.seq for e in memory.snapshot()] == [0, 1, 2, 3]
+
+
+async def test_cancelled_aclose_leaves_no_worker_running() -> None:
+    hung = Hung()
+    bus = EventBus.with_sink(hung)
+    bus.publish(ev(0))
+    await asyncio.sleep(0.01)
+    closing = asyncio.ensure_future(bus.aclose(timeout=10))
+    await asyncio.sleep(0.01)
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    await asyncio.sleep(0.01)
+    assert hung.cancelled and bus.closed
+    await bus.aclose()  # returns at once

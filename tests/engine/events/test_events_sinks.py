@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,7 +116,7 @@ def test_memory_sink_snapshot_is_a_copy_and_clear_empties() -> None:
 def test_every_builtin_sink_satisfies_the_protocol() -> None:
     import asyncio
 
-    sinks = [
+    sinks: list[Any] = [
         StdOutSink(),
         MemorySink(),
         ChannelSink(asyncio.Queue()),

@@ -60,7 +60,7 @@ async def serve(asgi_app: Any) -> AsyncIterator[str]:
         sock.close()
 
 
-async def read_sse(url: str) -> tuple[httpx.Response, list[dict[str, Any]], str]:
+async def read_sse(url: str) -> tuple[Any, list[dict[str, Any]], str]:
     events: list[dict[str, Any]] = []
     raw = ""
     async with httpx.AsyncClient(timeout=10) as client, client.stream("GET", url) as response:
