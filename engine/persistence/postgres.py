@@ -34,7 +34,12 @@ from engine.persistence.pg_support import (
     map_pg_errors,
     pending_migrations,
 )
-from engine.persistence.serde import EncodedCheckpoint, decode_checkpoint, encode_checkpoint, node_match_forms
+from engine.persistence.serde import (
+    EncodedCheckpoint,
+    contiguous_total,
+    decode_checkpoint,
+    encode_checkpoint,
+)
 from engine.persistence.urls import postgres_target, redact_url
 
 T = TypeVar("T")
@@ -42,9 +47,13 @@ T = TypeVar("T")
 CHANNEL = "weavegraph_steps"
 
 _BYTES = (
-    "COALESCE(t.payload_bytes, octet_length(t.state_json::text) + octet_length(t.frontier_json::text)"
-    " + octet_length(t.versions_seen_json::text) + octet_length(t.ran_nodes_json::text)"
-    " + octet_length(t.skipped_nodes_json::text) + COALESCE(octet_length(t.updated_channels_json::text), 0))"
+    "weavegraph_step_bytes(t.payload_bytes, t.state_json, t.frontier_json, t.versions_seen_json,"
+    " t.ran_nodes_json, t.skipped_nodes_json, t.updated_channels_json)"
+)
+
+_SESSION_STATS = (
+    "SELECT s.id, s.last_step, s.created_at, s.updated_at, s.graph_hash, COALESCE(c.steps, 0),"
+    " COALESCE(c.bytes, 0) FROM sessions s LEFT JOIN weavegraph_session_counts c ON c.session_id = s.id"
 )
 
 _STEP_COLUMNS = (
@@ -295,33 +304,50 @@ class PostgresCheckpointer:
         return await self._run(run, f"reading the graph hash of session '{session_id}'")
 
     async def query_steps(self, session_id: str, query: StepQuery = StepQuery()) -> StepQueryResult:
-        """One page of a session's steps, newest first; `ran_node` uses the jsonb `?|` exact element test."""
-        where = ["t.session_id = $1"]
+        """One page of a session's steps, newest first. Totals come from the trigger-kept counts unless a
+        range has gaps; an exact `ran_node` filter walks the (session, node, step) index."""
+        kind = query.ran_node_kind()
         args: list[Any] = [session_id]
+        if kind is None:
+            source, where = "steps x", "x.session_id = $1"
+        else:
+            args.append(kind.name)
+            source, where = "weavegraph_step_nodes x", "x.session_id = $1 AND x.node = $2"
         if query.min_step is not None:
             args.append(query.min_step)
-            where.append(f"t.step >= ${len(args)}")
+            where += f" AND x.step >= ${len(args)}"
         if query.max_step is not None:
             args.append(query.max_step)
-            where.append(f"t.step <= ${len(args)}")
-        kind = query.ran_node_kind()
-        if kind is not None:
-            args.append(node_match_forms(kind))
-            where.append(f"t.ran_nodes_json ?| ${len(args)}::text[]")
-        clause = " AND ".join(where)
+            where += f" AND x.step <= ${len(args)}"
+        ranged = query.min_step is not None or query.max_step is not None
         n = len(args)
 
         async def run(conn: Any) -> StepQueryResult:
-            total = await conn.fetchval(f"SELECT count(*) FROM steps t WHERE {clause}", *args)
+            total: int | None = None
+            if kind is None:
+                row = await conn.fetchrow(
+                    "SELECT steps, min_step, max_step FROM weavegraph_session_counts WHERE session_id = $1",
+                    session_id,
+                )
+                total = 0 if row is None else contiguous_total(row[0], row[1], row[2], query)
+            elif not ranged:
+                found = await conn.fetchval(
+                    "SELECT steps FROM weavegraph_node_counts WHERE session_id = $1 AND node = $2", *args[:2]
+                )
+                total = int(found or 0)
+            if total is None:
+                total = int(await conn.fetchval(f"SELECT count(*) FROM {source} WHERE {where}", *args))
             rows = await conn.fetch(
-                f"SELECT {_STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
-                f" WHERE {clause} ORDER BY t.step DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+                f"WITH page AS (SELECT x.step FROM {source} WHERE {where}"
+                f" ORDER BY x.step DESC LIMIT ${n + 1} OFFSET ${n + 2})"
+                f" SELECT {_STEP_COLUMNS} FROM page p JOIN steps t ON t.session_id = $1 AND t.step = p.step"
+                " JOIN sessions s ON s.id = t.session_id ORDER BY t.step DESC",
                 *args,
                 query.limit,
                 query.offset,
             )
             items = [decode_checkpoint(session_id, *r) for r in rows]
-            return StepQueryResult(items, int(total), query.offset + len(items) < total)
+            return StepQueryResult(items, total, query.offset + len(items) < total)
 
         return await self._run(run, f"querying steps of session '{session_id}'")
 
@@ -336,10 +362,7 @@ class PostgresCheckpointer:
         async def run(conn: Any) -> SessionPage:
             total = await conn.fetchval(f"SELECT count(*) FROM sessions s {where}", *args)
             rows = await conn.fetch(
-                "SELECT s.id, s.last_step, s.created_at, s.updated_at, s.graph_hash,"
-                f" (SELECT count(*) FROM steps t WHERE t.session_id = s.id),"
-                f" (SELECT COALESCE(sum({_BYTES}), 0) FROM steps t WHERE t.session_id = s.id)"
-                f" FROM sessions s {where}"
+                f"{_SESSION_STATS} {where}"
                 f" ORDER BY s.{query.order_by} {direction}, s.id {direction} LIMIT ${n + 1} OFFSET ${n + 2}",
                 *args,
                 query.limit,
@@ -351,11 +374,7 @@ class PostgresCheckpointer:
 
     async def storage_stats(self) -> StorageStats:
         async def run(conn: Any) -> StorageStats:
-            rows = await conn.fetch(
-                "SELECT s.id, s.last_step, s.created_at, s.updated_at, s.graph_hash, count(t.step),"
-                f" COALESCE(sum({_BYTES}), 0) FROM sessions s LEFT JOIN steps t ON t.session_id = s.id"
-                " GROUP BY s.id ORDER BY s.updated_at DESC, s.id"
-            )
+            rows = await conn.fetch(f"{_SESSION_STATS} ORDER BY s.updated_at DESC, s.id")
             sizes = await conn.fetch(
                 "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
                 " WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace"

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.persistence.base import Checkpoint
+from engine.persistence.base import Checkpoint, StepQuery
 from engine.persistence.errors import CheckpointDataError
 from engine.state import VersionedState
 from engine.types import JSON, ErrorEvent, Message, NodeKind
@@ -224,3 +224,15 @@ def node_match_forms(kind: NodeKind) -> list[str]:
     if not kind.is_custom:
         return [kind.encode()]
     return [kind.encode(), kind.name, f'Custom("{kind.name}")']
+
+
+def contiguous_total(steps: int, low: int | None, high: int | None, query: StepQuery) -> int | None:
+    """How many of a session's `steps` (min step `low`, max `high`) fall in the query's step range, by
+    arithmetic; None when the steps have gaps and the range must be counted."""
+    if query.min_step is None and query.max_step is None:
+        return int(steps)
+    if low is None or high is None or int(high) - int(low) + 1 != int(steps):
+        return None
+    lo = int(low) if query.min_step is None else max(int(low), query.min_step)
+    hi = int(high) if query.max_step is None else min(int(high), query.max_step)
+    return max(0, hi - lo + 1)

@@ -36,13 +36,19 @@ from engine.persistence.errors import (
 )
 from engine.persistence.serde import (
     EncodedCheckpoint,
+    contiguous_total,
     decode_checkpoint,
     encode_checkpoint,
     format_timestamp,
-    node_match_forms,
     parse_timestamp,
 )
-from engine.persistence.sqlite_schema import COMPUTED_BYTES, ensure_schema
+from engine.persistence.sqlite_schema import (
+    COMPUTED_BYTES,
+    COUNTS_TABLE,
+    NODE_COUNTS_TABLE,
+    NODES_TABLE,
+    ensure_schema,
+)
 
 T = TypeVar("T")
 
@@ -52,6 +58,11 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 _STEP_COLUMNS = (
     "t.step, t.created_at, t.state_json, t.frontier_json, t.versions_seen_json, t.ran_nodes_json, "
     "t.skipped_nodes_json, t.updated_channels_json, s.concurrency_limit, s.graph_hash"
+)
+
+_SESSION_STATS = (
+    "SELECT s.id, s.last_step, s.created_at, s.updated_at, s.graph_hash, COALESCE(c.steps, 0),"
+    f" COALESCE(c.bytes, 0) FROM sessions s LEFT JOIN {COUNTS_TABLE} c ON c.session_id = s.id"
 )
 
 _UPSERT_SESSION = """
@@ -76,10 +87,20 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(id) DO NOTHING
 """
 
+# An upsert, not INSERT OR REPLACE: REPLACE deletes without firing the delete trigger that keeps the counts.
 _INSERT_STEP = """
-INSERT OR REPLACE INTO steps (session_id, step, created_at, state_json, frontier_json, versions_seen_json,
-                              ran_nodes_json, skipped_nodes_json, updated_channels_json, payload_bytes)
+INSERT INTO steps (session_id, step, created_at, state_json, frontier_json, versions_seen_json,
+                   ran_nodes_json, skipped_nodes_json, updated_channels_json, payload_bytes)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (session_id, step) DO UPDATE SET
+    created_at = excluded.created_at,
+    state_json = excluded.state_json,
+    frontier_json = excluded.frontier_json,
+    versions_seen_json = excluded.versions_seen_json,
+    ran_nodes_json = excluded.ran_nodes_json,
+    skipped_nodes_json = excluded.skipped_nodes_json,
+    updated_channels_json = excluded.updated_channels_json,
+    payload_bytes = excluded.payload_bytes
 """
 
 
@@ -275,32 +296,62 @@ class SQLiteCheckpointer:
         return await self._call(run, f"reading the graph hash of session '{session_id}'")
 
     async def query_steps(self, session_id: str, query: StepQuery = StepQuery()) -> StepQueryResult:
-        """One page of a session's steps, newest first, with the total number of matches."""
-        where = ["t.session_id = ?"]
-        args: list[Any] = [session_id]
+        """One page of a session's steps, newest first, with the total number of matches.
+
+        Totals come from the trigger-kept counts (no row counting) unless a step range has gaps; an exact
+        `ran_node` filter walks the (session, node, step) index.
+        """
+        kind = query.ran_node_kind()
+        ranges: list[str] = []
+        args: list[Any] = []
         if query.min_step is not None:
-            where.append("t.step >= ?")
+            ranges.append("AND x.step >= ?")
             args.append(query.min_step)
         if query.max_step is not None:
-            where.append("t.step <= ?")
+            ranges.append("AND x.step <= ?")
             args.append(query.max_step)
-        kind = query.ran_node_kind()
-        if kind is not None:
-            forms = node_match_forms(kind)
-            marks = ", ".join("?" * len(forms))
-            where.append(f"EXISTS (SELECT 1 FROM json_each(t.ran_nodes_json) j WHERE j.value IN ({marks}))")
-            args.extend(forms)
-        clause = " AND ".join(where)
+        bounds = " ".join(ranges)
+        head: list[Any]
+        if kind is None:
+            source, head = "steps x", [session_id]
+            where = "x.session_id = ?"
+        else:
+            source, head = f"{NODES_TABLE} x", [session_id, kind.name]
+            where = "x.session_id = ? AND x.node = ?"
 
         def run(conn: sqlite3.Connection) -> StepQueryResult:
-            total = conn.execute(f"SELECT count(*) FROM steps t WHERE {clause}", args).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT {_STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
-                f" WHERE {clause} ORDER BY t.step DESC LIMIT ? OFFSET ?",
-                [*args, query.limit, query.offset],
-            ).fetchall()
-            items = [decode_checkpoint(session_id, *r) for r in rows]
-            return StepQueryResult(items, total, query.offset + len(items) < total)
+            total: int | None = None
+            if kind is None:
+                total = _range_total(conn, session_id, query)
+            elif not ranges:
+                row = conn.execute(
+                    f"SELECT steps FROM {NODE_COUNTS_TABLE} WHERE session_id = ? AND node = ?", head
+                ).fetchone()
+                total = int(row[0]) if row is not None else 0
+            if total is None:
+                total = conn.execute(
+                    f"SELECT count(*) FROM {source} WHERE {where} {bounds}", head + args
+                ).fetchone()[0]
+            # Two phases: pick the page's step numbers from an index alone (cheap to skip an OFFSET over),
+            # then read just those rows.
+            steps = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT x.step FROM {source} WHERE {where} {bounds}"
+                    " ORDER BY x.step DESC LIMIT ? OFFSET ?",
+                    [*head, *args, query.limit, query.offset],
+                )
+            ]
+            items: list[Checkpoint] = []
+            if steps:
+                marks = ", ".join("?" * len(steps))
+                rows = conn.execute(
+                    f"SELECT {_STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
+                    f" WHERE t.session_id = ? AND t.step IN ({marks}) ORDER BY t.step DESC",
+                    [session_id, *steps],
+                ).fetchall()
+                items = [decode_checkpoint(session_id, *r) for r in rows]
+            return StepQueryResult(items, int(total), query.offset + len(steps) < total)
 
         return await self._call(run, f"querying steps of session '{session_id}'")
 
@@ -315,29 +366,18 @@ class SQLiteCheckpointer:
         def run(conn: sqlite3.Connection) -> SessionPage:
             total = conn.execute(f"SELECT count(*) FROM sessions s {where}", args).fetchone()[0]
             rows = conn.execute(
-                "SELECT s.id, s.last_step, s.created_at, s.updated_at, s.graph_hash,"
-                " (SELECT count(*) FROM steps t WHERE t.session_id = s.id),"
-                " (SELECT COALESCE(sum(t.payload_bytes), 0) FROM steps t WHERE t.session_id = s.id)"
-                f" FROM sessions s {where} ORDER BY s.{query.order_by} {direction}, s.id {direction}"
+                f"{_SESSION_STATS} {where} ORDER BY s.{query.order_by} {direction}, s.id {direction}"
                 " LIMIT ? OFFSET ?",
                 [*args, query.limit, query.offset],
             ).fetchall()
-            unsized = _unsized_bytes(conn, [r[0] for r in rows])
-            items = [_session_stats(r, unsized.get(r[0], 0)) for r in rows]
-            return SessionPage(items, total)
+            return SessionPage([_session_stats(r) for r in rows], total)
 
         return await self._call(run, "listing a page of sessions")
 
     async def storage_stats(self) -> StorageStats:
         def run(conn: sqlite3.Connection) -> StorageStats:
-            rows = conn.execute(
-                "SELECT s.id, s.last_step, s.created_at, s.updated_at, s.graph_hash, count(t.step),"
-                " COALESCE(sum(t.payload_bytes), 0)"
-                " FROM sessions s LEFT JOIN steps t ON t.session_id = s.id"
-                " GROUP BY s.id ORDER BY s.updated_at DESC, s.id"
-            ).fetchall()
-            unsized = _unsized_bytes(conn, None)
-            sessions = [_session_stats(r, unsized.get(r[0], 0)) for r in rows]
+            rows = conn.execute(f"{_SESSION_STATS} ORDER BY s.updated_at DESC, s.id").fetchall()
+            sessions = [_session_stats(r) for r in rows]
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             free = conn.execute("PRAGMA freelist_count").fetchone()[0] * page_size
             tables: dict[str, int] = {}
@@ -484,46 +524,38 @@ def _prune(conn: sqlite3.Connection, policy: PrunePolicy, cutoff: str | None, dr
     # Candidates: rank steps per session newest first; keep the first `keep` and the session's latest.
     candidates = (
         "WITH ranked AS (SELECT t.rowid AS rid, t.session_id AS sid, t.step AS step,"
-        " t.payload_bytes AS size, ROW_NUMBER() OVER (PARTITION BY t.session_id ORDER BY t.step DESC) AS rn"
+        " ROW_NUMBER() OVER (PARTITION BY t.session_id ORDER BY t.step DESC) AS rn"
         f" FROM steps t {scope}),"
-        " doomed AS (SELECT r.rid, r.sid, r.size FROM ranked r JOIN sessions s ON s.id = r.sid"
-        f" JOIN steps t ON t.rowid = r.rid WHERE r.rn > ? AND r.step <> s.last_step {older}) "
+        f" doomed AS (SELECT r.rid, r.sid, {COMPUTED_BYTES.replace('steps.', 't.')} AS size FROM ranked r"
+        " JOIN sessions s ON s.id = r.sid JOIN steps t ON t.rowid = r.rid"
+        f" WHERE r.rn > ? AND r.step <> s.last_step {older}) "
     )
     args.append(keep)
     if cutoff is not None:
         args.append(cutoff)
     with _transaction(conn):
-        count, sessions, sized = conn.execute(
+        count, sessions, size = conn.execute(
             candidates + "SELECT count(*), count(DISTINCT sid), COALESCE(sum(size), 0) FROM doomed", args
         ).fetchone()
-        unsized = conn.execute(
-            candidates + f"SELECT COALESCE(sum({COMPUTED_BYTES}), 0) FROM steps"
-            " WHERE rowid IN (SELECT rid FROM doomed WHERE size IS NULL)",
-            args,
-        ).fetchone()[0]
         if not dry_run and count:
             conn.execute(candidates + "DELETE FROM steps WHERE rowid IN (SELECT rid FROM doomed)", args)
-    return PruneReport(int(count), int(sized) + int(unsized), int(sessions), dry_run)
+    return PruneReport(int(count), int(size), int(sessions), dry_run)
 
 
-def _unsized_bytes(conn: sqlite3.Connection, session_ids: list[str] | None) -> dict[str, int]:
-    """Sizes of rows written without payload_bytes (by Weavegraph 0.6), found through a partial index."""
-    sql = f"SELECT session_id, sum({COMPUTED_BYTES}) FROM steps WHERE payload_bytes IS NULL"
-    args: list[Any] = []
-    if session_ids is not None:
-        if not session_ids:
-            return {}
-        sql += f" AND session_id IN ({', '.join('?' * len(session_ids))})"
-        args = list(session_ids)
-    return {sid: int(size) for sid, size in conn.execute(sql + " GROUP BY session_id", args)}
+def _range_total(conn: sqlite3.Connection, session_id: str, query: StepQuery) -> int | None:
+    """Steps in [min_step, max_step] from the trigger-kept counts; None when the range must be counted."""
+    row = conn.execute(
+        f"SELECT steps, min_step, max_step FROM {COUNTS_TABLE} WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    return 0 if row is None else contiguous_total(row[0], row[1], row[2], query)
 
 
-def _session_stats(row: Any, extra_bytes: int) -> SessionStats:
+def _session_stats(row: Any) -> SessionStats:
     sid, last_step, created, updated, graph_hash, steps, size = row
     return SessionStats(
         sid,
         int(steps),
-        int(size) + extra_bytes,
+        int(size),
         int(last_step),
         parse_timestamp(created) if created else None,
         parse_timestamp(updated) if updated else None,

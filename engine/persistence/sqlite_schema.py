@@ -38,20 +38,99 @@ CREATE TABLE IF NOT EXISTS steps (
 
 # Additive extras. Weavegraph 0.6 names its columns in every statement, so it keeps working with them.
 # - sessions.graph_hash: the graph definition hash the runner recorded.
-# - steps.payload_bytes: UTF-8 size of the step's JSON, so sizes come from an index instead of the rows.
-# - idx_steps_session_bytes covers (session, step, size): step counts and byte sums never read the rows.
-# - idx_steps_unsized: partial index of rows written without payload_bytes (by Weavegraph 0.6).
+# - steps.payload_bytes: UTF-8 size of the step's JSON as written.
+# - weavegraph_session_counts: steps, bytes and min/max step per session, kept by triggers (so by every
+#   writer, Weavegraph 0.6 included), so totals and sizes never count rows.
+# - weavegraph_step_nodes: (session, plain node name, step) for every node that ran, kept by triggers; an
+#   exact `ran_node` filter is an index range, never a scan of the steps' JSON.
+# - weavegraph_node_counts: how many steps of a session ran each node (kept by triggers on step_nodes).
 EXTRA_COLUMNS = (
     ("sessions", "graph_hash", "TEXT"),
     ("steps", "payload_bytes", "INTEGER"),
 )
-EXTRA_OBJECTS = """
-CREATE TABLE IF NOT EXISTS weavegraph_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_steps_session_bytes ON steps(session_id, step, payload_bytes);
-CREATE INDEX IF NOT EXISTS idx_steps_unsized ON steps(session_id) WHERE payload_bytes IS NULL;
-CREATE INDEX IF NOT EXISTS idx_sessions_created_at ON sessions(created_at);
-CREATE INDEX IF NOT EXISTS idx_sessions_last_step ON sessions(last_step);
-"""
+
+
+def _bytes(row: str) -> str:
+    """Size of a steps row: payload_bytes, or for rows without it (Weavegraph 0.6) its JSON lengths."""
+    return (
+        f"COALESCE({row}.payload_bytes, length(CAST({row}.state_json AS BLOB))"
+        f" + length(CAST({row}.frontier_json AS BLOB)) + length(CAST({row}.versions_seen_json AS BLOB))"
+        f" + COALESCE(length(CAST({row}.ran_nodes_json AS BLOB)), 0)"
+        f" + COALESCE(length(CAST({row}.skipped_nodes_json AS BLOB)), 0)"
+        f" + COALESCE(length(CAST({row}.updated_channels_json AS BLOB)), 0))"
+    )
+
+
+# The plain name of a stored node ("Custom:A", `Custom("A")` and "A" are all "A"; "Start"/"End" stay).
+NODE_NAME = (
+    "(CASE WHEN substr(value, 1, 7) = 'Custom:' THEN substr(value, 8)"
+    " WHEN substr(value, 1, 8) = 'Custom(\"' AND substr(value, -2) = '\")'"
+    " THEN substr(value, 9, length(value) - 10)"
+    " ELSE value END)"
+)
+
+COUNTS_TABLE = "weavegraph_session_counts"
+NODES_TABLE = "weavegraph_step_nodes"
+NODE_COUNTS_TABLE = "weavegraph_node_counts"
+
+EXTRA_OBJECTS = [
+    "CREATE TABLE IF NOT EXISTS weavegraph_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS idx_sessions_created_at ON sessions(created_at)",
+    "CREATE INDEX IF NOT EXISTS idx_sessions_last_step ON sessions(last_step)",
+    f"CREATE TABLE IF NOT EXISTS {COUNTS_TABLE} (session_id TEXT PRIMARY KEY, steps INTEGER NOT NULL,"
+    " bytes INTEGER NOT NULL, min_step INTEGER, max_step INTEGER) WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS {NODES_TABLE} (session_id TEXT NOT NULL, node TEXT NOT NULL,"
+    " step INTEGER NOT NULL, PRIMARY KEY (session_id, node, step)) WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS {NODE_COUNTS_TABLE} (session_id TEXT NOT NULL, node TEXT NOT NULL,"
+    " steps INTEGER NOT NULL, PRIMARY KEY (session_id, node)) WITHOUT ROWID",
+    f"""CREATE TRIGGER IF NOT EXISTS weavegraph_step_nodes_ai AFTER INSERT ON {NODES_TABLE} BEGIN
+        INSERT INTO {NODE_COUNTS_TABLE} (session_id, node, steps) VALUES (NEW.session_id, NEW.node, 1)
+        ON CONFLICT (session_id, node) DO UPDATE SET steps = steps + 1;
+    END""",
+    f"""CREATE TRIGGER IF NOT EXISTS weavegraph_step_nodes_ad AFTER DELETE ON {NODES_TABLE} BEGIN
+        UPDATE {NODE_COUNTS_TABLE} SET steps = steps - 1
+        WHERE session_id = OLD.session_id AND node = OLD.node;
+        DELETE FROM {NODE_COUNTS_TABLE} WHERE session_id = OLD.session_id AND node = OLD.node AND steps <= 0;
+    END""",
+    f"""CREATE TRIGGER IF NOT EXISTS weavegraph_steps_ai AFTER INSERT ON steps BEGIN
+        INSERT INTO {COUNTS_TABLE} (session_id, steps, bytes, min_step, max_step)
+        VALUES (NEW.session_id, 1, {_bytes("NEW")}, NEW.step, NEW.step)
+        ON CONFLICT (session_id) DO UPDATE SET steps = steps + 1, bytes = bytes + excluded.bytes,
+            min_step = min(min_step, excluded.min_step), max_step = max(max_step, excluded.max_step);
+        INSERT OR IGNORE INTO {NODES_TABLE} (session_id, node, step)
+        SELECT NEW.session_id, {NODE_NAME}, NEW.step FROM json_each(NEW.ran_nodes_json) WHERE type = 'text';
+    END""",
+    f"""CREATE TRIGGER IF NOT EXISTS weavegraph_steps_au AFTER UPDATE ON steps BEGIN
+        UPDATE {COUNTS_TABLE} SET bytes = bytes - {_bytes("OLD")} + {_bytes("NEW")}
+        WHERE session_id = NEW.session_id;
+        DELETE FROM {NODES_TABLE} WHERE session_id = OLD.session_id AND step = OLD.step
+            AND node IN (SELECT {NODE_NAME} FROM json_each(OLD.ran_nodes_json) WHERE type = 'text');
+        INSERT OR IGNORE INTO {NODES_TABLE} (session_id, node, step)
+        SELECT NEW.session_id, {NODE_NAME}, NEW.step FROM json_each(NEW.ran_nodes_json) WHERE type = 'text';
+    END""",
+    f"""CREATE TRIGGER IF NOT EXISTS weavegraph_steps_ad AFTER DELETE ON steps BEGIN
+        UPDATE {COUNTS_TABLE} SET steps = steps - 1, bytes = bytes - {_bytes("OLD")},
+            min_step = (SELECT min(step) FROM steps WHERE session_id = OLD.session_id),
+            max_step = (SELECT max(step) FROM steps WHERE session_id = OLD.session_id)
+        WHERE session_id = OLD.session_id;
+        DELETE FROM {COUNTS_TABLE} WHERE session_id = OLD.session_id AND steps <= 0;
+        DELETE FROM {NODES_TABLE} WHERE session_id = OLD.session_id AND step = OLD.step
+            AND node IN (SELECT {NODE_NAME} FROM json_each(OLD.ran_nodes_json) WHERE type = 'text');
+    END""",
+]
+
+# Fill each trigger-kept table created now from rows written before it existed (e.g. a Weavegraph 0.6 file).
+# Filling the node table fires its trigger, which fills the node counts.
+BACKFILL = {
+    COUNTS_TABLE: f"INSERT OR REPLACE INTO {COUNTS_TABLE} (session_id, steps, bytes, min_step, max_step)"
+    f" SELECT t.session_id, count(*), sum({_bytes('t')}), min(t.step), max(t.step) FROM steps t"
+    " GROUP BY t.session_id",
+    NODES_TABLE: f"INSERT OR IGNORE INTO {NODES_TABLE} (session_id, node, step)"
+    f" SELECT t.session_id, {NODE_NAME}, t.step FROM steps t, json_each(t.ran_nodes_json)"
+    " WHERE type = 'text'",
+    NODE_COUNTS_TABLE: f"INSERT OR REPLACE INTO {NODE_COUNTS_TABLE} (session_id, node, steps)"
+    f" SELECT session_id, node, count(*) FROM {NODES_TABLE} GROUP BY session_id, node",
+}
 
 REQUIRED_COLUMNS = {
     "sessions": {
@@ -77,13 +156,8 @@ REQUIRED_COLUMNS = {
     },
 }
 
-# Byte size of a row written without payload_bytes, computed from its columns.
-COMPUTED_BYTES = (
-    "(length(CAST(state_json AS BLOB)) + length(CAST(frontier_json AS BLOB))"
-    " + length(CAST(versions_seen_json AS BLOB)) + COALESCE(length(CAST(ran_nodes_json AS BLOB)), 0)"
-    " + COALESCE(length(CAST(skipped_nodes_json AS BLOB)), 0)"
-    " + COALESCE(length(CAST(updated_channels_json AS BLOB)), 0))"
-)
+COMPUTED_BYTES = _bytes("steps")
+"""Size of a `steps` row in a query over `steps`."""
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -134,8 +208,11 @@ def ensure_schema(conn: sqlite3.Connection, path: str, create: bool = True) -> b
             if column not in _columns(conn, table):
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
                 objects = -1
-        for statement in _split(EXTRA_OBJECTS):
+        for statement in EXTRA_OBJECTS:
             conn.execute(statement)
+        for table in (COUNTS_TABLE, NODES_TABLE, NODE_COUNTS_TABLE):
+            if table not in tables and not (table == NODE_COUNTS_TABLE and NODES_TABLE not in tables):
+                conn.execute(BACKFILL[table])
         conn.execute(
             "INSERT OR IGNORE INTO weavegraph_meta (key, value) VALUES ('schema_version', ?)",
             (SCHEMA_VERSION,),

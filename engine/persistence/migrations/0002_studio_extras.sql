@@ -6,7 +6,6 @@
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS graph_hash TEXT;
 ALTER TABLE steps ADD COLUMN IF NOT EXISTS payload_bytes BIGINT;
 
-CREATE INDEX IF NOT EXISTS idx_steps_session_bytes ON steps (session_id, step) INCLUDE (payload_bytes);
 CREATE INDEX IF NOT EXISTS idx_sessions_created_at ON sessions (created_at);
 CREATE INDEX IF NOT EXISTS idx_sessions_last_step ON sessions (last_step);
 

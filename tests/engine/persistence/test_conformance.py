@@ -136,6 +136,23 @@ async def test_query_steps_paging(checkpointer: Any) -> None:
     assert beyond.checkpoints == [] and beyond.total_count == 25
 
 
+async def test_ranges_over_gaps(checkpointer: Any) -> None:
+    for step in (0, 2, 4, 6, 8):
+        await checkpointer.save(make_cp("g", step, ran=["A"] if step % 4 == 0 else ["B"]))
+    ranged = await checkpointer.query_steps("g", StepQuery(min_step=1, max_step=6))
+    if not keeps_history(checkpointer):
+        assert ranged.total_count == 0
+        return
+    assert [c.step for c in ranged.checkpoints] == [6, 4, 2] and ranged.total_count == 3
+    assert (await checkpointer.query_steps("g", StepQuery(max_step=3, limit=1))).total_count == 2
+    nodes = await checkpointer.query_steps("g", StepQuery(ran_node="A", min_step=1))
+    assert [c.step for c in nodes.checkpoints] == [8, 4]
+    await checkpointer.save(make_cp("g", 4, ran=["C"]))  # an overwrite moves the step out of "A"
+    nodes = await checkpointer.query_steps("g", StepQuery(ran_node="A"))
+    assert [c.step for c in nodes.checkpoints] == [8, 0] and nodes.total_count == 2
+    assert [c.step for c in (await checkpointer.query_steps("g", StepQuery(ran_node="C"))).checkpoints] == [4]
+
+
 async def test_ran_node_is_an_exact_match(checkpointer: Any) -> None:
     names = [["A"], ["AB"], ["XA", "B"], ["B", "A"], [], ["Start"], ["End"]]
     for step, ran in enumerate(names):
@@ -174,6 +191,8 @@ async def test_prune_never_deletes_latest_and_dry_run_matches(checkpointer: Any)
     assert (real.steps, real.sessions) == (8 + 1, 2)
     assert real.bytes > 0
     assert [c.step for c in (await checkpointer.query_steps("s1")).checkpoints] == [9, 8]
+    by_node = await checkpointer.query_steps("s1", StepQuery(ran_node="A", limit=1))
+    assert (by_node.total_count, [c.step for c in by_node.checkpoints]) == (2, [9])
     assert (await checkpointer.query_steps("s3")).total_count == 1
     assert (await checkpointer.prune(policy)).steps == 0
     everything = await checkpointer.prune(PrunePolicy(), dry_run=True)

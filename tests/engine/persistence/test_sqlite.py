@@ -106,7 +106,7 @@ async def test_weavegraph_06_database_loads(tmp_path: Path) -> None:
         step1 = await cp.load_step("legacy", 1)
         assert step1.versions_seen == {"A": {"messages": 1}}
         found = await cp.query_steps("legacy", StepQuery(ran_node="A"))
-        assert [c.step for c in found.checkpoints] == [1]
+        assert [c.step for c in found.checkpoints] == [1] and found.total_count == 1
         found = await cp.query_steps("legacy", StepQuery(ran_node="AB"))
         assert [c.step for c in found.checkpoints] == [2]
         assert await cp.list_sessions() == ["legacy"]
