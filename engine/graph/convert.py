@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import GraphCompileError
+from engine.graph.builder import GraphBuilder
 from engine.graph.doc_checks import declared_targets, document_problems, graph_problems
 from engine.graph.doc_model import (
     FORMAT,
@@ -21,12 +22,12 @@ from engine.graph.doc_model import (
 from engine.graph.layout import layered_layout
 from engine.graph.node_types import NodeTypeRegistry, default_registry
 from engine.graph.trust import document_callables
+from engine.runtime_config import RuntimeConfig
 from engine.state import VersionedState, json_copy
 from engine.types import JSON, Message, NodeKind, Role
 
 if TYPE_CHECKING:
     from engine.app import App
-    from engine.graph.builder import GraphBuilder
 
 
 def _stub(kind: str, name: str) -> Any:
@@ -54,7 +55,6 @@ def _tag(fn: Any, type_name: str, config: Any) -> None:
 
 
 def _build(doc: GraphDocument, registry: NodeTypeRegistry, *, stub_code: bool) -> GraphBuilder:
-    from engine.graph.builder import GraphBuilder
 
     builder = GraphBuilder()
     problems: list[DocumentProblem] = []
@@ -100,12 +100,9 @@ def _build(doc: GraphDocument, registry: NodeTypeRegistry, *, stub_code: bool) -
     return builder
 
 
-def _runtime_config(doc: GraphDocument) -> Any:
+def _runtime_config(doc: GraphDocument) -> RuntimeConfig | None:
+    """`runtime.max_steps` and `runtime.concurrency_limit` as the App's RuntimeConfig (None when unset)."""
     runtime = doc.runtime
-    if not runtime:
-        return None
-    from engine.runtime_config import RuntimeConfig
-
     fields = {k: runtime[k] for k in ("max_steps", "concurrency_limit") if isinstance(runtime.get(k), int)}
     return RuntimeConfig(**fields) if fields else None
 
@@ -186,7 +183,7 @@ def document_input_state(doc: GraphDocument | Mapping[str, JSON]) -> VersionedSt
 
 
 def callable_ref(obj: Any) -> str | None:
-    """ "package.module:qualname" for an importable function or object (None for lambdas, closures, ...)."""
+    """The "package.module:qualname" of an importable function or object (None for lambdas, closures)."""
     target = obj
     if not hasattr(target, "__qualname__") and hasattr(type(target), "__qualname__"):
         target = type(target)
