@@ -55,7 +55,6 @@ def _tag(fn: Any, type_name: str, config: Any) -> None:
 
 
 def _build(doc: GraphDocument, registry: NodeTypeRegistry, *, stub_code: bool) -> GraphBuilder:
-
     builder = GraphBuilder()
     problems: list[DocumentProblem] = []
     for i, node in enumerate(doc.data.get("nodes") or []):
