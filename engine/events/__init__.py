@@ -11,7 +11,7 @@ from engine.events.event import (
     EventType,
     end_message,
 )
-from engine.events.health import SINK_ERROR_SCOPE, SinkDiagnostic, SinkHealth
+from engine.events.health import SINK_ERROR_SCOPE, BusMetrics, SinkDiagnostic, SinkHealth
 from engine.events.sinks import (
     ChannelSink,
     FunctionSink,
@@ -30,6 +30,7 @@ __all__ = [
     "RESERVED_SCOPES",
     "SINK_ERROR_SCOPE",
     "STREAM_END_SCOPE",
+    "BusMetrics",
     "ChannelSink",
     "DiagnosticStream",
     "Event",

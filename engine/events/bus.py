@@ -24,7 +24,7 @@ from typing import Any
 import engine.logsetup  # noqa: F401  (installs the library NullHandler on "engine")
 from engine.errors import EngineError
 from engine.events.event import Event
-from engine.events.health import SINK_ERROR_SCOPE, SinkDiagnostic, SinkHealth
+from engine.events.health import SINK_ERROR_SCOPE, BusMetrics, SinkDiagnostic, SinkHealth
 from engine.events.sinks import as_sink, sink_name
 from engine.events.subscription import Channel, DiagnosticStream, Subscription
 
@@ -468,24 +468,26 @@ class EventBus:
             for slot in self._slots
         ]
 
-    def metrics(self) -> dict[str, Any]:
-        """Counters: `published`, `dropped` (sinks + subscribers), `subscribers`, and the details."""
+    def metrics(self) -> BusMetrics:
+        """Counters (a dict, also readable as attributes): `published`, `dropped` (sinks + subscribers),
+        `subscribers`, `sinks`, `sink_dropped`, `subscriber_dropped`, `sink_errors`, `handled`,
+        `queue_depth`, `buffer_capacity`, `published_after_close`, `closed`."""
         sink_dropped = sum(slot.dropped + slot.abandoned for slot in self._slots)
         sub_dropped = self._retired_sub_dropped + sum(c.dropped for c in self._subs)
-        return {
-            "published": self._next_seq,
-            "dropped": sink_dropped + sub_dropped,
-            "subscribers": len(self._subs),
-            "sinks": len(self._slots),
-            "sink_dropped": sink_dropped,
-            "subscriber_dropped": sub_dropped,
-            "sink_errors": sum(slot.errors for slot in self._slots),
-            "handled": sum(slot.handled for slot in self._slots),
-            "queue_depth": sum(len(slot.queue) + slot.in_hand for slot in self._slots),
-            "buffer_capacity": self._capacity,
-            "published_after_close": self._after_close,
-            "closed": self._closing,
-        }
+        return BusMetrics(
+            published=self._next_seq,
+            dropped=sink_dropped + sub_dropped,
+            subscribers=len(self._subs),
+            sinks=len(self._slots),
+            sink_dropped=sink_dropped,
+            subscriber_dropped=sub_dropped,
+            sink_errors=sum(slot.errors for slot in self._slots),
+            handled=sum(slot.handled for slot in self._slots),
+            queue_depth=sum(len(slot.queue) + slot.in_hand for slot in self._slots),
+            buffer_capacity=self._capacity,
+            published_after_close=self._after_close,
+            closed=self._closing,
+        )
 
     # ------------------------------------------------------------ draining and closing
 

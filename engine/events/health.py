@@ -1,9 +1,10 @@
-"""Records the event bus reports about its sinks: diagnostics (one per sink failure) and health rows."""
+"""Records the event bus reports: sink diagnostics (one per failure), sink health rows, bus metrics."""
 
 from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.types import JSON, format_rfc3339
 
@@ -67,3 +68,15 @@ class SinkHealth:
             "busy_for": self.busy_for,
             "in_thread": self.in_thread,
         }
+
+
+class BusMetrics(dict[str, Any]):
+    """`EventBus.metrics()`: a plain dict of counters that also reads as attributes (`m.published`)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"event bus metrics have no {name!r}; keys: {', '.join(self)}") from None

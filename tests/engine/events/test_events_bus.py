@@ -456,6 +456,10 @@ async def test_metrics_shape(bus: EventBus) -> None:
     for key in ("published", "dropped", "subscribers", "sinks", "handled", "queue_depth", "sink_errors"):
         assert key in metrics
     assert (metrics["published"], metrics["handled"], metrics["dropped"]) == (1, 1, 0)
+    assert (metrics.published, metrics.subscribers) == (1, 0)
+    assert isinstance(metrics, dict)
+    with pytest.raises(AttributeError, match="no 'nope'"):
+        _ = metrics.nope
 
 
 def test_sink_added_outside_the_loop_still_gets_a_worker() -> None:

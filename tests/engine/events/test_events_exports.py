@@ -12,6 +12,7 @@ EXPECTED = {
     "RESERVED_SCOPES",
     "SINK_ERROR_SCOPE",
     "STREAM_END_SCOPE",
+    "BusMetrics",
     "ChannelSink",
     "DiagnosticStream",
     "Event",
