@@ -72,9 +72,9 @@ def _check_trust(doc: GraphDocument, trust_flag: bool) -> None:
         return
     if store.is_trusted(doc):
         return
+    # Exactly one line per callable (the contract); --help explains --trust.
     lines = [f"{path}: {ref}" for path, ref in callables]
-    lines.append("weavegraph: the document imports the Python code above; run again with --trust to allow it")
-    raise CliError("untrusted document", EXIT_USAGE, lines)
+    raise CliError("untrusted document: run again with --trust to allow its imports", EXIT_USAGE, lines)
 
 
 def _app(doc: GraphDocument) -> Any:
