@@ -121,6 +121,20 @@ async def _runner(app: Any, url: str, events: str | None, progress: Progress) ->
         await bus.aclose()
 
 
+async def _warn_if_other_graph(runner: Any, session_id: str) -> None:
+    """A session written by another graph may not resume sensibly: say so on stderr (and go on)."""
+    lookup = getattr(runner.checkpointer, "graph_hash", None)
+    if lookup is None:
+        return
+    stored = await lookup(session_id)
+    current = runner.app.graph_definition_hash()
+    if stored and stored != current:
+        warn(
+            f"weavegraph: warning: session '{session_id}' was written by another graph "
+            f"(hash {stored}, this document {current})"
+        )
+
+
 def _result(session_id: str, step: int, state: VersionedState) -> dict[str, JSON]:
     from engine.persistence.serde import state_to_json
 
@@ -156,6 +170,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     url = args.db or "memory:"
     with Progress("run: steps", None, enabled=args.progress or None) as bar:
         async with _runner(app, url, args.events, bar) as runner:
+            await _warn_if_other_graph(runner, session_id)
             try:
                 await runner.create_session(session_id, state)
                 final = await runner.run_until_complete(session_id)
@@ -183,6 +198,7 @@ async def cmd_step(args: argparse.Namespace) -> int:
     url = args.db or default_db_url()
     with Progress("step: steps", None, enabled=args.progress or None) as bar:
         async with _runner(app, url, args.events, bar) as runner:
+            await _warn_if_other_graph(runner, args.session)
             try:
                 await runner.create_iterative_session(args.session, document_input_state(doc), "Start")
                 final = await runner.invoke_next(args.session, partial, "Start")

@@ -247,6 +247,15 @@ def test_step_creates_then_continues_a_session(capsys: pytest.CaptureFixture[str
     assert last.scope == INVOCATION_END_SCOPE and last.message == "session=ticks status=completed step=4"
 
 
+def test_step_warns_when_the_session_was_written_by_another_graph(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--session", "x", "--db", "sqlite://h.db", "--input", '{"extra": {"tick": 1}}']
+    code, _, err = cli(capsys, "step", example("market_ticks"), *args)
+    assert code == 0 and err == ""
+    code, _, err = cli(capsys, "step", example("fan_out_in"), *args)
+    assert code == 0
+    assert err.startswith("weavegraph: warning: session 'x' was written by another graph (hash ")
+
+
 def test_step_text_and_messages(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(
         capsys,

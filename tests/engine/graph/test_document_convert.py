@@ -276,3 +276,14 @@ async def test_code_first_app_to_document() -> None:
     assert doc.nodes[0]["position"] == [220, -60] and doc.nodes[1]["position"] == [220, 60]
     assert [p.path for p in doc.problems] == ["$.nodes[1].config.callable"], "the closure cannot be imported"
     parse_document(dumps_document(doc), strict=False)
+
+
+def test_graph_hash_follows_the_graph_not_the_layout() -> None:
+    doc = load_document(example_path("market_ticks"))
+    first = document_to_app(doc).graph_definition_hash()
+    assert document_to_app(load_document(example_path("market_ticks"))).graph_definition_hash() == first
+    doc.data["nodes"][0]["position"] = [999, 999]
+    doc.data["description"] = "moved"
+    assert document_to_app(doc).graph_definition_hash() == first
+    doc.data["edges"].append({"from": "accumulate", "to": "End"})
+    assert document_to_app(doc).graph_definition_hash() != first
