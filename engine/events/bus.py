@@ -62,6 +62,7 @@ class _SinkSlot:
         "last_error_at",
         "name",
         "queue",
+        "retired",
         "sink",
         "task",
         "threaded",
@@ -86,6 +87,7 @@ class _SinkSlot:
         self.task: asyncio.Task[None] | None = None
         self.executor: concurrent.futures.ThreadPoolExecutor | None = None
         self.busy_since: float | None = None
+        self.retired = False
         # `blocking = True`: sync handle runs in a thread; `blocking = False`: always on the loop; no
         # attribute: on the loop until it is caught blocking it, then in a thread.
         blocking = getattr(sink, "blocking", None)
@@ -101,6 +103,20 @@ class _SinkSlot:
 
     def caught_up(self, seq: int) -> bool:
         return (not self.queue and self.in_hand == 0) or self.done_seq >= seq
+
+
+def _health(slot: _SinkSlot, now: float) -> SinkHealth:
+    return SinkHealth(
+        slot.name,
+        slot.handled,
+        slot.errors,
+        slot.last_error,
+        slot.last_error_at,
+        len(slot.queue) + slot.in_hand,
+        slot.dropped + slot.abandoned,
+        None if slot.busy_since is None else now - slot.busy_since,
+        slot.threaded,
+    )
 
 
 def _handle_batch(handle: Callable[[Event], Any], batch: list[Event]) -> list[tuple[int, Exception]]:
@@ -186,6 +202,22 @@ class EventBus:
             else:
                 bound.call_soon_threadsafe(self._start_worker, slot)
         return self
+
+    async def remove_sink(self, sink: Any, timeout: float | None = None) -> SinkHealth:  # noqa: ASYNC109
+        """Detach `sink`: it gets no new events, finishes its queue (cancelled after `timeout`, default
+        the bus's `close_timeout`), is closed like at `aclose()`, and its final health is returned."""
+        slot = next((s for s in self._slots if s.sink is sink), None)
+        if slot is None:
+            raise EventBusError(f"sink {sink_name(sink)!r} is not attached to this event bus")
+        self._bind_here()
+        self._slots = tuple(s for s in self._slots if s is not slot)
+        slot.retired = True
+        limit = self._close_timeout if timeout is None else timeout
+        await self._drain((slot,), limit)
+        await self._close_sink(slot, limit)
+        if slot.executor is not None:
+            slot.executor.shutdown(wait=False, cancel_futures=True)
+        return _health(slot, time.monotonic())
 
     @property
     def sinks(self) -> tuple[Any, ...]:
@@ -309,7 +341,7 @@ class EventBus:
         while True:
             if not queue:
                 self._notify_progress()
-                if self._closing:
+                if self._closing or slot.retired:
                     return
                 waiter = loop.create_future()
                 slot.waiter = waiter
@@ -453,20 +485,7 @@ class EventBus:
     def sink_health(self) -> list[SinkHealth]:
         """One `SinkHealth` per sink, in the order they were added."""
         now = time.monotonic()
-        return [
-            SinkHealth(
-                slot.name,
-                slot.handled,
-                slot.errors,
-                slot.last_error,
-                slot.last_error_at,
-                len(slot.queue) + slot.in_hand,
-                slot.dropped + slot.abandoned,
-                None if slot.busy_since is None else now - slot.busy_since,
-                slot.threaded,
-            )
-            for slot in self._slots
-        ]
+        return [_health(slot, now) for slot in self._slots]
 
     def metrics(self) -> BusMetrics:
         """Counters (a dict, also readable as attributes): `published`, `dropped` (sinks + subscribers),
@@ -524,7 +543,7 @@ class EventBus:
         self._bind_here()
         self._closing = True
         try:
-            await self._drain(timeout)
+            await self._drain(self._slots, timeout)
             for slot in self._slots:
                 await self._close_sink(slot, timeout)
         finally:
@@ -541,11 +560,12 @@ class EventBus:
             self._notify_progress()
             self._close_done.set()
 
-    async def _drain(self, limit: float | None) -> None:
-        for slot in self._slots:
+    async def _drain(self, slots: tuple[_SinkSlot, ...], limit: float | None) -> None:
+        """Let the workers of `slots` finish their queues (they exit when empty); cancel the late ones."""
+        for slot in slots:
             self._start_worker(slot)
             slot.wake()
-        tasks = {slot.task: slot for slot in self._slots if slot.task is not None and not slot.task.done()}
+        tasks = {slot.task: slot for slot in slots if slot.task is not None and not slot.task.done()}
         if not tasks:
             return
         _, pending = await asyncio.wait(tasks, timeout=limit)

@@ -22,7 +22,6 @@ RESERVED_SCOPES: frozenset[str] = frozenset({STREAM_END_SCOPE, INVOCATION_END_SC
 
 LLM_SCOPES: tuple[str, ...] = ("chunk", "final", "error")
 STRUCTURED_KEYS: tuple[str, ...] = ("node_id", "step", "invocation_id", "now_unix_ms")
-_STRUCTURED = STRUCTURED_KEYS
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 # Characters str.splitlines() breaks on that json.dumps(ensure_ascii=False) leaves raw inside strings.
 _LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}

@@ -6,13 +6,14 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from engine.events.bus import EventBus, EventBusError
 from engine.events.event import STREAM_END_SCOPE, Event
 from engine.events.health import SINK_ERROR_SCOPE, SinkDiagnostic
-from engine.events.sinks import ChannelSink, MemorySink
+from engine.events.sinks import ChannelSink, JsonLinesSink, MemorySink
 
 pytestmark = pytest.mark.usefixtures("debug_loop")
 
@@ -516,3 +517,34 @@ async def test_cancelled_aclose_leaves_no_worker_running() -> None:
     await asyncio.sleep(0.01)
     assert hung.cancelled and bus.closed
     await bus.aclose()  # returns at once
+
+
+async def test_remove_sink_drains_and_closes_it_while_others_go_on(tmp_path: Path) -> None:
+    path = tmp_path / "detached.jsonl"
+    jsonl, memory = JsonLinesSink.to_file(path), MemorySink()
+    bus = EventBus.with_sinks([jsonl, memory])
+    for i in range(10):
+        bus.publish(ev(i))
+    final = await bus.remove_sink(jsonl)
+    assert (final.sink, final.handled, final.queue_depth) == (jsonl.name, 10, 0)
+    assert len(path.read_text().splitlines()) == 10  # everything queued was written, then the file closed
+    with pytest.raises(ValueError, match="closed"):
+        jsonl.handle(ev(99))
+    bus.publish(ev(10))
+    assert [h.sink for h in bus.sink_health()] == ["memory"]
+    with pytest.raises(EventBusError, match="not attached"):
+        await bus.remove_sink(jsonl)
+    await bus.aclose()
+    assert len(memory.snapshot()) == 11 and len(path.read_text().splitlines()) == 10
+
+
+async def test_remove_a_hung_sink_gives_up_after_the_timeout() -> None:
+    hung = Hung()
+    bus = EventBus.with_sink(hung)
+    for i in range(3):
+        bus.publish(ev(i))
+    await asyncio.sleep(0.01)
+    final = await bus.remove_sink(hung, timeout=0.05)
+    assert hung.cancelled and final.dropped == 3 and final.error_count == 1
+    assert bus.sink_health() == []
+    await bus.aclose()
