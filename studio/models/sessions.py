@@ -228,16 +228,17 @@ def with_password(url: str, password: str) -> str:
 
 
 def strip_password(url: str) -> str:
-    """The URL without any password, fit to be remembered (QSettings) or shown."""
+    """The URL without any password (user info or a `password=` parameter), fit to be remembered or shown."""
     if not is_postgres_url(url):
         return url
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host_part = parts.netloc.rsplit("@", 1)[1]
-    netloc = f"{user}@{host_part}" if user else host_part
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if parts.password is not None:
+        user = parts.username or ""
+        host_part = netloc.rsplit("@", 1)[1]
+        netloc = f"{user}@{host_part}" if user else host_part
+    query = "&".join(p for p in parts.query.split("&") if p and not p.lower().startswith("password="))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def checkpoint_to_json(cp: Checkpoint) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.persistence.base import Checkpoint, SessionQuery, StepQuery
+from engine.persistence.urls import redact_url
 from studio.bridge import Bridge, one_line
 from studio.diff import diff_checkpoints
 from studio.models.sessions import (
@@ -61,12 +62,13 @@ MAX_RECENT = 10
 
 
 def redact(url: str) -> str:
-    """The engine's `redact_url` when available (password -> ***), else the URL without its password."""
-    try:
-        from engine.persistence.factory import redact_url
-    except ImportError:
-        return strip_password(url)
-    return str(redact_url(url))
+    """How a URL is shown: the engine's `redact_url` (any password becomes ***)."""
+    return redact_url(url)
+
+
+async def _close_quietly(cp: BrowsableCheckpointer) -> None:
+    with contextlib.suppress(Exception):
+        await cp.aclose()
 
 
 def _adopt_menus(plot: pg.PlotWidget) -> None:
@@ -490,9 +492,8 @@ class CheckpointBrowserPanel(QWidget):
         self.steps.set_session(None)
         self.state_view.clear()
         self.diff_view.clear()
-        if old is not None:
-            with contextlib.suppress(Exception):
-                await old.aclose()
+        if old is not None:  # closing may wait for a dead server's timeout: never hold up the new database
+            self._bridge.start(_close_quietly(old), name="checkpointBrowser: closing", owner=self)
         shown = redact(url)
         try:
             cp = await open_browsable(url)

@@ -59,10 +59,10 @@ async def fill_sqlite(path: Path, sessions: dict[str, int], *, graph_hash: str |
 @pytest.fixture
 def panel(qtbot: Any, bridge: Any, run_async: Callable[..., Any]) -> Iterator[CheckpointBrowserPanel]:
     p = CheckpointBrowserPanel(bridge)
+    qtbot.addWidget(p)
     p.resize(1100, 700)
     yield p
     run_async(p.aclose())
-    dispose(p)
 
 
 def open_and_wait(qtbot: Any, panel: CheckpointBrowserPanel, url: str) -> None:
