@@ -33,6 +33,7 @@ CALLABLE_SCHEMA: dict[str, JSON] = {
     "title": "Callable",
     "description": 'Import path of the function: "package.module:function" (imported only when trusted).',
     "pattern": rf"^{_DOTTED}:{_DOTTED}$",
+    "x-error": "is not of the form 'package.module:function'",
 }
 
 

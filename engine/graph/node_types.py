@@ -107,7 +107,8 @@ def _shown(value: JSON) -> str:
 
 
 def schema_message(error: ValidationError) -> str:
-    """A short message for a schema error (jsonschema's own repeats the whole instance)."""
+    """A short message for a schema error (jsonschema's own repeats the whole instance). A schema with a
+    `pattern` may word its failure with `"x-error": "is not ..."`."""
     kind, expected, instance = error.validator, error.validator_value, error.instance
     if kind == "type":
         names = expected if isinstance(expected, list) else [expected]
@@ -120,8 +121,9 @@ def schema_message(error: ValidationError) -> str:
         return "must not be empty"
     if kind == "minimum":
         return f"must be at least {expected}, got {_shown(instance)}"
-    if kind == "pattern" and ":" in str(expected):
-        return f"{_shown(instance)} is not of the form 'package.module:function'"
+    own = error.schema.get("x-error") if isinstance(error.schema, Mapping) else None
+    if kind == "pattern" and isinstance(own, str):  # the schema words its own pattern failure
+        return f"{_shown(instance)} {own}"
     if kind == "additionalProperties":
         return str(error.message).replace("Additional properties", "unknown field(s)")
     message = str(error.message)
