@@ -4,6 +4,7 @@ one iterative invocation) with an optional JSON Lines event file, and print the 
 from __future__ import annotations
 
 import argparse
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -151,8 +152,6 @@ def _print_result(
     for message in state.messages:
         say(f"  {message.role}: {message.content}")
     if state.extra:
-        import json
-
         say(f"  extra: {json.dumps(state.extra, ensure_ascii=False, default=str)}")
 
 
