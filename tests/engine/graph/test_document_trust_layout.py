@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.graph.document import (
     TrustStore,
@@ -142,3 +144,29 @@ def test_layout_of_a_big_graph_is_fast() -> None:
     pos = layered_layout(nodes, edges)
     assert time.perf_counter() - start < 1.0
     assert pos["n499"][0] == 500 * 220
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.integers(0, 12).flatmap(
+        lambda n: st.tuples(
+            st.just([f"n{i}" for i in range(n)]),
+            st.lists(
+                st.tuples(
+                    st.sampled_from(["Start", *[f"n{i}" for i in range(n)]]),
+                    st.sampled_from(["End", *[f"n{i}" for i in range(n)]]),
+                ),
+                max_size=30,
+            ),
+        )
+    )
+)
+def test_layout_properties(graph: tuple[list[str], list[tuple[str, str]]]) -> None:
+    nodes, edges = graph
+    pos = layered_layout(nodes, edges)
+    assert set(pos) == {"Start", "End", *nodes}
+    assert len(set(pos.values())) == len(pos), "no two nodes share a position"
+    assert pos["Start"][0] == 0
+    assert all(pos["End"][0] > pos[n][0] for n in pos if n != "End"), "End is rightmost"
+    assert all(pos[n][0] >= 220 for n in nodes), "custom nodes are right of Start"
+    assert layered_layout(nodes, edges) == pos, "deterministic"
