@@ -26,6 +26,7 @@ from engine.errors import EngineError
 from engine.events.event import Event
 from engine.events.health import SINK_ERROR_SCOPE, BusMetrics, SinkDiagnostic, SinkHealth
 from engine.events.sinks import as_sink, sink_name
+from engine.events.slot import SinkSlot, handle_batch, health_of
 from engine.events.subscription import Channel, DiagnosticStream, Subscription
 
 __all__ = ["DEFAULT_CLOSE_TIMEOUT", "EventBus", "EventBusError"]
@@ -41,97 +42,6 @@ DEFAULT_CLOSE_TIMEOUT = 5.0
 
 class EventBusError(EngineError):
     """An event bus was used in a way it cannot honour (e.g. a sink added after `aclose()`)."""
-
-
-class _SinkSlot:
-    """A sink with its queue, worker and counters. Only the bus and the sink's worker touch it."""
-
-    __slots__ = (
-        "abandoned",
-        "adaptive",
-        "busy_since",
-        "capacity",
-        "done_seq",
-        "dropped",
-        "errors",
-        "executor",
-        "handle",
-        "handled",
-        "in_hand",
-        "last_error",
-        "last_error_at",
-        "name",
-        "queue",
-        "retired",
-        "sink",
-        "task",
-        "threaded",
-        "waiter",
-    )
-
-    def __init__(self, sink: Any, capacity: int) -> None:
-        self.sink = sink
-        self.name = sink_name(sink)
-        self.handle: Callable[[Event], Any] = sink.handle
-        self.capacity = capacity
-        self.queue: deque[Event] = deque(maxlen=capacity)
-        self.dropped = 0
-        self.abandoned = 0
-        self.handled = 0
-        self.errors = 0
-        self.in_hand = 0
-        self.done_seq = -1
-        self.last_error: str | None = None
-        self.last_error_at: _dt.datetime | None = None
-        self.waiter: asyncio.Future[None] | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self.busy_since: float | None = None
-        self.retired = False
-        # `blocking = True`: sync handle runs in a thread; `blocking = False`: always on the loop; no
-        # attribute: on the loop until it is caught blocking it, then in a thread.
-        blocking = getattr(sink, "blocking", None)
-        self.threaded = blocking is True
-        self.adaptive = blocking is None
-
-    def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def caught_up(self, seq: int) -> bool:
-        return (not self.queue and self.in_hand == 0) or self.done_seq >= seq
-
-
-def _health(slot: _SinkSlot, now: float) -> SinkHealth:
-    return SinkHealth(
-        slot.name,
-        slot.handled,
-        slot.errors,
-        slot.last_error,
-        slot.last_error_at,
-        len(slot.queue) + slot.in_hand,
-        slot.dropped + slot.abandoned,
-        None if slot.busy_since is None else now - slot.busy_since,
-        slot.threaded,
-    )
-
-
-def _handle_batch(handle: Callable[[Event], Any], batch: list[Event]) -> list[tuple[int, Exception]]:
-    """Run a blocking sink's sync `handle` over `batch` (in its thread); return the failures."""
-    failures: list[tuple[int, Exception]] = []
-    for i, event in enumerate(batch):
-        try:
-            result = handle(event)
-            if inspect.isawaitable(result):
-                if inspect.iscoroutine(result):
-                    result.close()
-                raise TypeError("a blocking sink's handle() must be synchronous")
-        except Exception as exc:
-            failures.append((i, exc))
-    return failures
 
 
 class EventBus:
@@ -162,7 +72,7 @@ class EventBus:
         self._capacity = buffer_capacity
         self._diag_events = diagnostics_as_events
         self._close_timeout = close_timeout
-        self._slots: tuple[_SinkSlot, ...] = ()
+        self._slots: tuple[SinkSlot, ...] = ()
         self._subs: tuple[Channel[Event], ...] = ()
         self._diag_subs: tuple[Channel[SinkDiagnostic], ...] = ()
         self._diag_history: deque[SinkDiagnostic] = deque(maxlen=buffer_capacity)
@@ -193,7 +103,7 @@ class EventBus:
         from now on. Returns the bus."""
         if self._closing:
             raise EventBusError(f"cannot add sink {sink_name(sink)!r}: the event bus is closed")
-        slot = _SinkSlot(as_sink(sink), self._capacity)
+        slot = SinkSlot(as_sink(sink), self._capacity)
         self._slots = (*self._slots, slot)
         bound = self._loop
         if bound is not None and not bound.is_closed():
@@ -217,7 +127,7 @@ class EventBus:
         await self._close_sink(slot, limit)
         if slot.executor is not None:
             slot.executor.shutdown(wait=False, cancel_futures=True)
-        return _health(slot, time.monotonic())
+        return health_of(slot, time.monotonic())
 
     @property
     def sinks(self) -> tuple[Any, ...]:
@@ -263,7 +173,7 @@ class EventBus:
             channel.push(event)
         return event
 
-    def _publish_except(self, event: Event, skip: _SinkSlot) -> None:
+    def _publish_except(self, event: Event, skip: SinkSlot) -> None:
         """Publish a sink-error diagnostic event to everyone but the sink that failed."""
         if self._closing:
             return
@@ -327,13 +237,13 @@ class EventBus:
             self._bind(loop)
         return loop
 
-    def _start_worker(self, slot: _SinkSlot) -> None:
+    def _start_worker(self, slot: SinkSlot) -> None:
         if slot.task is None and self._loop is not None and not self._closed:
             slot.task = self._loop.create_task(self._run_sink(slot), name=f"weavegraph-sink:{slot.name}")
 
     # ------------------------------------------------------------ workers
 
-    async def _run_sink(self, slot: _SinkSlot) -> None:
+    async def _run_sink(self, slot: SinkSlot) -> None:
         queue = slot.queue
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
@@ -355,7 +265,7 @@ class EventBus:
             else:
                 await self._run_inline_batch(slot, task)
 
-    async def _run_inline_batch(self, slot: _SinkSlot, task: asyncio.Task[None]) -> None:
+    async def _run_inline_batch(self, slot: SinkSlot, task: asyncio.Task[None]) -> None:
         """Handle up to `_YIELD_EVERY` queued events on the loop, without awaiting between sync ones."""
         queue = slot.queue
         handle = slot.handle
@@ -398,7 +308,7 @@ class EventBus:
             self._notify_progress()
             await asyncio.sleep(0)
 
-    async def _run_threaded_batch(self, slot: _SinkSlot, loop: asyncio.AbstractEventLoop) -> None:
+    async def _run_threaded_batch(self, slot: SinkSlot, loop: asyncio.AbstractEventLoop) -> None:
         queue = slot.queue
         batch = [queue.popleft() for _ in range(min(len(queue), _YIELD_EVERY))]
         slot.in_hand = len(batch)
@@ -407,7 +317,7 @@ class EventBus:
             slot.executor = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix=f"weavegraph-sink-{slot.name}"
             )
-        failures = await loop.run_in_executor(slot.executor, _handle_batch, slot.handle, batch)
+        failures = await loop.run_in_executor(slot.executor, handle_batch, slot.handle, batch)
         slot.handled += len(batch) - len(failures)
         for index, exc in failures:
             self._sink_failed(slot, exc, batch[index])
@@ -422,7 +332,7 @@ class EventBus:
             if not progress.done():
                 progress.set_result(None)
 
-    def _sink_failed(self, slot: _SinkSlot, exc: BaseException, event: Event | None) -> None:
+    def _sink_failed(self, slot: SinkSlot, exc: BaseException, event: Event | None) -> None:
         slot.errors += 1
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         now = _dt.datetime.now(_dt.UTC)
@@ -485,7 +395,7 @@ class EventBus:
     def sink_health(self) -> list[SinkHealth]:
         """One `SinkHealth` per sink, in the order they were added."""
         now = time.monotonic()
-        return [_health(slot, now) for slot in self._slots]
+        return [health_of(slot, now) for slot in self._slots]
 
     def metrics(self) -> BusMetrics:
         """Counters (a dict, also readable as attributes): `published`, `dropped` (sinks + subscribers),
@@ -560,7 +470,7 @@ class EventBus:
             self._notify_progress()
             self._close_done.set()
 
-    async def _drain(self, slots: tuple[_SinkSlot, ...], limit: float | None) -> None:
+    async def _drain(self, slots: tuple[SinkSlot, ...], limit: float | None) -> None:
         """Let the workers of `slots` finish their queues (they exit when empty); cancel the late ones."""
         for slot in slots:
             self._start_worker(slot)
@@ -589,7 +499,7 @@ class EventBus:
                 None,
             )
 
-    async def _close_sink(self, slot: _SinkSlot, limit: float | None) -> None:
+    async def _close_sink(self, slot: SinkSlot, limit: float | None) -> None:
         closer = getattr(slot.sink, "aclose", None)
         if not callable(closer):
             closer = getattr(slot.sink, "close", None)
