@@ -91,9 +91,24 @@ class StdOutSink:
         self.name = name
         self._stream = stream
         self._colour = colour
+        self._tty_of: tuple[object, bool] = (None, False)  # (stream, isatty) of the last stream seen
 
-    def _out(self) -> IO[str]:
+    def _out(self) -> IO[str] | None:
+        """The stream to write to; None when there is no stdout at all (a windowed app)."""
         return self._stream if self._stream is not None else sys.stdout
+
+    def _use_colour(self, out: IO[str]) -> bool:
+        if self._colour is not None:
+            return self._colour
+        seen, tty = self._tty_of
+        if seen is not out:
+            isatty = getattr(out, "isatty", None)
+            try:
+                tty = bool(isatty()) if isatty is not None else False
+            except ValueError:  # closed stream: the write below reports it
+                tty = False
+            self._tty_of = (out, tty)
+        return tty
 
     def format(self, event: Event, *, colour: bool = False) -> str:
         """The line printed for `event` (without the newline)."""
@@ -113,14 +128,13 @@ class StdOutSink:
 
     def handle(self, event: Event) -> None:
         out = self._out()
-        colour = self._colour
-        if colour is None:
-            isatty = getattr(out, "isatty", None)
-            colour = bool(isatty()) if isatty is not None else False
-        out.write(self.format(event, colour=colour) + "\n")
+        if out is not None:
+            out.write(self.format(event, colour=self._use_colour(out)) + "\n")
 
     def close(self) -> None:
-        self._out().flush()
+        out = self._out()
+        if out is not None and not getattr(out, "closed", False):
+            out.flush()
 
     def __repr__(self) -> str:
         return f"StdOutSink(name={self.name!r})"
@@ -210,14 +224,17 @@ class JsonLinesSink:
         """A sink writing to whatever `sys.stdout` is when each event arrives."""
         return cls(None, name="jsonl:stdout")
 
-    def _out(self) -> IO[Any]:
+    def _out(self) -> IO[Any] | None:
+        """The stream to write to; None when there is no stdout at all (a windowed app)."""
         return self._stream if self._stream is not None else sys.stdout
 
     def handle(self, event: Event) -> None:
         if self._closed:
             raise ValueError(f"JSON Lines sink {self.name!r} is closed")
-        line = event.to_json_string() + "\n"
         out = self._out()
+        if out is None:
+            return
+        line = event.to_json_string() + "\n"
         if self._binary:
             out.write(line.encode("utf-8", "backslashreplace"))
         else:
@@ -230,6 +247,8 @@ class JsonLinesSink:
             return
         self._closed = True
         out = self._out()
+        if out is None:
+            return
         if self._owns:
             out.close()
         elif not getattr(out, "closed", False):

@@ -36,7 +36,8 @@ async def test_jsonl_file_has_one_valid_object_per_line_and_is_closed(tmp_path: 
     assert [v["seq"] for v in values] == list(range(50))
     assert [Event.from_json(v).message for v in values] == [e.message for e in published]
     assert values[0]["metadata"]["nan"] is None
-    assert sink._out().closed  # the file it opened is closed by the bus
+    out = sink._out()
+    assert out is not None and out.closed  # the file it opened is closed by the bus
     sink.close()  # idempotent
 
 
@@ -128,3 +129,10 @@ def test_every_builtin_sink_satisfies_the_protocol() -> None:
         assert isinstance(sink, Sink)
         assert isinstance(sink.name, str) and sink.name
     assert [s.name for s in sinks] == ["stdout", "memory", "channel", "jsonl", "jsonl:stdout", "print"]
+
+
+def test_stdout_sinks_without_a_stdout_do_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdout", None)  # pythonw / a windowed PyInstaller build
+    for sink in (StdOutSink(), JsonLinesSink.to_stdout()):
+        sink.handle(ev(0))
+        sink.close()
