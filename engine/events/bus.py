@@ -334,7 +334,11 @@ class EventBus:
 
     def _sink_failed(self, slot: SinkSlot, exc: BaseException, event: Event | None) -> None:
         slot.errors += 1
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        try:
+            detail = str(exc)
+        except Exception:  # a broken __str__ must not take the worker down with it
+            detail = "<unprintable error>"
+        text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
         now = _dt.datetime.now(_dt.UTC)
         slot.last_error = text
         slot.last_error_at = now

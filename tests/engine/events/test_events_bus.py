@@ -548,3 +548,21 @@ async def test_remove_a_hung_sink_gives_up_after_the_timeout() -> None:
     assert hung.cancelled and final.dropped == 3 and final.error_count == 1
     assert bus.sink_health() == []
     await bus.aclose()
+
+
+async def test_an_unprintable_error_is_still_reported() -> None:
+    class Weird(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    def sink(event: Event) -> None:
+        raise Weird
+
+    memory = MemorySink()
+    bus = EventBus.with_sinks([sink, memory])
+    bus.publish(ev(0))
+    bus.publish(ev(1))
+    await bus.aclose()
+    health = bus.sink_health()[0]
+    assert (health.error_count, health.last_error) == (2, "Weird: <unprintable error>")
+    assert len(memory.snapshot()) == 2
