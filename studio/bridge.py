@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, Coroutine
+from collections.abc import AsyncIterable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import PySide6  # noqa: F401  (import the binding before qasync so qasync picks PySide6)
@@ -82,6 +82,14 @@ class Bridge(QObject):
             self._owner_of[task] = key
         task.add_done_callback(self._on_task_done)
         return task
+
+    def run_blocking(
+        self, func: Callable[..., T], *args: Any, name: str = "", owner: QObject | None = None
+    ) -> asyncio.Task[T]:
+        """Run a blocking function in a worker thread as an owned task (touch no Qt object in `func`)."""
+        return self.start(
+            asyncio.to_thread(func, *args), name=name or getattr(func, "__name__", ""), owner=owner
+        )
 
     def cancel_owned(self, owner: QObject) -> None:
         """Cancel every unfinished task started with this owner."""

@@ -63,9 +63,9 @@ class MainWindow(QMainWindow):
         self.model = GraphDocumentModel(self)
         self.editor = DocumentEditor(self.model, registry)
         self.documents = DocumentController(self.model, self.editor, self)
-        self.graph_editor = GraphEditorPanel(self.model, self.editor, self)
+        self.graph_editor = GraphEditorPanel(self.model, self.editor, self, bridge=bridge)
         self.setCentralWidget(self.graph_editor)
-        self.palette = NodePalettePanel(self.editor.registry, self)
+        self.node_palette = NodePalettePanel(self.editor.registry, self)
         self.properties = PropertiesPanel(self.editor, self.graph_editor.scene, self)
         self.problems = ProblemsPanel(self)
         self.run_log = RunLogModel(self)
@@ -102,7 +102,7 @@ class MainWindow(QMainWindow):
             Qt.DockWidgetArea.RightDockWidgetArea,
             Qt.DockWidgetArea.BottomDockWidgetArea,
         )
-        self._dock(self.palette, "Node Palette", left)
+        self._dock(self.node_palette, "Node Palette", left)
         props = self._dock(self.properties, "Properties", right)
         problems = self._dock(self.problems, "Problems", right)
         self.splitDockWidget(props, problems, Qt.Orientation.Vertical)
@@ -221,7 +221,7 @@ class MainWindow(QMainWindow):
         ge.view.node_activated.connect(lambda _n: self.docks["propertiesPanel"].raise_())
         ge.scene.breakpoint_clicked.connect(self._on_scene_breakpoint_clicked)
         self.problems.node_requested.connect(ge.focus_node)
-        self.palette.type_activated.connect(ge.add_node_at_center)
+        self.node_palette.type_activated.connect(ge.add_node_at_center)
 
         self.runs.state_changed.connect(self._on_runs_state_changed)
         self.runs.node_statuses.connect(self._on_runs_node_statuses)

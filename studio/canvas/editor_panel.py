@@ -3,6 +3,8 @@ and validation as you edit (debounced; marks on nodes, list for the problems pan
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -11,7 +13,7 @@ from studio.canvas.scene import GraphScene
 from studio.canvas.view import GraphView
 from studio.document.editor import DocumentEditor, EditRejected
 from studio.document.model import GraphDocumentModel
-from studio.document.validation import Problem, validate_model
+from studio.document.validation import Problem, snapshot, validate_model, validate_snapshot
 
 __all__ = ["GraphEditorPanel"]
 
@@ -25,9 +27,16 @@ class GraphEditorPanel(QWidget):
     message = Signal(str)
 
     def __init__(
-        self, model: GraphDocumentModel, editor: DocumentEditor, parent: QWidget | None = None
+        self,
+        model: GraphDocumentModel,
+        editor: DocumentEditor,
+        parent: QWidget | None = None,
+        *,
+        bridge: Any = None,
     ) -> None:
         super().__init__(parent)
+        self._bridge = bridge  # when given, debounced validation runs in a worker thread
+        self._validation_generation = 0
         self.setObjectName("graphEditor")
         self.model = model
         self.editor = editor
@@ -76,7 +85,7 @@ class GraphEditorPanel(QWidget):
         self._validate_timer = QTimer(self)
         self._validate_timer.setSingleShot(True)
         self._validate_timer.setInterval(250)
-        self._validate_timer.timeout.connect(self.validate_now)
+        self._validate_timer.timeout.connect(self._on_validate_timer_timeout)
         model.edited.connect(self._validate_timer.start)
         model.read_only_changed.connect(self._on_model_read_only_changed)
         model.document_reset.connect(self._on_model_document_reset)
@@ -121,11 +130,34 @@ class GraphEditorPanel(QWidget):
         self.view.fit()
 
     def validate_now(self) -> list[Problem]:
+        """Validate synchronously (tests, self-test) and show the result."""
         self._validate_timer.stop()
-        self.problems = validate_model(self.model, self.editor.registry)
-        self.scene.set_problems(self.problems)
-        self.problems_changed.emit(self.problems)
+        self._validation_generation += 1
+        self._show_problems(validate_model(self.model, self.editor.registry))
         return self.problems
+
+    def _show_problems(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        self.scene.set_problems(problems)
+        self.problems_changed.emit(problems)
+
+    def _on_validate_timer_timeout(self) -> None:
+        if self._bridge is None:
+            self.validate_now()
+            return
+        self._validation_generation += 1
+        generation = self._validation_generation
+        registry = self.editor.registry
+        task = self._bridge.run_blocking(
+            validate_snapshot, snapshot(self.model), registry, name="validate-document", owner=self
+        )
+
+        def _done(t: Any) -> None:
+            if t.cancelled() or t.exception() is not None or generation != self._validation_generation:
+                return  # an edit came in meanwhile: its own validation is on the way
+            self._show_problems(t.result())
+
+        task.add_done_callback(_done)
 
     def show_notice(self, text: str) -> None:
         """An inline error above the canvas (a document that could not be opened, ...); click to dismiss."""

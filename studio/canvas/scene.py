@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
@@ -36,6 +36,10 @@ class GraphScene(QGraphicsScene):
         self.conditional: dict[int, list[EdgeItem]] = {}
         self._fallback: dict[str, tuple[float, float]] = {}
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self._rect_timer = QTimer(self)  # coalesces scene-rect growth: one O(n) pass per burst of edits
+        self._rect_timer.setSingleShot(True)
+        self._rect_timer.setInterval(0)
+        self._rect_timer.timeout.connect(self._grow_scene_rect)
         model.document_reset.connect(self._on_model_document_reset)
         model.node_added.connect(self._on_model_node_added)
         model.node_removed.connect(self._on_model_node_removed)
@@ -193,7 +197,7 @@ class GraphScene(QGraphicsScene):
         for src, dst in self.model.edges():  # edges restored before their node (undo of a delete)
             if node_id in (src, dst):
                 self._add_edge_item(src, dst)
-        self._grow_scene_rect()
+        self._rect_timer.start()
 
     def _on_model_node_removed(self, node_id: str) -> None:
         item = self.nodes.pop(node_id, None)
@@ -212,7 +216,7 @@ class GraphScene(QGraphicsScene):
             x, y = self._position_of(node_id)
             if item.pos() != QPointF(x, y):
                 item.setPos(x, y)
-            self._grow_scene_rect()
+            self._rect_timer.start()
 
     def _on_model_node_changed(self, old_id: str, new_id: str) -> None:
         item = self.nodes.pop(old_id, None)

@@ -62,6 +62,7 @@ class GraphDocumentModel(QObject):
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._on_undo_stack_clean_changed)
         self._data: JSONDict = empty_document()
+        self._node_index: dict[str, int] | None = None
         self._uids = itertools.count(1)
         self._cond_uids: list[int] = []
         self._path = ""
@@ -78,6 +79,7 @@ class GraphDocumentModel(QObject):
             if not isinstance(data.get(key), list):
                 data[key] = []
         self._data = data
+        self._node_index = None
         self._cond_uids = [next(self._uids) for _ in data["conditional_edges"]]
         self.undo_stack.clear()
         self.undo_stack.setClean()
@@ -201,22 +203,26 @@ class GraphDocumentModel(QObject):
     # ------------------------------------------------------------------ mutators (commands only)
 
     def _index_of_node(self, node_id: str) -> int | None:
-        for i, node in enumerate(self._data["nodes"]):
-            if node.get("id") == node_id:
-                return i
-        return None
+        index = self._node_index
+        if index is None:  # rebuilt after structural changes only: lookups stay O(1) on big documents
+            index = self._node_index = {}
+            for i, node in enumerate(self._data["nodes"]):
+                index.setdefault(str(node.get("id")), i)
+        return index.get(node_id)
 
     def _changed(self) -> None:
         self.edited.emit()
 
     def _insert_node(self, index: int, node: JSONDict) -> None:
         self._data["nodes"].insert(index, copy.deepcopy(node))
+        self._node_index = None
         self.node_added.emit(str(node["id"]))
         self._changed()
 
     def _pop_node(self, node_id: str) -> tuple[int, JSONDict]:
         index = self.node_index(node_id)
         node = self._data["nodes"].pop(index)
+        self._node_index = None
         self.node_removed.emit(node_id)
         self._changed()
         return index, node
@@ -247,6 +253,7 @@ class GraphDocumentModel(QObject):
         """Replace the node `old_id` by `node` (same index); a renamed id does not touch the edges."""
         index = self.node_index(old_id)
         self._data["nodes"][index] = copy.deepcopy(node)
+        self._node_index = None
         self.node_changed.emit(old_id, str(node["id"]))
         self._changed()
 

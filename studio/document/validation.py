@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from studio.document.model import GraphDocumentModel
 
-__all__ = ["Problem", "validate_model"]
+__all__ = ["Problem", "ValidationInput", "snapshot", "validate_model", "validate_snapshot"]
 
 _NODE = re.compile(r"^\$\.nodes\[(\d+)\]")
 _EDGE = re.compile(r"^\$\.edges\[(\d+)\]")
@@ -30,18 +30,42 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
+@dataclass(frozen=True, slots=True)
+class ValidationInput:
+    """A copy of what validation needs, taken in the GUI thread (validation itself may run in a worker)."""
+
+    data: dict[str, object]
+    source: str
+    node_ids: list[str]
+    edges: list[tuple[str, str]]
+    conditional_uids: list[int]
+
+
+def snapshot(model: GraphDocumentModel) -> ValidationInput:
+    return ValidationInput(
+        model.to_dict(),
+        model.path or "<editor>",
+        model.node_ids(),
+        model.edges(),
+        [uid for uid, _c in model.conditional_edges()],
+    )
+
+
 def validate_model(model: GraphDocumentModel, registry: object | None = None) -> list[Problem]:
     """Every problem that would stop the document from running, each attached to its canvas item."""
+    return validate_snapshot(snapshot(model), registry)
+
+
+def validate_snapshot(snap: ValidationInput, registry: object | None = None) -> list[Problem]:
+    """`validate_model` on a snapshot; pure, safe to call from a worker thread."""
     from engine.graph.document import GraphDocument, validate_document
 
-    doc = GraphDocument(model.to_dict(), model.path or "<editor>")
+    doc = GraphDocument(snap.data, snap.source)  # type: ignore[arg-type]
     try:
         found = validate_document(doc, registry)  # type: ignore[arg-type]
     except Exception as exc:  # a checker bug must not break editing; show it as a problem instead
         return [Problem("$", f"validation failed: {exc}")]
-    nodes = model.node_ids()
-    edges = model.edges()
-    conds = model.conditional_edges()
+    nodes, edges, conds = snap.node_ids, snap.edges, snap.conditional_uids
     out: list[Problem] = []
     for p in found:
         node_id = edge = uid = None
@@ -53,7 +77,7 @@ def validate_model(model: GraphDocumentModel, registry: object | None = None) ->
             edge = edges[i] if i < len(edges) else None
         elif m := _COND.match(p.path):
             i = int(m.group(1))
-            uid = conds[i][0] if i < len(conds) else None
+            uid = conds[i] if i < len(conds) else None
         if node_id is None and (named := _NAMED.search(p.message)) and named.group(1) in nodes:
             node_id = named.group(1)
         out.append(Problem(p.path, p.message, node_id, edge, uid))

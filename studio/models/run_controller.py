@@ -150,6 +150,7 @@ class RunController(QObject):
         self.session = session
         self.last_error = ""
         self.last_failed_node = ""
+        self.log.clear()  # the table shows the current run (export it first to keep it)
         self.run_started.emit()
         self._start(session, kind, new=True)
 

@@ -167,13 +167,13 @@ class SinkHealthPanel(QWidget):
         self.rate_plot = pg.PlotWidget(self)
         self.rate_plot.setObjectName("eventRatePlot")
         self.rate_plot.setTitle("events / s by type")
-        self.rate_plot.addLegend(offset=(5, 5))
+        self.rate_plot.addLegend(offset=(-5, 5))
         self.rate_plot.setLabel("bottom", "seconds")
         self.rate_plot.showGrid(x=True, y=True, alpha=0.2)
         self.problem_plot = pg.PlotWidget(self)
         self.problem_plot.setObjectName("sinkProblemPlot")
         self.problem_plot.setTitle("errors + drops / s per sink")
-        self.problem_plot.addLegend(offset=(5, 5))
+        self.problem_plot.addLegend(offset=(-5, 5))
         self.problem_plot.setLabel("bottom", "seconds")
         self.problem_plot.showGrid(x=True, y=True, alpha=0.2)
         for plot in (self.rate_plot, self.problem_plot):
@@ -199,6 +199,8 @@ class SinkHealthPanel(QWidget):
         split.addWidget(plots)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 2)
+        split.setSizes([160, 320])
+        self.apply_palette()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(split)
@@ -210,6 +212,24 @@ class SinkHealthPanel(QWidget):
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
         self.refresh()
+
+    def apply_palette(self) -> None:
+        """Plot colours that follow the app palette (light or dark)."""
+        pal = self.palette()
+        base = pal.color(pal.ColorRole.Base)
+        text = pal.color(pal.ColorRole.Text)
+        for plot in (self.rate_plot, self.problem_plot):
+            plot.setBackground(base)
+            item = plot.getPlotItem()
+            item.titleLabel.setText(item.titleLabel.text, color=text.name())
+            for axis in ("left", "bottom"):
+                item.getAxis(axis).setPen(pg.mkPen(text))
+                item.getAxis(axis).setTextPen(pg.mkPen(text))
+
+    def changeEvent(self, event: Any) -> None:
+        super().changeEvent(event)
+        if event.type() == event.Type.PaletteChange and hasattr(self, "problem_plot"):
+            self.apply_palette()
 
     # ------------------------------------------------------------------ data
 

@@ -41,6 +41,11 @@ def _check_for(schema: Mapping[str, Any]) -> Any:
     return check
 
 
+def _tidy_number(value: float) -> int | float:
+    """250.0 -> 250: integral numbers are written as integers in the document."""
+    return int(value) if value.is_integer() else value
+
+
 class SchemaForm(QWidget):
     value_changed = Signal(dict)
 
@@ -94,7 +99,7 @@ class SchemaForm(QWidget):
             dspin = QDoubleSpinBox(self)
             dspin.setDecimals(4)
             dspin.setRange(float(sub.get("minimum", -_BIG)), float(sub.get("maximum", _BIG)))
-            dspin.editingFinished.connect(lambda k=key, s=dspin: self._commit(k, s.value()))
+            dspin.editingFinished.connect(lambda k=key, s=dspin: self._commit(k, _tidy_number(s.value())))
             self._kinds[key] = "number"
             return dspin
         if kind == "boolean":

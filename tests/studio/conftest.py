@@ -116,9 +116,7 @@ def no_leaked_widgets(qapp: QApplication, request: pytest.FixtureRequest) -> Ite
     if leaked:
         names = ", ".join(f"{type(w).__name__}({w.objectName()!r})" for w in leaked)
         for w in leaked:
-            w.close()
-            w.deleteLater()
-        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+            w.hide()  # not deleted here: their owners may still be alive
         pytest.fail(f"test leaked top-level widgets: {names}")
 
 
