@@ -198,8 +198,9 @@ class JsonLinesSink:
     """Writes one JSON object per line (`event.to_json_string()`) and flushes after every line.
 
     `JsonLinesSink(stream)` writes to a text or binary stream the caller owns (flushed, never closed);
-    `JsonLinesSink.to_file(path)` opens (and on close closes) a UTF-8 file; `to_stdout()` writes to
-    `sys.stdout`.
+    `JsonLinesSink.to_file(path)` opens a UTF-8 file that `close()` closes - an event handled after that
+    reopens it for appending, so one sink can serve the buses of several runs (each closes it at its
+    end); `to_stdout()` writes to `sys.stdout`.
     """
 
     def __init__(
@@ -209,28 +210,33 @@ class JsonLinesSink:
         self._stream = stream
         self._owns = close_stream
         self._binary = stream is not None and _is_binary(stream)
-        self._closed = False
+        self._path: Path | None = None
 
     @classmethod
     def to_file(cls, path: str | os.PathLike[str], *, append: bool = False) -> JsonLinesSink:
         """A sink writing to `path` (truncated, or appended to with `append=True`), closed by `close()`."""
-        fh = open(  # the sink owns the file: close() closes it
-            Path(path), "a" if append else "w", encoding="utf-8", errors="backslashreplace", newline="\n"
-        )
-        return cls(fh, name=f"jsonl:{os.fspath(path)}", close_stream=True)
+        sink = cls(_open_jsonl(Path(path), append), name=f"jsonl:{os.fspath(path)}", close_stream=True)
+        sink._path = Path(path)
+        return sink
 
     @classmethod
     def to_stdout(cls) -> JsonLinesSink:
         """A sink writing to whatever `sys.stdout` is when each event arrives."""
         return cls(None, name="jsonl:stdout")
 
+    @property
+    def path(self) -> Path | None:
+        """The file of a `to_file` sink, else None."""
+        return self._path
+
     def _out(self) -> IO[Any] | None:
         """The stream to write to; None when there is no stdout at all (a windowed app)."""
-        return self._stream if self._stream is not None else sys.stdout
+        stream = self._stream if self._stream is not None else sys.stdout
+        if self._path is not None and stream is not None and stream.closed:
+            stream = self._stream = _open_jsonl(self._path, True)
+        return stream
 
     def handle(self, event: Event) -> None:
-        if self._closed:
-            raise ValueError(f"JSON Lines sink {self.name!r} is closed")
         out = self._out()
         if out is None:
             return
@@ -243,15 +249,12 @@ class JsonLinesSink:
 
     def close(self) -> None:
         """Flush; close the file if this sink opened it. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        out = self._out()
-        if out is None:
+        out = self._stream if self._stream is not None else sys.stdout
+        if out is None or getattr(out, "closed", False):
             return
         if self._owns:
             out.close()
-        elif not getattr(out, "closed", False):
+        else:
             out.flush()
 
     async def aclose(self) -> None:
@@ -259,6 +262,11 @@ class JsonLinesSink:
 
     def __repr__(self) -> str:
         return f"JsonLinesSink(name={self.name!r})"
+
+
+def _open_jsonl(path: Path, append: bool) -> IO[str]:
+    # The sink owns this file: close() closes it.
+    return open(path, "a" if append else "w", encoding="utf-8", errors="backslashreplace", newline="\n")
 
 
 def _is_binary(stream: object) -> bool:

@@ -36,8 +36,7 @@ async def test_jsonl_file_has_one_valid_object_per_line_and_is_closed(tmp_path: 
     assert [v["seq"] for v in values] == list(range(50))
     assert [Event.from_json(v).message for v in values] == [e.message for e in published]
     assert values[0]["metadata"]["nan"] is None
-    out = sink._out()
-    assert out is not None and out.closed  # the file it opened is closed by the bus
+    assert sink._stream is not None and sink._stream.closed  # the file it opened is closed by the bus
     sink.close()  # idempotent
 
 
@@ -69,11 +68,25 @@ async def test_jsonl_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(line)["metadata"]["step"] == 7
 
 
-def test_jsonl_after_close_raises_so_the_bus_counts_it() -> None:
-    sink = JsonLinesSink(io.StringIO())
+async def test_a_jsonl_file_sink_serves_several_buses(tmp_path: Path) -> None:
+    path = tmp_path / "runs.jsonl"
+    sink = JsonLinesSink.to_file(path)
+    assert sink.path == path
+    for run in range(3):  # e.g. one RuntimeConfig sink used by three App.invoke calls
+        bus = EventBus.with_sink(sink)
+        bus.publish(ev(run))
+        await bus.aclose()
+        assert sink._stream is not None and sink._stream.closed  # each bus closes the file at its end
+        assert bus.sink_health()[0].error_count == 0
+    assert [json.loads(line)["metadata"]["step"] for line in path.read_text().splitlines()] == [0, 1, 2]
+
+
+def test_a_caller_owned_stream_is_flushed_not_closed() -> None:
+    stream = io.StringIO()
+    sink = JsonLinesSink(stream)
     sink.close()
-    with pytest.raises(ValueError, match="closed"):
-        sink.handle(ev(0))
+    sink.handle(ev(0))
+    assert not stream.closed and stream.getvalue().count("\n") == 1
 
 
 async def test_stdout_sink_prints_one_readable_line(capsys: pytest.CaptureFixture[str]) -> None:
