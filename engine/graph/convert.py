@@ -148,12 +148,12 @@ def document_to_app(
 
 def validate_document(doc: GraphDocument, registry: NodeTypeRegistry | None = None) -> list[DocumentProblem]:
     """Every problem that would stop the document from running, without importing any Python code: the
-    document checks, then the graph rules (compile() with stand-ins for python nodes and routers)."""
+    document checks and the graph rules; when there are none, compile() with stand-ins for python nodes and
+    routers confirms it."""
     registry = registry if registry is not None else default_registry()
     problems = document_problems(doc.data, registry)
-    if problems:
-        return problems
-    problems = graph_problems(doc, registry)
+    seen = {(p.path, p.message) for p in problems}
+    problems += [p for p in graph_problems(doc, registry) if (p.path, p.message) not in seen]
     if problems:
         return problems
     try:

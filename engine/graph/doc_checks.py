@@ -218,21 +218,27 @@ def declared_targets(cond: Mapping[str, JSON], registry: NodeTypeRegistry | None
     config = router.get("config", {})
     if spec.targets is None or not isinstance(config, dict):
         return None
+    if registry.validate_config(type_name, config, "router"):
+        return None  # a config that does not fit cannot say where it routes
     return spec.targets(config)
 
 
 def graph_problems(doc: GraphDocument, registry: NodeTypeRegistry | None = None) -> list[DocumentProblem]:
-    """The rules compile() enforces, for a document whose own checks passed: something leaves Start, no cycle
-    of unconditional edges, every node reachable from Start and with a path to End (over unconditional edges
-    and declared targets; skipped when a conditional edge declares none)."""
+    """The rules compile() enforces: something leaves Start, no cycle of unconditional edges, every node
+    reachable from Start and with a path to End (over unconditional edges and declared targets; skipped when a
+    conditional edge declares none). Malformed parts are ignored here (`document_problems` reports them)."""
     out = _Collector()
     nodes = doc.data.get("nodes")
-    index = {
-        n["id"]: i
-        for i, n in enumerate(nodes if isinstance(nodes, list) else [])
-        if isinstance(n, dict) and isinstance(n.get("id"), str)
-    }
-    edges = [(e.get("from"), e.get("to"), i) for i, e in enumerate(doc.edges)]
+    index: dict[str, int] = {}  # node id -> first position
+    for i, n in enumerate(nodes if isinstance(nodes, list) else []):
+        if isinstance(n, dict) and isinstance(n.get("id"), str) and n["id"] not in (START, END):
+            index.setdefault(n["id"], i)
+    raw_edges = doc.data.get("edges")
+    edges = [
+        (e["from"], e["to"], i)
+        for i, e in enumerate(raw_edges if isinstance(raw_edges, list) else [])
+        if isinstance(e, dict) and isinstance(e.get("from"), str) and isinstance(e.get("to"), str)
+    ]
     conds = doc.conditional_edges
     if not any(src == START for src, _, _ in edges) and not any(c.get("from") == START for c in conds):
         out.add("$.edges", 'nothing leaves Start: add an edge or a conditional edge from "Start"')
@@ -254,7 +260,7 @@ def graph_problems(doc: GraphDocument, registry: NodeTypeRegistry | None = None)
         )
     flow = nx.DiGraph()
     flow.add_nodes_from([START, END, *index])
-    flow.add_edges_from((s, d) for s, d, _ in edges if isinstance(s, str) and isinstance(d, str))
+    flow.add_edges_from((s, d) for s, d, _ in edges)
     for cond in conds:
         targets = declared_targets(cond, registry)
         if targets is None:

@@ -308,6 +308,8 @@ def test_validate_reports_every_problem(capsys: pytest.CaptureFixture[str], tmp_
         "$.nodes[0].config.ms: expected number, got string",
         "$.nodes[1].id: duplicate node id 'A' (first at $.nodes[0])",
         '$.edges[0].to: no node \'B\' (use a node id, "Start" or "End")',
+        "$.nodes[0]: node 'A' is not reachable from Start",
+        "$.nodes[0]: node 'A' has no path to End",
     ]
 
 

@@ -17,6 +17,7 @@ from engine.graph.document import (
     example_path,
     graph_problems,
     parse_document,
+    validate_document,
 )
 
 EXAMPLES = {name: json.loads(example_path(name).read_text("utf-8")) for name in example_names()}
@@ -94,6 +95,12 @@ def parse_or_error(data: Any) -> GraphDocument | None:
         assert exc.problems
         for problem in exc.problems:
             assert problem.path.startswith("$") and problem.message
+        if isinstance(data, dict):
+            try:
+                lenient = parse_document(data, strict=False)  # what the studio opens to fix
+            except DocumentError:
+                return None  # not JSON at all (infinity)
+            assert validate_document(lenient), "a document with problems never validates"
         return None
     assert isinstance(doc, GraphDocument)
     graph_problems(doc)  # never raises either
