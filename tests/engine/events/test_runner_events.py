@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +15,12 @@ from engine.clock import MockClock
 from engine.errors import NodeError, NodeRunError
 from engine.events.bus import EventBus
 from engine.events.event import INVOCATION_END_SCOPE, LLM_SCOPES, RESERVED_SCOPES, STREAM_END_SCOPE, Event
-from engine.events.sinks import MemorySink
+from engine.events.sinks import JsonLinesSink, MemorySink
 from engine.graph.builder import GraphBuilder
 from engine.node import NodeContext
 from engine.partial import NodePartial
 from engine.runner import AppRunner
+from engine.runtime_config import EventBusConfig, RuntimeConfig
 from engine.state import StateSnapshot, VersionedState
 from engine.types import Message
 
@@ -266,3 +268,16 @@ async def test_a_failing_sink_never_stops_a_run() -> None:
     health = {h.sink: h for h in bus.sink_health()}
     assert health["broken"].error_count == len(memory.snapshot()) > 0
     assert memory.snapshot()[-1].scope == STREAM_END_SCOPE
+
+
+async def test_runtime_config_sinks_serve_every_invocation(tmp_path: Path) -> None:
+    path = tmp_path / "runs.jsonl"
+    memory, jsonl = MemorySink(), JsonLinesSink.to_file(path)
+    config = RuntimeConfig(event_bus=EventBusConfig(buffer_capacity=64, sinks=[memory, jsonl]))
+    app = GraphBuilder().add_node("A", talker).add_edge("Start", "A").add_edge("A", "End")
+    compiled = app.with_runtime_config(config).compile()
+    for _ in range(2):
+        await compiled.invoke(VersionedState.new_with_user_message("hi"))
+    assert len(ends(memory.snapshot(), STREAM_END_SCOPE)) == 2
+    lines = [Event.from_json(line) for line in path.read_text().splitlines()]
+    assert [e.scope for e in lines] == [e.scope for e in memory.snapshot()]
