@@ -153,6 +153,8 @@ def _print_result(
         say(f"  {message.role}: {message.content}")
     if state.extra:
         say(f"  extra: {json.dumps(state.extra, ensure_ascii=False, default=str)}")
+    for error in state.errors:
+        say(f"  error ({error.scope.kind}): {error.error.message}")
 
 
 def _run_failed(exc: BaseException) -> CliError:
