@@ -28,7 +28,10 @@
     │   ├── StateSlotMissing
     │   ├── StateSlotSerialize
     │   └── StateSlotDeserialize
-    └── ReplayConformanceError      two runs that should match do not
+    ├── ReplayConformanceError      two runs that should match do not
+    └── DocumentError               a graph document is malformed (engine.graph.doc_model; `.problems`
+        └── UntrustedDocument       carry JSON paths); it names Python callables not yet trusted
+    (CheckpointerError's children live in engine.persistence.errors; EventBusError in engine.events.bus.)
 """
 
 from __future__ import annotations
