@@ -222,6 +222,7 @@ __all__ = [
     "VersionedState",
     "VersionedStateBuilder",
     "WeaveError",
+    "__version__",
     "app_to_document",
     "compare_event_sequences",
     "compare_event_sequences_with",
@@ -241,5 +242,4 @@ __all__ = [
     "parse_document",
     "save_document",
     "validate_document",
-    "__version__",
 ]
