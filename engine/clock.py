@@ -38,7 +38,7 @@ class MockClock:
         return self._now
 
     def now_unix_ms(self) -> int:
-        return int(round(self._now * 1000))
+        return round(self._now * 1000)
 
     def advance(self, seconds: float) -> None:
         self._now += seconds

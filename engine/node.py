@@ -25,7 +25,7 @@ Publish = Callable[[Event], object]
 
 
 class NodeContext:
-    """What a node knows about its run, and how it emits events. Emitting never fails for lack of listeners."""
+    """What a node knows about its run and how it emits events; emitting never fails for lack of listeners."""
 
     __slots__ = ("_clock", "_loop", "_publish", "_thread", "invocation_id", "node_id", "step")
 
@@ -101,7 +101,9 @@ class NodeContext:
         self._llm("error", message, stream_id, metadata)
 
     def __repr__(self) -> str:
-        return f"NodeContext(node_id={self.node_id!r}, step={self.step}, invocation_id={self.invocation_id!r})"
+        return (
+            f"NodeContext(node_id={self.node_id!r}, step={self.step}, invocation_id={self.invocation_id!r})"
+        )
 
 
 def _is_async(fn: Any) -> bool:

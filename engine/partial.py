@@ -32,12 +32,12 @@ class FrontierCommand:
         return self.mode == "replace"
 
 
-def Replace(targets: Iterable[NodeLike]) -> FrontierCommand:  # noqa: N802  (reads like the Rust variant)
+def Replace(targets: Iterable[NodeLike]) -> FrontierCommand:
     """Replace the node's successors with `targets` (an empty list ends this branch)."""
     return FrontierCommand("replace", targets)
 
 
-def Append(targets: Iterable[NodeLike]) -> FrontierCommand:  # noqa: N802
+def Append(targets: Iterable[NodeLike]) -> FrontierCommand:
     """Add `targets` after the node's unconditional successors."""
     return FrontierCommand("append", targets)
 

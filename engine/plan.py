@@ -31,11 +31,7 @@ def partition(
             skipped.append((kind, SKIP_VIRTUAL))
             continue
         seen = versions_seen.get(kind.name)
-        if (
-            seen is None
-            or messages_version > seen.get("messages", 0)
-            or extra_version > seen.get("extra", 0)
-        ):
+        if seen is None or messages_version > seen.get("messages", 0) or extra_version > seen.get("extra", 0):
             run.append(kind)
         else:
             skipped.append((kind, SKIP_GATED))

@@ -69,7 +69,9 @@ def _state_difference(a: VersionedState, b: VersionedState) -> list[str]:
     return ["final state differs"]
 
 
-def compare_event_sequences_with(a: Sequence[Any], b: Sequence[Any], normalize: Normalizer) -> ReplayComparison:
+def compare_event_sequences_with(
+    a: Sequence[Any], b: Sequence[Any], normalize: Normalizer
+) -> ReplayComparison:
     return ReplayComparison(_event_differences(a, b, normalize))
 
 

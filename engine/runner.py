@@ -459,7 +459,11 @@ class AppRunner:
             )
             for kind, reason in skipped:
                 self._lifecycle(
-                    "node.skip", f"{kind.name} skipped ({reason})", session, step=step, node_id=kind.name,
+                    "node.skip",
+                    f"{kind.name} skipped ({reason})",
+                    session,
+                    step=step,
+                    node_id=kind.name,
                     reason=reason,
                 )
         partials: list[NodePartial | None] = []
@@ -487,11 +491,18 @@ class AppRunner:
         for source, target in dropped:
             log.warning(
                 "session %s step %d: dropped unknown routing target '%s' (from '%s')",
-                session_id, step, target, source,
+                session_id,
+                step,
+                target,
+                source,
             )
             self._lifecycle(
-                "route.dropped", f"unknown target '{target}' from '{source}' dropped", session,
-                step=step, node_id=source.name, target=target.name,
+                "route.dropped",
+                f"unknown target '{target}' from '{source}' dropped",
+                session,
+                step=step,
+                node_id=source.name,
+                target=target.name,
             )
         session.frontier = next_frontier
         completed = plan.is_complete(next_frontier)
@@ -524,8 +535,12 @@ class AppRunner:
             self._error_event(ErrorScope.for_node(failure.kind, step), str(failure.error), ["node"])
         )
         self._lifecycle(
-            "node.error", f"{failure.kind.name} failed: {failure.error}", session, step=step,
-            node_id=failure.kind.name, error=str(failure.error),
+            "node.error",
+            f"{failure.kind.name} failed: {failure.error}",
+            session,
+            step=step,
+            node_id=failure.kind.name,
+            error=str(failure.error),
         )
         await self._save(session)
 
@@ -561,10 +576,14 @@ class AppRunner:
         try:
             await self._run_to_completion(session)
         except BaseException as exc:
-            self._lifecycle("run.end", f"run of {session_id} failed", session, step=session.step, status="error")
+            self._lifecycle(
+                "run.end", f"run of {session_id} failed", session, step=session.step, status="error"
+            )
             self._end_event(STREAM_END_SCOPE, session, exc)
             raise
-        self._lifecycle("run.end", f"run of {session_id} completed", session, step=session.step, status="completed")
+        self._lifecycle(
+            "run.end", f"run of {session_id} completed", session, step=session.step, status="completed"
+        )
         self._end_event(STREAM_END_SCOPE, session, None)
         return session.state.copy()
 
@@ -615,12 +634,14 @@ class AppRunner:
         try:
             await self._run_to_completion(session)
         except BaseException as exc:
-            self._lifecycle("run.end", f"invocation of {session_id} failed", session, step=session.step,
-                            status="error")
+            self._lifecycle(
+                "run.end", f"invocation of {session_id} failed", session, step=session.step, status="error"
+            )
             self._end_event(INVOCATION_END_SCOPE, session, exc)
             raise
-        self._lifecycle("run.end", f"invocation of {session_id} completed", session, step=session.step,
-                        status="completed")
+        self._lifecycle(
+            "run.end", f"invocation of {session_id} completed", session, step=session.step, status="completed"
+        )
         self._end_event(INVOCATION_END_SCOPE, session, None)
         return session.state.copy()
 
@@ -641,4 +662,3 @@ __all__ = [
     "StepReport",
     "UntilStreamEnd",
 ]
-

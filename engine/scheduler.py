@@ -94,7 +94,9 @@ class StepEnv:
     def now_ms(self) -> int | None:
         return self.clock.now_unix_ms() if self.clock is not None else None
 
-    def lifecycle_event(self, scope: str, message: str, session: Session, step: int | None, **meta: Any) -> None:
+    def lifecycle_event(
+        self, scope: str, message: str, session: Session, step: int | None, **meta: Any
+    ) -> None:
         node_id = meta.pop("node_id", None)
         self.publish(
             Event.create(
@@ -121,7 +123,12 @@ async def _run_one(
     if env.lifecycle:
         ms = round((time.perf_counter() - started) * 1000.0, 3)
         env.lifecycle_event(
-            "node.finish", f"{kind.name} finished in {ms} ms", session, step, node_id=kind.name, duration_ms=ms
+            "node.finish",
+            f"{kind.name} finished in {ms} ms",
+            session,
+            step,
+            node_id=kind.name,
+            duration_ms=ms,
         )
     return result
 

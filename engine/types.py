@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 JSON = Any
 """A JSON-compatible Python value (dict, list, str, int, float, bool or None)."""
@@ -58,7 +58,7 @@ class NodeKind:
 
     @classmethod
     def decode(cls, text: str) -> NodeKind:
-        """Parse "Start", "End", "Custom:<name>" or Weavegraph's `Custom("<name>")`; other text is a custom node."""
+        """Parse "Start", "End", "Custom:<name>" or Weavegraph's `Custom("<name>")`; other text is custom."""
         if text == "Start":
             return cls.START
         if text == "End":
@@ -86,7 +86,7 @@ class NodeKind:
         return self._tag == _CUSTOM
 
     def encode(self) -> str:
-        """"Start", "End" or "Custom:<name>" (the stored form)."""
+        """ "Start", "End" or "Custom:<name>" (the stored form)."""
         if self._tag == _CUSTOM:
             return "Custom:" + self._name
         return self._name
@@ -121,10 +121,10 @@ class NodeKind:
 NodeKind.START = NodeKind(_START, "Start")
 NodeKind.END = NodeKind(_END, "End")
 
-NodeLike = Union[NodeKind, str]
+NodeLike = NodeKind | str
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """The well-known message roles. Any other string is a custom role and is kept as a plain str."""
 
     USER = "user"

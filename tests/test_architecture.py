@@ -22,7 +22,9 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 """
 
-SCRIPT = BLOCKER + r"""
+SCRIPT = (
+    BLOCKER
+    + r"""
 import asyncio, pkgutil, importlib, engine
 skip = {"engine.persistence.postgres", "engine.persistence.pg_support"}
 for mod in pkgutil.walk_packages(engine.__path__, "engine."):
@@ -37,6 +39,7 @@ assert final.messages[-1].content == "ok"
 assert not any(m.split(".")[0] in BLOCKED for m in sys.modules)
 print("engine ok without Qt")
 """
+)
 
 
 def test_engine_imports_and_runs_without_qt() -> None:

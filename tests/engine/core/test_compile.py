@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from engine.errors import (
@@ -24,7 +26,7 @@ def chain(*names: str) -> GraphBuilder:
     for n in names:
         b.add_node(n, nothing)
     path = ["Start", *names, "End"]
-    for src, dst in zip(path, path[1:], strict=False):
+    for src, dst in itertools.pairwise(path):
         b.add_edge(src, dst)
     return b
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 
@@ -27,7 +28,7 @@ def chain_app(*names: str) -> App:
     for n in names:
         b.add_node(n, appender(n))
     path = ["Start", *names, "End"]
-    for s, d in zip(path, path[1:], strict=False):
+    for s, d in itertools.pairwise(path):
         b.add_edge(s, d)
     return b.compile()
 

@@ -37,11 +37,11 @@ def app_of(node: object, name: str = "A") -> App:
     return GraphBuilder().add_node(name, node).add_edge("Start", name).add_edge(name, "End").compile()
 
 
-async def collect(stream: object, timeout: float = 3.0) -> list[Event]:
+async def collect(stream: object, limit: float = 3.0) -> list[Event]:
     async def go() -> list[Event]:
         return [e async for e in stream]  # type: ignore[attr-defined]
 
-    return await asyncio.wait_for(go(), timeout)
+    return await asyncio.wait_for(go(), limit)
 
 
 async def test_stream_end_once_after_a_normal_run_with_node_events() -> None:
@@ -127,8 +127,15 @@ async def test_lifecycle_events_only_when_enabled() -> None:
     scopes = [e.scope for e in events]
     assert scopes[:2] == ["checkpoint.saved", "run.start"]  # the step-0 save comes from create_session
     assert scopes[-2:] == ["run.end", STREAM_END_SCOPE]
-    for needed in ("step.start", "node.start", "node.finish", "node.skip", "step.end", "checkpoint.saved",
-                   "route.dropped"):
+    for needed in (
+        "step.start",
+        "node.start",
+        "node.finish",
+        "node.skip",
+        "step.end",
+        "checkpoint.saved",
+        "route.dropped",
+    ):
         assert needed in scopes, needed
     finish = next(e for e in events if e.scope == "node.finish")
     assert isinstance(finish.metadata["duration_ms"], float)
@@ -173,7 +180,7 @@ async def test_app_helpers_channel_sinks_streaming_and_session_id() -> None:
 
 
 async def test_default_session_ids_are_run_uuid() -> None:
-    final, queue = await app_of(appender("A")).invoke_with_channel(HI("hi"))
+    _final, queue = await app_of(appender("A")).invoke_with_channel(HI("hi"))
     end = [queue.get_nowait() for _ in range(queue.qsize())][-1]
     assert end.metadata["invocation_id"].startswith("run-") and len(end.metadata["invocation_id"]) == 40
 

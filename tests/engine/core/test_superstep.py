@@ -106,8 +106,14 @@ async def test_extra_merge_later_node_wins_and_none_deletes() -> None:
         return NodePartial(extra={"k": "b"})
 
     app = (
-        GraphBuilder().add_node("A", a).add_node("B", b).add_edge("Start", "A").add_edge("Start", "B")
-        .add_edge("A", "End").add_edge("B", "End").compile()
+        GraphBuilder()
+        .add_node("A", a)
+        .add_node("B", b)
+        .add_edge("Start", "A")
+        .add_edge("Start", "B")
+        .add_edge("A", "End")
+        .add_edge("B", "End")
+        .compile()
     )
     state = VersionedState.builder().with_extra("gone", True).build()
     runner, final = await run_session(app, state)
@@ -230,9 +236,13 @@ async def test_node_failure_keeps_frontier_records_error_and_raises() -> None:
         return NodePartial(messages=[Message.assistant("never")])
 
     b = GraphBuilder().add_node("Slow", slow).add_node("Boom", boom)
-    app = b.add_edge("Start", "Slow").add_edge("Start", "Boom").add_edge("Slow", "End").add_edge(
-        "Boom", "End"
-    ).compile()
+    app = (
+        b.add_edge("Start", "Slow")
+        .add_edge("Start", "Boom")
+        .add_edge("Slow", "End")
+        .add_edge("Boom", "End")
+        .compile()
+    )
     runner = await AppRunner.builder().app(app).build()
     await runner.create_session("s", HI("hi"))
     with pytest.raises(NodeRunError) as info:
@@ -278,8 +288,13 @@ async def test_sync_nodes_run_in_a_worker_thread() -> None:
             threads.append(threading.get_ident())
 
     app = (
-        GraphBuilder().add_node("A", sync_node).add_node("B", RunObject()).add_edge("Start", "A")
-        .add_edge("A", "B").add_edge("B", "End").compile()
+        GraphBuilder()
+        .add_node("A", sync_node)
+        .add_node("B", RunObject())
+        .add_edge("Start", "A")
+        .add_edge("A", "B")
+        .add_edge("B", "End")
+        .compile()
     )
     runner, final = await run_session(app, HI("hi"))
     assert len(threads) == 2 and threading.get_ident() not in threads
@@ -312,7 +327,9 @@ async def test_max_steps_exact_passes_one_more_raises() -> None:
 
     def build() -> App:
         return (
-            GraphBuilder().add_node("A", inc).add_edge("Start", "A")
+            GraphBuilder()
+            .add_node("A", inc)
+            .add_edge("Start", "A")
             .add_conditional_edge("A", lambda s: ["End"] if s.extra["n"] >= 5 else ["A"], ["A", "End"])
             .compile()
         )
@@ -341,8 +358,14 @@ async def test_custom_reducer_runs_after_default_and_only_when_channel_has_data(
         return NodePartial(extra={"name": "ada"})
 
     app = (
-        GraphBuilder().add_node("A", write).add_node("B", nothing).add_edge("Start", "A").add_edge("A", "B")
-        .add_edge("B", "End").with_reducer("extra", Upper()).compile()
+        GraphBuilder()
+        .add_node("A", write)
+        .add_node("B", nothing)
+        .add_edge("Start", "A")
+        .add_edge("A", "B")
+        .add_edge("B", "End")
+        .with_reducer("extra", Upper())
+        .compile()
     )
     runner, final = await run_session(app, HI("hi"))
     assert final.extra == {"name": "ADA"} and seen == ["extra"]
