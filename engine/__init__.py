@@ -42,17 +42,22 @@ from engine.errors import (
 )
 from engine.events import (
     INVOCATION_END_SCOPE,
+    LLM_SCOPES,
     STREAM_END_SCOPE,
     ChannelSink,
     Event,
     EventBus,
+    EventBusError,
+    FunctionSink,
     JsonLinesSink,
     MemorySink,
     Sink,
     SinkDiagnostic,
     SinkHealth,
     StdOutSink,
+    Subscription,
 )
+from engine.events.health import BusMetrics
 from engine.graph.builder import ConditionalEdge, GraphBuilder
 from engine.graph.document import (
     DocumentError,
@@ -76,6 +81,7 @@ from engine.graph.document import (
     validate_document,
 )
 from engine.graph.node_types import NodeTypeRegistry, NodeTypeSpec, default_registry
+from engine.logsetup import configure_logging
 from engine.node import Node, NodeContext
 from engine.partial import Append, FrontierCommand, NodePartial, Replace
 from engine.persistence import (
@@ -126,6 +132,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "INVOCATION_END_SCOPE",
+    "LLM_SCOPES",
     "STREAM_END_SCOPE",
     "AddErrors",
     "AddMessages",
@@ -133,6 +140,7 @@ __all__ = [
     "AppRunner",
     "AppRunnerBuilder",
     "Append",
+    "BusMetrics",
     "ChannelSink",
     "Checkpoint",
     "CheckpointConflict",
@@ -152,7 +160,9 @@ __all__ = [
     "Event",
     "EventBus",
     "EventBusConfig",
+    "EventBusError",
     "FrontierCommand",
+    "FunctionSink",
     "GraphBuilder",
     "GraphCompileError",
     "GraphDocument",
@@ -213,6 +223,7 @@ __all__ = [
     "StepQueryResult",
     "StepReport",
     "StorageStats",
+    "Subscription",
     "SystemClock",
     "TrustStore",
     "UnknownNode",
@@ -228,6 +239,7 @@ __all__ = [
     "compare_event_sequences_with",
     "compare_replay_runs",
     "compare_replay_runs_with",
+    "configure_logging",
     "content_hash",
     "default_registry",
     "document_callables",

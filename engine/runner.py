@@ -22,7 +22,13 @@ from engine.errors import (
     SessionNotFound,
     StepLimitExceeded,
 )
-from engine.events.event import INVOCATION_END_SCOPE, STREAM_END_SCOPE, Event, end_message
+from engine.events.event import (
+    INVOCATION_END_SCOPE,
+    STREAM_END_SCOPE,
+    Event,
+    end_message,
+    utc_from_unix_ms,
+)
 from engine.partial import NodePartial
 from engine.persistence.base import Checkpoint, Checkpointer, CheckpointerType
 from engine.scheduler import NodeFailure, Session, StepEnv, call_predicate, execute_nodes, route
@@ -281,7 +287,7 @@ class AppRunner:
 
     def _now_dt(self) -> _dt.datetime:
         if self.clock is not None:
-            return _dt.datetime.fromtimestamp(self.clock.now_unix_ms() / 1000.0, tz=_dt.UTC)
+            return utc_from_unix_ms(self.clock.now_unix_ms())
         return _dt.datetime.now(_dt.UTC)
 
     def _publish(self, type_: str, scope: str, message: str, session: Session, **meta: Any) -> None:

@@ -53,6 +53,7 @@ class StateKey(Generic[T]):
 
     def serialize(self, value: T) -> JSON:
         try:
+            out: Any
             if dataclasses.is_dataclass(value) and not isinstance(value, type):
                 out = dataclasses.asdict(value)
             elif hasattr(value, "model_dump"):

@@ -20,6 +20,9 @@ class NodeKind:
     """
 
     __slots__ = ("_hash", "_name", "_tag")
+    _hash: int
+    _name: str
+    _tag: int
     _interned: ClassVar[dict[str, NodeKind]] = {}
     START: ClassVar[NodeKind]
     END: ClassVar[NodeKind]
