@@ -144,6 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Command = args.func
     debug = bool(getattr(args, "debug", False))
     try:
+        from engine.logsetup import configure_logging
+
+        configure_logging()  # WEAVEGRAPH_LOG directives; nothing when unset
+    except Exception as exc:  # a bad WEAVEGRAPH_LOG must not stop the command
+        warn(f"weavegraph: WEAVEGRAPH_LOG ignored: {exc}")
+    try:
         return asyncio.run(func(args))
     except CliError as exc:
         if debug:
