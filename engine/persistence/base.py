@@ -156,6 +156,9 @@ class StorageStats:
     wal_bytes: int | None = None
     free_bytes: int | None = None
     tables: dict[str, int] = field(default_factory=dict)
+    storage_mode: str | None = None
+    """"compact" (deltas plus a snapshot every `snapshot_every` steps) or "full"; None for in-memory."""
+    snapshot_every: int | None = None
 
 
 @runtime_checkable

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 
+from engine.errors import CheckpointerError
+from engine.persistence.compact import DEFAULT_SNAPSHOT_EVERY
 from engine.persistence.errors import NotACheckpointDatabase
 
 SCHEMA_VERSION = "1"
@@ -44,9 +47,13 @@ CREATE TABLE IF NOT EXISTS steps (
 # - weavegraph_step_nodes: (session, plain node name, step) for every node that ran, kept by triggers; an
 #   exact `ran_node` filter is an index range, never a scan of the steps' JSON.
 # - weavegraph_node_counts: how many steps of a session ran each node (kept by triggers on step_nodes).
+# - steps.parent_step: in compact mode, the step a delta state applies to (NULL for a full snapshot).
+# - sessions.state_digest: digest of last_state_json, so a writer knows its cached parent state is current.
 EXTRA_COLUMNS = (
     ("sessions", "graph_hash", "TEXT"),
     ("steps", "payload_bytes", "INTEGER"),
+    ("steps", "parent_step", "INTEGER"),
+    ("sessions", "state_digest", "TEXT"),
 )
 
 
@@ -164,14 +171,36 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
-def ensure_schema(conn: sqlite3.Connection, path: str, create: bool = True) -> bool:
+@dataclass(frozen=True, slots=True)
+class SchemaInfo:
+    changed: bool
+    """Whether anything was created or added."""
+    storage_mode: str
+    """"compact" or "full", as recorded in weavegraph_meta."""
+    snapshot_every: int
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM weavegraph_meta WHERE key = ?", (key,)).fetchone()
+    return str(row[0]) if row is not None else None
+
+
+def ensure_schema(
+    conn: sqlite3.Connection,
+    path: str,
+    create: bool = True,
+    storage_mode: str | None = None,
+    snapshot_every: int | None = None,
+) -> SchemaInfo:
     """Check that the database is empty or a checkpoint database, then create what is missing.
 
     With `create=False` an empty database is refused; a Weavegraph 0.6 one still gets the additive extras.
 
     Runs in one IMMEDIATE transaction so two processes opening a new file at once do not race.
-    Raises `NotACheckpointDatabase` naming the file when it holds other tables. Returns whether anything
-    was created or added.
+    Raises `NotACheckpointDatabase` naming the file when it holds other tables. A new database records
+    `storage_mode` (default "compact") and `snapshot_every`; an existing one without a recorded mode
+    (written by Weavegraph 0.6) is "full". Asking for the other mode of an existing one raises
+    `CheckpointerError`.
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -217,10 +246,26 @@ def ensure_schema(conn: sqlite3.Connection, path: str, create: bool = True) -> b
             "INSERT OR IGNORE INTO weavegraph_meta (key, value) VALUES ('schema_version', ?)",
             (SCHEMA_VERSION,),
         )
+        recorded = _meta(conn, "storage_mode")
+        if recorded is None:
+            recorded = (storage_mode or "compact") if not tables else "full"
+            conn.execute("INSERT INTO weavegraph_meta (key, value) VALUES ('storage_mode', ?)", (recorded,))
+        elif storage_mode is not None and storage_mode != recorded:
+            raise CheckpointerError(
+                f"'{path}' stores checkpoints in {recorded} mode, not {storage_mode}; open it without a "
+                "mode, or convert it with `weavegraph export` and `weavegraph import`"
+            )
         changed = objects != conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         changed = changed or conn.total_changes != before
+        every = snapshot_every or int(_meta(conn, "snapshot_every") or DEFAULT_SNAPSHOT_EVERY)
+        if _meta(conn, "snapshot_every") != str(every):
+            conn.execute(
+                "INSERT INTO weavegraph_meta (key, value) VALUES ('snapshot_every', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(every),),
+            )
         conn.execute("COMMIT")
-        return changed
+        return SchemaInfo(changed, recorded, every)
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")

@@ -1,0 +1,337 @@
+"""The SQLite checkpointer's work, as plain functions run on aiosqlite's worker thread (one per transaction).
+
+Compact mode lives here too: `save` stores a step as a delta from the session's previous step when this
+writer knows that step's state (its digest still matches the session row) and the chain is shorter than K;
+overwriting a step first turns its dependent steps into full snapshots, and `prune` does the same for kept
+steps whose parent it deletes, so no kept step ever loses the chain it needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import CheckpointConflict
+from engine.persistence.base import Checkpoint, PrunePolicy, PruneReport, SessionStats, StepQuery
+from engine.persistence.compact import JsonDict, is_delta, make_delta, resolve_state
+from engine.persistence.serde import (
+    EncodedCheckpoint,
+    contiguous_total,
+    decode_checkpoint,
+    dumps,
+    format_timestamp,
+    parse_timestamp,
+)
+from engine.persistence.sqlite_schema import COMPUTED_BYTES, COUNTS_TABLE
+from engine.state import json_copy
+
+STEP_COLUMNS = (
+    "t.step, t.created_at, t.state_json, t.frontier_json, t.versions_seen_json, t.ran_nodes_json, "
+    "t.skipped_nodes_json, t.updated_channels_json, s.concurrency_limit, s.graph_hash, t.parent_step"
+)
+
+SESSION_STATS = (
+    "SELECT s.id, s.last_step, s.created_at, s.updated_at, s.graph_hash, COALESCE(c.steps, 0),"
+    f" COALESCE(c.bytes, 0) FROM sessions s LEFT JOIN {COUNTS_TABLE} c ON c.session_id = s.id"
+)
+
+_UPSERT_SESSION = """
+INSERT INTO sessions (id, created_at, updated_at, concurrency_limit, last_step, last_state_json,
+                      last_frontier_json, last_versions_seen_json, graph_hash, state_digest)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(id) DO UPDATE SET
+    updated_at = excluded.updated_at,
+    concurrency_limit = excluded.concurrency_limit,
+    last_step = excluded.last_step,
+    last_state_json = excluded.last_state_json,
+    last_frontier_json = excluded.last_frontier_json,
+    last_versions_seen_json = excluded.last_versions_seen_json,
+    graph_hash = COALESCE(excluded.graph_hash, sessions.graph_hash),
+    state_digest = excluded.state_digest
+WHERE excluded.last_step >= sessions.last_step OR sessions.last_state_json IS NULL
+"""
+
+# An upsert, not INSERT OR REPLACE: REPLACE deletes without firing the delete trigger that keeps the counts.
+_INSERT_STEP = """
+INSERT INTO steps (session_id, step, created_at, state_json, frontier_json, versions_seen_json,
+                   ran_nodes_json, skipped_nodes_json, updated_channels_json, payload_bytes, parent_step)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (session_id, step) DO UPDATE SET
+    created_at = excluded.created_at,
+    state_json = excluded.state_json,
+    frontier_json = excluded.frontier_json,
+    versions_seen_json = excluded.versions_seen_json,
+    ran_nodes_json = excluded.ran_nodes_json,
+    skipped_nodes_json = excluded.skipped_nodes_json,
+    updated_channels_json = excluded.updated_channels_json,
+    payload_bytes = excluded.payload_bytes,
+    parent_step = excluded.parent_step
+"""
+
+
+@dataclass(slots=True)
+class _Known:
+    step: int
+    state: JsonDict
+    digest: str
+    chain: int
+
+
+@dataclass(slots=True)
+class StoreMode:
+    """How a database stores states, and what this writer knows of each session's latest state."""
+
+    mode: str = "full"
+    snapshot_every: int = 50
+    known: dict[str, _Known] = field(default_factory=dict)
+
+
+class Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+
+def digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def save(
+    conn: sqlite3.Connection, enc: EncodedCheckpoint, expected: int | None, now: str, store: StoreMode
+) -> None:
+    sid = enc.session_id
+    state_digest = digest(enc.state_json)
+    new_state: JsonDict | None = None
+    with Transaction(conn):
+        row = conn.execute(
+            "SELECT last_step, last_state_json IS NULL, state_digest FROM sessions WHERE id = ?", (sid,)
+        ).fetchone()
+        actual = None if row is None or row[1] else int(row[0])
+        if expected is not None and actual != expected:
+            raise CheckpointConflict(sid, expected, actual)
+        state_text, parent, chain = enc.state_json, None, 0
+        if store.mode == "compact":
+            if actual is not None and enc.step <= actual:
+                materialize_children(conn, sid, enc.step)  # an overwrite: nothing may depend on the old row
+            known = store.known.get(sid)
+            if (
+                known is not None
+                and known.step == actual
+                and known.digest == row[2]
+                and known.step < enc.step
+                and known.chain + 1 < store.snapshot_every
+            ):
+                new_state = json.loads(enc.state_json)  # an independent copy, also kept for the next save
+                state_text = dumps(make_delta(known.state, new_state))
+                parent, chain = known.step, known.chain + 1
+        size = enc.payload_bytes
+        if parent is not None:
+            size += len(state_text.encode()) - len(enc.state_json.encode())
+        conn.execute(
+            _UPSERT_SESSION,
+            (
+                sid,
+                now,
+                now,
+                enc.concurrency_limit,
+                enc.step,
+                enc.state_json,
+                enc.frontier_json,
+                enc.versions_seen_json,
+                enc.graph_hash,
+                state_digest,
+            ),
+        )
+        conn.execute(
+            _INSERT_STEP,
+            (
+                sid,
+                enc.step,
+                format_timestamp(enc.created_at),
+                state_text,
+                enc.frontier_json,
+                enc.versions_seen_json,
+                enc.ran_nodes_json,
+                enc.skipped_nodes_json,
+                enc.updated_channels_json,
+                size,
+                parent,
+            ),
+        )
+    if store.mode == "compact" and (actual is None or enc.step >= actual):
+        # An independent copy: the runner keeps mutating the state object it saved.
+        state = new_state if new_state is not None else json.loads(enc.state_json)
+        store.known[sid] = _Known(enc.step, state, state_digest, chain)
+
+
+def _fetcher(conn: sqlite3.Connection, session_id: str) -> Any:
+    def fetch(step: int) -> tuple[Any, int | None] | None:
+        row = conn.execute(
+            "SELECT state_json, parent_step FROM steps WHERE session_id = ? AND step = ?", (session_id, step)
+        ).fetchone()
+        return (json.loads(row[0]), row[1]) if row is not None else None
+
+    return fetch
+
+
+def full_state(conn: sqlite3.Connection, session_id: str, step: int, cache: dict[int, JsonDict]) -> JsonDict:
+    """The full state JSON of a stored step, following its delta chain."""
+    row = _fetcher(conn, session_id)(step)
+    if row is None:
+        raise KeyError(step)
+    return resolve_state(session_id, step, row[0], row[1], _fetcher(conn, session_id), cache)
+
+
+def materialize(conn: sqlite3.Connection, session_id: str, steps: list[int], *, write: bool) -> int:
+    """Turn these delta steps into full snapshots (or with `write=False` only measure); returns the growth
+    in payload bytes."""
+    cache: dict[int, JsonDict] = {}
+    growth = 0
+    for step in sorted(steps):
+        state = full_state(conn, session_id, step, cache)
+        old_text = conn.execute(
+            "SELECT state_json FROM steps WHERE session_id = ? AND step = ?", (session_id, step)
+        ).fetchone()[0]
+        text = dumps(state)
+        growth += len(text.encode()) - len(old_text.encode())
+        if write:
+            conn.execute(
+                "UPDATE steps SET state_json = ?, parent_step = NULL,"
+                " payload_bytes = COALESCE(payload_bytes, 0) + ? WHERE session_id = ? AND step = ?",
+                (text, len(text.encode()) - len(old_text.encode()), session_id, step),
+            )
+    return growth
+
+
+def materialize_children(conn: sqlite3.Connection, session_id: str, step: int) -> None:
+    children = [
+        r[0]
+        for r in conn.execute(
+            "SELECT step FROM steps WHERE session_id = ? AND step > ? AND parent_step = ?",
+            (session_id, step, step),
+        )
+    ]
+    if children:
+        materialize(conn, session_id, children, write=True)
+
+
+def to_checkpoints(conn: sqlite3.Connection, session_id: str, rows: list[Any]) -> list[Checkpoint]:
+    """Checkpoints from STEP_COLUMNS rows, rebuilding delta states (oldest first, sharing the chain work)."""
+    cache: dict[int, JsonDict] = {}
+    fetch = _fetcher(conn, session_id)
+    out: dict[int, Checkpoint] = {}
+    for row in sorted(rows, key=lambda r: r[0]):
+        step, parent, text = row[0], row[10], row[2]
+        state: Any = text
+        if parent is not None or (isinstance(text, str) and '"weavegraph_delta"' in text[:40]):
+            value = json.loads(text)
+            if is_delta(value):
+                state = json_copy(resolve_state(session_id, step, value, parent, fetch, cache))
+            else:
+                cache[step] = value
+        out[step] = decode_checkpoint(session_id, step, row[1], state, *row[3:10])
+    return [out[r[0]] for r in rows]
+
+
+def prune(conn: sqlite3.Connection, policy: PrunePolicy, cutoff: str | None, dry_run: bool) -> PruneReport:
+    keep = policy.keep_last if policy.keep_last is not None else 1
+    args: list[Any] = []
+    scope = ""
+    if policy.session_ids is not None:
+        ids = list(policy.session_ids)
+        scope = f"WHERE t.session_id IN ({', '.join('?' * len(ids))})" if ids else "WHERE 0"
+        args.extend(ids)
+    older = "AND julianday(t.created_at) < julianday(?)" if cutoff is not None else ""
+    # Candidates: rank steps per session newest first; keep the first `keep` and the session's latest.
+    candidates = (
+        "WITH ranked AS (SELECT t.rowid AS rid, t.session_id AS sid, t.step AS step,"
+        " ROW_NUMBER() OVER (PARTITION BY t.session_id ORDER BY t.step DESC) AS rn"
+        f" FROM steps t {scope}),"
+        f" doomed AS (SELECT r.rid, r.sid, r.step, {COMPUTED_BYTES.replace('steps.', 't.')} AS size"
+        " FROM ranked r JOIN sessions s ON s.id = r.sid JOIN steps t ON t.rowid = r.rid"
+        f" WHERE r.rn > ? AND r.step <> s.last_step {older}) "
+    )
+    args.append(keep)
+    if cutoff is not None:
+        args.append(cutoff)
+    with Transaction(conn):
+        count, sessions, size = conn.execute(
+            candidates + "SELECT count(*), count(DISTINCT sid), COALESCE(sum(size), 0) FROM doomed", args
+        ).fetchone()
+        # Kept delta steps whose parent goes must become full snapshots first (their growth is subtracted).
+        orphans: dict[str, list[int]] = {}
+        for sid, step in conn.execute(
+            candidates + "SELECT k.session_id, k.step FROM steps k JOIN doomed d ON d.sid = k.session_id"
+            " AND d.step = k.parent_step WHERE k.rowid NOT IN (SELECT rid FROM doomed)",
+            args,
+        ):
+            orphans.setdefault(sid, []).append(step)
+        growth = sum(materialize(conn, sid, steps, write=not dry_run) for sid, steps in orphans.items())
+        if not dry_run and count:
+            conn.execute(candidates + "DELETE FROM steps WHERE rowid IN (SELECT rid FROM doomed)", args)
+    return PruneReport(int(count), int(size) - growth, int(sessions), dry_run)
+
+
+def range_total(conn: sqlite3.Connection, session_id: str, query: StepQuery) -> int | None:
+    """Steps in [min_step, max_step] from the trigger-kept counts; None when the range must be counted."""
+    row = conn.execute(
+        f"SELECT steps, min_step, max_step FROM {COUNTS_TABLE} WHERE session_id = ?", (session_id,)
+    ).fetchone()
+    return 0 if row is None else contiguous_total(row[0], row[1], row[2], query)
+
+
+def session_stats(row: Any) -> SessionStats:
+    sid, last_step, created, updated, graph_hash, steps, size = row
+    return SessionStats(
+        sid,
+        int(steps),
+        int(size),
+        int(last_step),
+        parse_timestamp(created) if created else None,
+        parse_timestamp(updated) if updated else None,
+        graph_hash,
+    )
+
+
+def watch_snapshot(conn: sqlite3.Connection) -> tuple[dict[str, int], int]:
+    version = conn.execute("PRAGMA data_version").fetchone()[0]
+    seen = {sid: int(step) for sid, step in conn.execute("SELECT id, last_step FROM sessions")}
+    return seen, int(version)
+
+
+def watch_poll(
+    conn: sqlite3.Connection, seen: dict[str, int], version: int
+) -> tuple[list[tuple[str, int]], int]:
+    now = int(conn.execute("PRAGMA data_version").fetchone()[0])
+    if now == version:
+        return [], version
+    found: list[tuple[str, int]] = []
+    conn.execute("BEGIN")  # one read snapshot for the sessions scan and the step reads
+    try:
+        for sid, last in conn.execute("SELECT id, last_step FROM sessions").fetchall():
+            before = seen.get(sid)
+            if before is not None and last <= before:
+                continue
+            floor = before if before is not None else -1
+            steps = conn.execute(
+                "SELECT step FROM steps WHERE session_id = ? AND step > ? ORDER BY step", (sid, floor)
+            ).fetchall()
+            found.extend((sid, int(s[0])) for s in steps)
+            seen[sid] = int(last)
+    finally:
+        conn.execute("COMMIT")
+    return found, now
