@@ -1,0 +1,1 @@
+"""Benchmarks of the Weavegraph engine against LangGraph: `python -m bench` (see bench/README.md)."""

@@ -1,0 +1,91 @@
+"""Smoke test of the benchmark suite: every workload of bench/ runs once at a tiny size, on both sides,
+and the table builds, so the bench scripts cannot rot. Not a measurement."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+
+import pytest
+
+from bench import worker
+from bench.common import Sizes
+from bench.report import build_rows, format_table
+
+TINY = Sizes.tiny()
+HAVE_LANGGRAPH = importlib.util.find_spec("langgraph") is not None
+needs_langgraph = pytest.mark.skipif(
+    not HAVE_LANGGRAPH, reason="langgraph (the bench extra) is not installed"
+)
+
+
+@pytest.mark.parametrize("workload", ["chain", "loop", "fanout", "sqlite", "events"])
+def test_our_side_runs(workload: str) -> None:
+    rep = worker.build(workload, "ours", "-", TINY)
+    warm = rep(True)
+    result = rep(False)
+    assert result and all(isinstance(v, int | float) for v in result.values())
+    if workload == "loop":
+        assert "rss_growth_bytes" in warm
+    if workload == "sqlite":
+        assert result["rows"] == 3 * TINY.turns + 1  # step 0, then 3 steps per turn
+        assert result["ceiling_seconds"] > 0 and result["db_bytes"] > 0
+
+
+@needs_langgraph
+@pytest.mark.parametrize("workload", ["chain", "loop", "fanout", "sqlite"])
+@pytest.mark.parametrize("variant", ["sync", "async"])
+def test_langgraph_side_runs(workload: str, variant: str) -> None:
+    result = worker.build(workload, "langgraph", variant, TINY)(False)
+    assert result and all(isinstance(v, int | float) for v in result.values())
+
+
+@pytest.mark.postgres
+def test_postgres_workload_runs(postgres_url: str) -> None:
+    from bench import ours
+
+    result = asyncio.run(worker._ours_postgres(ours.turns_app(), postgres_url, TINY.turns))
+    assert result["rows"] == 3 * TINY.turns + 1
+    assert result["ceiling_seconds"] > 0
+
+
+def test_unknown_workload_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown workload"):
+        worker.build("nope", "ours", "-", TINY)
+
+
+def test_table_from_results() -> None:
+    runs = [{"us_per_node_step": 20.0}, {"us_per_node_step": 30.0}, {"us_per_node_step": 25.0}]
+    lg_runs = [{"us_per_node_step": 150.0}]
+    sqlite_ours = [
+        {
+            "seconds": 2.0,
+            "invocations_per_s": 500.0,
+            "db_bytes": 1 << 20,
+            "rows": 3001,
+            "ceiling_seconds": 1.5,
+        }
+    ]
+    sqlite_lg = [{"seconds": 10.0, "invocations_per_s": 100.0, "db_bytes": 8 << 20}]
+    results = {
+        "chain": {
+            "ours": {"runs": runs},
+            "langgraph/sync": {"runs": lg_runs},
+            "langgraph/async": {"runs": []},
+        },
+        "sqlite": {"ours": {"runs": sqlite_ours}, "langgraph/sync": {"runs": sqlite_lg}},
+        "studio": {"status": "not available yet", "lines": []},
+    }
+    rows = build_rows(results, {"postgres": "skipped: no server"}, Sizes())
+    chain = rows[0]
+    assert chain.ours_value == 25.0 and chain.langgraph_value == 150.0
+    assert chain.ratio == "6.0x" and chain.met is True
+    by_measure = {r.measure.strip(): r for r in rows}
+    assert by_measure["invocations/s"].met is True  # 5x
+    assert by_measure["database size"].ratio == "8.0x smaller"
+    ceiling = next(r for r in rows if r.measure.strip().startswith("ceiling"))
+    assert ceiling.met is True and ceiling.ratio_value == pytest.approx(2.0 / 1.5)
+    text = format_table("title", rows)
+    assert "not available yet" in text and "skipped: no server" in text
+    json.dumps([r.to_json() for r in rows])
