@@ -1,7 +1,7 @@
 """Render resources/icons/weavegraph.svg to PNGs (16..512 px) with Qt's SVG renderer, offscreen.
 
-Usage: python packaging/render_icons.py [--out DIR]   (default: resources/icons; writes weavegraph.png = 256 px
-and weavegraph-<size>.png for every size, the layout the .deb copies into /usr/share/icons/hicolor).
+Usage: python packaging/render_icons.py [--out DIR]   (default: resources/icons). Writes weavegraph-<size>.png
+for every size and weavegraph.png (256 px); packaging/build.sh copies them into /usr/share/icons/hicolor.
 """
 
 from __future__ import annotations
