@@ -162,6 +162,39 @@ async def run_turns(app: App, checkpointer: Any, turns: int) -> dict[str, Any]:
     return {"seconds": t.seconds, "invocations_per_s": turns / t.seconds, "steps": 3 * turns}
 
 
+class BreakdownCheckpointer:
+    """A checkpointer that stores nothing: with `encode=True` it serialises each checkpoint the way the
+    SQL backends do and throws the text away. It splits a storage run's time into engine, encoding and
+    database shares."""
+
+    def __init__(self, *, encode: bool) -> None:
+        self.encode = encode
+        self.saved = 0
+
+    async def save(self, checkpoint: Any, expected_last_step: int | None = None) -> None:
+        if self.encode:
+            from engine.persistence.serde import encode_checkpoint
+
+            encode_checkpoint(checkpoint)
+        self.saved += 1
+
+    async def load_latest(self, session_id: str) -> None:
+        return None
+
+    async def list_sessions(self) -> list[str]:
+        return []
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def turns_breakdown(app: App, turns: int) -> dict[str, float]:
+    """Seconds of the same turns with no storage at all, and with JSON encoding but no database."""
+    engine = await run_turns(app, BreakdownCheckpointer(encode=False), turns)
+    encoding = await run_turns(app, BreakdownCheckpointer(encode=True), turns)
+    return {"engine_seconds": engine["seconds"], "engine_encode_seconds": encoding["seconds"]}
+
+
 def file_size(path: str) -> int:
     """Bytes of an SQLite database with its -wal and -shm files."""
     return sum(os.path.getsize(p) for p in (path, path + "-wal", path + "-shm") if os.path.exists(p))

@@ -128,6 +128,21 @@ def _ceiling_row(res: dict[str, Any], what: str) -> Row:
     return row
 
 
+def _split_row(res: dict[str, Any]) -> Row | None:
+    """Where our storage-run time goes, from the warm-up run's breakdown (no storage; encoding only)."""
+    warm = (res.get("ours") or {}).get("warmup") or {}
+    if "engine_seconds" not in warm or "seconds" not in warm:
+        return None
+    engine = float(warm["engine_seconds"])
+    encoding = float(warm["engine_encode_seconds"]) - engine
+    database = float(warm["seconds"]) - float(warm["engine_encode_seconds"])
+    return Row(
+        None,
+        "  our time split (warm-up run): engine / JSON encoding / database",
+        f"{engine:.2f} / {encoding:.2f} / {database:.2f} s",
+    )
+
+
 def _absolute(number: int | None, measure: str, value: float | None, unit: str, minimum: float | None) -> Row:
     row = Row(number, measure, fmt_value(value, unit))
     row.ours_value = value
@@ -216,6 +231,9 @@ def build_rows(results: dict[str, Any], notes: dict[str, str], sizes: Sizes) -> 
             size.ratio += " smaller" if (size.ratio_value or 0) >= 1 else " (larger)"
         rows.append(size)
         rows.append(_ceiling_row(res, "aiosqlite"))
+        split = _split_row(res)
+        if split is not None:
+            rows.append(split)
         rows += _error_rows(4, res)
     if "postgres" in results:
         res = results["postgres"]

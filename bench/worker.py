@@ -48,7 +48,7 @@ def _ours(workload: str, sizes: Sizes) -> Rep:
         return fanout
     if workload == "sqlite":
         app = ours.turns_app()
-        return lambda warm: asyncio.run(_ours_sqlite(app, sizes.turns))
+        return lambda warm: asyncio.run(_ours_sqlite(app, sizes.turns, warm))
     if workload == "postgres":
         app = ours.turns_app()
 
@@ -69,7 +69,7 @@ def _ours(workload: str, sizes: Sizes) -> Rep:
     raise ValueError(f"unknown workload {workload!r}")
 
 
-async def _ours_sqlite(app: Any, turns: int) -> dict[str, Any]:
+async def _ours_sqlite(app: Any, turns: int, breakdown: bool = False) -> dict[str, Any]:
     from bench import ours
     from bench.ceiling import read_sqlite_steps, sqlite_ceiling
     from engine.persistence.sqlite import SQLiteCheckpointer
@@ -87,6 +87,8 @@ async def _ours_sqlite(app: Any, turns: int) -> dict[str, Any]:
         out["rows"] = len(rows)
         out["ceiling_seconds"] = await sqlite_ceiling(os.path.join(tmp, "raw.db"), columns, rows)
         out["ceiling_db_bytes"] = ours.file_size(os.path.join(tmp, "raw.db"))
+        if breakdown:  # once, on the warm-up run: where the time goes
+            out.update(await ours.turns_breakdown(app, turns))
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -195,7 +195,7 @@ async def call_predicate(pred: Any, snapshot: StateSnapshot, source: NodeKind, s
     """Call a routing predicate (sync or async) and check it returned a list of node names/kinds."""
     try:
         result = pred(snapshot)
-        if inspect.isawaitable(result):
+        if type(result) is not list and inspect.isawaitable(result):  # skip the ABC check for lists
             result = await result
     except EngineError:
         raise
