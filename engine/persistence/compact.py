@@ -10,8 +10,10 @@ Pure functions on the state JSON of `serde.state_to_json`; the backends store th
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.persistence.errors import CheckpointDataError
@@ -21,6 +23,41 @@ STORAGE_MODES = ("compact", "full")
 DEFAULT_SNAPSHOT_EVERY = 50
 
 JsonDict = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Known:
+    """A writer's copy of a session's latest saved state, the base of its next delta."""
+
+    step: int
+    state: JsonDict
+    digest: str
+    chain: int
+    """Deltas since the last full snapshot."""
+
+
+@dataclass(slots=True)
+class StoreMode:
+    """How a database stores states, and what this writer knows of each session's latest state."""
+
+    mode: str = "full"
+    snapshot_every: int = DEFAULT_SNAPSHOT_EVERY
+    known: dict[str, Known] = field(default_factory=dict)
+
+    def delta_base(self, session_id: str, latest: int | None, digest: str | None, step: int) -> Known | None:
+        """The known state a new `step` may be stored against, or None for a full snapshot: compact mode,
+        the session's latest step is the one this writer saved (same digest), and the chain is short."""
+        known = self.known.get(session_id)
+        if (
+            self.mode != "compact"
+            or known is None
+            or known.step != latest
+            or known.digest != digest
+            or known.step >= step
+            or known.chain + 1 >= self.snapshot_every
+        ):
+            return None
+        return known
 
 
 def same(a: Any, b: Any) -> bool:
@@ -34,6 +71,11 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, float):
         return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
     return bool(a == b)
+
+
+def digest(text: str) -> str:
+    """A short digest of a stored state text (kept beside the session's latest state)."""
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 def is_delta(state_value: Any) -> bool:

@@ -12,6 +12,7 @@ import asyncpg
 from engine.errors import CheckpointerError
 from engine.persistence.errors import (
     AuthenticationFailed,
+    CheckpointDataError,
     InvalidCheckpointerUrl,
     NotACheckpointDatabase,
     StorageNotFound,
@@ -57,6 +58,14 @@ def map_pg_errors(url: str, action: str) -> Iterator[None]:
         raise NotACheckpointDatabase(
             scrub(
                 f"PostgreSQL database {target} has no checkpoint tables ({exc}); run `weavegraph migrate`",
+                secret,
+            )
+        ) from exc
+    except asyncpg.UntranslatableCharacterError as exc:
+        raise CheckpointDataError(
+            scrub(
+                f"PostgreSQL at {target} cannot store this checkpoint while {action}: {exc} (JSONB cannot "
+                "hold the NUL character \\u0000; remove it from the state)",
                 secret,
             )
         ) from exc

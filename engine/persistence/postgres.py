@@ -8,14 +8,14 @@ overwrites it (as Weavegraph does); the latest pointer only moves forward. A tri
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
 
-from engine.errors import CheckpointConflict
+from engine.errors import CheckpointerError
+from engine.persistence import pg_ops
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,
@@ -27,7 +27,9 @@ from engine.persistence.base import (
     StepQueryResult,
     StorageStats,
 )
+from engine.persistence.compact import STORAGE_MODES, StoreMode
 from engine.persistence.errors import InvalidCheckpointerUrl, NotACheckpointDatabase, StorageUnavailable
+from engine.persistence.pg_ops import STEP_COLUMNS
 from engine.persistence.pg_support import (
     apply_migrations,
     check_not_foreign,
@@ -35,7 +37,6 @@ from engine.persistence.pg_support import (
     pending_migrations,
 )
 from engine.persistence.serde import (
-    EncodedCheckpoint,
     contiguous_total,
     decode_checkpoint,
     encode_checkpoint,
@@ -55,41 +56,6 @@ _SESSION_STATS = (
     "SELECT s.id, s.last_step, s.created_at, s.updated_at, s.graph_hash, COALESCE(c.steps, 0),"
     " COALESCE(c.bytes, 0) FROM sessions s LEFT JOIN weavegraph_session_counts c ON c.session_id = s.id"
 )
-
-_STEP_COLUMNS = (
-    "t.step, t.created_at, t.state_json, t.frontier_json, t.versions_seen_json, t.ran_nodes_json,"
-    " t.skipped_nodes_json, t.updated_channels_json, s.concurrency_limit, s.graph_hash"
-)
-
-_UPSERT_SESSION = """
-INSERT INTO sessions AS s (id, created_at, updated_at, concurrency_limit, last_step, last_state_json,
-                           last_frontier_json, last_versions_seen_json, graph_hash)
-VALUES ($1, now(), clock_timestamp(), $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7)
-ON CONFLICT (id) DO UPDATE SET
-    updated_at = clock_timestamp(),
-    concurrency_limit = excluded.concurrency_limit,
-    last_step = excluded.last_step,
-    last_state_json = excluded.last_state_json,
-    last_frontier_json = excluded.last_frontier_json,
-    last_versions_seen_json = excluded.last_versions_seen_json,
-    graph_hash = COALESCE(excluded.graph_hash, s.graph_hash)
-WHERE excluded.last_step >= s.last_step OR s.last_state_json IS NULL
-"""
-
-_UPSERT_STEP = """
-INSERT INTO steps (session_id, step, created_at, state_json, frontier_json, versions_seen_json,
-                   ran_nodes_json, skipped_nodes_json, updated_channels_json, payload_bytes)
-VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10)
-ON CONFLICT (session_id, step) DO UPDATE SET
-    created_at = excluded.created_at,
-    state_json = excluded.state_json,
-    frontier_json = excluded.frontier_json,
-    versions_seen_json = excluded.versions_seen_json,
-    ran_nodes_json = excluded.ran_nodes_json,
-    skipped_nodes_json = excluded.skipped_nodes_json,
-    updated_channels_json = excluded.updated_channels_json,
-    payload_bytes = excluded.payload_bytes
-"""
 
 
 def _check_url(url: str) -> None:
@@ -116,8 +82,9 @@ class PostgresCheckpointer:
 
     backend_name = "postgres"
 
-    def __init__(self, pool: asyncpg.Pool, url: str, timeout: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, timeout: float, store: StoreMode | None = None) -> None:
         self._pool = pool
+        self._store = store or StoreMode()
         self._url = url
         self._timeout = timeout
         self.target, _ = postgres_target(url)
@@ -125,6 +92,15 @@ class PostgresCheckpointer:
 
     def __repr__(self) -> str:
         return f"PostgresCheckpointer({redact_url(self._url)!r})"
+
+    @property
+    def storage_mode(self) -> str:
+        """ "compact" (deltas, a full snapshot every `snapshot_every` steps) or "full" (Weavegraph's)."""
+        return self._store.mode
+
+    @property
+    def snapshot_every(self) -> int:
+        return self._store.snapshot_every
 
     @property
     def url(self) -> str:
@@ -140,8 +116,19 @@ class PostgresCheckpointer:
         connect_timeout: float = 10.0,
         min_size: int = 1,
         max_size: int = 4,
+        storage_mode: str | None = None,
+        snapshot_every: int | None = None,
     ) -> PostgresCheckpointer:
-        """Open a pool and apply pending migrations (with `migrate=False` they must already be applied)."""
+        """Open a pool and apply pending migrations (with `migrate=False` they must already be applied).
+
+        An empty database is set to `storage_mode` ("compact" by default, or "full") with a full snapshot
+        every `snapshot_every` steps (default 50); a database with sessions keeps its recorded mode ("full"
+        when it has none, as Weavegraph 0.6 writes).
+        """
+        if storage_mode is not None and storage_mode not in STORAGE_MODES:
+            raise CheckpointerError(f"storage_mode must be 'compact' or 'full', got {storage_mode!r}")
+        if snapshot_every is not None and snapshot_every < 1:
+            raise CheckpointerError(f"snapshot_every must be at least 1, got {snapshot_every}")
         _check_url(url)
         target, _ = postgres_target(url)
         with map_pg_errors(url, "connecting"):
@@ -161,10 +148,14 @@ class PostgresCheckpointer:
                                 f"PostgreSQL database {target} lacks migrations {', '.join(missing)}; "
                                 "run `weavegraph migrate` or connect with migrate=True"
                             )
+                    fresh = await conn.fetchval(
+                        "SELECT NOT EXISTS (SELECT 1 FROM steps) AND NOT EXISTS (SELECT 1 FROM sessions)"
+                    )
+                    store = await pg_ops.ensure_mode(conn, bool(fresh), storage_mode, snapshot_every)
         except BaseException:
             pool.terminate()
             raise
-        return cls(pool, url, connect_timeout)
+        return cls(pool, url, connect_timeout, store)
 
     async def _run(self, fn: Callable[[Any], Awaitable[T]], action: str, *, retry: bool = True) -> T:
         """Run `fn(connection)`; after a lost connection, replace the pool's connections and retry once."""
@@ -190,6 +181,7 @@ class PostgresCheckpointer:
         outcome is unknown and `StorageUnavailable` is raised.
         """
         enc = encode_checkpoint(checkpoint)
+        store = self._store
         committing = False
 
         async def run(conn: Any) -> None:
@@ -197,12 +189,14 @@ class PostgresCheckpointer:
             tr = conn.transaction()
             await tr.start()
             try:
-                await _save(conn, enc, expected_last_step)
+                known = await pg_ops.save(conn, enc, expected_last_step, store)
             except BaseException:
                 await tr.rollback()
                 raise
             committing = True
             await tr.commit()
+            if known is not None:
+                store.known[enc.session_id] = known
 
         try:
             await self._run(run, f"saving session '{enc.session_id}'", retry=False)
@@ -218,36 +212,12 @@ class PostgresCheckpointer:
         await self._run(run, f"deleting session '{session_id}'")
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
-        """Delete (or with `dry_run` only count) steps the policy selects; never a session's latest step."""
-        args: list[Any] = [policy.keep_last if policy.keep_last is not None else 1]
-        scope = ""
-        if policy.session_ids is not None:
-            args.append(list(policy.session_ids))
-            scope = f"WHERE t.session_id = ANY(${len(args)}::text[])"
-        older = ""
-        if policy.older_than is not None:
-            args.append(policy.older_than)
-            older = f"AND t.created_at < now() - ${len(args)}::interval"
-        doomed = (
-            "WITH ranked AS (SELECT t.session_id AS sid, t.step AS step,"
-            " ROW_NUMBER() OVER (PARTITION BY t.session_id ORDER BY t.step DESC) AS rn FROM steps t"
-            f" {scope}), doomed AS (SELECT t.session_id AS sid, t.step AS step, {_BYTES} AS size"
-            " FROM ranked r JOIN sessions s ON s.id = r.sid"
-            " JOIN steps t ON t.session_id = r.sid AND t.step = r.step"
-            f" WHERE r.rn > $1 AND r.step <> s.last_step {older})"
-        )
-        if dry_run:
-            sql = doomed + " SELECT count(*), count(DISTINCT sid), COALESCE(sum(size), 0) FROM doomed"
-        else:
-            sql = (
-                doomed + ", gone AS (DELETE FROM steps t USING doomed d WHERE t.session_id = d.sid"
-                " AND t.step = d.step RETURNING d.sid, d.size)"
-                " SELECT count(*), count(DISTINCT sid), COALESCE(sum(size), 0) FROM gone"
-            )
+        """Delete (or with `dry_run` only count) steps the policy selects; never a session's latest step.
+        Kept compact steps whose parent goes become full snapshots first; `bytes` is the net size freed."""
 
         async def run(conn: Any) -> PruneReport:
-            row = await conn.fetchrow(sql, *args)
-            return PruneReport(int(row[0]), int(row[2]), int(row[1]), dry_run)
+            async with conn.transaction():
+                return await pg_ops.prune(conn, policy, dry_run)
 
         return await self._run(run, "pruning")
 
@@ -263,7 +233,7 @@ class PostgresCheckpointer:
         async def run(conn: Any) -> Checkpoint | None:
             row = await conn.fetchrow(
                 "SELECT s.last_step, COALESCE(t.created_at, s.updated_at),"
-                " COALESCE(t.state_json, s.last_state_json), COALESCE(t.frontier_json, s.last_frontier_json),"
+                " s.last_state_json, COALESCE(t.frontier_json, s.last_frontier_json),"
                 " COALESCE(t.versions_seen_json, s.last_versions_seen_json), t.ran_nodes_json,"
                 " t.skipped_nodes_json, t.updated_channels_json, s.concurrency_limit, s.graph_hash"
                 " FROM sessions s LEFT JOIN steps t ON t.session_id = s.id AND t.step = s.last_step"
@@ -279,12 +249,12 @@ class PostgresCheckpointer:
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
         async def run(conn: Any) -> Checkpoint | None:
             row = await conn.fetchrow(
-                f"SELECT {_STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
+                f"SELECT {STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
                 " WHERE t.session_id = $1 AND t.step = $2",
                 session_id,
                 step,
             )
-            return decode_checkpoint(session_id, *row) if row is not None else None
+            return (await pg_ops.to_checkpoints(conn, session_id, [row]))[0] if row is not None else None
 
         return await self._run(run, f"loading step {step} of session '{session_id}'")
 
@@ -340,13 +310,13 @@ class PostgresCheckpointer:
             rows = await conn.fetch(
                 f"WITH page AS (SELECT x.step FROM {source} WHERE {where}"
                 f" ORDER BY x.step DESC LIMIT ${n + 1} OFFSET ${n + 2})"
-                f" SELECT {_STEP_COLUMNS} FROM page p JOIN steps t ON t.session_id = $1 AND t.step = p.step"
+                f" SELECT {STEP_COLUMNS} FROM page p JOIN steps t ON t.session_id = $1 AND t.step = p.step"
                 " JOIN sessions s ON s.id = t.session_id ORDER BY t.step DESC",
                 *args,
                 query.limit,
                 query.offset,
             )
-            items = [decode_checkpoint(session_id, *r) for r in rows]
+            items = await pg_ops.to_checkpoints(conn, session_id, list(rows))
             return StepQueryResult(items, total, query.offset + len(items) < total)
 
         return await self._run(run, f"querying steps of session '{session_id}'")
@@ -387,6 +357,8 @@ class PostgresCheckpointer:
                 sum(s.steps for s in sessions),
                 sum(s.bytes for s in sessions),
                 tables={r[0]: int(r[1]) for r in sizes},
+                storage_mode=self.storage_mode,
+                snapshot_every=self.snapshot_every,
             )
 
         return await self._run(run, "reading storage statistics")
@@ -431,40 +403,6 @@ class PostgresCheckpointer:
             await asyncio.wait_for(self._pool.close(), self._timeout)
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             self._pool.terminate()
-
-
-async def _save(conn: Any, enc: EncodedCheckpoint, expected: int | None) -> None:
-    if expected is not None:
-        row = await conn.fetchrow(
-            "SELECT last_step, last_state_json IS NULL FROM sessions WHERE id = $1 FOR UPDATE", enc.session_id
-        )
-        actual = None if row is None or row[1] else int(row[0])
-        if actual != expected:
-            raise CheckpointConflict(enc.session_id, expected, actual)
-    created = enc.created_at if enc.created_at.tzinfo else enc.created_at.replace(tzinfo=_dt.UTC)
-    await conn.execute(
-        _UPSERT_SESSION,
-        enc.session_id,
-        enc.concurrency_limit,
-        enc.step,
-        enc.state_json,
-        enc.frontier_json,
-        enc.versions_seen_json,
-        enc.graph_hash,
-    )
-    await conn.execute(
-        _UPSERT_STEP,
-        enc.session_id,
-        enc.step,
-        created,
-        enc.state_json,
-        enc.frontier_json,
-        enc.versions_seen_json,
-        enc.ran_nodes_json,
-        enc.skipped_nodes_json,
-        enc.updated_channels_json,
-        enc.payload_bytes,
-    )
 
 
 def _session_stats(row: Any) -> SessionStats:

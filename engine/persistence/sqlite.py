@@ -29,7 +29,7 @@ from engine.persistence.base import (
     StepQueryResult,
     StorageStats,
 )
-from engine.persistence.compact import STORAGE_MODES
+from engine.persistence.compact import STORAGE_MODES, StoreMode
 from engine.persistence.errors import (
     InvalidCheckpointerUrl,
     NotACheckpointDatabase,
@@ -115,7 +115,7 @@ class SQLiteCheckpointer:
         self._watchers: list[asyncio.Queue[tuple[str, int]]] = []
         self.schema_changed = False
         """Whether connecting created or extended the schema."""
-        self._store = ops.StoreMode()
+        self._store = StoreMode()
 
     @property
     def storage_mode(self) -> str:

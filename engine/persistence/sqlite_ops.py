@@ -8,15 +8,13 @@ steps whose parent it deletes, so no kept step ever loses the chain it needs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
-from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import CheckpointConflict
 from engine.persistence.base import Checkpoint, PrunePolicy, PruneReport, SessionStats, StepQuery
-from engine.persistence.compact import JsonDict, is_delta, make_delta, resolve_state
+from engine.persistence.compact import JsonDict, Known, StoreMode, digest, is_delta, make_delta, resolve_state
 from engine.persistence.serde import (
     EncodedCheckpoint,
     contiguous_total,
@@ -72,23 +70,6 @@ ON CONFLICT (session_id, step) DO UPDATE SET
 """
 
 
-@dataclass(slots=True)
-class _Known:
-    step: int
-    state: JsonDict
-    digest: str
-    chain: int
-
-
-@dataclass(slots=True)
-class StoreMode:
-    """How a database stores states, and what this writer knows of each session's latest state."""
-
-    mode: str = "full"
-    snapshot_every: int = 50
-    known: dict[str, _Known] = field(default_factory=dict)
-
-
 class Transaction:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
 
@@ -104,10 +85,6 @@ class Transaction:
             self.conn.execute("COMMIT")
         elif self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
-
-
-def digest(text: str) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 def save(
@@ -127,14 +104,8 @@ def save(
         if store.mode == "compact":
             if actual is not None and enc.step <= actual:
                 materialize_children(conn, sid, enc.step)  # an overwrite: nothing may depend on the old row
-            known = store.known.get(sid)
-            if (
-                known is not None
-                and known.step == actual
-                and known.digest == row[2]
-                and known.step < enc.step
-                and known.chain + 1 < store.snapshot_every
-            ):
+            known = store.delta_base(sid, actual, row[2] if row is not None else None, enc.step)
+            if known is not None:
                 new_state = json.loads(enc.state_json)  # an independent copy, also kept for the next save
                 state_text = dumps(make_delta(known.state, new_state))
                 parent, chain = known.step, known.chain + 1
@@ -175,7 +146,7 @@ def save(
     if store.mode == "compact" and (actual is None or enc.step >= actual):
         # An independent copy: the runner keeps mutating the state object it saved.
         state = new_state if new_state is not None else json.loads(enc.state_json)
-        store.known[sid] = _Known(enc.step, state, state_digest, chain)
+        store.known[sid] = Known(enc.step, state, state_digest, chain)
 
 
 def _fetcher(conn: sqlite3.Connection, session_id: str) -> Any:

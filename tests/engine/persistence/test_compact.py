@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import sqlite3
 import threading
@@ -23,23 +24,25 @@ from engine.state import VersionedState
 from engine.types import ErrorEvent, ErrorScope, Message, NodeKind, WeaveError
 from tests.engine.persistence.helpers import T0, make_cp
 
+# PostgreSQL's JSONB cannot hold NUL characters (a clear CheckpointDataError, tested elsewhere).
+TEXT = st.text(st.characters(blacklist_characters="\x00"), max_size=5)
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-5, 5)
     | st.floats(allow_nan=False, allow_infinity=False, width=32)
-    | st.text(max_size=4),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
     max_leaves=6,
 )
 KEYS = st.sampled_from(["a", "b", "c", "d", "e"])
 MUTATION = st.one_of(
-    st.tuples(st.just("append"), st.text(max_size=5)),
-    st.tuples(st.just("replace"), st.lists(st.text(max_size=3), max_size=3)),
+    st.tuples(st.just("append"), TEXT),
+    st.tuples(st.just("replace"), st.lists(TEXT, max_size=3)),
     st.tuples(st.just("set"), KEYS, JSON_VALUES),
     st.tuples(st.just("del"), KEYS),
     st.tuples(st.just("move"), KEYS),
-    st.tuples(st.just("error"), st.text(max_size=5), JSON_VALUES),
+    st.tuples(st.just("error"), TEXT, JSON_VALUES),
     st.tuples(st.just("clear_errors")),
 )
 STEP = st.one_of(
@@ -75,20 +78,21 @@ def mutate(state: VersionedState, mutations: list[Any], step: int) -> VersionedS
     return state
 
 
-def checkpoint(step: int, state: VersionedState) -> Checkpoint:
+def checkpoint(step: int, state: VersionedState, sid: str = "p") -> Checkpoint:
     return Checkpoint(
-        "p", step, state, [NodeKind.custom("A")], {"A": {"messages": step}}, 2, T0, [NodeKind.custom("A")]
+        sid, step, state, [NodeKind.custom("A")], {"A": {"messages": step}}, 2, T0, [NodeKind.custom("A")]
     )
 
 
-def fingerprint(cp: Checkpoint | None) -> Any:
+def fingerprint(cp: Checkpoint | None, jsonb: bool = False) -> Any:
     if cp is None:
         return None
     s = cp.state
     return (
         cp.step,
         [m.to_json_value() for m in s.messages],
-        json.dumps(s.extra),  # key order and exact JSON types included
+        # Exact JSON types, and key order too except in JSONB, which orders keys itself.
+        json.dumps(s.extra, sort_keys=jsonb),
         [e.to_json_value() for e in s.errors],
         (s.messages_version, s.extra_version, s.errors_version),
         cp.frontier,
@@ -96,26 +100,38 @@ def fingerprint(cp: Checkpoint | None) -> Any:
     )
 
 
-async def run_both(script: list[Any], snapshot_every: int) -> None:
-    full = await SQLiteCheckpointer.connect("sqlite::memory:", storage_mode="full")
-    compact = await SQLiteCheckpointer.connect("sqlite::memory:", snapshot_every=snapshot_every)
+async def run_both(
+    script: list[Any], snapshot_every: int, urls: tuple[str, str] | None = None, sid: str = "p"
+) -> None:
+    """Replay `script` on a full and a compact database and compare every step (Postgres when `urls`)."""
+    if urls is None:
+        full: Any = await SQLiteCheckpointer.connect("sqlite::memory:", storage_mode="full")
+        compact: Any = await SQLiteCheckpointer.connect("sqlite::memory:", snapshot_every=snapshot_every)
+    else:
+        from engine.persistence.postgres import PostgresCheckpointer
+
+        full = await PostgresCheckpointer.connect(urls[0], storage_mode="full")
+        compact = await PostgresCheckpointer.connect(urls[1], snapshot_every=snapshot_every)
     assert (full.storage_mode, compact.storage_mode) == ("full", "compact")
     try:
         states = [VersionedState.new_with_user_message("hi")]
         for cp in (full, compact):
-            await cp.save(checkpoint(0, states[0]))
+            await cp.save(checkpoint(0, states[0], sid))
         for op in script:
             if op[0] == "step":
                 states.append(mutate(states[-1], op[1], len(states)))
                 for cp in (full, compact):
-                    await cp.save(checkpoint(len(states) - 1, states[-1]), expected_last_step=len(states) - 2)
+                    await cp.save(
+                        checkpoint(len(states) - 1, states[-1], sid), expected_last_step=len(states) - 2
+                    )
             elif op[0] == "overwrite":
                 step = op[1] % len(states)
                 changed = mutate(states[step], op[2], step)
                 for cp in (full, compact):
-                    await cp.save(checkpoint(step, changed))
+                    await cp.save(checkpoint(step, changed, sid))
             else:
-                reports = [await cp.prune(PrunePolicy(keep_last=op[1])) for cp in (full, compact)]
+                policy = PrunePolicy(keep_last=op[1], session_ids=[sid])
+                reports = [await cp.prune(policy) for cp in (full, compact)]
                 assert reports[0].steps == reports[1].steps
         for step in range(len(states)):
             assert fingerprint(await compact.load_step("p", step)) == fingerprint(
@@ -153,6 +169,31 @@ def run_in_thread(coro_factory: Any) -> None:
 @given(script=st.lists(STEP, max_size=25), snapshot_every=st.integers(1, 5))
 def test_compact_loads_exactly_what_full_loads(script: list[Any], snapshot_every: int) -> None:
     run_in_thread(lambda: run_both(script, snapshot_every))
+
+
+@pytest.mark.postgres
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(script=st.lists(STEP, max_size=15), snapshot_every=st.integers(1, 4))
+def test_compact_loads_exactly_what_full_loads_on_postgres(
+    script: list[Any], snapshot_every: int, postgres_pair: tuple[str, str]
+) -> None:
+    sid = f"p{next(_EXAMPLES)}"
+    run_in_thread(lambda: run_both(script, snapshot_every, postgres_pair, sid))
+
+
+_EXAMPLES = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def postgres_pair(postgres_server: Any) -> Any:
+    urls = (postgres_server.create_database(), postgres_server.create_database())
+    yield urls
+    for url in urls:
+        postgres_server.drop_database(url)
 
 
 def test_strict_json_equality() -> None:

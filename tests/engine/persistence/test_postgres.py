@@ -17,6 +17,7 @@ from engine.errors import CheckpointerError
 from engine.persistence.base import StepQuery
 from engine.persistence.errors import (
     AuthenticationFailed,
+    CheckpointDataError,
     InvalidCheckpointerUrl,
     NotACheckpointDatabase,
     StorageNotFound,
@@ -179,5 +180,15 @@ async def test_repr_hides_the_password(postgres_url: str, postgres_server: Postg
     cp = await PostgresCheckpointer.connect(postgres_url)
     try:
         assert postgres_server.password not in repr(cp) and "***" in repr(cp)
+    finally:
+        await cp.aclose()
+
+
+async def test_nul_characters_get_a_clear_error(postgres_url: str) -> None:
+    cp = await PostgresCheckpointer.connect(postgres_url)
+    try:
+        with pytest.raises(CheckpointDataError, match="NUL"):
+            await cp.save(make_cp("nul", 0, extra={"text": "a\x00b"}))
+        await cp.save(make_cp("nul", 0))
     finally:
         await cp.aclose()
