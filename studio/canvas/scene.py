@@ -166,7 +166,14 @@ class GraphScene(QGraphicsScene):
     # ------------------------------------------------------------------ model slots
 
     def _on_model_document_reset(self) -> None:
-        self.clear()
+        # Deselect first (listeners see a consistent scene), then delete every item with signals blocked:
+        # selectionChanged emitted from inside clear() would hand listeners half-destroyed items.
+        self.clearSelection()
+        blocked = self.blockSignals(True)
+        try:
+            self.clear()
+        finally:
+            self.blockSignals(blocked)
         self.nodes.clear()
         self.edges.clear()
         self.conditional.clear()
@@ -203,6 +210,7 @@ class GraphScene(QGraphicsScene):
         item = self.nodes.pop(node_id, None)
         if item is None:
             return
+        item.setSelected(False)
         for edge in list(item.edges):
             self._remove_edge_item(edge)
             self.edges.pop(edge.key, None)

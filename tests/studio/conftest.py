@@ -8,6 +8,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import asyncio
+import gc
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,6 +106,9 @@ def no_leaked_widgets(qapp: QApplication, request: pytest.FixtureRequest) -> Ite
     yield
     if request.node.get_closest_marker("allow_leaked_widgets"):
         return
+    # Collect Python garbage here, between tests, so Qt wrappers of this test are not finalised in the
+    # middle of a later test's event processing.
+    gc.collect()
     for _ in range(3):
         QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)  # runs deleteLater
         qapp.processEvents()
