@@ -1,10 +1,10 @@
 """Studio measurements: launch-to-interactive time, a 500-node document opened and laid out, the longest
 frame gap under a 100,000-event flood and at 20,000 events/s, Stop latency; optional screenshots.
 
-    .venv/bin/python bench/studio_bench.py [--screenshots resources/screenshots]
+    .venv/bin/python bench/studio_bench.py [--screenshots resources/screenshots]   (or -m bench.studio_bench)
 """
 
-# ruff: noqa: ASYNC110, ASYNC240  (a bench script: polling loops and small file operations are intended)
+# ruff: noqa: ASYNC110, ASYNC240, E402  (a bench script: polling loops, small file work, sys.path set first)
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+_HERE = Path(__file__).resolve().parent
+# run as a script, bench/ would be first on sys.path and bench/studio.py would shadow the studio package
+sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import PySide6  # noqa: F401  (before qasync)
 import qasync
@@ -155,12 +158,26 @@ async def in_window(args: argparse.Namespace) -> None:
         latencies.append((time.perf_counter() - t0) * 1000)
     print("Stop latency: " + ", ".join(f"{x:.1f} ms" for x in latencies))
 
+    window._close_confirmed = True
+    window.close()
+    await window.shutdown()
+    await bridge.shutdown()
+
     if args.screenshots:
+        # a fresh window, so the pictures show one clean session (no bench floods in the log)
+        bridge = Bridge()
+        window = MainWindow(bridge, EventBus(buffer_capacity=4096))
+        window.resize(1600, 1000)
+        window.show()
+        window.runs.listen()
+        window.sink_health.listen()
+        await asyncio.sleep(0.3)
         out = Path(args.screenshots)
         out.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp())
         window.open_example("market_ticks")
-        await asyncio.sleep(0.3)
+        window.run_log.clear()
+        await asyncio.sleep(0.5)
         window.graph_editor.view.fit()
         window.graph_editor.scene.select_nodes(["accumulate"])
         window.docks["runConsole"].raise_()
@@ -216,6 +233,7 @@ def main() -> None:
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
     app = QApplication(sys.argv[:1])
     app.setOrganizationName("WeavegraphBench")
+    app.setQuitOnLastWindowClosed(False)
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
         runner.run(in_window(args))
 
