@@ -11,12 +11,14 @@ Pure functions on the state JSON of `serde.state_to_json`; the backends store th
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.persistence.errors import CheckpointDataError
+from engine.state import json_copy
 
 DELTA_KEY = "weavegraph_delta"
 STORAGE_MODES = ("compact", "full")
@@ -61,13 +63,12 @@ class StoreMode:
 
 
 def same(a: Any, b: Any) -> bool:
-    """Strict JSON equality: 1, 1.0 and True differ, and so do 0.0 and -0.0 (their JSON texts differ)."""
+    """Strict JSON equality: 1, 1.0 and True differ, and so do 0.0 and -0.0 and differently ordered objects
+    (their JSON texts differ). Compared in C: `==` first, then the texts of equal containers."""
     if type(a) is not type(b):
         return False
-    if isinstance(a, dict):
-        return len(a) == len(b) and all(k in b and same(v, b[k]) for k, v in a.items())
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict | list):
+        return bool(a == b) and json.dumps(a) == json.dumps(b)
     if isinstance(a, float):
         return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
     return bool(a == b)
@@ -78,20 +79,33 @@ def digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
+def own_copy(state: JsonDict) -> JsonDict:
+    """A state JSON value safe to keep: the extra map and error items are copied (message items are fresh
+    dicts of strings already)."""
+    return {
+        "messages": state["messages"],
+        "extra": {"version": state["extra"]["version"], "map": json_copy(state["extra"]["map"])},
+        "errors": {"version": state["errors"]["version"], "items": json_copy(state["errors"]["items"])},
+    }
+
+
 def is_delta(state_value: Any) -> bool:
     return isinstance(state_value, dict) and DELTA_KEY in state_value
 
 
-def _list_delta(parent: JsonDict, state: JsonDict) -> JsonDict:
+def _list_delta(parent: JsonDict, state: JsonDict, strings_only: bool = False) -> JsonDict:
     before, after = parent["items"], state["items"]
     n = len(before)
-    if len(after) >= n and all(same(x, y) for x, y in zip(before, after[:n], strict=True)):
+    if len(after) < n:
+        return {"version": state["version"], "items": after}
+    # Message items hold only strings, for which == (compared in C) is already exact.
+    if (before == after[:n]) if strings_only else same(before, after[:n]):
         return {"version": state["version"], "append": after[n:]}
     return {"version": state["version"], "items": after}
 
 
 def make_delta(parent: JsonDict, state: JsonDict) -> JsonDict:
-    """The delta that turns the state JSON `parent` into `state`."""
+    """The delta that turns the state JSON `parent` into `state` (message items must hold only strings)."""
     before, after = parent["extra"]["map"], state["extra"]["map"]
     extra: JsonDict = {"version": state["extra"]["version"]}
     merged_order = [k for k in before if k in after] + [k for k in after if k not in before]
@@ -106,7 +120,7 @@ def make_delta(parent: JsonDict, state: JsonDict) -> JsonDict:
             extra["delete"] = removed
     return {
         DELTA_KEY: 1,
-        "messages": _list_delta(parent["messages"], state["messages"]),
+        "messages": _list_delta(parent["messages"], state["messages"], strings_only=True),
         "extra": extra,
         "errors": _list_delta(parent["errors"], state["errors"]),
     }

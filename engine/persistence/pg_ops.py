@@ -21,6 +21,7 @@ from engine.persistence.compact import (
     StoreMode,
     digest,
     make_delta,
+    own_copy,
     resolve_state,
 )
 from engine.persistence.serde import EncodedCheckpoint, decode_checkpoint, dumps
@@ -121,7 +122,7 @@ async def save(conn: Any, enc: EncodedCheckpoint, expected: int | None, store: S
             await materialize_children(conn, sid, enc.step)  # an overwrite: nothing may depend on the old row
         known = store.delta_base(sid, actual, row[2] if row is not None else None, enc.step)
         if known is not None:
-            new_state = json.loads(enc.state_json)
+            new_state = own_copy(enc.state_value)
             state_text = dumps(make_delta(known.state, new_state))
             parent, chain = known.step, known.chain + 1
     size = enc.payload_bytes
@@ -155,7 +156,7 @@ async def save(conn: Any, enc: EncodedCheckpoint, expected: int | None, store: S
     )
     if store.mode != "compact" or (actual is not None and enc.step < actual):
         return None
-    state = new_state if new_state is not None else json.loads(enc.state_json)
+    state = new_state if new_state is not None else own_copy(enc.state_value)
     return Known(enc.step, state, state_digest, chain)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.persistence.base import Checkpoint, StepQuery
@@ -137,6 +137,8 @@ class EncodedCheckpoint:
     updated_channels_json: str
     concurrency_limit: int
     graph_hash: str | None
+    state_value: Any = field(default=None, compare=False, repr=False)
+    """The state JSON value itself; its extra map is the live state's (copy it before keeping it)."""
 
     @property
     def payload_bytes(self) -> int:
@@ -157,11 +159,12 @@ class EncodedCheckpoint:
 def encode_checkpoint(cp: Checkpoint) -> EncodedCheckpoint:
     """Serialise a checkpoint; raises `CheckpointDataError` naming session and step when it is not JSON."""
     try:
+        state_value = state_to_json(cp.state)
         return EncodedCheckpoint(
             cp.session_id,
             int(cp.step),
             cp.created_at,
-            dumps(state_to_json(cp.state)),
+            dumps(state_value),
             dumps(nodes_to_json(cp.frontier)),
             dumps(versions_seen_to_json(cp.versions_seen)),
             dumps(nodes_to_json(cp.ran_nodes)),
@@ -169,6 +172,7 @@ def encode_checkpoint(cp: Checkpoint) -> EncodedCheckpoint:
             dumps(list(cp.updated_channels)),
             int(cp.concurrency_limit),
             cp.graph_hash,
+            state_value,
         )
     except (TypeError, ValueError) as exc:
         raise CheckpointDataError(

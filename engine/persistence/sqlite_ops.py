@@ -14,7 +14,16 @@ from typing import Any
 
 from engine.errors import CheckpointConflict
 from engine.persistence.base import Checkpoint, PrunePolicy, PruneReport, SessionStats, StepQuery
-from engine.persistence.compact import JsonDict, Known, StoreMode, digest, is_delta, make_delta, resolve_state
+from engine.persistence.compact import (
+    JsonDict,
+    Known,
+    StoreMode,
+    digest,
+    is_delta,
+    make_delta,
+    own_copy,
+    resolve_state,
+)
 from engine.persistence.serde import (
     EncodedCheckpoint,
     contiguous_total,
@@ -106,7 +115,7 @@ def save(
                 materialize_children(conn, sid, enc.step)  # an overwrite: nothing may depend on the old row
             known = store.delta_base(sid, actual, row[2] if row is not None else None, enc.step)
             if known is not None:
-                new_state = json.loads(enc.state_json)  # an independent copy, also kept for the next save
+                new_state = own_copy(enc.state_value)
                 state_text = dumps(make_delta(known.state, new_state))
                 parent, chain = known.step, known.chain + 1
         size = enc.payload_bytes
@@ -145,7 +154,7 @@ def save(
         )
     if store.mode == "compact" and (actual is None or enc.step >= actual):
         # An independent copy: the runner keeps mutating the state object it saved.
-        state = new_state if new_state is not None else json.loads(enc.state_json)
+        state = new_state if new_state is not None else own_copy(enc.state_value)
         store.known[sid] = Known(enc.step, state, state_digest, chain)
 
 

@@ -193,13 +193,68 @@ async def postgres_suite(url: str) -> dict[str, Any]:
     return results
 
 
+async def workload_growing_thread(out: Path, invocations: int = 1000) -> dict[str, Any]:
+    """The LangGraph baseline's workload 3/4 shape through the real runner: a 3-node chain, each node appends
+    one message, and each invocation adds a user message: 3 checkpoints per invocation, 4,000 messages."""
+    from engine.graph.builder import GraphBuilder
+    from engine.partial import NodePartial
+    from engine.runner import AppRunner
+    from engine.state import VersionedState
+    from engine.types import Message
+
+    def node(name: str) -> Any:
+        async def run(snapshot: Any, ctx: Any) -> NodePartial:
+            return NodePartial(messages=[Message.assistant(f"{name} reply {len(snapshot.messages)}")])
+
+        return run
+
+    builder = GraphBuilder()
+    for name in ("a", "b", "c"):
+        builder.add_node(name, node(name))
+    for src, dst in (("Start", "a"), ("a", "b"), ("b", "c"), ("c", "End")):
+        builder.add_edge(src, dst)
+    app = builder.compile()
+    results: dict[str, Any] = {}
+    for mode in ("full", "compact"):
+        path = out / f"workload-{mode}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        cp = await SQLiteCheckpointer.connect(f"sqlite://{path}", storage_mode=mode)
+        runner = await AppRunner.builder().app(app).checkpointer_custom(cp).build()
+        start = time.perf_counter()
+        await runner.create_iterative_session("thread", VersionedState())
+        for i in range(invocations):
+            await runner.invoke_next("thread", NodePartial(messages=[Message.user(f"question {i}")]))
+        elapsed = time.perf_counter() - start
+        await runner.aclose()
+        stats = await cp.storage_stats()
+        await cp.vacuum()
+        await cp.aclose()
+        results[mode] = {
+            "seconds": round(elapsed, 2),
+            "checkpoints": stats.total_steps,
+            "checkpoints_per_second": round(stats.total_steps / elapsed),
+            "payload_mb": round(stats.total_bytes / 1e6, 2),
+            "file_mb_after_vacuum": round(path.stat().st_size / 1e6, 2),
+        }
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "weavegraph-bench"))
     parser.add_argument("--postgres", action="store_true", help="also measure a throwaway PostgreSQL server")
+    parser.add_argument(
+        "--workload", action="store_true", help="only the growing-thread workload, both modes"
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    parser_results: dict[str, Any] = {}
+    if args.workload:
+        parser_results["growing_thread_1000_invocations"] = asyncio.run(workload_growing_thread(out))
+        print(json.dumps(parser_results, indent=2))
+        return
     results = {"sqlite": asyncio.run(sqlite_suite(out))}
     if args.postgres:
         from tests.pgserver import PostgresServer
