@@ -4,6 +4,7 @@ their signals. Behaviour lives in the panels, models and controllers."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import platform
 from typing import Any
@@ -76,7 +77,7 @@ class MainWindow(QMainWindow):
         self.sink_health = SinkHealthPanel(bridge, bus, self)
         self.browser = CheckpointBrowserPanel(bridge, self)
         self.stepper = SessionStepperPanel(bridge, self)
-        self.actions = Actions(self, self.model.undo_stack)
+        self.commands = Actions(self, self.model.undo_stack)
         self.docks: dict[str, QDockWidget] = {}
 
         self._build_docks()
@@ -119,7 +120,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([console], [380], Qt.Orientation.Vertical)
 
     def _build_menus(self) -> None:
-        a = self.actions
+        a = self.commands
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addActions([a.new, a.open, a.open_code])
@@ -128,7 +129,7 @@ class MainWindow(QMainWindow):
             from engine.graph.document import example_names
 
             for name in example_names():
-                self.examples_menu.addAction(name, lambda n=name: self.open_example(n))
+                self.examples_menu.addAction(name, functools.partial(self.open_example, name))
         except Exception as exc:  # examples missing from a broken install must not stop the window
             self.examples_menu.setTitle(f"Open Example (unavailable: {exc})")
         self.recent_menu = file_menu.addMenu("Open &Recent")
@@ -180,7 +181,7 @@ class MainWindow(QMainWindow):
         self._on_runs_state_changed(self.runs.state)
 
     def _wire(self) -> None:
-        a = self.actions
+        a = self.commands
         ge = self.graph_editor
         a.new.triggered.connect(self.new_document)
         a.open.triggered.connect(self._on_open_triggered)
@@ -276,7 +277,7 @@ class MainWindow(QMainWindow):
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         for path in self.settings.recent_files():
-            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
+            self.recent_menu.addAction(path, functools.partial(self.open_path, path))
         if not self.recent_menu.actions():
             self.recent_menu.addAction("(none)").setEnabled(False)
 
@@ -288,7 +289,7 @@ class MainWindow(QMainWindow):
         for problem in self.documents.load_problems[:1]:
             self.statusBar().showMessage(f"The document has problems: {problem}", 8000)
         self.console.reset_input()
-        self.actions.trust.setEnabled(bool(self.documents.untrusted))
+        self.commands.trust.setEnabled(bool(self.documents.untrusted))
         try:
             self.stepper.set_document(self.documents.graph_document())
         except Exception as exc:
@@ -316,10 +317,10 @@ class MainWindow(QMainWindow):
     def _on_runs_state_changed(self, state: str) -> None:
         self.run_label.setText(f"Run: {state}")
         busy = state in RunState.BUSY
-        self.actions.stop.setEnabled(busy or state == RunState.PAUSED)
-        self.actions.continue_.setEnabled(state == RunState.PAUSED)
-        self.actions.run.setEnabled(not busy)
-        self.actions.step.setEnabled(not busy)
+        self.commands.stop.setEnabled(busy or state == RunState.PAUSED)
+        self.commands.continue_.setEnabled(state == RunState.PAUSED)
+        self.commands.run.setEnabled(not busy)
+        self.commands.step.setEnabled(not busy)
 
     def _on_runs_node_statuses(self, statuses: dict[str, tuple[str, int | None, str]]) -> None:
         scene = self.graph_editor.scene
@@ -378,9 +379,9 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ theme, about
 
     def _on_dark_toggled(self, dark: bool) -> None:
-        if self.actions.follow_system.isChecked() and dark == is_dark():
+        if self.commands.follow_system.isChecked() and dark == is_dark():
             return
-        self.actions.follow_system.setChecked(False)
+        self.commands.follow_system.setChecked(False)
         self.settings.set_theme("dark" if dark else "light")
         apply_theme(dark)
         self.graph_editor.scene.update()
@@ -390,15 +391,15 @@ class MainWindow(QMainWindow):
         if on:
             self.settings.set_theme("system")
             dark = apply_theme(None)
-            self.actions.dark.blockSignals(True)
-            self.actions.dark.setChecked(dark)
-            self.actions.dark.blockSignals(False)
+            self.commands.dark.blockSignals(True)
+            self.commands.dark.setChecked(dark)
+            self.commands.dark.blockSignals(False)
             self.graph_editor.scene.update()
 
     def apply_saved_theme(self) -> None:
         theme = self.settings.theme()
         dark = apply_theme(None if theme == "system" else theme == "dark")
-        for action, value in ((self.actions.dark, dark), (self.actions.follow_system, theme == "system")):
+        for action, value in ((self.commands.dark, dark), (self.commands.follow_system, theme == "system")):
             action.blockSignals(True)
             action.setChecked(value)
             action.blockSignals(False)

@@ -51,7 +51,7 @@ class Settings:
         value = self._s.value(key, [])
         if isinstance(value, str):
             return [value] if value else []
-        return [str(v) for v in value or []]
+        return [str(v) for v in value] if isinstance(value, list | tuple) else []
 
     def _push(self, key: str, item: str) -> list[str]:
         items = [item, *(i for i in self._list(key) if i != item)][:MAX_RECENT]

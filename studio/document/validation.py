@@ -60,7 +60,7 @@ def validate_snapshot(snap: ValidationInput, registry: object | None = None) -> 
     """`validate_model` on a snapshot; pure, safe to call from a worker thread."""
     from engine.graph.document import GraphDocument, validate_document
 
-    doc = GraphDocument(snap.data, snap.source)  # type: ignore[arg-type]
+    doc = GraphDocument(snap.data, snap.source)
     try:
         found = validate_document(doc, registry)  # type: ignore[arg-type]
     except Exception as exc:  # a checker bug must not break editing; show it as a problem instead

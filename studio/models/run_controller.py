@@ -104,11 +104,13 @@ class RunController(QObject):
             RunSession(app, state, url=url, session_id=session_id, bus=self.bus, max_steps=max_steps), "run"
         )
 
-    def step(self, app: Any, state: VersionedState, *, url: str, session_id: str) -> None:
+    def step(self, app: Any, state: VersionedState | None, *, url: str, session_id: str) -> None:
         """One superstep: of the paused/stepping session, or of a new one."""
         if self.session is not None and not self.session.completed and self.state in (RunState.PAUSED,):
             self._start(self.session, "step", new=False)
             return
+        if state is None:
+            raise ValueError("a new session needs an initial state")
         self._begin(RunSession(app, state, url=url, session_id=session_id, bus=self.bus), "step")
 
     def continue_(self) -> bool:

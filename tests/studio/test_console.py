@@ -97,7 +97,7 @@ def test_stop_cancels_a_long_run_within_200_ms(window: MainWindow, qtbot: Any) -
     assert window.console.run()
     qtbot.waitUntil(lambda: window.graph_editor.scene.node_statuses().get("wait") == "running", timeout=5000)
     started = time.perf_counter()
-    window.actions.stop.trigger()
+    window.commands.stop.trigger()
     qtbot.waitUntil(lambda: window.runs.state == RunState.STOPPED, timeout=2000)
     wall_ms = (time.perf_counter() - started) * 1000
     print(f"\nStop latency: task {window.runs.stop_latency_ms:.1f} ms, to STOPPED state {wall_ms:.1f} ms")
@@ -119,12 +119,12 @@ def test_breakpoints_pause_then_step_and_continue(window: MainWindow, qtbot: Any
     assert window.console.run()
     qtbot.waitUntil(lambda: window.runs.state == RunState.PAUSED, timeout=5000)
     assert "before_node report" in window.console.final_state.toPlainText()
-    assert window.actions.continue_.isEnabled()
-    window.actions.step.trigger()  # F10: one superstep, the paused node runs
+    assert window.commands.continue_.isEnabled()
+    window.commands.step.trigger()  # F10: one superstep, the paused node runs
     qtbot.waitUntil(lambda: window.runs.state in (RunState.PAUSED, RunState.COMPLETED), timeout=5000)
     qtbot.waitUntil(lambda: window.graph_editor.scene.node_statuses().get("report") == "done", timeout=3000)
     if window.runs.state == RunState.PAUSED:
-        window.actions.continue_.trigger()
+        window.commands.continue_.trigger()
     assert wait_finished(qtbot, window) == RunState.COMPLETED
 
 

@@ -51,7 +51,7 @@ def test_panels_have_stable_object_names_and_docks(window: MainWindow) -> None:
 
 
 def test_standard_shortcuts(window: MainWindow) -> None:
-    a = window.actions
+    a = window.commands
     expected = {
         a.new: "Ctrl+N",
         a.open: "Ctrl+O",
@@ -74,10 +74,10 @@ def test_standard_shortcuts(window: MainWindow) -> None:
 
 def test_undo_action_follows_the_document(window: MainWindow) -> None:
     assert window.open_example("market_ticks")
-    assert not window.actions.undo.isEnabled()
+    assert not window.commands.undo.isEnabled()
     window.add_node_at("delay", 0, 300)
-    assert window.actions.undo.isEnabled() and window.windowTitle().startswith("*")
-    window.actions.undo.trigger()
+    assert window.commands.undo.isEnabled() and window.windowTitle().startswith("*")
+    window.commands.undo.trigger()
     assert not window.model.dirty and not window.windowTitle().startswith("*")
 
 
@@ -140,11 +140,11 @@ def test_untrusted_document_opens_read_only_with_trust_button(window: MainWindow
 
 
 def test_dark_theme_toggle_is_remembered(window: MainWindow) -> None:
-    window.actions.dark.setChecked(True)
+    window.commands.dark.setChecked(True)
     assert window.settings.theme() == "dark"
     assert QApplication.palette().window().color().lightness() < 100
     assert canvas_colors().background.lightness() < 100
-    window.actions.dark.setChecked(False)
+    window.commands.dark.setChecked(False)
     assert window.settings.theme() == "light"
     assert QApplication.palette().window().color().lightness() > 150
 
