@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from PySide6.QtCore import QItemSelection, Qt, Signal
+from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -416,6 +416,23 @@ class RunConsolePanel(QWidget):
     def _on_controller_run_failed(self, node: str, message: str) -> None:
         where = f"Node '{node}' failed: " if node else "The run failed: "
         self.show_error(where + message)
+        # the error event is still in flight (events arrive in batches): select it once it is in the table
+        QTimer.singleShot(150, self.select_error_event)
+
+    def select_error_event(self) -> bool:
+        """Select the run's error event (node.error, else the failed stream end) and show its JSON."""
+        self.log.flush_all()
+        self.log.set_filter()
+        self.type_filter.blockSignals(True)
+        self.type_filter.setCurrentIndex(0)
+        self.type_filter.blockSignals(False)
+        for scope in ("node.error", "__weavegraph_stream_end__"):
+            for row in range(self.log.rowCount() - 1, -1, -1):
+                event = self.log.event_at(row)
+                if event.scope == scope and (scope == "node.error" or "status=error" in event.message):
+                    self.select_event_row(row)
+                    return True
+        return False
 
     def _on_controller_outcome(self, outcome: dict[str, Any]) -> None:
         state = outcome.get("state")

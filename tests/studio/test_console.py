@@ -71,6 +71,8 @@ def test_each_example_runs_from_the_console(
         assert "node.error" in scopes
         assert window.graph_editor.scene.selected_node_ids() == ["explode"]
         assert "Traceback" not in window.console.error_label.text()
+        qtbot.waitUntil(lambda: '"node.error"' in window.console.detail.toPlainText(), timeout=2000)
+        assert "fails on purpose" in window.console.detail.toPlainText()
     else:
         assert state == RunState.COMPLETED, window.runs.last_error
         assert "done" in statuses.values()
@@ -281,3 +283,20 @@ def test_ingest_20k_events_per_second(window: MainWindow, qtbot: Any, bridge: Br
     longest, ticks = measure_gaps(qtbot, lambda: window.run_log.total >= 40_000, 30_000)
     print(f"\n20,000 events/s ingest: longest timer gap {longest:.1f} ms over {ticks} ticks")
     assert window.run_log.total == 40_000
+
+
+def test_shutdown_during_a_run_cancels_it_and_closes_storage(
+    window: MainWindow, qtbot: Any, run_async: Callable[..., Any], tmp_path: Path
+) -> None:
+    db = tmp_path / "closing.db"
+    window.set_database(f"sqlite://{db.as_posix()}")
+    window.documents._apply(OpenedDocument(long_delay_document()))
+    assert window.console.run()
+    qtbot.waitUntil(lambda: window.graph_editor.scene.node_statuses().get("wait") == "running", timeout=5000)
+    session = window.runs.session
+    assert session is not None and session.checkpointer is not None
+    run_async(window.shutdown(), timeout=5)
+    assert window.runs.state == RunState.STOPPED
+    assert session.checkpointer is None  # closed
+    assert window.bus.closed
+    db.unlink()  # nothing holds the file
