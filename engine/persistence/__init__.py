@@ -27,6 +27,7 @@ from engine.persistence.errors import (
 from engine.persistence.factory import migrate, open_checkpointer, redact_url, resolve_url
 from engine.persistence.memory import InMemoryCheckpointer
 from engine.persistence.sqlite import SQLiteCheckpointer
+from engine.persistence.transfer import copy_checkpoints, export_jsonl, import_jsonl
 
 __all__ = [
     "AuthenticationFailed",
@@ -49,6 +50,9 @@ __all__ = [
     "StorageNotFound",
     "StorageStats",
     "StorageUnavailable",
+    "copy_checkpoints",
+    "export_jsonl",
+    "import_jsonl",
     "migrate",
     "open_checkpointer",
     "redact_url",

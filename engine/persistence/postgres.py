@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -58,6 +59,21 @@ _SESSION_STATS = (
 )
 
 
+def split_options(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without our own query options (`storage`, `snapshot_every`), and those options."""
+    base, _, query = url.partition("?")
+    if not query:
+        return url, {}
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    ours = {k: v for k, v in pairs if k in ("storage", "snapshot_every")}
+    rest = [(k, v) for k, v in pairs if k not in ours]
+    if "storage" in ours and ours["storage"] not in STORAGE_MODES:
+        raise InvalidCheckpointerUrl(f"storage must be compact or full in '{redact_url(url)}'")
+    if "snapshot_every" in ours and not ours["snapshot_every"].isdigit():
+        raise InvalidCheckpointerUrl(f"snapshot_every must be a positive integer in '{redact_url(url)}'")
+    return (f"{base}?{urllib.parse.urlencode(rest)}" if rest else base), ours
+
+
 def _check_url(url: str) -> None:
     if not url.startswith(("postgresql://", "postgres://")):
         raise InvalidCheckpointerUrl(
@@ -68,6 +84,7 @@ def _check_url(url: str) -> None:
 async def migrate(url: str, *, connect_timeout: float = 10.0) -> list[str]:
     """Apply the shipped SQL migrations to the database at `url`; return the versions applied now."""
     _check_url(url)
+    url, _options = split_options(url)
     target, _ = postgres_target(url)
     with map_pg_errors(url, "migrating"):
         conn = await asyncpg.connect(url, timeout=connect_timeout)
@@ -125,6 +142,10 @@ class PostgresCheckpointer:
         every `snapshot_every` steps (default 50); a database with sessions keeps its recorded mode ("full"
         when it has none, as Weavegraph 0.6 writes).
         """
+        url, options = split_options(url)
+        storage_mode = storage_mode or options.get("storage")
+        if snapshot_every is None and "snapshot_every" in options:
+            snapshot_every = int(options["snapshot_every"])
         if storage_mode is not None and storage_mode not in STORAGE_MODES:
             raise CheckpointerError(f"storage_mode must be 'compact' or 'full', got {storage_mode!r}")
         if snapshot_every is not None and snapshot_every < 1:

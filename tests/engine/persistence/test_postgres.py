@@ -192,3 +192,23 @@ async def test_nul_characters_get_a_clear_error(postgres_url: str) -> None:
         await cp.save(make_cp("nul", 0))
     finally:
         await cp.aclose()
+
+
+async def test_storage_mode_from_the_url(postgres_url: str) -> None:
+    cp = await open_checkpointer(postgres_url + "?storage=full&snapshot_every=7")
+    try:
+        assert (cp.storage_mode, cp.snapshot_every) == ("full", 7)
+        await cp.save(make_cp("m", 0))
+        stats = await cp.storage_stats()
+        assert stats.storage_mode == "full"
+    finally:
+        await cp.aclose()
+    again = await open_checkpointer(postgres_url)
+    try:
+        assert again.storage_mode == "full"
+    finally:
+        await again.aclose()
+    with pytest.raises(CheckpointerError, match="full mode"):
+        await open_checkpointer(postgres_url + "?storage=compact")
+    with pytest.raises(InvalidCheckpointerUrl, match="snapshot_every"):
+        await open_checkpointer(postgres_url + "?snapshot_every=x")
