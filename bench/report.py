@@ -244,6 +244,9 @@ def build_rows(results: dict[str, Any], notes: dict[str, str], sizes: Sizes) -> 
         )
         rows.append(_versus(None, "  invocations/s", res, "invocations_per_s", "/s", False, None))
         rows.append(_ceiling_row(res, "asyncpg"))
+        split = _split_row(res)
+        if split is not None:
+            rows.append(split)
         rows += _error_rows(5, res)
     elif "postgres" in notes:
         rows.append(Row(5, "Postgres turns", notes["postgres"]))
@@ -281,17 +284,18 @@ def build_rows(results: dict[str, Any], notes: dict[str, str], sizes: Sizes) -> 
             )
         )
         rows += _error_rows(6, res)
-    if "studio" in results:
-        studio = results["studio"]
-        lines = studio.get("lines") or []
-        if not lines:
-            rows.append(Row(7, "studio", studio.get("status", "not available yet")))
-        for i, line in enumerate(lines):
-            rows.append(Row(7 if i == 0 else None, f"studio: {line}" if i == 0 else f"  {line}", ""))
+    if "studio" in results and not (results["studio"].get("lines")):
+        rows.append(Row(7, "studio figures", str(results["studio"].get("status", "not available yet"))))
     return rows
 
 
-def format_table(title: str, rows: list[Row]) -> str:
+def studio_lines(results: dict[str, Any]) -> list[str]:
+    """The studio script's own printed figures (shown under the table: they are not LangGraph-comparable)."""
+    studio = results.get("studio") or {}
+    return [str(line) for line in studio.get("lines") or []]
+
+
+def format_table(title: str, rows: list[Row], studio: list[str] | None = None) -> str:
     header = ("#", "measure", "ours", "LangGraph (faster variant)", "ratio", "target", "met")
     cells = [
         (
@@ -310,4 +314,6 @@ def format_table(title: str, rows: list[Row]) -> str:
     out = [title, "", line, "-" * len(line)]
     for c in cells:
         out.append("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip())
+    if studio:
+        out += ["", "7  studio (bench/studio_bench.py, offscreen):"] + [f"     {line}" for line in studio]
     return "\n".join(out)

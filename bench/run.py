@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Sizes
-from bench.report import build_rows, format_table
+from bench.report import build_rows, format_table, studio_lines
 from bench.studio import run_studio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         f"median of {args.repeat} run(s){' (quick sizes)' if args.quick else ''}"
     )
     print()
-    print(format_table(title, rows))
+    print(format_table(title, rows, studio_lines(results)))
     if args.json:
         payload = {
             "date": started.isoformat(),
@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             "results": results,
             "notes": notes,
             "rows": [row.to_json() for row in rows],
+            "studio": studio_lines(results),
         }
         Path(args.json).write_text(json.dumps(payload, indent=2, default=str))
         print(f"\nsaved {args.json}")

@@ -57,7 +57,7 @@ def _ours(workload: str, sizes: Sizes) -> Rep:
 
             url = fresh_database()
             try:
-                return asyncio.run(_ours_postgres(app, url, sizes.turns))
+                return asyncio.run(_ours_postgres(app, url, sizes.turns, warm))
             finally:
                 drop_database(url)
 
@@ -94,7 +94,7 @@ async def _ours_sqlite(app: Any, turns: int, breakdown: bool = False) -> dict[st
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-async def _ours_postgres(app: Any, url: str, turns: int) -> dict[str, Any]:
+async def _ours_postgres(app: Any, url: str, turns: int, breakdown: bool = False) -> dict[str, Any]:
     from bench import ours
     from bench.ceiling import postgres_ceiling
     from engine.persistence.postgres import PostgresCheckpointer
@@ -106,6 +106,8 @@ async def _ours_postgres(app: Any, url: str, turns: int) -> dict[str, Any]:
         await checkpointer.aclose()
     seconds, rows, size = await postgres_ceiling(url, ours.SESSION)
     out.update(ceiling_seconds=seconds, rows=rows, payload_bytes=size)
+    if breakdown:
+        out.update(await ours.turns_breakdown(app, turns))
     return out
 
 

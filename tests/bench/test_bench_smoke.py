@@ -76,6 +76,9 @@ def test_table_from_results() -> None:
         },
         "sqlite": {"ours": {"runs": sqlite_ours}, "langgraph/sync": {"runs": sqlite_lg}},
         "studio": {"status": "not available yet", "lines": []},
+        "events": {
+            "ours": {"runs": [{"create_publish_per_s": 250_000.0, "memory_delivered_per_s": 90_000.0}]}
+        },
     }
     rows = build_rows(results, {"postgres": "skipped: no server"}, Sizes())
     chain = rows[0]
@@ -86,6 +89,10 @@ def test_table_from_results() -> None:
     assert by_measure["database size"].ratio == "8.0x smaller"
     ceiling = next(r for r in rows if r.measure.strip().startswith("ceiling"))
     assert ceiling.met is True and ceiling.ratio_value == pytest.approx(2.0 / 1.5)
-    text = format_table("title", rows)
-    assert "not available yet" in text and "skipped: no server" in text
+    events = next(r for r in rows if r.number == 6)
+    assert events.met is True
+    delivered = next(r for r in rows if "delivered through a MemorySink" in r.measure)
+    assert delivered.met is False
+    text = format_table("title", rows, ["launch 1.0 s"])
+    assert "not available yet" in text and "skipped: no server" in text and "launch 1.0 s" in text
     json.dumps([r.to_json() for r in rows])
