@@ -76,7 +76,6 @@ async def _amain(app: QApplication, args: argparse.Namespace, started: float) ->
     # full collections then scan only what runs create, which keeps event floods free of 100 ms pauses.
     gc.freeze()
     window.closed.connect(closed.set)
-    bridge.task_failed.connect(lambda name, msg: window.statusBar().showMessage(f"{name}: {msg}", 8000))
     window.show()
     window.runs.listen()
     window.sink_health.listen()

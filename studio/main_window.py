@@ -134,6 +134,8 @@ class MainWindow(QMainWindow):
             self.examples_menu.setTitle(f"Open Example (unavailable: {exc})")
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.recent_db_menu = file_menu.addMenu("Browse Recent &Database")
+        self.recent_db_menu.aboutToShow.connect(self._fill_recent_db_menu)
         file_menu.addSeparator()
         file_menu.addActions([a.save, a.save_as])
         file_menu.addSeparator()
@@ -217,6 +219,7 @@ class MainWindow(QMainWindow):
             lambda ro: a.trust.setEnabled(ro and bool(self.documents.untrusted))
         )
         ge.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.bridge.task_failed.connect(self._on_bridge_task_failed)
         ge.problems_changed.connect(self.problems.set_problems)
         ge.trust_requested.connect(self.documents.trust_current)
         ge.view.node_activated.connect(lambda _n: self.docks["propertiesPanel"].raise_())
@@ -280,6 +283,20 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(path, functools.partial(self.open_path, path))
         if not self.recent_menu.actions():
             self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def _fill_recent_db_menu(self) -> None:
+        self.recent_db_menu.clear()
+        for url in self.settings.recent_databases():
+            if url.startswith("memory"):
+                continue
+            self.recent_db_menu.addAction(url, functools.partial(self.browse_database, url))
+        if not self.recent_db_menu.actions():
+            self.recent_db_menu.addAction("(none)").setEnabled(False)
+
+    def browse_database(self, url: str) -> None:
+        """Open `url` in the checkpoint browser (Postgres passwords come from the browser's own field)."""
+        self.docks["checkpointBrowser"].raise_()
+        self.browser.open_database(url)
 
     def _on_documents_opened(self, path: str) -> None:
         if path and not self.documents.code_app and not self.documents._is_example(path):
@@ -349,6 +366,7 @@ class MainWindow(QMainWindow):
     def _on_console_database_used(self, redacted: str) -> None:
         self.db_label.setText(f"DB: {redacted}")
         self.settings.add_recent_database(redacted)
+        self.settings.set_console(str(self.console.kind.currentData()), self.console.location.text())
 
     def set_database(self, url: str) -> None:
         """Use `url` for runs (status bar shows it redacted)."""
@@ -371,6 +389,9 @@ class MainWindow(QMainWindow):
     def _on_browser_open_in_stepper_requested(self, url: str, session_id: str) -> None:
         self.docks["sessionStepper"].raise_()
         self.stepper.open_session(url, session_id)
+
+    def _on_bridge_task_failed(self, name: str, message: str) -> None:
+        self.statusBar().showMessage(f"{name or 'background task'} failed: {message}", 8000)
 
     def _on_find_triggered(self) -> None:
         self.docks["runConsole"].raise_()

@@ -153,6 +153,27 @@ def test_status_bar_shows_the_redacted_database(window: MainWindow) -> None:
     window.set_database("postgresql://ann:pw123@db.example:5432/wg")
     assert "pw123" not in window.db_label.text() and "db.example" in window.db_label.text()
     assert window.console.password.text() == "pw123"
+    window.console.database_used.emit("postgresql://ann:***@db.example:5432/wg")
+    assert window.settings.console() == {
+        "kind": "postgres",
+        "location": "postgresql://ann@db.example:5432/wg",
+    }
+    assert window.settings.recent_databases() == ["postgresql://ann@db.example:5432/wg"]
+    window.settings.sync()
+    from PySide6.QtCore import QSettings
+
+    ini = Path(QSettings().fileName()).read_text()
+    assert "pw123" not in ini and "***" not in ini
+
+
+def test_background_task_failure_goes_to_the_status_bar(
+    window: MainWindow, bridge: Bridge, qtbot: Any
+) -> None:
+    async def boom() -> None:
+        raise OSError("disk on fire")
+
+    bridge.start(boom(), name="probe")
+    qtbot.waitUntil(lambda: "disk on fire" in window.statusBar().currentMessage(), timeout=2000)
 
 
 @pytest.mark.slow
