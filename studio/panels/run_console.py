@@ -414,7 +414,7 @@ class RunConsolePanel(QWidget):
         self.final_state.clear()
 
     def _on_controller_run_failed(self, node: str, message: str) -> None:
-        where = f"Node '{node}' failed: " if node else "The run failed: "
+        where = f"Node '{node}' failed: " if node and f"'{node}'" not in message else "The run failed: "
         self.show_error(where + message)
         # the error event is still in flight (events arrive in batches): select it once it is in the table
         QTimer.singleShot(150, self.select_error_event)
