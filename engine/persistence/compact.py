@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,12 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, float):
         return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
     return bool(a == b)
+
+
+def default_mode() -> str:
+    """The mode of new databases: `WEAVEGRAPH_STORAGE_MODE` ("compact" or "full") when set, else "compact"."""
+    value = os.environ.get("WEAVEGRAPH_STORAGE_MODE", "").strip().lower()
+    return value if value in STORAGE_MODES else "compact"
 
 
 def digest(text: str) -> str:

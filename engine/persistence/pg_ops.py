@@ -19,6 +19,7 @@ from engine.persistence.compact import (
     JsonDict,
     Known,
     StoreMode,
+    default_mode,
     digest,
     make_delta,
     own_copy,
@@ -83,7 +84,7 @@ async def ensure_mode(conn: Any, fresh: bool, requested: str | None, snapshot_ev
     """Record (for a new database) or read the storage mode; refuse a request for the other mode."""
     from engine.errors import CheckpointerError
 
-    proposed = (requested or "compact") if fresh else "full"
+    proposed = (requested or default_mode()) if fresh else "full"
     await conn.execute(
         "INSERT INTO weavegraph_meta (key, value) VALUES ('storage_mode', $1) ON CONFLICT (key) DO NOTHING",
         proposed,

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from engine.errors import CheckpointerError
-from engine.persistence.compact import DEFAULT_SNAPSHOT_EVERY
+from engine.persistence.compact import DEFAULT_SNAPSHOT_EVERY, default_mode
 from engine.persistence.errors import NotACheckpointDatabase
 
 SCHEMA_VERSION = "1"
@@ -198,9 +198,9 @@ def ensure_schema(
 
     Runs in one IMMEDIATE transaction so two processes opening a new file at once do not race.
     Raises `NotACheckpointDatabase` naming the file when it holds other tables. A new database records
-    `storage_mode` (default "compact") and `snapshot_every`; an existing one without a recorded mode
-    (written by Weavegraph 0.6) is "full". Asking for the other mode of an existing one raises
-    `CheckpointerError`.
+    `storage_mode` (default `compact.default_mode()`) and `snapshot_every`; an existing one without a
+    recorded mode (written by Weavegraph 0.6) is "full". Asking for the other mode of an existing one
+    raises `CheckpointerError`.
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -248,7 +248,7 @@ def ensure_schema(
         )
         recorded = _meta(conn, "storage_mode")
         if recorded is None:
-            recorded = (storage_mode or "compact") if not tables else "full"
+            recorded = (storage_mode or default_mode()) if not tables else "full"
             conn.execute("INSERT INTO weavegraph_meta (key, value) VALUES ('storage_mode', ?)", (recorded,))
         elif storage_mode is not None and storage_mode != recorded:
             raise CheckpointerError(

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from engine.persistence.base import SessionQuery, StepQuery  # noqa: E402
 from engine.persistence.serde import encode_checkpoint, format_timestamp  # noqa: E402
 from engine.persistence.sqlite import SQLiteCheckpointer  # noqa: E402
+from engine.state import VersionedState  # noqa: E402
 from tests.engine.persistence.helpers import make_cp  # noqa: E402
 
 
@@ -40,8 +41,10 @@ async def median_ms(fn: Callable[[], Awaitable[Any]], repeat: int = 15) -> float
     return round(statistics.median(times), 2)
 
 
-async def bench_saves(path: Path, n: int = 5000) -> float:
-    cp = await SQLiteCheckpointer.connect(f"sqlite://{path}")
+async def bench_saves(path: Path, n: int = 5000, mode: str = "compact") -> float:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240  # setup, before timing
+    cp = await SQLiteCheckpointer.connect(f"sqlite://{path}", storage_mode=mode)
     small = make_cp("one", 1)  # two messages and a small extra map: a "small" checkpoint
     cps = [dataclasses.replace(small, step=i) for i in range(n)]
     start = time.perf_counter()
@@ -50,6 +53,26 @@ async def bench_saves(path: Path, n: int = 5000) -> float:
     elapsed = time.perf_counter() - start
     await cp.aclose()
     return round(n / elapsed)
+
+
+async def bench_compact_reads(path: Path, steps: int = 10_000) -> dict[str, float]:
+    """Paging a compact session whose states are mostly deltas (a snapshot every 50 steps)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240  # setup, before timing
+    cp = await SQLiteCheckpointer.connect(f"sqlite://{path}")
+    base = make_cp("c", 1)
+    for i in range(steps):
+        extra = {"count": i, "note": "x" * 20}
+        await cp.save(dataclasses.replace(base, step=i, state=VersionedState(base.state.messages, extra)))
+    result = {
+        "page_first_100": await median_ms(lambda: cp.query_steps("c", StepQuery(limit=100))),
+        "page_offset_half": await median_ms(
+            lambda: cp.query_steps("c", StepQuery(limit=100, offset=steps // 2))
+        ),
+        "load_step_mid_chain": await median_ms(lambda: cp.load_step("c", steps // 2 + 25)),
+    }
+    await cp.aclose()
+    return result
 
 
 def _rows(session: str, steps: range, when: dt.datetime) -> list[tuple[Any, ...]]:
@@ -86,7 +109,7 @@ async def fill_sqlite(path: Path, sessions: int, steps: int) -> None:
         last = template[(steps - 1) % 7]
         stamp = format_timestamp(when + dt.timedelta(seconds=s))
         conn.execute(
-            "INSERT INTO sessions VALUES (?, ?, ?, 3, ?, ?, ?, ?, NULL)",
+            "INSERT INTO sessions VALUES (?, ?, ?, 3, ?, ?, ?, ?, NULL, NULL)",
             (sid, stamp, stamp, steps - 1, last[3], last[4], last[5]),
         )
         conn.executemany(
@@ -126,6 +149,8 @@ async def measure(cp: Any, session: str, total_steps: int) -> dict[str, float]:
 async def sqlite_suite(out: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     results["saves_per_second_one_session"] = await bench_saves(out / "saves.db")
+    results["saves_per_second_one_session_full_mode"] = await bench_saves(out / "saves-full.db", mode="full")
+    results["compact_10000_steps"] = await bench_compact_reads(out / "compact-reads.db")
     for label, sessions, steps in (("1000x1000", 1000, 1000), ("1x1000000", 1, 1_000_000)):
         path = out / f"bench-{label}.db"
         if not path.exists():

@@ -277,3 +277,18 @@ async def test_resume_after_reopen_starts_with_a_snapshot(tmp_path: Path) -> Non
     await other.save(make_cp("s", 2, when=T0 + dt.timedelta(hours=1)), expected_last_step=1)
     assert (await other.load_step("s", 2)).state == make_cp("s", 2).state
     await other.aclose()
+
+
+async def test_environment_sets_the_mode_of_new_databases_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'old.db'}")
+    await old.aclose()
+    monkeypatch.setenv("WEAVEGRAPH_STORAGE_MODE", "full")
+    new = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'new.db'}")
+    reopened = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'old.db'}")
+    try:
+        assert (new.storage_mode, reopened.storage_mode) == ("full", "compact")
+    finally:
+        await new.aclose()
+        await reopened.aclose()
