@@ -163,6 +163,10 @@ class GraphView(QGraphicsView):
         if key == Qt.Key.Key_Tab:
             self.open_search(self.mapFromGlobal(self.cursor().pos()))
             return
+        if key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            # reached only when no Delete shortcut took the key (e.g. the window is not active)
+            self.controller.delete_selection()
+            return
         if key == Qt.Key.Key_Escape:
             self.controller.cancel()
             self.graph_scene.clearSelection()
