@@ -3,6 +3,8 @@
 A save is one transaction that locks the session row (`SELECT ... FOR UPDATE`) before checking
 `expected_last_step`, so two processes can never both extend the same step. Saving a step that already exists
 overwrites it (as Weavegraph does); the latest pointer only moves forward. A trigger NOTIFYs every saved step.
+Empty databases use compact storage (see `compact`) unless asked for "full"; the mode is recorded in
+`weavegraph_meta`. The transactions themselves are in `pg_ops`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """SQLite checkpointer (aiosqlite, WAL): full step history, Weavegraph 0.6 schema, safe for many writers.
 
-Every operation runs as one function on aiosqlite's worker thread, so a save is one thread hop and one
-transaction. Saving a step that already exists for the session overwrites that row (as Weavegraph does);
-the session's latest pointer only moves forward.
+Every operation runs as one function on aiosqlite's worker thread (see `sqlite_ops`), so a save is one
+thread hop and one transaction. Saving a step that already exists for the session overwrites that row (as
+Weavegraph does); the session's latest pointer only moves forward. New databases use compact storage (see
+`compact`) unless asked for "full"; the mode is recorded in the file.
 """
 
 from __future__ import annotations
