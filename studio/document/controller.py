@@ -10,7 +10,15 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from studio.document.editor import DocumentEditor
-from studio.document.io import OpenedDocument, is_code_ref, open_code_first, open_file, save_file, trust
+from studio.document.io import (
+    NotTrusted,
+    OpenedDocument,
+    is_code_ref,
+    open_code_first,
+    open_file,
+    save_file,
+    trust,
+)
 from studio.document.model import GraphDocumentModel, empty_document
 
 __all__ = ["DocumentController"]
@@ -124,8 +132,7 @@ class DocumentController(QObject):
         from engine.graph.document import GraphDocument, document_to_app
 
         if self.untrusted:
-            refs = ", ".join(sorted({ref for _p, ref in self.untrusted}))
-            raise PermissionError(f"the document imports Python code ({refs}); press Trust first")
+            raise NotTrusted(sorted({ref for _p, ref in self.untrusted}))
         return document_to_app(
             GraphDocument(self.model.to_dict(), self.model.path or "<editor>"), trusted=True
         )

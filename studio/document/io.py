@@ -11,11 +11,27 @@ from typing import Any
 
 from engine.errors import EngineError
 
-__all__ = ["CodeFirstError", "OpenedDocument", "is_code_ref", "open_code_first", "open_file", "save_file"]
+__all__ = [
+    "CodeFirstError",
+    "NotTrusted",
+    "OpenedDocument",
+    "is_code_ref",
+    "open_code_first",
+    "open_file",
+    "save_file",
+]
 
 
 class CodeFirstError(EngineError):
     """A `package.module:attribute` reference could not be imported or is not a graph."""
+
+
+class NotTrusted(EngineError):
+    """The document names Python callables and the user has not trusted it yet."""
+
+    def __init__(self, refs: list[str]) -> None:
+        self.refs = refs
+        super().__init__(f"the document imports Python code ({', '.join(refs)}); press Trust first")
 
 
 @dataclass(slots=True)

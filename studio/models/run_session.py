@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.app import App
-from engine.errors import CheckpointerError
+from engine.errors import CheckpointerError, StepLimitExceeded
 from engine.persistence.factory import open_checkpointer, redact_url
 from engine.persistence.serde import state_to_json
 from engine.runner import AppRunner, PausedReport, StepOptions, StepReport
@@ -151,7 +151,7 @@ class RunSession:
             outcome = self._after(report)
             if outcome is not None:
                 return outcome
-        raise RuntimeError(f"session '{self.session_id}' did not complete within max_steps={limit}")
+        raise StepLimitExceeded(self.session_id, limit, self.step_number())
 
     async def step(self, breakpoints: Breakpoints) -> RunOutcome:
         """Run exactly one superstep (a breakpoint before a node may pause it instead)."""
