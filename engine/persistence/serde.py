@@ -140,41 +140,34 @@ class EncodedCheckpoint:
     state_value: Any = field(default=None, compare=False, repr=False)
     """The state JSON value itself; its extra map is the live state's (copy it before keeping it)."""
 
-    @property
-    def payload_bytes(self) -> int:
-        """UTF-8 size of the six JSON payloads: what `storage_stats` and `prune` count for a step."""
-        return sum(
-            len(t.encode())
-            for t in (
-                self.state_json,
-                self.frontier_json,
-                self.versions_seen_json,
-                self.ran_nodes_json,
-                self.skipped_nodes_json,
-                self.updated_channels_json,
-            )
-        )
+    payload_bytes: int = 0
+    """UTF-8 size of the six JSON payloads: what `storage_stats` and `prune` count for a step."""
 
 
 def encode_checkpoint(cp: Checkpoint) -> EncodedCheckpoint:
     """Serialise a checkpoint; raises `CheckpointDataError` naming session and step when it is not JSON."""
     try:
         state_value = state_to_json(cp.state)
-        return EncodedCheckpoint(
-            cp.session_id,
-            int(cp.step),
-            cp.created_at,
+        texts = (
             dumps(state_value),
             dumps(nodes_to_json(cp.frontier)),
             dumps(versions_seen_to_json(cp.versions_seen)),
             dumps(nodes_to_json(cp.ran_nodes)),
             dumps(nodes_to_json(cp.skipped_nodes)),
             dumps(list(cp.updated_channels)),
+        )
+        size = sum(len(t.encode()) for t in texts)  # also refuses text UTF-8 cannot hold (lone surrogates)
+        return EncodedCheckpoint(
+            cp.session_id,
+            int(cp.step),
+            cp.created_at,
+            *texts,
             int(cp.concurrency_limit),
             cp.graph_hash,
             state_value,
+            size,
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
         raise CheckpointDataError(
             f"checkpoint of session '{cp.session_id}' step {cp.step} is not JSON-serialisable: {exc}"
         ) from exc

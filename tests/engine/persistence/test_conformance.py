@@ -15,6 +15,7 @@ from engine.persistence.base import (
     SessionQuery,
     StepQuery,
 )
+from engine.persistence.errors import CheckpointDataError
 from engine.persistence.memory import InMemoryCheckpointer
 from engine.types import NodeKind
 from tests.engine.persistence.helpers import make_cp
@@ -292,3 +293,13 @@ async def test_load_step(checkpointer: Any) -> None:
     else:
         assert middle is None
     assert await checkpointer.load_step("s1", 99) is None
+
+
+async def test_unstorable_text_is_a_clear_error(checkpointer: Any) -> None:
+    if not keeps_history(checkpointer):
+        pytest.skip("in-memory stores Python objects, not text")
+    with pytest.raises(CheckpointDataError, match="'s1' step 0"):
+        await checkpointer.save(make_cp("s1", 0, extra={"bad": "\ud800"}))
+    with pytest.raises(CheckpointDataError, match="not JSON"):
+        await checkpointer.save(make_cp("s1", 0, extra={"bad": float("nan")}))
+    assert await checkpointer.load_latest("s1") is None
