@@ -83,9 +83,10 @@ fi
 # ---------------------------------------------------------------- the .deb
 
 started=$(now)
-version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n1)
+# (no `| head` in these pipelines: under pipefail the writer's SIGPIPE would fail the script)
+version=$(sed -n '/^\[project\]/,/^\[/s/^version = "\(.*\)"$/\1/p' pyproject.toml)
 arch=$(dpkg --print-architecture)
-glibc=$(ldd --version | head -n1 | grep -o '[0-9]\+\.[0-9]\+$')
+glibc=$(getconf GNU_LIBC_VERSION | cut -d' ' -f2) # the floor of what this machine's libraries were built for
 stage="$out/deb-root"
 rm -rf "$stage"
 mkdir -p "$stage/DEBIAN" "$stage/opt" "$stage/usr/bin" "$stage/usr/share/applications" \
@@ -120,7 +121,8 @@ Version: $version
 Architecture: $arch
 Maintainer: Weavegraph maintainers <maintainers@weavegraph.invalid>
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-Depends: libc6 (>= $glibc), libgl1, libegl1, libxcb1, libxkbcommon-x11-0, fontconfig, fonts-dejavu-core
+Depends: libc6 (>= $glibc), libgl1, libegl1, libxcb1, libx11-6, libxkbcommon-x11-0, libdbus-1-3, fontconfig,
+ fonts-dejavu-core
 Section: devel
 Priority: optional
 Description: desktop studio for asyncio graph workflows

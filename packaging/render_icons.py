@@ -38,7 +38,7 @@ def render(svg: Path, out: Path, sizes: tuple[int, ...] = SIZES) -> list[Path]:
         renderer.render(painter)
         painter.end()
         for path in [out / f"weavegraph-{size}.png", *([out / "weavegraph.png"] if size == 256 else [])]:
-            if not image.save(str(path), "PNG"):
+            if not image.save(str(path)):  # PNG, from the suffix
                 raise SystemExit(f"render_icons: cannot write {path}")
             written.append(path)
     del app
