@@ -247,6 +247,8 @@ class AppRunner:
         self.app = app
         self.checkpointer = checkpointer
         self._backend = backend
+        # Lifecycle events name the real storage even behind checkpointer_custom (run_metadata says "custom").
+        self._storage_name = str(getattr(checkpointer, "backend_name", backend))
         self._owns_checkpointer = owns_checkpointer
         self.autosave = autosave
         self.bus = bus
@@ -355,10 +357,10 @@ class AppRunner:
             ms = round((time.perf_counter() - started) * 1000.0, 3)
             self._lifecycle(
                 "checkpoint.saved",
-                f"checkpoint step {session.step} saved ({self._backend}, {ms} ms)",
+                f"checkpoint step {session.step} saved ({self._storage_name}, {ms} ms)",
                 session,
                 step=session.step,
-                backend=self._backend,
+                backend=self._storage_name,
                 duration_ms=ms,
             )
 
