@@ -488,6 +488,7 @@ class MainWindow(QMainWindow):
 
     async def shutdown(self) -> None:
         """Cancel runs, close the panels' databases, drain the event bus (sinks)."""
+        self.graph_editor.stop_background_work()
         await self.runs.shutdown()
         for panel in (self.browser, self.stepper):
             try:

@@ -148,9 +148,12 @@ class GraphEditorPanel(QWidget):
         self._validation_generation += 1
         generation = self._validation_generation
         registry = self.editor.registry
-        task = self._bridge.run_blocking(
-            validate_snapshot, snapshot(self.model), registry, name="validate-document", owner=self
-        )
+        try:
+            task = self._bridge.run_blocking(
+                validate_snapshot, snapshot(self.model), registry, name="validate-document", owner=self
+            )
+        except RuntimeError:  # the studio is shutting down: nobody will look at the result
+            return
 
         def _done(t: Any) -> None:
             if t.cancelled() or t.exception() is not None or generation != self._validation_generation:
@@ -158,6 +161,11 @@ class GraphEditorPanel(QWidget):
             self._show_problems(t.result())
 
         task.add_done_callback(_done)
+
+    def stop_background_work(self) -> None:
+        """Stop pending validation (the window is closing)."""
+        self._validate_timer.stop()
+        self._validation_generation += 1
 
     def show_notice(self, text: str) -> None:
         """An inline error above the canvas (a document that could not be opened, ...); click to dismiss."""

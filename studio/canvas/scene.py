@@ -9,10 +9,10 @@ from PySide6.QtCore import QPointF, QRect, QRectF, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
+from engine.graph.layout import layered_layout
 from studio.canvas.items.edge import EdgeItem
 from studio.canvas.items.node import NodeItem, RunStatus
 from studio.document.editor import router_targets
-from studio.document.layout import layered_positions
 from studio.document.model import VIRTUAL_NODES, GraphDocumentModel
 from studio.document.validation import Problem
 from studio.theme import canvas_colors
@@ -184,7 +184,7 @@ class GraphScene(QGraphicsScene):
             edges = list(self.model.edges())
             for _uid, cond in self.model.conditional_edges():
                 edges += [(str(cond.get("from")), t) for t in router_targets(cond)]
-            self._fallback = layered_positions(ids, edges)
+            self._fallback = layered_layout(ids, edges)
         for node_id in ids:
             self._add_node_item(node_id)
         for node_id in VIRTUAL_NODES:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from engine.graph.layout import layered_layout
 from studio.document.commands import (
     AddConditionalEdgeCommand,
     AddNodeCommand,
@@ -22,7 +23,6 @@ from studio.document.commands import (
     fragment_of,
     macro,
 )
-from studio.document.layout import layered_positions
 from studio.document.model import VIRTUAL_NODES, GraphDocumentModel, JSONDict
 
 __all__ = ["DocumentEditor", "EditRejected"]
@@ -213,7 +213,7 @@ class DocumentEditor:
     def auto_layout(self, origin: tuple[float, float] = (0.0, 0.0)) -> None:
         """Lay every node out in layers (one undo step, a macro of moves)."""
         self._check_writable()
-        positions = layered_positions(self.model.node_ids(), self.layout_edges())
+        positions = layered_layout(self.model.node_ids(), self.layout_edges())
         moves: dict[str, tuple[tuple[float, float] | None, tuple[float, float]]] = {}
         for node_id, (x, y) in positions.items():
             new = (x + origin[0], y + origin[1])
