@@ -143,10 +143,11 @@ fi
 need=$(printf '%s\n' ${have//,/ } ${extras//,/ } | sort -u | paste -sd, -)
 installed() { .venv/bin/python -c 'import importlib.metadata as m; m.version("weavegraph-studio")' >/dev/null 2>&1; }
 if [ "$need" != "$have" ] || ! installed; then
-    say "installing the project with extras [$need] into .venv (first run: about a minute)"
+    say "installing the project with extras [$need] into .venv (about a minute the first time)"
     pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
     # Build the editable install with the venv's own setuptools (no isolated build env to download).
-    .venv/bin/python -c 'import setuptools, wheel' >/dev/null 2>&1 || "${pip[@]}" install "setuptools>=68" wheel
+    .venv/bin/python -c 'import sys, setuptools, wheel; sys.exit(int(setuptools.__version__.split(".")[0]) < 68)' \
+        >/dev/null 2>&1 || "${pip[@]}" install "setuptools>=68" wheel
     "${pip[@]}" install --no-build-isolation -e ".[$need]"
     printf '%s\n%s\n' "$hash" "$need" >.venv/.setup-stamp
 fi
