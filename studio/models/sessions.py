@@ -44,13 +44,13 @@ ORDER_KEYS: tuple[str | None, ...] = ("id", "created_at", "updated_at", "last_st
 """`SessionQuery.order_by` value for each column; None: the database cannot sort by it (an aggregate)."""
 
 
-def format_time(when: dt.datetime | None) -> str:
-    """Local-time `YYYY-MM-DD HH:MM:SS`, or an empty string."""
+def format_time(when: dt.datetime | None, *, seconds: bool = True) -> str:
+    """Local-time `YYYY-MM-DD HH:MM:SS` (or without seconds), or an empty string."""
     if when is None:
         return ""
     if when.tzinfo is not None:
         when = when.astimezone()
-    return when.strftime("%Y-%m-%d %H:%M:%S")
+    return when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def format_bytes(n: int | None) -> str:
@@ -184,16 +184,16 @@ class SessionsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return (
                 s.session_id,
-                format_time(s.created_at),
-                format_time(s.updated_at),
+                format_time(s.created_at, seconds=False),
+                format_time(s.updated_at, seconds=False),
                 str(s.last_step),
                 str(s.steps),
                 format_bytes(s.bytes),
             )[col]
         if role == Qt.ItemDataRole.ToolTipRole and col == 5:
             return f"{s.bytes} bytes"
-        if role == Qt.ItemDataRole.ToolTipRole and col == 0:
-            return s.session_id
+        if role == Qt.ItemDataRole.ToolTipRole and col in (0, 1, 2):
+            return (s.session_id, format_time(s.created_at), format_time(s.updated_at))[col]
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:

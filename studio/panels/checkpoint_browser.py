@@ -71,6 +71,17 @@ async def _close_quietly(cp: BrowsableCheckpointer) -> None:
         await cp.aclose()
 
 
+def _short_id(session_id: str, limit: int = 14) -> str:
+    return session_id if len(session_id) <= limit else "…" + session_id[-(limit - 1) :]
+
+
+def _compact(view: QTableView) -> None:
+    """One text line per row, no row numbers."""
+    view.setWordWrap(False)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+
+
 def _adopt_menus(plot: pg.PlotWidget) -> None:
     """pyqtgraph creates its context menus without a parent; parent them so they die with the plot."""
     item = plot.getPlotItem()
@@ -163,6 +174,7 @@ class CheckpointBrowserPanel(QWidget):
         self._tail_task: asyncio.Task[Any] | None = None
         self._prune_cancelled = False
         self._prune_dialog: PruneDialog | None = None
+        self._closing: set[asyncio.Task[Any]] = set()
         self._touched: set[str] = set()
         self._selected_id: str | None = None
         self.live_count = 0
@@ -235,8 +247,12 @@ class CheckpointBrowserPanel(QWidget):
         self.sessions_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.sessions_view.setSortingEnabled(True)
         self.sessions_view.horizontalHeader().setSortIndicator(2, Qt.SortOrder.DescendingOrder)
+        _compact(self.sessions_view)
         self.sessions_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.sessions_view.verticalHeader().setVisible(False)
+        for col in range(1, 6):
+            self.sessions_view.horizontalHeader().setSectionResizeMode(
+                col, QHeaderView.ResizeMode.ResizeToContents
+            )
         self.sessions_view.setAlternatingRowColors(True)
         self.sessions_pager = _Pager("sessionsPager")
         self.delete_button = QPushButton("Delete")
@@ -273,8 +289,12 @@ class CheckpointBrowserPanel(QWidget):
         self.steps_view.setModel(self.steps)
         self.steps_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.steps_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.steps_view.verticalHeader().setVisible(False)
+        _compact(self.steps_view)
         self.steps_view.horizontalHeader().setStretchLastSection(True)
+        for col in range(5):
+            self.steps_view.horizontalHeader().setSectionResizeMode(
+                col, QHeaderView.ResizeMode.ResizeToContents
+            )
         self.steps_view.setAlternatingRowColors(True)
         self.steps_pager = _Pager("stepsPager")
         self.state_view = StateView()
@@ -345,7 +365,7 @@ class CheckpointBrowserPanel(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.tabs)
-        split.setSizes([420, 620])
+        split.setSizes([560, 700])
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -467,7 +487,15 @@ class CheckpointBrowserPanel(QWidget):
         await asyncio.gather(*tasks, return_exceptions=True)
         cp, self._cp = self._cp, None
         if cp is not None:
-            await cp.aclose()
+            self._close_in_background(cp)
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+    def _close_in_background(self, cp: BrowsableCheckpointer) -> None:
+        # Not owned by the panel: a close must finish even when the panel goes away (an unclosed SQLite
+        # connection keeps its worker thread, and so the process, alive). `aclose` waits for these.
+        task = self._bridge.start(_close_quietly(cp), name="checkpointBrowser: closing a database")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     # ================================================================== task plumbing
 
@@ -487,13 +515,14 @@ class CheckpointBrowserPanel(QWidget):
 
     async def _open(self, url: str, generation: int) -> None:
         old, self._cp = self._cp, None
+        self._selected_id = None
         self._set_open(False)
         self.sessions.clear()
         self.steps.set_session(None)
         self.state_view.clear()
         self.diff_view.clear()
         if old is not None:  # closing may wait for a dead server's timeout: never hold up the new database
-            self._bridge.start(_close_quietly(old), name="checkpointBrowser: closing", owner=self)
+            self._close_in_background(old)
         shown = redact(url)
         try:
             cp = await open_browsable(url)
@@ -657,6 +686,9 @@ class CheckpointBrowserPanel(QWidget):
     def compare_steps(self, session_id: str, old_step: int, new_step: int) -> None:
         """Load two steps of a session (any page) and show their diff in the Compare tab."""
         self.tabs.setCurrentIndex(1)
+        for spin, value in ((self.from_spin, old_step), (self.to_spin, new_step)):
+            spin.setMaximum(max(spin.maximum(), value))
+            spin.setValue(value)
         self._run(self._compare(session_id, old_step, new_step), "comparing steps")
 
     async def _compare(self, session_id: str, old_step: int, new_step: int) -> None:
@@ -699,7 +731,8 @@ class CheckpointBrowserPanel(QWidget):
             )
             self.bytes_plot.addItem(bars)
             axis = self.bytes_plot.getAxis("bottom")
-            axis.setTicks([[(i, s.session_id[:12]) for i, s in enumerate(top)][:: max(1, len(top) // 8)]])
+            every = max(1, len(top) // 6)
+            axis.setTicks([[(i, _short_id(s.session_id)) for i, s in enumerate(top)][::every]])
         extra = ""
         if stats.file_bytes is not None:
             extra = f", file {format_bytes(stats.file_bytes)}"
@@ -718,15 +751,18 @@ class CheckpointBrowserPanel(QWidget):
         async with self._lock:
             sizes = await step_sizes(cp, session_id, limit=1000)
         self.growth_plot.clear()
+        title = f"Growth over steps: {session_id}"
         if sizes:
             xs = [s for s, _ in sizes]
             total, cumulative = 0, []
             for _, b in sizes:
                 total += b
                 cumulative.append(total)
-            self.growth_plot.plot(xs, [b for _, b in sizes], pen=pg.mkPen("#4a78b5", width=2), name="state")
-            self.growth_plot.plot(xs, cumulative, pen=pg.mkPen("#c0392b", width=1), name="cumulative")
-        self.growth_plot.setTitle(f"Growth over steps: {session_id} (state bytes, blue; cumulative, red)")
+            self.growth_plot.plot(
+                xs, cumulative, pen=pg.mkPen("#4a78b5", width=2), fillLevel=0, brush=(74, 120, 181, 60)
+            )
+            title += f" (stored state bytes; last step {format_bytes(sizes[-1][1])})"
+        self.growth_plot.setTitle(title)
 
     # ================================================================== delete / export
 

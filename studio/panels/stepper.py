@@ -190,9 +190,11 @@ class SessionStepperPanel(QWidget):
         self.entry_combo.setObjectName("stepperEntry")
         self.entry_combo.addItem("Start")
         self.initial_edit = _JsonEdit("stepperInitialState", '{"messages": [], "extra": {}}')
-        self.initial_edit.setMaximumHeight(70)
+        self.initial_edit.setMaximumHeight(52)
         self.initial_error = QLabel("")
         self.initial_error.setObjectName("stepperInitialError")
+        self.initial_error.setStyleSheet("color: #c62828;")
+        self.initial_error.hide()
         self.create_button = QPushButton("Create / resume session")
         self.create_button.setObjectName("stepperCreate")
         self.finish_button = QPushButton("Finish")
@@ -212,7 +214,7 @@ class SessionStepperPanel(QWidget):
         form.addRow("Checkpointer", where)
         form.addRow("Session id", ident)
         form.addRow("Initial state", self.initial_edit)
-        form.addRow("", self.initial_error)
+        form.addRow(self.initial_error)
         buttons = QHBoxLayout()
         buttons.addWidget(self.create_button)
         buttons.addWidget(self.finish_button)
@@ -220,9 +222,11 @@ class SessionStepperPanel(QWidget):
         form.addRow(buttons)
 
         self.patch_edit = _JsonEdit("stepperPatch", '{"extra": {"tick": 1}}')
-        self.patch_edit.setMaximumHeight(80)
+        self.patch_edit.setMaximumHeight(64)
         self.patch_error = QLabel("")
         self.patch_error.setObjectName("stepperPatchError")
+        self.patch_error.setStyleSheet("color: #c62828;")
+        self.patch_error.hide()
         self.invoke_button = QPushButton("Invoke next  (Ctrl+Enter)")
         self.invoke_button.setObjectName("stepperInvoke")
         self.feed_button = QPushButton("Feed JSON Lines…")
@@ -238,7 +242,7 @@ class SessionStepperPanel(QWidget):
         patch_row.addWidget(self.progress, 1)
         patch_row.addWidget(self.cancel_button)
         form.addRow("Next input", self.patch_edit)
-        form.addRow("", self.patch_error)
+        form.addRow(self.patch_error)
         form.addRow(patch_row)
 
         self.table = QTableView()
@@ -247,6 +251,10 @@ class SessionStepperPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.state_view = StateView()
@@ -299,10 +307,9 @@ class SessionStepperPanel(QWidget):
             try:
                 parse_patch(edit.toPlainText(), what=what)
                 label.setText("")
-                label.setStyleSheet("")
             except PatchError as exc:
                 label.setText(f"Invalid JSON: {exc}")
-                label.setStyleSheet("color: #c62828;")
+            label.setVisible(bool(label.text()))
         self._update_enabled()
 
     def _update_enabled(self) -> None:
@@ -332,7 +339,9 @@ class SessionStepperPanel(QWidget):
         index = self.entry_combo.findText(current)
         self.entry_combo.setCurrentIndex(max(0, index))
         if self._session_id is None:
-            self.initial_edit.setPlainText(json.dumps(doc.input or {"messages": [], "extra": {}}, indent=1))
+            self.initial_edit.setPlainText(
+                json.dumps(doc.input or {"messages": [], "extra": {}}, ensure_ascii=False)
+            )
         self._update_enabled()
 
     def open_session(self, url: str, session_id: str) -> None:
