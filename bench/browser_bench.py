@@ -37,6 +37,7 @@ async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[list[flo
         t0 = time.perf_counter()
         result = await fn()
         times.append(time.perf_counter() - t0)
+    print(f"  measured: {statistics.median(times) * 1000:.1f} ms median", flush=True)
     return times, result
 
 

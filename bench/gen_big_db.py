@@ -43,7 +43,7 @@ def generate(path: Path, sessions: int, steps: int) -> None:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -200000")
-    ensure_schema(conn, str(tmp), True)
+    ensure_schema(conn, str(tmp), True, storage_mode="full")  # every row below is a full snapshot
     base = dt.datetime.now(dt.UTC) - dt.timedelta(days=60)
     started = time.perf_counter()
     conn.execute("BEGIN")

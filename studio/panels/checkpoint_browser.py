@@ -8,19 +8,16 @@ failure becomes one line in the panel's error bar; the panel stays usable and ca
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-import pyqtgraph as pg
 from PySide6.QtCore import QItemSelectionModel, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -54,6 +51,7 @@ from studio.models.sessions import (
     with_password,
 )
 from studio.models.steps import StepsModel
+from studio.panels.browser_widgets import Bar, Pager, StorageView, close_quietly, compact_table
 from studio.panels.prune_dialog import PruneDialog, PruneOptions
 from studio.panels.state_view import DiffView, StateView
 
@@ -66,81 +64,10 @@ def redact(url: str) -> str:
     return redact_url(url)
 
 
-async def _close_quietly(cp: BrowsableCheckpointer) -> None:
-    with contextlib.suppress(Exception):
-        await cp.aclose()
-
-
-def _short_id(session_id: str, limit: int = 14) -> str:
-    return session_id if len(session_id) <= limit else "…" + session_id[-(limit - 1) :]
-
-
-def _compact(view: QTableView) -> None:
-    """One text line per row, no row numbers."""
-    view.setWordWrap(False)
-    view.verticalHeader().setVisible(False)
-    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
-
-
-def _adopt_menus(plot: pg.PlotWidget) -> None:
-    """pyqtgraph creates its context menus without a parent; parent them so they die with the plot."""
-    item = plot.getPlotItem()
-    for menu in (item.ctrlMenu, item.getViewBox().menu):
-        if menu is not None:
-            menu.setParent(plot, menu.windowFlags())
-
-
-class _Pager(QWidget):
-    """Previous / page label / next, under a paged table."""
-
-    def __init__(self, name: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.prev = QToolButton()
-        self.prev.setArrowType(Qt.ArrowType.LeftArrow)
-        self.prev.setObjectName(f"{name}Prev")
-        self.next = QToolButton()
-        self.next.setArrowType(Qt.ArrowType.RightArrow)
-        self.next.setObjectName(f"{name}Next")
-        self.label = QLabel("")
-        self.label.setObjectName(f"{name}Label")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.prev)
-        row.addWidget(self.label, 1, Qt.AlignmentFlag.AlignCenter)
-        row.addWidget(self.next)
-
-    def update_from(self, model: SessionsModel | StepsModel) -> None:
-        self.label.setText(model.page_label())
-        self.prev.setEnabled(model.page > 0)
-        self.next.setEnabled(model.page + 1 < model.page_count)
-
-
-class _Bar(QFrame):
-    """A one-line message bar (error, warning or question) that hides itself when empty."""
-
-    def __init__(self, name: str, color: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(name)
-        self.setStyleSheet(
-            f"#{name} {{ background: {color}; border-radius: 3px; }} QLabel {{ color: #202020; }}"
-        )
-        self.label = QLabel("")
-        self.label.setObjectName(f"{name}Text")
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.row = QHBoxLayout(self)
-        self.row.setContentsMargins(6, 2, 2, 2)
-        self.row.addWidget(self.label, 1)
-        self.close_button = QToolButton(text="\u2715")
-        self.close_button.clicked.connect(self.hide)
-        self.row.addWidget(self.close_button)
-        self.hide()
-
-    def show_text(self, text: str) -> None:
-        self.label.setText(" ".join(text.split()))
-        self.setVisible(bool(text))
-
-    def text(self) -> str:
-        return "" if self.isHidden() else self.label.text()
+def _recent(settings: QSettings) -> list[str]:
+    value = settings.value(RECENT_KEY, [])
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return [i for i in items if isinstance(i, str)]
 
 
 class CheckpointBrowserPanel(QWidget):
@@ -205,7 +132,8 @@ class CheckpointBrowserPanel(QWidget):
         self.connect_button.setObjectName("browserConnect")
         self.file_button = QPushButton("File…")
         self.file_button.setObjectName("browserFile")
-        self.recent_button = QToolButton(text="Recent")
+        self.recent_button = QToolButton()
+        self.recent_button.setText("Recent")
         self.recent_button.setObjectName("browserRecent")
         self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.recent_menu = QMenu(self.recent_button)
@@ -220,9 +148,9 @@ class CheckpointBrowserPanel(QWidget):
         ):
             top.addWidget(w, 1 if w is self.url_edit else 0)
 
-        self.error_bar = _Bar("browserError", "#f6c6c6")
-        self.warning_bar = _Bar("graphHashWarning", "#fbe3a6")
-        self.confirm_bar = _Bar("deleteConfirm", "#f6d7b0")
+        self.error_bar = Bar("browserError", "#f6c6c6")
+        self.warning_bar = Bar("graphHashWarning", "#fbe3a6")
+        self.confirm_bar = Bar("deleteConfirm", "#f6d7b0")
         self.confirm_yes = QPushButton("Delete")
         self.confirm_yes.setObjectName("deleteConfirmYes")
         self.confirm_no = QPushButton("Keep")
@@ -247,14 +175,14 @@ class CheckpointBrowserPanel(QWidget):
         self.sessions_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.sessions_view.setSortingEnabled(True)
         self.sessions_view.horizontalHeader().setSortIndicator(2, Qt.SortOrder.DescendingOrder)
-        _compact(self.sessions_view)
+        compact_table(self.sessions_view)
         self.sessions_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in range(1, 6):
             self.sessions_view.horizontalHeader().setSectionResizeMode(
                 col, QHeaderView.ResizeMode.ResizeToContents
             )
         self.sessions_view.setAlternatingRowColors(True)
-        self.sessions_pager = _Pager("sessionsPager")
+        self.sessions_pager = Pager("sessionsPager")
         self.delete_button = QPushButton("Delete")
         self.delete_button.setObjectName("deleteSession")
         self.export_button = QPushButton("Export…")
@@ -289,14 +217,14 @@ class CheckpointBrowserPanel(QWidget):
         self.steps_view.setModel(self.steps)
         self.steps_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.steps_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        _compact(self.steps_view)
+        compact_table(self.steps_view)
         self.steps_view.horizontalHeader().setStretchLastSection(True)
         for col in range(5):
             self.steps_view.horizontalHeader().setSectionResizeMode(
                 col, QHeaderView.ResizeMode.ResizeToContents
             )
         self.steps_view.setAlternatingRowColors(True)
-        self.steps_pager = _Pager("stepsPager")
+        self.steps_pager = Pager("stepsPager")
         self.state_view = StateView()
         steps_box = QWidget()
         sv = QVBoxLayout(steps_box)
@@ -330,37 +258,14 @@ class CheckpointBrowserPanel(QWidget):
         cv.addWidget(QLabel("Tip: select two rows in the steps table to compare them."))
         cv.addWidget(self.diff_view, 1)
 
-        self.stats_label = QLabel("")
-        self.stats_label.setObjectName("storageSummary")
-        self.stats_label.setWordWrap(True)
-        self.stats_refresh = QPushButton("Refresh")
-        self.stats_refresh.setObjectName("storageRefresh")
-        self.bytes_plot = pg.PlotWidget(title="Bytes per session (largest 30)")
-        self.bytes_plot.setObjectName("bytesPerSession")
-        self.bytes_plot.setLabel("left", "bytes")
-        self.growth_plot = pg.PlotWidget(title="Growth over steps (selected session)")
-        self.growth_plot.setObjectName("growthPlot")
-        self.growth_plot.setLabel("left", "bytes")
-        self.growth_plot.setLabel("bottom", "step")
-        for plot in (self.bytes_plot, self.growth_plot):
-            plot.setBackground("w")
-            plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.setMinimumHeight(140)
-            _adopt_menus(plot)
-        storage = QWidget()
-        stv = QVBoxLayout(storage)
-        srow = QHBoxLayout()
-        srow.addWidget(self.stats_label, 1)
-        srow.addWidget(self.stats_refresh)
-        stv.addLayout(srow)
-        stv.addWidget(self.bytes_plot, 1)
-        stv.addWidget(self.growth_plot, 1)
+        self.storage_view = StorageView()
+        self.stats_refresh = self.storage_view.refresh_button
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("browserTabs")
         self.tabs.addTab(steps_split, "Steps")
         self.tabs.addTab(compare, "Compare")
-        self.tabs.addTab(storage, "Storage")
+        self.tabs.addTab(self.storage_view, "Storage")
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
@@ -493,7 +398,7 @@ class CheckpointBrowserPanel(QWidget):
     def _close_in_background(self, cp: BrowsableCheckpointer) -> None:
         # Not owned by the panel: a close must finish even when the panel goes away (an unclosed SQLite
         # connection keeps its worker thread, and so the process, alive). `aclose` waits for these.
-        task = self._bridge.start(_close_quietly(cp), name="checkpointBrowser: closing a database")
+        task = self._bridge.start(close_quietly(cp), name="checkpointBrowser: closing a database")
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
@@ -550,7 +455,7 @@ class CheckpointBrowserPanel(QWidget):
     def _remember(self, url: str) -> None:
         settings = QSettings()
         recent = [strip_password(url)]
-        for item in settings.value(RECENT_KEY, []) or []:
+        for item in _recent(settings):
             if isinstance(item, str) and item not in recent:
                 recent.append(item)
         settings.setValue(RECENT_KEY, recent[:MAX_RECENT])
@@ -558,7 +463,7 @@ class CheckpointBrowserPanel(QWidget):
 
     def _refresh_recent_menu(self) -> None:
         self.recent_menu.clear()
-        items = [i for i in (QSettings().value(RECENT_KEY, []) or []) if isinstance(i, str)]
+        items = _recent(QSettings())
         for item in items:
             action = self.recent_menu.addAction(redact(item))
             action.triggered.connect(lambda _checked=False, u=item: self._open_recent(u))
@@ -649,7 +554,8 @@ class CheckpointBrowserPanel(QWidget):
         if cp is None:
             return
         async with self._lock:
-            result = await cp.query_steps(session_id, StepQuery(**self.steps.step_query_args()))
+            args = self.steps.step_query_args()
+            result = await cp.query_steps(session_id, StepQuery(limit=args["limit"], offset=args["offset"]))
         if cp is not self._cp or session_id != self.steps.session_id:
             return
         keep = [self.steps.checkpoint_at(i.row()) for i in self.steps_view.selectionModel().selectedRows()]
@@ -723,25 +629,7 @@ class CheckpointBrowserPanel(QWidget):
             return
         async with self._lock:
             stats = await cp.storage_stats()
-        top = sorted(stats.sessions, key=lambda s: s.bytes, reverse=True)[:30]
-        self.bytes_plot.clear()
-        if top:
-            bars = pg.BarGraphItem(
-                x=list(range(len(top))), height=[s.bytes for s in top], width=0.7, brush="#4a78b5"
-            )
-            self.bytes_plot.addItem(bars)
-            axis = self.bytes_plot.getAxis("bottom")
-            every = max(1, len(top) // 6)
-            axis.setTicks([[(i, _short_id(s.session_id)) for i, s in enumerate(top)][::every]])
-        extra = ""
-        if stats.file_bytes is not None:
-            extra = f", file {format_bytes(stats.file_bytes)}"
-            if stats.free_bytes:
-                extra += f" ({format_bytes(stats.free_bytes)} free)"
-        self.stats_label.setText(
-            f"{stats.backend}: {len(stats.sessions)} sessions, {stats.total_steps} steps, "
-            f"{format_bytes(stats.total_bytes)} of checkpoints{extra}"
-        )
+        self.storage_view.set_stats(stats)
         self.stats_loaded.emit()
 
     async def _fetch_growth(self, session_id: str) -> None:
@@ -750,19 +638,7 @@ class CheckpointBrowserPanel(QWidget):
             return
         async with self._lock:
             sizes = await step_sizes(cp, session_id, limit=1000)
-        self.growth_plot.clear()
-        title = f"Growth over steps: {session_id}"
-        if sizes:
-            xs = [s for s, _ in sizes]
-            total, cumulative = 0, []
-            for _, b in sizes:
-                total += b
-                cumulative.append(total)
-            self.growth_plot.plot(
-                xs, cumulative, pen=pg.mkPen("#4a78b5", width=2), fillLevel=0, brush=(74, 120, 181, 60)
-            )
-            title += f" (stored state bytes; last step {format_bytes(sizes[-1][1])})"
-        self.growth_plot.setTitle(title)
+        self.storage_view.set_growth(session_id, sizes)
 
     # ================================================================== delete / export
 

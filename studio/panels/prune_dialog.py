@@ -160,7 +160,9 @@ class PruneDialog(QDialog):
     def options(self) -> PruneOptions:
         older = None
         if self.older_check.isChecked():
-            older = self.older_edit.dateTime().toPython().astimezone(dt.UTC)
+            chosen = self.older_edit.dateTime().toPython()
+            assert isinstance(chosen, dt.datetime)
+            older = chosen.astimezone(dt.UTC)
         return PruneOptions(
             keep_last=self.keep_spin.value() if self.keep_check.isChecked() else None,
             older_than=older,

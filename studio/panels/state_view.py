@@ -176,8 +176,11 @@ class DiffView(QWidget):
         out = []
         for i in range(self.tree.topLevelItemCount()):
             top = self.tree.topLevelItem(i)
+            if top is None:
+                continue
             channel = top.text(0).split(" ", 1)[0]
             for j in range(top.childCount()):
                 c = top.child(j)
-                out.append((channel, c.text(0), c.text(1), c.text(2), c.text(3)))
+                if c is not None:
+                    out.append((channel, c.text(0), c.text(1), c.text(2), c.text(3)))
         return out

@@ -1,0 +1,174 @@
+"""Small widgets of the checkpoint browser: pager, one-line message bar, and the storage charts tab."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.persistence.base import StorageStats
+from studio.models.sessions import SessionsModel, format_bytes
+from studio.models.steps import StepsModel
+
+
+async def close_quietly(cp: Any) -> None:
+    """Close a checkpointer, ignoring its errors (it is being replaced or the server is gone)."""
+    with contextlib.suppress(Exception):
+        await cp.aclose()
+
+
+def short_id(session_id: str, limit: int = 14) -> str:
+    """The tail of a long id for chart labels."""
+    return session_id if len(session_id) <= limit else "…" + session_id[-(limit - 1) :]
+
+
+def compact_table(view: QTableView) -> None:
+    """One text line per row, no row numbers."""
+    view.setWordWrap(False)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+
+
+def adopt_menus(plot: pg.PlotWidget) -> None:
+    """pyqtgraph creates its context menus without a parent; parent them so they die with the plot."""
+    item = plot.getPlotItem()
+    for menu in (item.ctrlMenu, item.getViewBox().menu):
+        if menu is not None:
+            menu.setParent(plot, menu.windowFlags())
+
+
+class Pager(QWidget):
+    """Previous / page label / next, under a paged table."""
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.prev = QToolButton()
+        self.prev.setArrowType(Qt.ArrowType.LeftArrow)
+        self.prev.setObjectName(f"{name}Prev")
+        self.next = QToolButton()
+        self.next.setArrowType(Qt.ArrowType.RightArrow)
+        self.next.setObjectName(f"{name}Next")
+        self.label = QLabel("")
+        self.label.setObjectName(f"{name}Label")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.prev)
+        row.addWidget(self.label, 1, Qt.AlignmentFlag.AlignCenter)
+        row.addWidget(self.next)
+
+    def update_from(self, model: SessionsModel | StepsModel) -> None:
+        self.label.setText(model.page_label())
+        self.prev.setEnabled(model.page > 0)
+        self.next.setEnabled(model.page + 1 < model.page_count)
+
+
+class Bar(QFrame):
+    """A one-line message bar (error, warning or question) that hides itself when empty."""
+
+    def __init__(self, name: str, color: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.setStyleSheet(
+            f"#{name} {{ background: {color}; border-radius: 3px; }} QLabel {{ color: #202020; }}"
+        )
+        self.label = QLabel("")
+        self.label.setObjectName(f"{name}Text")
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.row = QHBoxLayout(self)
+        self.row.setContentsMargins(6, 2, 2, 2)
+        self.row.addWidget(self.label, 1)
+        self.close_button = QToolButton()
+        self.close_button.setText("\u2715")
+        self.close_button.clicked.connect(self.hide)
+        self.row.addWidget(self.close_button)
+        self.hide()
+
+    def show_text(self, text: str) -> None:
+        self.label.setText(" ".join(text.split()))
+        self.setVisible(bool(text))
+
+    def text(self) -> str:
+        return "" if self.isHidden() else self.label.text()
+
+
+class StorageView(QWidget):
+    """Summary line, bytes per session (largest 30) and growth over steps of the selected session."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("storageView")
+        self.summary = QLabel("")
+        self.summary.setObjectName("storageSummary")
+        self.summary.setWordWrap(True)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setObjectName("storageRefresh")
+        self.bytes_plot = pg.PlotWidget(title="Bytes per session (largest 30)")
+        self.bytes_plot.setObjectName("bytesPerSession")
+        self.bytes_plot.setLabel("left", "bytes")
+        self.growth_plot = pg.PlotWidget(title="Growth over steps (selected session)")
+        self.growth_plot.setObjectName("growthPlot")
+        self.growth_plot.setLabel("left", "bytes")
+        self.growth_plot.setLabel("bottom", "step")
+        for plot in (self.bytes_plot, self.growth_plot):
+            plot.setBackground("w")
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.setMinimumHeight(140)
+            adopt_menus(plot)
+        self.top_sessions: list[tuple[str, int]] = []
+        self.growth: list[tuple[int, int]] = []
+        row = QHBoxLayout()
+        row.addWidget(self.summary, 1)
+        row.addWidget(self.refresh_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.bytes_plot, 1)
+        layout.addWidget(self.growth_plot, 1)
+
+    def set_stats(self, stats: StorageStats) -> None:
+        top = sorted(stats.sessions, key=lambda s: s.bytes, reverse=True)[:30]
+        self.top_sessions = [(s.session_id, s.bytes) for s in top]
+        self.bytes_plot.clear()
+        if top:
+            heights = [s.bytes for s in top]
+            bars = pg.BarGraphItem(x=list(range(len(top))), height=heights, width=0.7, brush="#4a78b5")
+            self.bytes_plot.addItem(bars)
+            every = max(1, len(top) // 6)
+            ticks = [(i, short_id(s.session_id)) for i, s in enumerate(top)][::every]
+            self.bytes_plot.getAxis("bottom").setTicks([ticks])
+        extra = ""
+        if stats.file_bytes is not None:
+            extra = f", file {format_bytes(stats.file_bytes)}"
+            if stats.free_bytes:
+                extra += f" ({format_bytes(stats.free_bytes)} free)"
+        self.summary.setText(
+            f"{stats.backend}: {len(stats.sessions)} sessions, {stats.total_steps} steps, "
+            f"{format_bytes(stats.total_bytes)} of checkpoints{extra}"
+        )
+
+    def set_growth(self, session_id: str, sizes: list[tuple[int, int]]) -> None:
+        """`sizes`: (step, stored state bytes) ascending; the chart shows the cumulative total."""
+        self.growth = list(sizes)
+        self.growth_plot.clear()
+        title = f"Growth over steps: {session_id}"
+        if sizes:
+            xs = [s for s, _ in sizes]
+            total, cumulative = 0, []
+            for _, b in sizes:
+                total += b
+                cumulative.append(total)
+            pen = pg.mkPen("#4a78b5", width=2)
+            self.growth_plot.plot(xs, cumulative, pen=pen, fillLevel=0, brush=(74, 120, 181, 60))
+            title += f" (stored state bytes; last step {format_bytes(sizes[-1][1])})"
+        self.growth_plot.setTitle(title)
