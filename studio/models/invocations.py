@@ -1,19 +1,91 @@
-"""Table model of an iterative session's invocations: each input patch, the step reached, the result."""
+"""Input patches of an iterative session (parse, check, convert) and the table model of its invocations."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
+from engine.partial import NodePartial
 from engine.state import VersionedState
-from engine.types import JSON
+from engine.types import JSON, Message, Role
 from studio.diff import json_equal, short_json
 
 _Index = QModelIndex | QPersistentModelIndex
+
+# ---------------------------------------------------------------------- input patches (no Qt)
+
+
+class PatchError(ValueError):
+    """Text that is not `{"messages": [...], "extra": {...}}`; `where` is like `line L, column C`."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+
+
+def parse_patch(text: str, *, what: str = "input") -> JSON:
+    """Parse and check one patch: a JSON object with optional `messages` (list of {role, content}) and
+    `extra` (object). Empty text is `{}`. Raises `PatchError` with the line and column of bad JSON."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PatchError(exc.msg, f"line {exc.lineno}, column {exc.colno}") from exc
+    if not isinstance(value, dict):
+        raise PatchError(f"the {what} must be a JSON object with 'messages' and/or 'extra'")
+    unknown = sorted(set(value) - {"messages", "extra"})
+    if unknown:
+        raise PatchError(f"unknown key(s) {', '.join(map(repr, unknown))}; use 'messages' and 'extra'")
+    msgs = value.get("messages", [])
+    if not isinstance(msgs, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("content"), str) and isinstance(m.get("role", "user"), str)
+        for m in msgs
+    ):
+        raise PatchError('\'messages\' must be a list of {"role": ..., "content": ...} objects')
+    if "extra" in value and not isinstance(value["extra"], dict):
+        raise PatchError("'extra' must be a JSON object")
+    return value
+
+
+def patch_to_partial(patch: JSON) -> NodePartial:
+    msgs = [Message(Role.parse(str(m.get("role", "user"))), m["content"]) for m in patch.get("messages", [])]
+    extra = patch.get("extra")
+    return NodePartial(messages=msgs or None, extra=dict(extra) if extra else None)
+
+
+def patch_to_state(patch: JSON) -> VersionedState:
+    msgs = [Message(Role.parse(str(m.get("role", "user"))), m["content"]) for m in patch.get("messages", [])]
+    return VersionedState(msgs, dict(patch.get("extra") or {}))
+
+
+def parse_jsonl(text: str) -> list[JSON]:
+    """One patch per non-empty line; a bad line raises `PatchError` naming its line number."""
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(parse_patch(line))
+        except PatchError as exc:
+            raise PatchError(
+                str(exc).split(": ", 1)[-1] if exc.where else str(exc), f"line {number}"
+            ) from exc
+    return out
+
+
+def event_line(event: Any) -> str:
+    node = f" [{event.node_id}]" if getattr(event, "node_id", None) else ""
+    step = f" step {event.step}" if getattr(event, "step", None) is not None else ""
+    return f"{event.seq:>5}  {event.type:<10} {event.scope}{node}{step}: {event.message}"
+
+
+# ---------------------------------------------------------------------- the table
 
 COLUMNS = ("#", "Input", "Step", "Result")
 

@@ -11,7 +11,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from engine.graph.document import GraphDocument, load_document
-from studio.panels.stepper import PatchError, SessionStepperPanel, parse_jsonl, parse_patch
+from studio.models.invocations import PatchError, parse_jsonl, parse_patch
+from studio.panels.stepper import SessionStepperPanel
 from tests.studio.browser.conftest import dispose
 
 ROOT = Path(__file__).resolve().parents[3]
