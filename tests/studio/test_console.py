@@ -26,7 +26,8 @@ FINISHED = (RunState.COMPLETED, RunState.FAILED, RunState.STOPPED)
 @pytest.fixture
 def window(qtbot: Any, bridge: Bridge, run_async: Callable[..., Any]) -> Iterator[MainWindow]:
     w = MainWindow(bridge, EventBus(buffer_capacity=4096))
-    qtbot.addWidget(w)
+    # not qtbot.addWidget: pytest-qt closes and deletes those before fixture teardown, and the window
+    # must stay alive until its async shutdown has finished
     w.show()
     qtbot.waitExposed(w)
     w.runs.listen()
@@ -36,6 +37,8 @@ def window(qtbot: Any, bridge: Bridge, run_async: Callable[..., Any]) -> Iterato
     yield w
     w._close_confirmed = True
     run_async(w.shutdown(), timeout=15)
+    w.close()
+    w.deleteLater()
 
 
 def wait_finished(qtbot: Any, w: MainWindow, timeout: int = 15000) -> str:

@@ -33,12 +33,15 @@ PANELS = [
 @pytest.fixture
 def window(qtbot: Any, bridge: Bridge, run_async: Callable[..., Any]) -> Iterator[MainWindow]:
     w = MainWindow(bridge, EventBus())
-    qtbot.addWidget(w)
+    # not qtbot.addWidget: pytest-qt closes and deletes those before fixture teardown, and the window
+    # must stay alive until its async shutdown has finished
     w.show()
     qtbot.waitExposed(w)
     yield w
     w._close_confirmed = True
     run_async(w.shutdown(), timeout=15)
+    w.close()
+    w.deleteLater()
 
 
 def test_panels_have_stable_object_names_and_docks(window: MainWindow) -> None:
