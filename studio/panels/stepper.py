@@ -288,31 +288,48 @@ class SessionStepperPanel(QWidget):
         self._update_enabled()
 
     def open_session(self, url: str, session_id: str) -> None:
-        """Resume `session_id` stored at `url` (its step counter continues)."""
+        """Resume `session_id` stored at `url` (its step counter continues); a live session is finished
+        first. While an invocation or a feed runs it is refused with an inline message."""
+        if self._busy:
+            self.show_error(
+                "wait for the current invocation (or cancel the feed) before opening another session"
+            )
+            return
         self._set_url(url)
         self.session_edit.setText(session_id)
-        self.create_session()
+        self._run(self._reopen(), "opening the session")
+
+    async def _reopen(self) -> None:
+        if self._session_id is not None:
+            await self._finish()
+        params = self._form_params()
+        if params is not None:
+            await self._create(*params)
 
     def create_session(self) -> None:
         """Create or resume the session described by the form (in the background)."""
         if self._session_id is not None or self._busy:
             self.show_error("finish the current session first")
             return
+        params = self._form_params()
+        if params is not None:
+            self._run(self._create(*params), "creating the session")
+
+    def _form_params(self) -> tuple[GraphDocument, str, str, VersionedState] | None:
         if self._doc is None:
             self.show_error("open a graph document first: the stepper runs the current document")
-            return
+            return None
         try:
             state = patch_to_state(parse_patch(self.initial_edit.toPlainText(), what="initial state"))
         except PatchError as exc:
             self.show_error(f"initial state: {exc}")
-            return
+            return None
         session_id = self.session_edit.text().strip()
         if not session_id:
             self.show_error("a session id is required")
-            return
+            return None
         url = self.url_edit.text().strip() if self.cp_combo.currentIndex() else "memory:"
-        url = with_password(url, self.password_edit.text())
-        self._run(self._create(self._doc, url, session_id, state), "creating the session")
+        return self._doc, with_password(url, self.password_edit.text()), session_id, state
 
     def invoke_next(self) -> None:
         """Merge the patch in the editor at the barrier and run from the entry to completion."""

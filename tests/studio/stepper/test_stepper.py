@@ -154,3 +154,19 @@ def test_unknown_entry_and_unreachable_storage_are_inline_errors(
     stepper.create_button.click()
     qtbot.waitUntil(lambda: "does not exist" in stepper.error_text(), timeout=5000)
     assert stepper.create_button.isEnabled() and stepper.current_session() is None
+
+
+def test_open_session_while_one_is_live_finishes_it_first(
+    qtbot: Any, stepper: SessionStepperPanel, tmp_path: Path
+) -> None:
+    url = f"sqlite://{tmp_path / 'steps.db'}"
+    with qtbot.waitSignal(stepper.session_changed, timeout=5000):
+        stepper.open_session(url, "first")
+    with qtbot.waitSignal(stepper.invocation_finished, timeout=5000):
+        stepper.invoke_next()
+    changes: list[str] = []
+    stepper.session_changed.connect(changes.append)
+    stepper.open_session(url, "second")
+    qtbot.waitUntil(lambda: changes == ["", "second"], timeout=5000)
+    assert stepper.current_session() == "second" and stepper.current_step() == 0
+    assert stepper.url_edit.text() == url and stepper.cp_combo.currentIndex() == 1
