@@ -189,7 +189,7 @@ class RunLogModel(QAbstractTableModel):
             if col == 0:
                 return ev.seq
             if col == 1:
-                return ev.timestamp.strftime("%H:%M:%S.%f")[:-3]
+                return ev.timestamp.astimezone().strftime("%H:%M:%S.%f")[:-3]  # local time
             if col == 2:
                 return ev.type
             if col == 3:
