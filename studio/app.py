@@ -51,8 +51,13 @@ def build_window(bridge: Any, args: argparse.Namespace) -> Any:
     if state is not None:
         window.restoreState(state)
     target = args.target or window.settings.last_document()
+    failures: list[str] = []
+    window.documents.failed.connect(failures.append)
     if not (target and window.open_path(target)):
         window.open_example("market_ticks")
+        if failures:  # say why the requested document is not the one shown
+            window.graph_editor.show_notice(failures[0] + " — showing the market-ticks example instead")
+    window.documents.failed.disconnect(failures.append)
     console = window.settings.console()
     if args.db:
         window.set_database(args.db)

@@ -199,3 +199,22 @@ def test_self_test_command_passes(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "self-test passed" in proc.stdout
     assert "Task was destroyed" not in proc.stderr and "Event loop stopped" not in proc.stderr
+
+
+def test_command_line_document_that_cannot_open_is_explained(
+    bridge: Bridge, run_async: Callable[..., Any], tmp_path: Path
+) -> None:
+    from studio.app import build_window, parse_args
+
+    bad = tmp_path / "broken.wgraph.json"
+    bad.write_text('{"format": "weavegraph.graph", "nodes": [')
+    w = build_window(bridge, parse_args([str(bad), "--db", "sqlite://" + (tmp_path / "x.db").as_posix()]))
+    try:
+        assert w.model.name == "Market ticks"
+        assert "broken.wgraph.json" in w.graph_editor.notice.text()
+        assert w.console.checkpointer_url().endswith("x.db")
+        assert "x.db" in w.db_label.text()
+    finally:
+        w._close_confirmed = True
+        run_async(w.shutdown(), timeout=15)
+        w.deleteLater()
