@@ -98,15 +98,17 @@ def _warm_memory(res: dict[str, Any], label: str) -> float | None:
     return float(value) if value is not None else None
 
 
+def _mb(value: float | None) -> str:
+    return "-" if value is None else f"{value / MB:.1f} MB"
+
+
 def _memory_row(res: dict[str, Any], variant: str) -> Row:
     ours = _warm_memory(res, "ours")
     lg = _warm_memory(res, f"langgraph/{variant}") if variant else None
-    row = Row(
-        None, "  memory growth over the run (RSS)", fmt_value(ours / MB if ours is not None else None, "MB")
-    )
+    row = Row(None, "  memory growth over the run (RSS)", _mb(ours))
     row.ours_value, row.langgraph_value = ours, lg
     if lg is not None:
-        row.langgraph = f"{fmt_value(lg / MB, 'MB')} ({variant})"
+        row.langgraph = f"{_mb(lg)} ({variant})"
     return row
 
 
@@ -126,6 +128,14 @@ def _ceiling_row(res: dict[str, Any], what: str) -> Row:
         row.target = "<= 2x"
         row.met = ratio <= 2.0
     return row
+
+
+def _mode(res: dict[str, Any]) -> str:
+    """ " (compact storage)" from the runs, when the checkpointer reported its storage mode."""
+    for run in _runs(res, "ours"):
+        if run.get("storage_mode"):
+            return f" ({run['storage_mode']} storage)"
+    return ""
 
 
 def _split_row(res: dict[str, Any]) -> Row | None:
@@ -217,7 +227,7 @@ def build_rows(results: dict[str, Any], notes: dict[str, str], sizes: Sizes) -> 
         rows.append(
             _versus(
                 4,
-                f"{sizes.turns:,} turns on one session, SQLite, checkpoint per step: total",
+                f"{sizes.turns:,} turns on one session, SQLite{_mode(res)}, checkpoint per step: total",
                 res,
                 "seconds",
                 "s",
@@ -239,7 +249,13 @@ def build_rows(results: dict[str, Any], notes: dict[str, str], sizes: Sizes) -> 
         res = results["postgres"]
         rows.append(
             _versus(
-                5, f"{sizes.turns:,} turns on one session, Postgres: total", res, "seconds", "s", True, None
+                5,
+                f"{sizes.turns:,} turns on one session, Postgres{_mode(res)}: total",
+                res,
+                "seconds",
+                "s",
+                True,
+                None,
             )
         )
         rows.append(_versus(None, "  invocations/s", res, "invocations_per_s", "/s", False, None))

@@ -82,6 +82,7 @@ async def _ours_sqlite(app: Any, turns: int, breakdown: bool = False) -> dict[st
             out = await ours.run_turns(app, checkpointer, turns)
         finally:
             await checkpointer.aclose()
+        out["storage_mode"] = getattr(checkpointer, "storage_mode", "full")
         out["db_bytes"] = ours.file_size(path)
         columns, rows = read_sqlite_steps(path)
         out["rows"] = len(rows)
@@ -104,6 +105,7 @@ async def _ours_postgres(app: Any, url: str, turns: int, breakdown: bool = False
         out = await ours.run_turns(app, checkpointer, turns)
     finally:
         await checkpointer.aclose()
+    out["storage_mode"] = getattr(checkpointer, "storage_mode", "full")
     seconds, rows, size = await postgres_ceiling(url, ours.SESSION)
     out.update(ceiling_seconds=seconds, rows=rows, payload_bytes=size)
     if breakdown:
