@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 import platform
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QPointF, Qt, Signal
@@ -129,7 +130,12 @@ class MainWindow(QMainWindow):
             from engine.graph.document import example_names
 
             for name in example_names():
-                self.examples_menu.addAction(name, functools.partial(self.open_example, name))
+                self.examples_menu.addAction(
+                    name,
+                    functools.partial(
+                        self.ask_save_then, functools.partial(self.open_example, name), "opening"
+                    ),
+                )
         except Exception as exc:  # examples missing from a broken install must not stop the window
             self.examples_menu.setTitle(f"Open Example (unavailable: {exc})")
         self.recent_menu = file_menu.addMenu("Open &Recent")
@@ -185,9 +191,13 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         a = self.commands
         ge = self.graph_editor
-        a.new.triggered.connect(self.new_document)
-        a.open.triggered.connect(self._on_open_triggered)
-        a.open_code.triggered.connect(self._on_open_code_triggered)
+        a.new.triggered.connect(lambda: self.ask_save_then(self.new_document, "starting a new document"))
+        a.open.triggered.connect(
+            lambda: self.ask_save_then(self._on_open_triggered, "opening another document")
+        )
+        a.open_code.triggered.connect(
+            lambda: self.ask_save_then(self._on_open_code_triggered, "opening another document")
+        )
         a.save.triggered.connect(self.save)
         a.save_as.triggered.connect(self._on_save_as_triggered)
         a.quit.triggered.connect(self.close)
@@ -280,7 +290,10 @@ class MainWindow(QMainWindow):
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         for path in self.settings.recent_files():
-            self.recent_menu.addAction(path, functools.partial(self.open_path, path))
+            self.recent_menu.addAction(
+                path,
+                functools.partial(self.ask_save_then, functools.partial(self.open_path, path), "opening"),
+            )
         if not self.recent_menu.actions():
             self.recent_menu.addAction("(none)").setEnabled(False)
 
@@ -455,34 +468,45 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.model.dirty and not self._close_confirmed:
             event.ignore()
-            self._ask_save_then_close()
+            self.ask_save_then(self._close_after_prompt, "closing")
             return
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.settings.sync()
         event.accept()
         self.closed.emit()
 
-    def _ask_save_then_close(self) -> None:
+    def ask_save_then(self, proceed: Callable[[], Any], doing: str) -> QMessageBox | None:
+        """Run `proceed` now when the document is clean; otherwise ask (non-blocking) Save / Discard /
+        Cancel first. Returns the question box when one is shown."""
+        if not self.model.dirty:
+            proceed()
+            return None
         box = QMessageBox(self)
         box.setObjectName("unsavedChangesDialog")
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle("Unsaved changes")
-        box.setText(f"Save the changes to '{self.model.name}' before closing?")
+        box.setText(f"Save the changes to '{self.model.name}' before {doing}?")
         box.setStandardButtons(
             QMessageBox.StandardButton.Save
             | QMessageBox.StandardButton.Discard
             | QMessageBox.StandardButton.Cancel
         )
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _r: self._on_unsaved_answer(box.standardButton(box.clickedButton())))
+        box.finished.connect(
+            lambda _r: self._on_unsaved_answer(box.standardButton(box.clickedButton()), proceed)
+        )
         box.open()
+        return box
 
-    def _on_unsaved_answer(self, button: QMessageBox.StandardButton) -> None:
+    def _on_unsaved_answer(self, button: QMessageBox.StandardButton, proceed: Callable[[], Any]) -> None:
         if button == QMessageBox.StandardButton.Save:
             if not self.save():
-                return
+                return  # Save As is open (or saving failed): the user starts again
         elif button != QMessageBox.StandardButton.Discard:
             return
+        proceed()
+
+    def _close_after_prompt(self) -> None:
         self._close_confirmed = True
         self.close()
 

@@ -112,6 +112,21 @@ def test_closing_with_unsaved_changes_asks_without_blocking(window: MainWindow, 
     assert not window.isVisible()
 
 
+def test_new_document_asks_before_dropping_unsaved_changes(window: MainWindow, qtbot: Any) -> None:
+    assert window.open_example("market_ticks")
+    window.add_node_at("delay", 0, 300)
+    window.commands.new.trigger()
+    box = window.findChild(QMessageBox, "unsavedChangesDialog")
+    assert box is not None and box.isVisible()
+    assert "delay" in window.model.node_ids()  # nothing dropped while the question is open
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    assert "delay" in window.model.node_ids()
+    window.commands.new.trigger()
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "unsavedChangesDialog") is not None, timeout=1000)
+    window.findChild(QMessageBox, "unsavedChangesDialog").button(QMessageBox.StandardButton.Discard).click()
+    assert window.model.node_ids() == [] and not window.model.dirty
+
+
 def test_save_as_and_reopen_keeps_unknown_fields(window: MainWindow, tmp_path: Path) -> None:
     assert window.open_example("market_ticks")
     window.model.data["x-extension"] = {"kept": 1}  # an unknown field as if loaded from disk
