@@ -231,6 +231,7 @@ class MainWindow(QMainWindow):
         ge.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.bridge.task_failed.connect(self._on_bridge_task_failed)
         ge.problems_changed.connect(self.problems.set_problems)
+        ge.problems_changed.connect(self._on_graph_editor_problems_changed)
         ge.trust_requested.connect(self.documents.trust_current)
         ge.view.node_activated.connect(lambda _n: self.docks["propertiesPanel"].raise_())
         ge.scene.breakpoint_clicked.connect(self._on_scene_breakpoint_clicked)
@@ -325,6 +326,13 @@ class MainWindow(QMainWindow):
         except Exception as exc:
             self.statusBar().showMessage(f"stepper: {exc}", 6000)
         self._update_title()
+
+    def _on_graph_editor_problems_changed(self, problems: list[Any]) -> None:
+        """Tell the checkpoint browser which graph is open (it warns about sessions of another graph)."""
+        try:
+            self.browser.set_graph_hash(None if problems else self.documents.graph_hash())
+        except Exception as exc:  # the browser's comparison is advisory; never break editing for it
+            _log.warning("graph hash for the checkpoint browser: %s", exc)
 
     def _on_documents_failed(self, message: str) -> None:
         self.graph_editor.show_notice(message)

@@ -137,6 +137,14 @@ class DocumentController(QObject):
             GraphDocument(self.model.to_dict(), self.model.path or "<editor>"), trusted=True
         )
 
+    def graph_hash(self) -> str | None:
+        """The graph definition hash of the current document (None when it cannot be compiled, or would
+        need untrusted code imported)."""
+        try:
+            return str(self.build_app().graph_definition_hash())
+        except Exception:
+            return None
+
     def default_input(self) -> dict[str, Any]:
         value = self.model.data.get("input")
         if isinstance(value, dict):

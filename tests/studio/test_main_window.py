@@ -233,3 +233,13 @@ def test_command_line_document_that_cannot_open_is_explained(
         w._close_confirmed = True
         run_async(w.shutdown(), timeout=15)
         w.deleteLater()
+
+
+def test_checkpoint_browser_learns_the_graph_hash(window: MainWindow, qtbot: Any) -> None:
+    assert window.open_example("market_ticks")
+    window.graph_editor.validate_now()
+    expected = window.documents.build_app().graph_definition_hash()
+    assert window.browser._doc_hash == expected
+    window.add_node_at("delay", 0, 300)  # unconnected: the graph has problems, no hash to compare
+    window.graph_editor.validate_now()
+    assert window.browser._doc_hash is None
