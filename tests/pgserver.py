@@ -13,12 +13,31 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
 import uuid
 
 PASSWORD = "pw-Secr3t-xyzzy"
+
+# Run detached beside the server: when the test process dies without its teardown (killed, timed out), stop
+# the server and remove its directory, so no server outlives the run that started it.
+_WATCHDOG = """
+import os, shutil, subprocess, sys, time
+parent, stop_cmd, tmp = int(sys.argv[1]), sys.argv[2:-1], sys.argv[-1]
+while True:
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        break
+    if not os.path.isdir(tmp):
+        sys.exit(0)
+    time.sleep(1.0)
+if os.path.isdir(tmp):
+    subprocess.run(stop_cmd, capture_output=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+"""
 USER = "postgres"
 
 
@@ -125,6 +144,14 @@ class PostgresServer:
         )
         self.port = free_port()
         self._pg_ctl_start()
+        stop = self._cmd("pg_ctl", "-D", self.data_dir, "-m", "immediate", "-w", "stop")
+        subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(os.getpid()), *stop, self._tmp],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def _pg_ctl_start(self) -> None:
         options = (
