@@ -235,11 +235,14 @@ def test_command_line_document_that_cannot_open_is_explained(
         w.deleteLater()
 
 
-def test_checkpoint_browser_learns_the_graph_hash(window: MainWindow, qtbot: Any) -> None:
+def test_checkpoint_browser_learns_the_graph_hash(
+    window: MainWindow, qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str | None] = []
+    monkeypatch.setattr(window.browser, "set_graph_hash", seen.append)
     assert window.open_example("market_ticks")
     window.graph_editor.validate_now()
-    expected = window.documents.build_app().graph_definition_hash()
-    assert window.browser._doc_hash == expected
+    assert seen[-1] == window.documents.build_app().graph_definition_hash()
     window.add_node_at("delay", 0, 300)  # unconnected: the graph has problems, no hash to compare
     window.graph_editor.validate_now()
-    assert window.browser._doc_hash is None
+    assert seen[-1] is None
