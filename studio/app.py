@@ -8,8 +8,10 @@ import argparse
 import asyncio
 import gc
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -82,6 +84,7 @@ async def _amain(app: QApplication, args: argparse.Namespace, started: float) ->
     gc.freeze()
     window.closed.connect(closed.set)
     window.show()
+    _close_on_sigint(window)
     window.runs.listen()
     window.sink_health.listen()
     result = {"code": 0}
@@ -116,6 +119,18 @@ async def _amain(app: QApplication, args: argparse.Namespace, started: float) ->
         await bridge.shutdown()
     window.deleteLater()
     return result["code"]
+
+
+def _close_on_sigint(window: Any) -> None:
+    """Ctrl+C in the terminal closes the window (and so shuts down cleanly). Qt's loop runs in C++, so a
+    slow no-op timer gives Python a chance to run its signal handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGINT, lambda *_args: window.close())
+    timer = QTimer(window)
+    timer.setInterval(250)
+    timer.timeout.connect(lambda: None)
+    timer.start()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
