@@ -38,7 +38,7 @@ class Chat(TypedDict):
     messages: Annotated[list[dict[str, str]], operator.add]
 
 
-def _node(fn: Callable[[Any], Any], variant: str) -> Callable[[Any], Any]:
+def _node(fn: Callable[[Any], Any], variant: str) -> Any:
     """`fn` as is (sync variant) or wrapped in an `async def` (async variant)."""
     if variant == "sync":
         return fn
@@ -120,9 +120,13 @@ def run_loop(steps: int, variant: str) -> tuple[dict[str, Any], Any]:
 def fanout_graph(width: int, variant: str) -> Any:
     g = StateGraph(Fan)
     g.add_node("join", _node(lambda s: {"joined": len(s["items"])}, variant))
+
+    def leaf(name: str) -> Any:
+        return _node(lambda s: {"items": [name]}, variant)
+
     for i in range(width):
         name = f"f{i}"
-        g.add_node(name, _node(lambda s, name=name: {"items": [name]}, variant))
+        g.add_node(name, leaf(name))
         g.add_edge(START, name)
         g.add_edge(name, "join")
     g.add_edge("join", END)
@@ -139,7 +143,7 @@ def run_fanout(graph: Any, variant: str, width: int, invocations: int) -> dict[s
 
 
 def turns_graph(variant: str, checkpointer: Any) -> Any:
-    def make(name: str) -> Callable[[Any], Any]:
+    def make(name: str) -> Any:
         return _node(
             lambda s: {
                 "messages": [{"role": "assistant", "content": f"{name}: reply at {len(s['messages'])}"}]

@@ -136,7 +136,7 @@ def run_workload(
 
 
 def machine() -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite", "aiosqlite", "asyncpg"):
         try:
             from importlib.metadata import version
@@ -176,7 +176,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes()
-    selected = sorted({int(x) for x in args.only.split(",") if x.strip()}) if args.only else list(WORKLOADS)
+    try:
+        selected = (
+            sorted({int(x) for x in args.only.split(",") if x.strip()}) if args.only else list(WORKLOADS)
+        )
+    except ValueError:
+        print(f"--only takes workload numbers such as 1,2,4; got {args.only!r}", file=sys.stderr)
+        return 2
     unknown = [n for n in selected if n not in WORKLOADS]
     if unknown:
         print(f"unknown workload number(s) {unknown}; choose from {sorted(WORKLOADS)}", file=sys.stderr)
