@@ -76,6 +76,7 @@ class PostgresServer:
         self.data_dir = ""
         self._tmp = ""
         self.running = False
+        self._watchdog: subprocess.Popen[bytes] | None = None
         if self.external_url:
             parts = urllib.parse.urlsplit(self.external_url)
             self.host = parts.hostname or "localhost"
@@ -145,7 +146,7 @@ class PostgresServer:
         self.port = free_port()
         self._pg_ctl_start()
         stop = self._cmd("pg_ctl", "-D", self.data_dir, "-m", "immediate", "-w", "stop")
-        subprocess.Popen(
+        self._watchdog = subprocess.Popen(
             [sys.executable, "-c", _WATCHDOG, str(os.getpid()), *stop, self._tmp],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -193,6 +194,10 @@ class PostgresServer:
         self.stop("immediate")
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
+            self._watchdog = None
 
     def create_database(self) -> str:
         """A fresh, empty database; returns its URL."""
