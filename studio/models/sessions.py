@@ -311,22 +311,25 @@ async def prune_in_batches(
     *,
     on_progress: Callable[[int, int, int], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
-    batch_size: int = 50,
+    batch_size: int = 20,
+    dry_run: bool = False,
 ) -> tuple[PruneReport, bool]:
     """Apply `options.policy(batch)` to sessions `batch_size` at a time so progress shows and Cancel
     takes effect between batches (a batch in flight always completes: nothing is half-deleted).
-    Returns the summed report and whether it was cancelled."""
+    A policy selects steps session by session, so the batches of a dry run add up to exactly what the
+    real run then deletes (barring concurrent writes). Returns the summed report and whether it was
+    cancelled."""
     ids = list(options.session_ids) if options.session_ids else await cp.list_sessions()
     batches = [tuple(ids[i : i + batch_size]) for i in range(0, len(ids), batch_size)]
     steps = size = sessions = 0
     for done, batch in enumerate(batches):
         if cancelled():
-            return PruneReport(steps, size, sessions), True
-        report = await cp.prune(options.policy(batch))
+            return PruneReport(steps, size, sessions, dry_run), True
+        report = await cp.prune(options.policy(batch), dry_run=dry_run)
         steps, size, sessions = steps + report.steps, size + report.bytes, sessions + report.sessions
         if on_progress is not None:
             on_progress(done + 1, len(batches), steps)
-    return PruneReport(steps, size, sessions), False
+    return PruneReport(steps, size, sessions, dry_run), False
 
 
 class BrowsableCheckpointer(Checkpointer, Protocol):

@@ -725,15 +725,26 @@ class CheckpointBrowserPanel(QWidget):
         cp, dialog = self._cp, self._prune_dialog
         if cp is None or dialog is None:
             return
+        self._prune_cancelled = False
+
+        def progress(done: int, total: int, steps: int) -> None:
+            if self._prune_dialog is not None:
+                self._prune_dialog.set_progress(done, total, steps, verb="counted")
+
         try:
             async with self._lock:
-                report = await cp.prune(options.policy(), dry_run=True)
+                report, cancelled = await prune_in_batches(
+                    cp, options, on_progress=progress, cancelled=lambda: self._prune_cancelled, dry_run=True
+                )
         except Exception as exc:
             if self._prune_dialog is not None:
                 self._prune_dialog.show_error(one_line(exc))
             raise
         if self._prune_dialog is not None:
-            self._prune_dialog.show_preview(options, report)
+            if cancelled:
+                self._prune_dialog.show_preview_cancelled()
+            else:
+                self._prune_dialog.show_preview(options, report)
 
     def _on_prune_requested(self, options: PruneOptions) -> None:
         self._prune_cancelled = False

@@ -181,12 +181,25 @@ class PruneDialog(QDialog):
     # ------------------------------------------------------------------ owner callbacks
 
     def show_busy(self, text: str) -> None:
+        """A dry run is counting: only Cancel stays active."""
         self.preview_label.setText(text)
         self.preview_button.setEnabled(False)
         self.delete_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+
+    def _preview_done(self) -> None:
+        self.preview_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setVisible(False)
+
+    def show_preview_cancelled(self) -> None:
+        self._preview_done()
+        self.preview_label.setText("Preview cancelled; nothing was deleted. Preview again to delete.")
 
     def show_preview(self, options: PruneOptions, report: PruneReport) -> None:
-        self.preview_button.setEnabled(True)
+        self._preview_done()
         if not options.same_selection(self.options()):
             return  # the options moved on while the dry run ran; a newer preview is needed
         self._previewed = options
@@ -201,14 +214,15 @@ class PruneDialog(QDialog):
 
     def show_error(self, message: str) -> None:
         self._set_running(False)
+        self._preview_done()
         self.preview_label.setText(f"Error: {message}")
         self.preview_button.setEnabled(True)
 
-    def set_progress(self, done: int, total: int, deleted_steps: int) -> None:
+    def set_progress(self, done: int, total: int, steps: int, verb: str = "deleted") -> None:
         self.progress.setVisible(True)
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
-        self.progress.setFormat(f"%p%  ({deleted_steps} step(s) deleted)")
+        self.progress.setFormat(f"%p%  ({steps} step(s) {verb})")
 
     def set_vacuuming(self) -> None:
         self.progress.setRange(0, 0)

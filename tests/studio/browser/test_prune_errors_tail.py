@@ -175,3 +175,21 @@ def test_live_tail_shows_steps_written_by_another_process(
 def _last_step(panel: CheckpointBrowserPanel, session_id: str) -> int | None:
     s = panel.sessions.session_at(panel.sessions.row_of(session_id))
     return s.last_step if s is not None else None
+
+
+def test_preview_can_be_cancelled_and_deletes_nothing(
+    qtbot: Any, panel: CheckpointBrowserPanel, run_async: Any, tmp_path: Path
+) -> None:
+    db = tmp_path / "cp.db"
+    run_async(fill_sqlite(db, {f"s{i:02d}": 3 for i in range(45)}))  # 3 batches of 20 sessions
+    open_and_wait(qtbot, panel, str(db))
+    dialog = panel.open_prune_dialog()
+    dialog.keep_spin.setValue(1)
+    seen: list[int] = []
+    dialog.progress.valueChanged.connect(lambda v: (seen.append(v), dialog.cancel_button.click()))
+    dialog.preview_button.click()
+    assert dialog.cancel_button.isEnabled() and not dialog.preview_button.isEnabled()
+    qtbot.waitUntil(lambda: "Preview cancelled" in dialog.preview_label.text(), timeout=5000)
+    assert not dialog.delete_button.isEnabled() and dialog.preview_button.isEnabled()
+    assert 1 in seen and _count_steps(db) == 45 * 4
+    dialog.close()
