@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,24 @@ def test_open_session_while_one_is_live_finishes_it_first(
     qtbot.waitUntil(lambda: changes == ["", "second"], timeout=5000)
     assert stepper.current_session() == "second" and stepper.current_step() == 0
     assert stepper.url_edit.text() == url and stepper.cp_combo.currentIndex() == 1
+
+
+@pytest.mark.postgres
+def test_stepper_on_postgres_resumes_with_the_password_field(
+    qtbot: Any, stepper: SessionStepperPanel, postgres_url: str
+) -> None:
+    from studio.models.sessions import strip_password
+
+    stepper.open_session(postgres_url, "pg-steps")
+    qtbot.waitUntil(lambda: stepper.current_session() == "pg-steps", timeout=10000)
+    assert stepper.cp_combo.currentIndex() == 2 and stepper.url_edit.text() == strip_password(postgres_url)
+    assert stepper.password_edit.echoMode() == stepper.password_edit.EchoMode.Password
+    with qtbot.waitSignal(stepper.invocation_finished, timeout=5000):
+        stepper.invoke_next()
+    with qtbot.waitSignal(stepper.session_changed, timeout=5000):
+        stepper.finish()
+    stepper.open_session(postgres_url, "pg-steps")
+    qtbot.waitUntil(lambda: stepper.current_session() == "pg-steps", timeout=10000)
+    assert stepper.current_step() == 2 and "resumed at step 2" in stepper.session_label.text()
+    password = urllib.parse.unquote(urllib.parse.urlsplit(postgres_url).password or "")
+    assert password and password not in stepper.session_label.text()
