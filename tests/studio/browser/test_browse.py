@@ -112,3 +112,48 @@ def test_graph_hash_warning_and_signals(
         panel.stepper_button.click()
     panel.set_graph_hash("aaaa")
     qtbot.waitUntil(lambda: panel.warning_bar.isHidden(), timeout=3000)
+
+
+def test_steps_paging_recent_menu_file_dialog_and_drop(
+    qtbot: Any, panel: CheckpointBrowserPanel, run_async: Any, tmp_path: Path
+) -> None:
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+    from PySide6.QtWidgets import QFileDialog
+
+    db = tmp_path / "cp.db"
+    run_async(fill_sqlite(db, {"long": 149}))
+    open_and_wait(qtbot, panel, str(db))
+    with qtbot.waitSignal(panel.steps_loaded):
+        panel.select_session("long")
+    assert panel.steps.rowCount() == 100 and panel.steps.total_count == 150
+    with qtbot.waitSignal(panel.steps_loaded):
+        panel.steps_pager.next.click()
+    assert [panel.steps.checkpoint_at(r).step for r in (0, 49)] == [49, 0]  # type: ignore[union-attr]
+    assert not panel.steps_pager.next.isEnabled() and panel.steps_pager.prev.isEnabled()
+    # the file dialog is non-modal (.open(), not .exec())
+    panel.file_button.click()
+    dialogs = panel.findChildren(QFileDialog)
+    assert len(dialogs) == 1 and dialogs[0].isVisible()  # we got here: the click did not block in exec()
+    assert dialogs[0].windowModality() == Qt.WindowModality.WindowModal  # what open() sets
+    dialogs[0].reject()
+    # dropping a file opens it; the recent menu remembers both
+    other = tmp_path / "other.db"
+    run_async(fill_sqlite(other, {"dropped": 1}))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(other))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    with qtbot.waitSignal(panel.sessions_loaded):
+        panel.dropEvent(event)
+    assert [s.session_id for s in panel.sessions.sessions()] == ["dropped"]
+    actions = panel.recent_menu.actions()
+    assert [a.text() for a in actions] == [f"sqlite://{other}", f"sqlite://{db}"]
+    with qtbot.waitSignal(panel.sessions_loaded):
+        actions[1].trigger()
+    assert panel.current_url() == f"sqlite://{db}"
