@@ -157,3 +157,22 @@ def test_steps_paging_recent_menu_file_dialog_and_drop(
     with qtbot.waitSignal(panel.sessions_loaded):
         actions[1].trigger()
     assert panel.current_url() == f"sqlite://{db}"
+
+
+def test_storage_tab_charts_bytes_per_session_and_growth(
+    qtbot: Any, panel: CheckpointBrowserPanel, run_async: Any, tmp_path: Path
+) -> None:
+    db = tmp_path / "cp.db"
+    run_async(fill_sqlite(db, {"big": 9, "small": 1}))
+    open_and_wait(qtbot, panel, str(db))
+    with qtbot.waitSignal(panel.steps_loaded):
+        panel.select_session("big")
+    with qtbot.waitSignal(panel.stats_loaded):
+        panel.tabs.setCurrentIndex(2)
+    view = panel.storage_view
+    assert [sid for sid, _ in view.top_sessions] == ["big", "small"]
+    assert view.top_sessions[0][1] > view.top_sessions[1][1] > 0
+    assert "2 sessions, 12 steps" in view.summary.text()
+    qtbot.waitUntil(lambda: len(view.growth) == 10, timeout=3000)
+    assert [s for s, _ in view.growth] == list(range(10))
+    assert view.growth[-1][1] > view.growth[0][1]  # the state grows step by step
