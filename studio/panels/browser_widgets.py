@@ -1,4 +1,4 @@
-"""Small widgets of the checkpoint browser: pager, one-line message bar, and the storage charts tab."""
+"""Widgets of the checkpoint browser: connection bar (URL, password, recent), pager, message bar, charts."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import contextlib
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
+    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
+    QMenu,
     QPushButton,
     QTableView,
     QToolButton,
@@ -19,8 +22,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine.persistence.base import StorageStats
-from studio.models.sessions import SessionsModel, format_bytes
+from engine.persistence.urls import redact_url
+from studio.models.sessions import SessionsModel, format_bytes, sqlite_url_for_path, strip_password
 from studio.models.steps import StepsModel
+
+RECENT_KEY = "checkpointBrowser/recent"
+MAX_RECENT = 10
 
 
 async def close_quietly(cp: Any) -> None:
@@ -101,6 +108,88 @@ class Bar(QFrame):
 
     def text(self) -> str:
         return "" if self.isHidden() else self.label.text()
+
+
+def recent_urls(settings: QSettings) -> list[str]:
+    """Recently opened databases (URLs without passwords), newest first."""
+    value = settings.value(RECENT_KEY, [])
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return [i for i in items if isinstance(i, str)]
+
+
+class ConnectionBar(QWidget):
+    """URL, password (never shown), Open, File... (non-modal dialog) and the Recent menu (QSettings).
+
+    `open_requested(url)` carries what the user chose; the password stays in `password_edit` and the
+    owner adds it (`with_password`) only for the connection.
+    """
+
+    open_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.url_edit = QLineEdit()
+        self.url_edit.setObjectName("browserUrl")
+        self.url_edit.setPlaceholderText("SQLite file path, sqlite://file.db, or postgresql://user@host/db")
+        self.password_edit = QLineEdit()
+        self.password_edit.setObjectName("browserPassword")
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit.setPlaceholderText("password (Postgres)")
+        self.password_edit.setMaximumWidth(160)
+        self.connect_button = QPushButton("Open")
+        self.connect_button.setObjectName("browserConnect")
+        self.file_button = QPushButton("File…")
+        self.file_button.setObjectName("browserFile")
+        self.recent_button = QToolButton()
+        self.recent_button.setText("Recent")
+        self.recent_button.setObjectName("browserRecent")
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.recent_menu = QMenu(self.recent_button)
+        self.recent_button.setMenu(self.recent_menu)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.url_edit, 1)
+        for w in (self.password_edit, self.connect_button, self.file_button, self.recent_button):
+            row.addWidget(w)
+        self.url_edit.returnPressed.connect(self._on_connect_clicked)
+        self.password_edit.returnPressed.connect(self._on_connect_clicked)
+        self.connect_button.clicked.connect(self._on_connect_clicked)
+        self.file_button.clicked.connect(self._on_file_clicked)
+        self.refresh_recent()
+
+    def remember(self, url: str) -> None:
+        """Put `url` (its password removed) first in the recent list."""
+        settings = QSettings()
+        recent = [strip_password(url)]
+        recent += [item for item in recent_urls(settings) if item not in recent]
+        settings.setValue(RECENT_KEY, recent[:MAX_RECENT])
+        self.url_edit.setText(strip_password(url))
+        self.refresh_recent()
+
+    def refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        items = recent_urls(QSettings())
+        for item in items:
+            action = self.recent_menu.addAction(redact_url(item))
+            action.triggered.connect(lambda _checked=False, u=item: self._open(u))
+        self.recent_button.setEnabled(bool(items))
+
+    def _open(self, url: str) -> None:
+        self.url_edit.setText(url)
+        self.open_requested.emit(url)
+
+    def _on_connect_clicked(self) -> None:
+        if self.url_edit.text().strip():
+            self.open_requested.emit(self.url_edit.text().strip())
+
+    def _on_file_clicked(self) -> None:
+        dialog = QFileDialog(
+            self, "Open checkpoint database", "", "SQLite databases (*.db *.sqlite *.sqlite3);;All (*)"
+        )
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda path: self._open(sqlite_url_for_path(path)))
+        dialog.open()
 
 
 class StorageView(QWidget):

@@ -12,7 +12,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,13 +22,11 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMenu,
     QPushButton,
     QSpinBox,
     QSplitter,
     QTableView,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -51,23 +49,21 @@ from studio.models.sessions import (
     with_password,
 )
 from studio.models.steps import StepsModel
-from studio.panels.browser_widgets import Bar, Pager, StorageView, close_quietly, compact_table
+from studio.panels.browser_widgets import (
+    Bar,
+    ConnectionBar,
+    Pager,
+    StorageView,
+    close_quietly,
+    compact_table,
+)
 from studio.panels.prune_dialog import PruneDialog, PruneOptions
 from studio.panels.state_view import DiffView, StateView
-
-RECENT_KEY = "checkpointBrowser/recent"
-MAX_RECENT = 10
 
 
 def redact(url: str) -> str:
     """How a URL is shown: the engine's `redact_url` (any password becomes ***)."""
     return redact_url(url)
-
-
-def _recent(settings: QSettings) -> list[str]:
-    value = settings.value(RECENT_KEY, [])
-    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
-    return [i for i in items if isinstance(i, str)]
 
 
 class CheckpointBrowserPanel(QWidget):
@@ -115,38 +111,16 @@ class CheckpointBrowserPanel(QWidget):
         self.sessions.query_changed.connect(self._on_sessions_query_changed)
         self.steps.query_changed.connect(self._on_steps_query_changed)
         self._set_open(False)
-        self._refresh_recent_menu()
 
     # ================================================================== UI
 
     def _build_ui(self) -> None:
-        self.url_edit = QLineEdit()
-        self.url_edit.setObjectName("browserUrl")
-        self.url_edit.setPlaceholderText("SQLite file path, sqlite://file.db, or postgresql://user@host/db")
-        self.password_edit = QLineEdit()
-        self.password_edit.setObjectName("browserPassword")
-        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password_edit.setPlaceholderText("password (Postgres)")
-        self.password_edit.setMaximumWidth(160)
-        self.connect_button = QPushButton("Open")
-        self.connect_button.setObjectName("browserConnect")
-        self.file_button = QPushButton("File…")
-        self.file_button.setObjectName("browserFile")
-        self.recent_button = QToolButton()
-        self.recent_button.setText("Recent")
-        self.recent_button.setObjectName("browserRecent")
-        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.recent_menu = QMenu(self.recent_button)
-        self.recent_button.setMenu(self.recent_menu)
-        top = QHBoxLayout()
-        for w in (
-            self.url_edit,
-            self.password_edit,
-            self.connect_button,
-            self.file_button,
-            self.recent_button,
-        ):
-            top.addWidget(w, 1 if w is self.url_edit else 0)
+        self.connection = ConnectionBar()
+        self.url_edit = self.connection.url_edit
+        self.password_edit = self.connection.password_edit
+        self.connect_button = self.connection.connect_button
+        self.file_button = self.connection.file_button
+        self.recent_menu = self.connection.recent_menu
 
         self.error_bar = Bar("browserError", "#f6c6c6")
         self.warning_bar = Bar("graphHashWarning", "#fbe3a6")
@@ -273,17 +247,14 @@ class CheckpointBrowserPanel(QWidget):
         split.setSizes([560, 700])
 
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
+        layout.addWidget(self.connection)
         layout.addWidget(self.error_bar)
         layout.addWidget(self.warning_bar)
         layout.addWidget(self.confirm_bar)
         layout.addWidget(split, 1)
         layout.addWidget(self.status)
 
-        self.url_edit.returnPressed.connect(self._on_connect_clicked)
-        self.password_edit.returnPressed.connect(self._on_connect_clicked)
-        self.connect_button.clicked.connect(self._on_connect_clicked)
-        self.file_button.clicked.connect(self._on_file_clicked)
+        self.connection.open_requested.connect(self.open_database)
         self.search_edit.textChanged.connect(self._on_search_text_changed)
         self.live_check.toggled.connect(self._on_live_toggled)
         self.sessions_pager.prev.clicked.connect(lambda: self.sessions.set_page(self.sessions.page - 1))
@@ -443,7 +414,7 @@ class CheckpointBrowserPanel(QWidget):
             await cp.aclose()
             return
         self._cp, self._url = cp, url
-        self._remember(url)
+        self.connection.remember(url)
         self._set_open(True)
         self.status.setText(f"{shown}")
         self.url_edit.setText(strip_password(url))
@@ -451,27 +422,6 @@ class CheckpointBrowserPanel(QWidget):
         self._load_sessions()
         if self.live_check.isChecked():
             self._start_tail()
-
-    def _remember(self, url: str) -> None:
-        settings = QSettings()
-        recent = [strip_password(url)]
-        for item in _recent(settings):
-            if isinstance(item, str) and item not in recent:
-                recent.append(item)
-        settings.setValue(RECENT_KEY, recent[:MAX_RECENT])
-        self._refresh_recent_menu()
-
-    def _refresh_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        items = _recent(QSettings())
-        for item in items:
-            action = self.recent_menu.addAction(redact(item))
-            action.triggered.connect(lambda _checked=False, u=item: self._open_recent(u))
-        self.recent_button.setEnabled(bool(items))
-
-    def _open_recent(self, url: str) -> None:
-        self.url_edit.setText(url)
-        self.open_database(url)
 
     # ================================================================== sessions
 
@@ -827,18 +777,6 @@ class CheckpointBrowserPanel(QWidget):
             self._on_steps_query_changed()
 
     # ================================================================== file dialog, drag and drop
-
-    def _on_connect_clicked(self) -> None:
-        self.open_database(self.url_edit.text())
-
-    def _on_file_clicked(self) -> None:
-        dialog = QFileDialog(
-            self, "Open checkpoint database", "", "SQLite databases (*.db *.sqlite *.sqlite3);;All (*)"
-        )
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(lambda path: self.open_database(sqlite_url_for_path(path)))
-        dialog.open()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()

@@ -8,7 +8,8 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt
 
-from studio.panels.checkpoint_browser import RECENT_KEY, CheckpointBrowserPanel
+from studio.panels.browser_widgets import RECENT_KEY
+from studio.panels.checkpoint_browser import CheckpointBrowserPanel
 from tests.studio.browser.conftest import fill_sqlite, open_and_wait
 
 

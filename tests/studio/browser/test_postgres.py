@@ -10,7 +10,8 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from studio.models.sessions import strip_password
-from studio.panels.checkpoint_browser import RECENT_KEY, CheckpointBrowserPanel
+from studio.panels.browser_widgets import RECENT_KEY
+from studio.panels.checkpoint_browser import CheckpointBrowserPanel
 from tests.studio.browser.conftest import make_checkpoint
 
 pytestmark = pytest.mark.postgres
