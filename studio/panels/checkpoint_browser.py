@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.persistence.base import Checkpoint, SessionQuery, StepQuery
+from engine.persistence.base import Checkpoint, PruneReport, SessionQuery, StepQuery
 from engine.persistence.urls import redact_url
 from studio.bridge import Bridge, one_line
 from studio.diff import diff_checkpoints
@@ -42,7 +42,6 @@ from studio.models.sessions import (
     format_bytes,
     is_postgres_url,
     open_browsable,
-    prune_in_batches,
     sqlite_url_for_path,
     step_sizes,
     strip_password,
@@ -57,7 +56,7 @@ from studio.panels.browser_widgets import (
     close_quietly,
     compact_table,
 )
-from studio.panels.prune_dialog import PruneDialog, PruneOptions
+from studio.panels.prune_dialog import PruneController, PruneDialog
 from studio.panels.state_view import DiffView, StateView
 
 
@@ -95,9 +94,10 @@ class CheckpointBrowserPanel(QWidget):
         self._page_task: asyncio.Task[Any] | None = None
         self._steps_task: asyncio.Task[Any] | None = None
         self._tail_task: asyncio.Task[Any] | None = None
-        self._prune_cancelled = False
         self._prune_dialog: PruneDialog | None = None
         self._closing: set[asyncio.Task[Any]] = set()
+        self.last_prune: tuple[PruneReport, bool] | None = None
+        """The last deletion's report and whether it was cancelled."""
         self._touched: set[str] = set()
         self._selected_id: str | None = None
         self.live_count = 0
@@ -660,81 +660,24 @@ class CheckpointBrowserPanel(QWidget):
             self._prune_dialog.close()
         dialog = PruneDialog(self.selected_session_ids(), self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.preview_requested.connect(self._on_prune_preview_requested)
-        dialog.prune_requested.connect(self._on_prune_requested)
-        dialog.cancel_requested.connect(self._on_prune_cancel_requested)
+        self.prune_controller = PruneController(
+            dialog, lambda: self._cp, lambda coro, what: self._run(coro, what, report=False), self._lock
+        )
+        self.prune_controller.finished.connect(self._on_prune_controller_finished)
+        self.prune_controller.failed.connect(self._on_prune_controller_failed)
         dialog.destroyed.connect(lambda *_: setattr(self, "_prune_dialog", None))
         self._prune_dialog = dialog
         dialog.open()
         return dialog
 
-    def _on_prune_preview_requested(self, options: PruneOptions) -> None:
-        self._run(self._prune_preview(options), "prune preview", report=False)
-
-    async def _prune_preview(self, options: PruneOptions) -> None:
-        cp, dialog = self._cp, self._prune_dialog
-        if cp is None or dialog is None:
-            return
-        self._prune_cancelled = False
-
-        def progress(done: int, total: int, steps: int) -> None:
-            if self._prune_dialog is not None:
-                self._prune_dialog.set_progress(done, total, steps, verb="counted")
-
-        try:
-            async with self._lock:
-                report, cancelled = await prune_in_batches(
-                    cp, options, on_progress=progress, cancelled=lambda: self._prune_cancelled, dry_run=True
-                )
-        except Exception as exc:
-            if self._prune_dialog is not None:
-                self._prune_dialog.show_error(one_line(exc))
-            raise
-        if self._prune_dialog is not None:
-            if cancelled:
-                self._prune_dialog.show_preview_cancelled()
-            else:
-                self._prune_dialog.show_preview(options, report)
-
-    def _on_prune_requested(self, options: PruneOptions) -> None:
-        self._prune_cancelled = False
-        self._run(self._prune(options), "prune", report=False)
-
-    def _on_prune_cancel_requested(self) -> None:
-        self._prune_cancelled = True
-
-    async def _prune(self, options: PruneOptions) -> None:
-        cp = self._cp
-        if cp is None:
-            return
-
-        def progress(done: int, total: int, steps: int) -> None:
-            if self._prune_dialog is not None:
-                self._prune_dialog.set_progress(done, total, steps)
-
-        try:
-            async with self._lock:
-                report, cancelled = await prune_in_batches(
-                    cp, options, on_progress=progress, cancelled=lambda: self._prune_cancelled
-                )
-                vacuumed = False
-                if options.vacuum and not cancelled:
-                    if self._prune_dialog is not None:
-                        self._prune_dialog.set_vacuuming()
-                    await cp.vacuum()
-                    vacuumed = True
-        except Exception as exc:
-            message = one_line(exc)
-            if self._prune_dialog is not None:
-                self._prune_dialog.show_error(message)
-            self.show_error(f"prune failed: {message}")
-            return
-        finally:
-            self._load_sessions()
+    def _on_prune_controller_finished(self, report: PruneReport, cancelled: bool) -> None:
         self.last_prune = (report, cancelled)
-        if self._prune_dialog is not None:
-            self._prune_dialog.show_result(report, cancelled, vacuumed)
         self.status.setText(f"Pruned {report.steps} step(s), {format_bytes(report.bytes)}.")
+        self._load_sessions()
+
+    def _on_prune_controller_failed(self, message: str) -> None:
+        self.show_error(f"prune failed: {message}")
+        self._load_sessions()
 
     # ================================================================== live tail
 

@@ -43,7 +43,8 @@ def test_prune_preview_equals_what_is_deleted(
     dialog.preview_button.click()
     qtbot.waitUntil(lambda: dialog.delete_button.isEnabled(), timeout=5000)
     dialog.delete_button.click()
-    qtbot.waitUntil(lambda: hasattr(panel, "last_prune"), timeout=10000)
+    qtbot.waitUntil(lambda: panel.last_prune is not None, timeout=10000)
+    assert panel.last_prune is not None
     report, cancelled = panel.last_prune
     assert not cancelled
     assert (report.steps, report.bytes) == (preview.steps, preview.bytes)
@@ -66,11 +67,11 @@ def test_prune_selected_sessions_only_and_cancel(
     dialog.preview_button.click()
     qtbot.waitUntil(lambda: dialog.delete_button.isEnabled(), timeout=5000)
     assert dialog.preview_report is not None and dialog.preview_report.steps == 5
-    panel._prune_cancelled = True  # a Cancel that lands before the first batch deletes nothing
-    panel._on_prune_requested = lambda options: panel._run(panel._prune(options), "prune")  # type: ignore[method-assign]
+    # a Cancel that lands before the first batch deletes nothing
+    dialog.prune_requested.connect(lambda _options: dialog.cancel_requested.emit())
     dialog.delete_button.click()
-    qtbot.waitUntil(lambda: hasattr(panel, "last_prune"), timeout=5000)
-    assert panel.last_prune[1] is True and panel.last_prune[0].steps == 0
+    qtbot.waitUntil(lambda: panel.last_prune is not None, timeout=5000)
+    assert panel.last_prune is not None and panel.last_prune[1] is True and panel.last_prune[0].steps == 0
     assert "Cancelled" in dialog.preview_label.text() and _count_steps(db) == 18
     dialog.close()
 
