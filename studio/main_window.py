@@ -240,6 +240,7 @@ class MainWindow(QMainWindow):
 
         self.runs.state_changed.connect(self._on_runs_state_changed)
         self.runs.node_statuses.connect(self._on_runs_node_statuses)
+        self.runs.edges_taken.connect(self.graph_editor.scene.mark_edges_taken)
         self.runs.run_started.connect(ge.scene.reset_run_state)
         self.runs.run_failed.connect(self._on_runs_run_failed)
         self.console.database_used.connect(self._on_console_database_used)

@@ -92,6 +92,20 @@ class GraphScene(QGraphicsScene):
             item.set_status(RunStatus.IDLE)
         for edge in self.edges.values():
             edge.set_active(False)
+        for items in self.conditional.values():
+            for edge in items:
+                edge.set_active(False)
+
+    def mark_edges_taken(self, pairs: list[tuple[str, str]]) -> None:
+        """Highlight edges a run routed along (plain and conditional); pairs that are no edge are ignored."""
+        wanted = set(pairs)
+        for key, edge in self.edges.items():
+            if key in wanted:
+                edge.set_active(True)
+        for items in self.conditional.values():
+            for edge in items:
+                if edge.key in wanted:
+                    edge.set_active(True)
 
     def node_statuses(self) -> dict[str, str]:
         return {k: v.status for k, v in self.nodes.items()}

@@ -48,6 +48,7 @@ class RunController(QObject):
 
     state_changed = Signal(str)
     node_statuses = Signal(dict)
+    edges_taken = Signal(list)  # [(source, target)] routed at the end of a step
     run_failed = Signal(str, str)
     outcome = Signal(dict)
     run_started = Signal()
@@ -80,15 +81,26 @@ class RunController(QObject):
     def _on_pump_batch_ready(self, batch: list[Event]) -> None:
         self.log.enqueue(batch)
         statuses: dict[str, tuple[str, int | None, str]] = {}
+        taken: list[tuple[str, str]] = []
         for ev in batch:
             if ev.type != "lifecycle":
                 continue
+            if ev.scope == "step.start" and ev.step == 1:
+                frontier = ev.metadata.get("frontier")
+                if isinstance(frontier, list):
+                    taken += [("Start", str(n)) for n in frontier]
+            elif ev.scope == "step.end":
+                ran, nxt = ev.metadata.get("ran"), ev.metadata.get("next_frontier")
+                if isinstance(ran, list) and isinstance(nxt, list):
+                    taken += [(str(a), str(b)) for a in ran for b in nxt]
             status = _LIFECYCLE_STATUS.get(ev.scope)
             if status is not None and ev.node_id:
                 message = str(ev.metadata.get("error", "")) if status == "failed" else ""
                 statuses[ev.node_id] = (status, ev.step, message)
         if statuses:
             self.node_statuses.emit(statuses)
+        if taken:
+            self.edges_taken.emit(taken)
 
     # ------------------------------------------------------------------ commands
 
