@@ -125,6 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     _progress(p)
     p.set_defaults(func=cli_db.cmd_export)
+
+    p = sub.add_parser(
+        "import",
+        parents=[common],
+        help="save the steps of an export into a database (full or compact storage: ?storage= in the URL)",
+    )
+    p.add_argument("file", metavar="FILE", help="a `weavegraph export` JSON document or a JSON Lines export")
+    _db(p)
+    p.add_argument("--session", metavar="ID", help="import under this session id instead")
+    p.add_argument("--replace", action="store_true", help="replace sessions that already exist")
+    _progress(p)
+    _json(p)
+    p.set_defaults(func=cli_db.cmd_import)
     return parser
 
 

@@ -4,6 +4,7 @@ command line (SQLite resolution of ENGINE.md section 6 unless `--db`)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import datetime as _dt
 import json
@@ -298,4 +299,83 @@ async def cmd_export(args: argparse.Namespace) -> int:
         say(f"exported {count} steps of session {args.session} to {target}")
     else:
         sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _import_records(path: Path, text: str, rename: str | None) -> list[Checkpoint]:
+    """Checkpoints from a `weavegraph export` document or an `export_jsonl` file, oldest first."""
+    from engine.persistence.serde import decode_checkpoint
+    from engine.persistence.transfer import record_to_checkpoint
+
+    stripped = text.lstrip()
+    try:
+        if stripped.startswith("{") and '"weavegraph.session"' in stripped[:200]:
+            doc = json.loads(text)
+            sid = rename or str(doc["session_id"])
+            graph_hash = doc.get("graph_hash")
+            out = []
+            for i, step in enumerate(doc["steps"]):
+                where = f"{path}: $.steps[{i}]"
+                try:
+                    out.append(
+                        decode_checkpoint(
+                            sid,
+                            int(step["step"]),
+                            step.get("created_at"),
+                            step["state"],
+                            step.get("frontier", []),
+                            step.get("versions_seen", {}),
+                            step.get("ran_nodes", []),
+                            step.get("skipped_nodes", []),
+                            step.get("updated_channels", []),
+                            step.get("concurrency_limit"),
+                            graph_hash,
+                        )
+                    )
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise CliError(f"{where}: not a checkpoint step ({exc})") from exc
+            return sorted(out, key=lambda c: c.step)
+        records = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                cp = record_to_checkpoint(json.loads(line), f"{path}:{number}")
+                if rename:
+                    cp.session_id = rename
+                records.append(cp)
+        return records
+    except ValueError as exc:  # JSON errors and CheckpointDataError's message name the line
+        raise CliError(f"{path}: not a weavegraph export ({exc})") from exc
+    except KeyError as exc:
+        raise CliError(f"{path}: not a weavegraph export (missing {exc})") from exc
+
+
+async def cmd_import(args: argparse.Namespace) -> int:
+    """Save every step of an export into a database (converting between full and compact storage)."""
+    source = Path(args.file)
+    try:
+        text = await asyncio.to_thread(source.read_text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"{source}: cannot read: {exc.strerror or exc}") from exc
+    checkpoints = _import_records(source, text, args.session)
+    url = _url(args)
+    async with opened_checkpointer(url, create=True) as cp:
+        sessions = {c.session_id for c in checkpoints}
+        if not args.replace:
+            for sid in sorted(sessions):
+                if await cp.load_latest(sid) is not None:
+                    raise CliError(
+                        f"session '{sid}' already exists in {shown_url(url)} "
+                        "(use --replace, or --session NEW_ID)"
+                    )
+        else:
+            for sid in sessions:
+                await cp.delete_session(sid)
+        with Progress("importing", len(checkpoints), enabled=args.progress or None) as bar:
+            for checkpoint in checkpoints:
+                await cp.save(checkpoint)
+                bar.advance(1)
+    if args.json:
+        emit_json({"imported_steps": len(checkpoints), "sessions": sorted(sessions)})
+    else:
+        say(f"imported {len(checkpoints)} steps of {len(sessions)} session(s) into {shown_url(url)}")
     return EXIT_OK
