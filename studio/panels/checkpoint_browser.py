@@ -36,6 +36,7 @@ from engine.persistence.urls import redact_url
 from studio.bridge import Bridge, one_line
 from studio.diff import diff_checkpoints
 from studio.models.sessions import (
+    ORDER_KEYS,
     BrowsableCheckpointer,
     SessionsModel,
     export_session_json,
@@ -262,6 +263,7 @@ class CheckpointBrowserPanel(QWidget):
         self.steps_pager.prev.clicked.connect(lambda: self.steps.set_page(self.steps.page - 1))
         self.steps_pager.next.clicked.connect(lambda: self.steps.set_page(self.steps.page + 1))
         self.sessions_view.selectionModel().selectionChanged.connect(self._on_sessions_selection_changed)
+        self.sessions_view.horizontalHeader().sortIndicatorChanged.connect(self._on_sort_indicator_changed)
         self.steps_view.selectionModel().selectionChanged.connect(self._on_steps_selection_changed)
         self.delete_button.clicked.connect(self._on_delete_clicked)
         self.confirm_yes.clicked.connect(self._on_confirm_delete)
@@ -447,6 +449,12 @@ class CheckpointBrowserPanel(QWidget):
 
     def _on_sessions_query_changed(self) -> None:
         self._load_sessions()
+
+    def _on_sort_indicator_changed(self, column: int, _order: Qt.SortOrder) -> None:
+        # Steps and Bytes are aggregates the database cannot page by: put the indicator back.
+        if column != self.sessions.sort_column() and ORDER_KEYS[column] is None:
+            order = Qt.SortOrder.DescendingOrder if self.sessions.descending else Qt.SortOrder.AscendingOrder
+            self.sessions_view.horizontalHeader().setSortIndicator(self.sessions.sort_column(), order)
 
     def _on_search_text_changed(self, text: str) -> None:
         self.sessions.set_search(text)

@@ -177,3 +177,20 @@ def test_storage_tab_charts_bytes_per_session_and_growth(
     qtbot.waitUntil(lambda: len(view.growth) == 10, timeout=3000)
     assert [s for s, _ in view.growth] == list(range(10))
     assert view.growth[-1][1] > view.growth[0][1]  # the state grows step by step
+
+
+def test_aggregate_columns_do_not_pretend_to_sort(
+    qtbot: Any, panel: CheckpointBrowserPanel, run_async: Any, tmp_path: Path
+) -> None:
+    db = tmp_path / "cp.db"
+    run_async(fill_sqlite(db, {"a": 1, "b": 2}))
+    open_and_wait(qtbot, panel, str(db))
+    header = panel.sessions_view.horizontalHeader()
+    panel.sessions_view.sortByColumn(4, Qt.SortOrder.AscendingOrder)  # Steps: not sortable in the database
+    assert header.sortIndicatorSection() == 2 and panel.sessions.order_by == "updated_at"
+    with qtbot.waitSignal(panel.sessions_loaded):
+        panel.sessions_view.sortByColumn(3, Qt.SortOrder.AscendingOrder)  # Last step: sorted by the database
+    assert [s.session_id for s in panel.sessions.sessions()] == [
+        "a",
+        "b",
+    ] and header.sortIndicatorSection() == 3
