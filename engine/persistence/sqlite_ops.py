@@ -237,32 +237,45 @@ def prune(conn: sqlite3.Connection, policy: PrunePolicy, cutoff: str | None, dry
         args.extend(ids)
     older = "AND julianday(t.created_at) < julianday(?)" if cutoff is not None else ""
     # Candidates: rank steps per session newest first; keep the first `keep` and the session's latest.
+    # They are collected once into a temp table keyed like `steps`, so the queries below are index lookups.
     candidates = (
-        "WITH ranked AS (SELECT t.rowid AS rid, t.session_id AS sid, t.step AS step,"
+        "INSERT INTO temp.weavegraph_doomed (sid, step, rid, size)"
+        " WITH ranked AS (SELECT t.rowid AS rid, t.session_id AS sid, t.step AS step,"
         " ROW_NUMBER() OVER (PARTITION BY t.session_id ORDER BY t.step DESC) AS rn"
-        f" FROM steps t {scope}),"
-        f" doomed AS (SELECT r.rid, r.sid, r.step, {COMPUTED_BYTES.replace('steps.', 't.')} AS size"
+        f" FROM steps t {scope})"
+        f" SELECT r.sid, r.step, r.rid, {COMPUTED_BYTES.replace('steps.', 't.')}"
         " FROM ranked r JOIN sessions s ON s.id = r.sid JOIN steps t ON t.rowid = r.rid"
-        f" WHERE r.rn > ? AND r.step <> s.last_step {older}) "
+        f" WHERE r.rn > ? AND r.step <> s.last_step {older}"
     )
     args.append(keep)
     if cutoff is not None:
         args.append(cutoff)
     with Transaction(conn):
-        count, sessions, size = conn.execute(
-            candidates + "SELECT count(*), count(DISTINCT sid), COALESCE(sum(size), 0) FROM doomed", args
-        ).fetchone()
-        # Kept delta steps whose parent goes must become full snapshots first (their growth is subtracted).
-        orphans: dict[str, list[int]] = {}
-        for sid, step in conn.execute(
-            candidates + "SELECT k.session_id, k.step FROM steps k JOIN doomed d ON d.sid = k.session_id"
-            " AND d.step = k.parent_step WHERE k.rowid NOT IN (SELECT rid FROM doomed)",
-            args,
-        ):
-            orphans.setdefault(sid, []).append(step)
-        growth = sum(materialize(conn, sid, steps, write=not dry_run) for sid, steps in orphans.items())
-        if not dry_run and count:
-            conn.execute(candidates + "DELETE FROM steps WHERE rowid IN (SELECT rid FROM doomed)", args)
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS weavegraph_doomed (sid TEXT NOT NULL, step INTEGER NOT NULL,"
+            " rid INTEGER NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (sid, step)) WITHOUT ROWID"
+        )
+        conn.execute("DELETE FROM temp.weavegraph_doomed")
+        try:
+            conn.execute(candidates, args)
+            count, sessions, size = conn.execute(
+                "SELECT count(*), count(DISTINCT sid), COALESCE(sum(size), 0) FROM temp.weavegraph_doomed"
+            ).fetchone()
+            # Kept delta steps whose parent goes become full snapshots first (their growth is subtracted).
+            orphans: dict[str, list[int]] = {}
+            for sid, step in conn.execute(
+                "SELECT k.session_id, k.step FROM steps k JOIN temp.weavegraph_doomed d"
+                " ON d.sid = k.session_id AND d.step = k.parent_step"
+                " WHERE k.parent_step IS NOT NULL"
+                " AND NOT EXISTS (SELECT 1 FROM temp.weavegraph_doomed o WHERE o.sid = k.session_id"
+                " AND o.step = k.step)"
+            ):
+                orphans.setdefault(sid, []).append(step)
+            growth = sum(materialize(conn, sid, steps, write=not dry_run) for sid, steps in orphans.items())
+            if not dry_run and count:
+                conn.execute("DELETE FROM steps WHERE rowid IN (SELECT rid FROM temp.weavegraph_doomed)")
+        finally:
+            conn.execute("DELETE FROM temp.weavegraph_doomed")
     return PruneReport(int(count), int(size) - growth, int(sessions), dry_run)
 
 

@@ -84,6 +84,9 @@ EXTRA_OBJECTS = [
     "CREATE TABLE IF NOT EXISTS weavegraph_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS idx_sessions_created_at ON sessions(created_at)",
     "CREATE INDEX IF NOT EXISTS idx_sessions_last_step ON sessions(last_step)",
+    # Delta steps by parent (compact mode), for prune's chain repair; full-mode rows are not indexed at all.
+    "CREATE INDEX IF NOT EXISTS idx_steps_parent ON steps(session_id, parent_step)"
+    " WHERE parent_step IS NOT NULL",
     f"CREATE TABLE IF NOT EXISTS {COUNTS_TABLE} (session_id TEXT PRIMARY KEY, steps INTEGER NOT NULL,"
     " bytes INTEGER NOT NULL, min_step INTEGER, max_step INTEGER) WITHOUT ROWID",
     f"CREATE TABLE IF NOT EXISTS {NODES_TABLE} (session_id TEXT NOT NULL, node TEXT NOT NULL,"
