@@ -35,6 +35,7 @@ class Secrets:
 
     def __init__(self) -> None:
         self._pairs: list[tuple[str, str]] = []
+        self._passwords: list[str] = []
 
     def add_url(self, url: str) -> None:
         from engine.persistence.urls import redact_url, url_password
@@ -44,11 +45,15 @@ class Secrets:
             self._pairs.append((url, redacted))
         password = url_password(url)
         if password:
-            self._pairs.append((password, "***"))
+            self._passwords.append(password)
 
     def scrub(self, text: str) -> str:
+        from engine.persistence.urls import scrub
+
         for secret, shown in self._pairs:
             text = text.replace(secret, shown)
+        for password in self._passwords:
+            text = scrub(text, password)
         return text
 
 

@@ -27,11 +27,16 @@ def url_password(url: str) -> str | None:
 
 
 def scrub(text: str, secret: str | None) -> str:
-    """`text` with `secret` (and its URL-quoted form) replaced by ***."""
+    """`text` with `secret` (and its URL-quoted form) replaced by ***.
+
+    A secret is replaced where it stands on its own (not inside a longer word), so a short password such as
+    "p" never mangles the rest of a message ("weavegraph" stays whole) while "password p was rejected" and
+    "postgresql://u:p@host" both lose it.
+    """
     if not secret:
         return text
     for form in {secret, urllib.parse.quote(secret, safe="")}:
-        text = text.replace(form, "***")
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])", "***", text)
     return text
 
 

@@ -84,3 +84,25 @@ async def test_open_by_url(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Non
     await cp.aclose()
     assert await migrate(f"sqlite://{tmp_path / 'm.db'}") == ["sqlite-schema"]
     assert await migrate(f"sqlite://{tmp_path / 'm.db'}") == []
+
+
+def test_scrub_hides_a_password_without_mangling_the_message() -> None:
+    from engine.persistence.urls import scrub
+
+    text = "weavegraph: cannot open postgresql://u:p@host/x: password p was rejected for pass"
+    assert (
+        scrub(text, "p")
+        == "weavegraph: cannot open postgresql://u:***@host/x: password *** was rejected for pass"
+    )
+    assert scrub("url postgresql://u:p%40ss@h/x, raw p@ss", "p@ss") == "url postgresql://u:***@h/x, raw ***"
+    assert scrub("nothing secret here", None) == "nothing secret here"
+
+
+def test_cli_never_prints_even_a_one_letter_password(capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main
+
+    code = main(["stats", "--db", "postgresql://u:p@127.0.0.1:1/x"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "weavegraph: cannot open postgresql://u:***@127.0.0.1:1/x" in err
+    assert ":p@" not in err
