@@ -14,11 +14,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import PySide6  # noqa: F401  (import the binding before qasync)
 import qasync
 from PySide6.QtCore import QCoreApplication, QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from studio import __version__
@@ -133,6 +135,27 @@ def _close_on_sigint(window: Any) -> None:
     timer.start()
 
 
+def _configure_logging() -> None:
+    """WEAVEGRAPH_LOG directives apply to the studio too; a bad value is reported, never fatal."""
+    from engine.logsetup import configure_logging
+
+    try:
+        configure_logging()
+    except Exception as exc:
+        print(f"weavegraph-studio: WEAVEGRAPH_LOG ignored: {exc}", file=sys.stderr)
+
+
+def _app_icon() -> QIcon:
+    """The installed theme icon (the .deb puts it in hicolor), else the SVG shipped in resources/."""
+    icon = QIcon.fromTheme("weavegraph-studio")
+    if icon.isNull():
+        base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[1]))
+        for candidate in (base / "resources" / "icons" / "weavegraph.svg", base / "icons" / "weavegraph.svg"):
+            if candidate.is_file():
+                return QIcon(str(candidate))
+    return icon
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -141,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     QCoreApplication.setApplicationVersion(__version__)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
+    _configure_logging()
+    app.setDesktopFileName("weavegraph-studio")  # matches the .desktop entry (icon and grouping on Wayland)
+    app.setWindowIcon(_app_icon())
     app.setQuitOnLastWindowClosed(False)  # the main coroutine decides when to stop (after shutdown)
     if args.self_test:
         # keep the user's settings and trust file untouched
