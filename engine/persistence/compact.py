@@ -6,61 +6,30 @@ and deleted (`set`, `delete`), or the whole map (`map`) when its key order chang
 reproduce.
 Applying the delta to the parent's state gives back exactly the state that was saved, key order included.
 Pure functions on the state JSON of `serde.state_to_json`; the backends store the parent step in a column.
+
+Compatibility: in a compact database `sessions.last_state_json` holds only `LATEST_MARKER`; the latest state
+is rebuilt from the steps chain (at most K-1 deltas after a snapshot). Weavegraph 0.6 can therefore neither
+read the history nor resume a compact database. `?storage=full` is the compatible mode (every row full, the
+0.6 layout), and `weavegraph import` converts a session export between the two modes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from engine.persistence.errors import CheckpointDataError
-from engine.state import json_copy
 
 DELTA_KEY = "weavegraph_delta"
 STORAGE_MODES = ("compact", "full")
 DEFAULT_SNAPSHOT_EVERY = 50
+LATEST_MARKER = '{"weavegraph_compact":"the latest state is in steps"}'
+"""What a compact database stores in `sessions.last_state_json` (never read as a state)."""
 
 JsonDict = dict[str, Any]
-
-
-@dataclass(slots=True)
-class Known:
-    """A writer's copy of a session's latest saved state, the base of its next delta."""
-
-    step: int
-    state: JsonDict
-    digest: str
-    chain: int
-    """Deltas since the last full snapshot."""
-
-
-@dataclass(slots=True)
-class StoreMode:
-    """How a database stores states, and what this writer knows of each session's latest state."""
-
-    mode: str = "full"
-    snapshot_every: int = DEFAULT_SNAPSHOT_EVERY
-    known: dict[str, Known] = field(default_factory=dict)
-
-    def delta_base(self, session_id: str, latest: int | None, digest: str | None, step: int) -> Known | None:
-        """The known state a new `step` may be stored against, or None for a full snapshot: compact mode,
-        the session's latest step is the one this writer saved (same digest), and the chain is short."""
-        known = self.known.get(session_id)
-        if (
-            self.mode != "compact"
-            or known is None
-            or known.step != latest
-            or known.digest != digest
-            or known.step >= step
-            or known.chain + 1 >= self.snapshot_every
-        ):
-            return None
-        return known
 
 
 def same(a: Any, b: Any) -> bool:
@@ -81,26 +50,12 @@ def default_mode() -> str:
     return value if value in STORAGE_MODES else "compact"
 
 
-def digest(text: str) -> str:
-    """A short digest of a stored state text (kept beside the session's latest state)."""
-    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
-
-
-def own_copy(state: JsonDict) -> JsonDict:
-    """A state JSON value safe to keep: the extra map and error items are copied (message items are fresh
-    dicts of strings already)."""
-    return {
-        "messages": state["messages"],
-        "extra": {"version": state["extra"]["version"], "map": json_copy(state["extra"]["map"])},
-        "errors": {"version": state["errors"]["version"], "items": json_copy(state["errors"]["items"])},
-    }
-
-
 def is_delta(state_value: Any) -> bool:
     return isinstance(state_value, dict) and DELTA_KEY in state_value
 
 
-def _list_delta(parent: JsonDict, state: JsonDict, strings_only: bool = False) -> JsonDict:
+def list_delta(parent: JsonDict, state: JsonDict, strings_only: bool = False) -> JsonDict:
+    """A list channel's change: what was appended, or all its items when it changed otherwise."""
     before, after = parent["items"], state["items"]
     n = len(before)
     if len(after) < n:
@@ -111,10 +66,11 @@ def _list_delta(parent: JsonDict, state: JsonDict, strings_only: bool = False) -
     return {"version": state["version"], "items": after}
 
 
-def make_delta(parent: JsonDict, state: JsonDict) -> JsonDict:
-    """The delta that turns the state JSON `parent` into `state` (message items must hold only strings)."""
-    before, after = parent["extra"]["map"], state["extra"]["map"]
-    extra: JsonDict = {"version": state["extra"]["version"]}
+def extra_delta(parent: JsonDict, state: JsonDict) -> JsonDict:
+    """The extra channel's change: keys set and deleted, or the whole map when its key order changed in a
+    way a merge cannot reproduce."""
+    before, after = parent["map"], state["map"]
+    extra: JsonDict = {"version": state["version"]}
     merged_order = [k for k in before if k in after] + [k for k in after if k not in before]
     if merged_order != list(after):
         extra["map"] = after
@@ -125,11 +81,16 @@ def make_delta(parent: JsonDict, state: JsonDict) -> JsonDict:
             extra["set"] = changed
         if removed:
             extra["delete"] = removed
+    return extra
+
+
+def make_delta(parent: JsonDict, state: JsonDict) -> JsonDict:
+    """The delta that turns the state JSON `parent` into `state` (message items must hold only strings)."""
     return {
         DELTA_KEY: 1,
-        "messages": _list_delta(parent["messages"], state["messages"], strings_only=True),
-        "extra": extra,
-        "errors": _list_delta(parent["errors"], state["errors"]),
+        "messages": list_delta(parent["messages"], state["messages"], strings_only=True),
+        "extra": extra_delta(parent["extra"], state["extra"]),
+        "errors": list_delta(parent["errors"], state["errors"]),
     }
 
 

@@ -16,16 +16,13 @@ from engine.errors import CheckpointConflict
 from engine.persistence.base import Checkpoint, PrunePolicy, PruneReport
 from engine.persistence.compact import (
     DEFAULT_SNAPSHOT_EVERY,
+    LATEST_MARKER,
     JsonDict,
-    Known,
-    StoreMode,
     default_mode,
-    digest,
-    make_delta,
-    own_copy,
     resolve_state,
 )
-from engine.persistence.serde import EncodedCheckpoint, decode_checkpoint, dumps
+from engine.persistence.incremental import EncodedSave, Known, StoreMode, new_token
+from engine.persistence.serde import decode_checkpoint, dumps
 
 STEP_COLUMNS = (
     "t.step, t.created_at, t.state_json, t.frontier_json, t.versions_seen_json, t.ran_nodes_json,"
@@ -106,8 +103,9 @@ async def ensure_mode(conn: Any, fresh: bool, requested: str | None, snapshot_ev
     return StoreMode(str(mode), every)
 
 
-async def save(conn: Any, enc: EncodedCheckpoint, expected: int | None, store: StoreMode) -> Known | None:
-    """Write one checkpoint inside the caller's transaction; returns what the writer should remember."""
+async def save(conn: Any, enc: EncodedSave, expected: int | None, store: StoreMode) -> Known | None:
+    """Write one checkpoint inside the caller's transaction; returns what the writer should remember.
+    Compact mode writes `LATEST_MARKER` instead of the full latest state into the session row."""
     sid = enc.session_id
     row = await conn.fetchrow(
         "SELECT last_step, last_state_json IS NULL, state_digest FROM sessions WHERE id = $1 FOR UPDATE", sid
@@ -115,31 +113,30 @@ async def save(conn: Any, enc: EncodedCheckpoint, expected: int | None, store: S
     actual = None if row is None or row[1] else int(row[0])
     if expected is not None and actual != expected:
         raise CheckpointConflict(sid, expected, actual)
-    state_digest = digest(enc.state_json)
-    state_text, parent, chain = enc.state_json, None, 0
-    new_state: JsonDict | None = None
-    if store.mode == "compact":
+    token = new_token()
+    compact = store.mode == "compact"
+    base = None
+    if compact:
         if actual is not None and enc.step <= actual:
             await materialize_children(conn, sid, enc.step)  # an overwrite: nothing may depend on the old row
-        known = store.delta_base(sid, actual, row[2] if row is not None else None, enc.step)
-        if known is not None:
-            new_state = own_copy(enc.state_value)
-            state_text = dumps(make_delta(known.state, new_state))
-            parent, chain = known.step, known.chain + 1
-    size = enc.payload_bytes
-    if parent is not None:
-        size += len(state_text.encode()) - len(enc.state_json.encode())
+        base = store.delta_base(sid, actual, row[2] if row is not None else None, enc.step)
+    if base is not None:
+        state_text = enc.delta_text(base)
+        state_bytes, parent, chain = len(state_text.encode()), base.step, base.chain + 1
+    else:
+        state_text = enc.state_text()
+        state_bytes, parent, chain = enc.state_bytes(), None, 0
     created = enc.created_at if enc.created_at.tzinfo else enc.created_at.replace(tzinfo=_dt.UTC)
     await conn.execute(
         _UPSERT_SESSION,
         sid,
         enc.concurrency_limit,
         enc.step,
-        enc.state_json,
+        LATEST_MARKER if compact else state_text,
         enc.frontier_json,
         enc.versions_seen_json,
         enc.graph_hash,
-        state_digest,
+        token,
     )
     await conn.execute(
         _UPSERT_STEP,
@@ -152,13 +149,12 @@ async def save(conn: Any, enc: EncodedCheckpoint, expected: int | None, store: S
         enc.ran_nodes_json,
         enc.skipped_nodes_json,
         enc.updated_channels_json,
-        size,
+        enc.other_bytes + state_bytes,
         parent,
     )
-    if store.mode != "compact" or (actual is not None and enc.step < actual):
+    if not compact or (actual is not None and enc.step < actual):
         return None
-    state = new_state if new_state is not None else own_copy(enc.state_value)
-    return Known(enc.step, state, state_digest, chain)
+    return enc.known(token, chain)
 
 
 class _Need(Exception):

@@ -30,8 +30,14 @@ from engine.persistence.base import (
     StepQueryResult,
     StorageStats,
 )
-from engine.persistence.compact import STORAGE_MODES, StoreMode
-from engine.persistence.errors import InvalidCheckpointerUrl, NotACheckpointDatabase, StorageUnavailable
+from engine.persistence.compact import LATEST_MARKER, STORAGE_MODES
+from engine.persistence.errors import (
+    CheckpointDataError,
+    InvalidCheckpointerUrl,
+    NotACheckpointDatabase,
+    StorageUnavailable,
+)
+from engine.persistence.incremental import StoreMode, encode_save
 from engine.persistence.pg_ops import STEP_COLUMNS
 from engine.persistence.pg_support import (
     apply_migrations,
@@ -42,7 +48,6 @@ from engine.persistence.pg_support import (
 from engine.persistence.serde import (
     contiguous_total,
     decode_checkpoint,
-    encode_checkpoint,
 )
 from engine.persistence.urls import postgres_target, redact_url
 
@@ -203,8 +208,8 @@ class PostgresCheckpointer:
         A save is retried once after a lost connection unless the loss happened during COMMIT, when the
         outcome is unknown and `StorageUnavailable` is raised.
         """
-        enc = encode_checkpoint(checkpoint)
         store = self._store
+        enc = encode_save(checkpoint, store.texts)
         committing = False
 
         async def run(conn: Any) -> None:
@@ -219,7 +224,7 @@ class PostgresCheckpointer:
             committing = True
             await tr.commit()
             if known is not None:
-                store.known[enc.session_id] = known
+                store.remember(enc.session_id, known)
 
         try:
             await self._run(run, f"saving session '{enc.session_id}'", retry=False)
@@ -232,6 +237,7 @@ class PostgresCheckpointer:
         async def run(conn: Any) -> None:
             await conn.execute("DELETE FROM sessions WHERE id = $1", session_id)  # steps cascade
 
+        self._store.forget(session_id)
         await self._run(run, f"deleting session '{session_id}'")
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
@@ -253,7 +259,18 @@ class PostgresCheckpointer:
     # ------------------------------------------------------------ reading
 
     async def load_latest(self, session_id: str) -> Checkpoint | None:
+        compact = self._store.mode == "compact"
+
         async def run(conn: Any) -> Checkpoint | None:
+            if compact:  # the session row holds only a marker: the state is the latest step's chain
+                rows = await conn.fetch(
+                    f"SELECT {STEP_COLUMNS} FROM sessions s JOIN steps t"
+                    " ON t.session_id = s.id AND t.step = s.last_step"
+                    " WHERE s.id = $1 AND s.last_state_json IS NOT NULL",
+                    session_id,
+                )
+                if rows:
+                    return (await pg_ops.to_checkpoints(conn, session_id, rows))[0]
             row = await conn.fetchrow(
                 "SELECT s.last_step, COALESCE(t.created_at, s.updated_at),"
                 " s.last_state_json, COALESCE(t.frontier_json, s.last_frontier_json),"
@@ -265,6 +282,10 @@ class PostgresCheckpointer:
             )
             if row is None or row[2] is None:
                 return None
+            if json.loads(row[2]) == json.loads(LATEST_MARKER):
+                raise CheckpointDataError(
+                    f"the latest step {row[0]} of session '{session_id}' is missing from the steps table"
+                )
             return decode_checkpoint(session_id, *row)
 
         return await self._run(run, f"loading session '{session_id}'")

@@ -30,14 +30,16 @@ from engine.persistence.base import (
     StepQueryResult,
     StorageStats,
 )
-from engine.persistence.compact import STORAGE_MODES, StoreMode
+from engine.persistence.compact import LATEST_MARKER, STORAGE_MODES
 from engine.persistence.errors import (
+    CheckpointDataError,
     InvalidCheckpointerUrl,
     NotACheckpointDatabase,
     StorageNotFound,
     map_sqlite_errors,
 )
-from engine.persistence.serde import decode_checkpoint, encode_checkpoint, format_timestamp
+from engine.persistence.incremental import StoreMode, encode_save
+from engine.persistence.serde import decode_checkpoint, format_timestamp
 from engine.persistence.sqlite_ops import SESSION_STATS, STEP_COLUMNS
 from engine.persistence.sqlite_schema import NODE_COUNTS_TABLE, NODES_TABLE, ensure_schema
 
@@ -206,9 +208,9 @@ class SQLiteCheckpointer:
         With `expected_last_step`, raises `CheckpointConflict` when the session's latest step (None when it
         has none) differs; the check holds the write lock, so two writers can never both pass it.
         """
-        enc = encode_checkpoint(checkpoint)
-        now = format_timestamp(_dt.datetime.now(_dt.UTC))
         store = self._store
+        enc = encode_save(checkpoint, store.texts)
+        now = format_timestamp(_dt.datetime.now(_dt.UTC))
         await self._call(
             lambda c: ops.save(c, enc, expected_last_step, now, store), f"saving session '{enc.session_id}'"
         )
@@ -221,6 +223,7 @@ class SQLiteCheckpointer:
                 conn.execute("DELETE FROM steps WHERE session_id = ?", (session_id,))
                 conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
+        self._store.forget(session_id)
         await self._call(run, f"deleting session '{session_id}'")
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
@@ -245,7 +248,18 @@ class SQLiteCheckpointer:
     # ------------------------------------------------------------ reading
 
     async def load_latest(self, session_id: str) -> Checkpoint | None:
+        compact = self._store.mode == "compact"
+
         def run(conn: sqlite3.Connection) -> Checkpoint | None:
+            if compact:  # the session row holds only a marker: the state is the latest step's chain
+                rows = conn.execute(
+                    f"SELECT {STEP_COLUMNS} FROM sessions s JOIN steps t"
+                    " ON t.session_id = s.id AND t.step = s.last_step"
+                    " WHERE s.id = ? AND s.last_state_json IS NOT NULL",
+                    (session_id,),
+                ).fetchall()
+                if rows:
+                    return ops.to_checkpoints(conn, session_id, rows)[0]
             row = conn.execute(
                 "SELECT s.last_step, COALESCE(t.created_at, s.updated_at),"
                 " s.last_state_json, COALESCE(t.frontier_json, s.last_frontier_json),"
@@ -257,7 +271,11 @@ class SQLiteCheckpointer:
             ).fetchone()
             if row is None or row[2] is None:
                 return None
-            # The session row always holds the latest state in full, whatever the storage mode.
+            if row[2] == LATEST_MARKER:
+                raise CheckpointDataError(
+                    f"the latest step {row[0]} of session '{session_id}' is missing from the steps table"
+                )
+            # Full mode (and Weavegraph 0.6 files): the session row holds the latest state in full.
             return decode_checkpoint(session_id, *row)
 
         return await self._call(run, f"loading session '{session_id}'")

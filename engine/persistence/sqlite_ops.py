@@ -14,18 +14,9 @@ from typing import Any
 
 from engine.errors import CheckpointConflict
 from engine.persistence.base import Checkpoint, PrunePolicy, PruneReport, SessionStats, StepQuery
-from engine.persistence.compact import (
-    JsonDict,
-    Known,
-    StoreMode,
-    digest,
-    is_delta,
-    make_delta,
-    own_copy,
-    resolve_state,
-)
+from engine.persistence.compact import LATEST_MARKER, JsonDict, is_delta, resolve_state
+from engine.persistence.incremental import EncodedSave, StoreMode, new_token
 from engine.persistence.serde import (
-    EncodedCheckpoint,
     contiguous_total,
     decode_checkpoint,
     dumps,
@@ -97,11 +88,15 @@ class Transaction:
 
 
 def save(
-    conn: sqlite3.Connection, enc: EncodedCheckpoint, expected: int | None, now: str, store: StoreMode
+    conn: sqlite3.Connection, enc: EncodedSave, expected: int | None, now: str, store: StoreMode
 ) -> None:
+    """One IMMEDIATE transaction: the conflict check, then the session row and the step row.
+
+    Compact mode writes `LATEST_MARKER` instead of the full latest state into the session row, and the step
+    as a delta from this writer's known latest step when its token still matches the session row."""
     sid = enc.session_id
-    state_digest = digest(enc.state_json)
-    new_state: JsonDict | None = None
+    token = new_token()
+    compact = store.mode == "compact"
     with Transaction(conn):
         row = conn.execute(
             "SELECT last_step, last_state_json IS NULL, state_digest FROM sessions WHERE id = ?", (sid,)
@@ -109,18 +104,17 @@ def save(
         actual = None if row is None or row[1] else int(row[0])
         if expected is not None and actual != expected:
             raise CheckpointConflict(sid, expected, actual)
-        state_text, parent, chain = enc.state_json, None, 0
-        if store.mode == "compact":
+        base = None
+        if compact:
             if actual is not None and enc.step <= actual:
                 materialize_children(conn, sid, enc.step)  # an overwrite: nothing may depend on the old row
-            known = store.delta_base(sid, actual, row[2] if row is not None else None, enc.step)
-            if known is not None:
-                new_state = own_copy(enc.state_value)
-                state_text = dumps(make_delta(known.state, new_state))
-                parent, chain = known.step, known.chain + 1
-        size = enc.payload_bytes
-        if parent is not None:
-            size += len(state_text.encode()) - len(enc.state_json.encode())
+            base = store.delta_base(sid, actual, row[2] if row is not None else None, enc.step)
+        if base is not None:
+            state_text = enc.delta_text(base)
+            state_bytes, parent, chain = len(state_text.encode()), base.step, base.chain + 1
+        else:
+            state_text = enc.state_text()
+            state_bytes, parent, chain = enc.state_bytes(), None, 0
         conn.execute(
             _UPSERT_SESSION,
             (
@@ -129,11 +123,11 @@ def save(
                 now,
                 enc.concurrency_limit,
                 enc.step,
-                enc.state_json,
+                LATEST_MARKER if compact else state_text,
                 enc.frontier_json,
                 enc.versions_seen_json,
                 enc.graph_hash,
-                state_digest,
+                token,
             ),
         )
         conn.execute(
@@ -148,14 +142,12 @@ def save(
                 enc.ran_nodes_json,
                 enc.skipped_nodes_json,
                 enc.updated_channels_json,
-                size,
+                enc.other_bytes + state_bytes,
                 parent,
             ),
         )
-    if store.mode == "compact" and (actual is None or enc.step >= actual):
-        # An independent copy: the runner keeps mutating the state object it saved.
-        state = new_state if new_state is not None else own_copy(enc.state_value)
-        store.known[sid] = Known(enc.step, state, state_digest, chain)
+    if compact and (actual is None or enc.step >= actual):
+        store.remember(sid, enc.known(token, chain))
 
 
 def _fetcher(conn: sqlite3.Connection, session_id: str) -> Any:
