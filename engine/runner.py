@@ -577,23 +577,25 @@ class AppRunner:
             text = end_message(session.session_id, "error", session.step, detail)
         self._publish("diagnostic", scope, text, session, step=session.step)
 
-    async def run_until_complete(self, session_id: str) -> VersionedState:
-        """Step until the frontier is empty or only End; emits the stream-end event either way."""
-        session = self._get(session_id)
-        self._lifecycle("run.start", f"run of {session_id} started", session, step=session.step)
+    async def _drive(self, session: Session, what: str, end_scope: str) -> VersionedState:
+        """Run to completion between run.start/run.end, then emit `end_scope` (status completed or error)."""
+        sid = session.session_id
+        self._lifecycle("run.start", f"{what} of {sid} started", session, step=session.step)
         try:
             await self._run_to_completion(session)
         except BaseException as exc:
-            self._lifecycle(
-                "run.end", f"run of {session_id} failed", session, step=session.step, status="error"
-            )
-            self._end_event(STREAM_END_SCOPE, session, exc)
+            self._lifecycle("run.end", f"{what} of {sid} failed", session, step=session.step, status="error")
+            self._end_event(end_scope, session, exc)
             raise
         self._lifecycle(
-            "run.end", f"run of {session_id} completed", session, step=session.step, status="completed"
+            "run.end", f"{what} of {sid} completed", session, step=session.step, status="completed"
         )
-        self._end_event(STREAM_END_SCOPE, session, None)
+        self._end_event(end_scope, session, None)
         return session.state.copy()
+
+    async def run_until_complete(self, session_id: str) -> VersionedState:
+        """Step until the frontier is empty or only End; emits the stream-end event either way."""
+        return await self._drive(self._get(session_id), "run", STREAM_END_SCOPE)
 
     # ------------------------------------------------------------ iterative sessions
 
@@ -638,20 +640,7 @@ class AppRunner:
             plan.apply_barrier(session.state, plan.merge_partials([partial]), self.app._reducers)
         session.frontier = frontier
         session.versions_seen.clear()
-        self._lifecycle("run.start", f"invocation of {session_id} started", session, step=session.step)
-        try:
-            await self._run_to_completion(session)
-        except BaseException as exc:
-            self._lifecycle(
-                "run.end", f"invocation of {session_id} failed", session, step=session.step, status="error"
-            )
-            self._end_event(INVOCATION_END_SCOPE, session, exc)
-            raise
-        self._lifecycle(
-            "run.end", f"invocation of {session_id} completed", session, step=session.step, status="completed"
-        )
-        self._end_event(INVOCATION_END_SCOPE, session, None)
-        return session.state.copy()
+        return await self._drive(session, "invocation", INVOCATION_END_SCOPE)
 
     async def finish_iterative_session(self, session_id: str) -> None:
         """Emit the stream-end event, which closes streams taken with `event_stream()`."""
