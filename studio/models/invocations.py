@@ -7,13 +7,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from engine.partial import NodePartial
 from engine.state import VersionedState
 from engine.types import JSON, Message, Role
 from studio.diff import json_equal, short_json
+from studio.models.records import RecordTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -123,18 +124,19 @@ class Invocation:
         return ", ".join(parts) if parts else "no extra change"
 
 
-class InvocationsModel(QAbstractTableModel):
+class InvocationsModel(RecordTableModel[Invocation]):
     """Rows in call order; `update_last` refreshes the row of the invocation in flight."""
+
+    COLUMNS = COLUMNS
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self._items: list[Invocation] = []
 
     def invocations(self) -> list[Invocation]:
         return list(self._items)
 
     def invocation_at(self, row: int) -> Invocation | None:
-        return self._items[row] if 0 <= row < len(self._items) else None
+        return self.item_at(row)
 
     def append(self, inv: Invocation) -> int:
         row = len(self._items)
@@ -151,19 +153,6 @@ class InvocationsModel(QAbstractTableModel):
         self.beginResetModel()
         self._items.clear()
         self.endResetModel()
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section] if 0 <= section < len(COLUMNS) else None
-        return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         inv = self.invocation_at(index.row()) if index.isValid() else None

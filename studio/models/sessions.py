@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from engine.persistence.base import (
     Checkpoint,
@@ -26,6 +26,7 @@ from engine.persistence.base import (
     StepQuery,
 )
 from engine.persistence.serde import nodes_to_json, state_to_json, versions_seen_to_json
+from studio.models.records import RecordTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -65,18 +66,19 @@ def format_bytes(n: int | None) -> str:
     return f"{n} B"
 
 
-class SessionsModel(QAbstractTableModel):
+class SessionsModel(RecordTableModel[SessionStats]):
     """One page of `SessionStats` with the query that produced it.
 
     `query_changed` fires when the page, the sort or the search text changed; the owner refetches.
     Sorting through the view (`sort`) is done by the database, not in memory.
     """
 
+    COLUMNS = COLUMNS
+
     query_changed = Signal()
 
     def __init__(self, page_size: int = 50, parent: Any = None) -> None:
         super().__init__(parent)
-        self._items: list[SessionStats] = []
         self._total = 0
         self.page_size = page_size
         self.page = 0
@@ -152,7 +154,7 @@ class SessionsModel(QAbstractTableModel):
         self.page = 0
 
     def session_at(self, row: int) -> SessionStats | None:
-        return self._items[row] if 0 <= row < len(self._items) else None
+        return self.item_at(row)
 
     def sessions(self) -> list[SessionStats]:
         return list(self._items)
@@ -162,19 +164,6 @@ class SessionsModel(QAbstractTableModel):
             if s.session_id == session_id:
                 return i
         return -1
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section] if 0 <= section < len(COLUMNS) else None
-        return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         s = self.session_at(index.row()) if index.isValid() else None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from engine.persistence.base import Checkpoint
+from studio.models.records import RecordTableModel
 from studio.models.sessions import format_time
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -20,14 +21,15 @@ def node_list(nodes: list[Any]) -> str:
     return ", ".join(str(n) for n in nodes)
 
 
-class StepsModel(QAbstractTableModel):
+class StepsModel(RecordTableModel[Checkpoint]):
     """One page of checkpoints of the session `session_id`; `query_changed` asks the owner to refetch."""
+
+    COLUMNS = COLUMNS
 
     query_changed = Signal()
 
     def __init__(self, page_size: int = 100, parent: Any = None) -> None:
         super().__init__(parent)
-        self._items: list[Checkpoint] = []
         self._total = 0
         self.page_size = page_size
         self.page = 0
@@ -72,7 +74,7 @@ class StepsModel(QAbstractTableModel):
         self.endResetModel()
 
     def checkpoint_at(self, row: int) -> Checkpoint | None:
-        return self._items[row] if 0 <= row < len(self._items) else None
+        return self.item_at(row)
 
     def checkpoints(self) -> list[Checkpoint]:
         return list(self._items)
@@ -82,19 +84,6 @@ class StepsModel(QAbstractTableModel):
             if cp.step == step:
                 return i
         return -1
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section] if 0 <= section < len(COLUMNS) else None
-        return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         cp = self.checkpoint_at(index.row()) if index.isValid() else None
