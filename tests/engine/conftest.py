@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 
-
 @pytest.fixture(autouse=True)
 async def _asyncio_debug() -> AsyncIterator[None]:
     """Engine tests run with asyncio debug mode on (slow callbacks and unawaited coroutines surface)."""
