@@ -211,6 +211,10 @@ class AppRunnerBuilder:
                 checkpointer = await open_checkpointer(resolve_url(kind, cfg.sqlite_db_name))
             backend, owns = kind.value, True
         bus = self._bus if self._bus is not None else cfg.event_bus.build()
+        if not self._start_listener:
+            # Like Weavegraph's start_listener(false): the caller starts delivery to sinks itself, with
+            # bus.start_listening() (flush() and aclose() also start it, so nothing queued is lost).
+            bus.defer_listening()
         return AppRunner(
             app,
             checkpointer,

@@ -66,6 +66,7 @@ class EventBus:
         *,
         diagnostics_as_events: bool = False,
         close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
+        listening: bool = True,
     ) -> None:
         if not isinstance(buffer_capacity, int) or buffer_capacity < 1:
             raise ValueError(f"EventBus buffer_capacity must be a positive int, got {buffer_capacity!r}")
@@ -85,6 +86,7 @@ class EventBus:
         self._closing = False
         self._closed = False
         self._close_done: asyncio.Event | None = None
+        self._listening = listening
         for sink in sinks or ():
             self.add_sink(sink)
 
@@ -237,7 +239,33 @@ class EventBus:
             self._bind(loop)
         return loop
 
+    @property
+    def listening(self) -> bool:
+        """Whether sinks are being fed. A bus built with `listening=False` (the runner's
+        `start_listener(False)`) queues events for its sinks (bounded, drop-oldest) until `start_listening()`,
+        `flush()` or `aclose()`; subscribers are fed either way."""
+        return self._listening
+
+    def defer_listening(self) -> bool:
+        """Hold sink delivery until `start_listening()` (or `flush()`/`aclose()`). Only a bus whose sinks are
+        not being fed yet can be held; returns whether it now is."""
+        if any(slot.task is not None and not slot.task.done() for slot in self._slots):
+            return False
+        self._listening = False
+        return True
+
+    def start_listening(self) -> None:
+        """Start feeding the sinks (a no-op when they are already fed)."""
+        if self._listening:
+            return
+        self._listening = True
+        if self._loop is not None and not self._loop.is_closed():
+            for slot in self._slots:
+                self._start_worker(slot)
+
     def _start_worker(self, slot: SinkSlot) -> None:
+        if not self._listening:
+            return
         if slot.task is None and self._loop is not None and not self._closed:
             slot.task = self._loop.create_task(self._run_sink(slot), name=f"weavegraph-sink:{slot.name}")
 
@@ -428,6 +456,7 @@ class EventBus:
         """Wait until every sink has dealt with (handled, failed on, or dropped) every event published so
         far. Returns False if `timeout` seconds passed first (a hung sink), True otherwise."""
         loop = self._bind_here()
+        self._listening = True
         for slot in self._slots:
             self._start_worker(slot)
         target = self._next_seq - 1
@@ -455,6 +484,7 @@ class EventBus:
         self._close_done = asyncio.Event()
         timeout = self._close_timeout if timeout is None else timeout
         self._bind_here()
+        self._listening = True
         self._closing = True
         try:
             await self._drain(self._slots, timeout)

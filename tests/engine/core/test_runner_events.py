@@ -10,6 +10,7 @@ import pytest
 from engine.app import App
 from engine.clock import MockClock
 from engine.errors import NodeRunError
+from engine.events.bus import EventBus
 from engine.events.event import INVOCATION_END_SCOPE, STREAM_END_SCOPE, Event
 from engine.events.sinks import JsonLinesSink, MemorySink
 from engine.graph.builder import GraphBuilder
@@ -211,3 +212,39 @@ async def test_json_lines_sink_gets_every_event_of_a_run(tmp_path) -> None:  # t
     lines = path.read_text().splitlines()
     assert [json.loads(line)["scope"] for line in lines][-1] == STREAM_END_SCOPE
     assert Event.from_json(lines[0]).metadata["pct"] == 50
+
+
+async def test_start_listener_false_holds_sinks_until_started() -> None:
+    sink = MemorySink()
+    runner = (
+        await AppRunner.builder()
+        .app(app_of(talker))
+        .event_bus(EventBus.with_sink(sink))
+        .start_listener(False)
+        .build()
+    )
+    stream = runner.event_stream()
+    await runner.create_session("s", HI("hi"))
+    await runner.run_until_complete("s")
+    assert [e.scope for e in await collect(stream)][-1] == STREAM_END_SCOPE  # subscribers are fed anyway
+    await asyncio.sleep(0.05)
+    assert sink.snapshot() == [] and not runner.bus.listening
+    runner.bus.start_listening()
+    assert await runner.bus.flush(2.0)
+    assert [e.scope for e in sink.snapshot()] == ["progress", "chunk", "final", STREAM_END_SCOPE]
+    await runner.aclose()
+
+
+async def test_aclose_delivers_what_a_held_bus_queued() -> None:
+    sink = MemorySink()
+    runner = (
+        await AppRunner.builder()
+        .app(app_of(talker))
+        .event_bus(EventBus.with_sink(sink))
+        .start_listener(False)
+        .build()
+    )
+    await runner.create_session("s", HI("hi"))
+    await runner.run_until_complete("s")
+    await runner.aclose()
+    assert [e.scope for e in sink.snapshot()][-1] == STREAM_END_SCOPE
