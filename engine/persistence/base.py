@@ -114,13 +114,20 @@ class SessionStats:
     graph_hash: str | None = None
 
 
-SESSION_ORDER_COLUMNS = ("updated_at", "created_at", "id", "last_step")
+SESSION_ORDER_COLUMNS = ("updated_at", "created_at", "id", "last_step", "steps", "bytes")
+
+
+def order_expression(order_by: str) -> str:
+    """The SQL the backends sort a session page by (`s` is sessions, `c` the per-session counts)."""
+    if order_by not in SESSION_ORDER_COLUMNS:
+        raise ValueError(f"cannot order sessions by {order_by!r}")
+    return {"steps": "COALESCE(c.steps, 0)", "bytes": "COALESCE(c.bytes, 0)"}.get(order_by, f"s.{order_by}")
 
 
 @dataclass(frozen=True, slots=True)
 class SessionQuery:
     """One page of sessions: `search` matches a substring of the id (case-insensitive);
-    `order_by` is one of "updated_at", "created_at", "id", "last_step"."""
+    `order_by` is one of "updated_at", "created_at", "id", "last_step", "steps", "bytes"."""
 
     limit: int = 50
     offset: int = 0

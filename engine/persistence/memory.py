@@ -88,6 +88,8 @@ class InMemoryCheckpointer:
             "created_at": lambda s: (s.created_at, s.session_id),
             "id": lambda s: (s.session_id,),
             "last_step": lambda s: (s.last_step, s.session_id),
+            "steps": lambda s: (s.steps, s.session_id),
+            "bytes": lambda s: (s.bytes, s.session_id),
         }[query.order_by]
         stats.sort(key=key, reverse=query.descending)
         return SessionPage(stats[query.offset : query.offset + query.limit], len(stats))

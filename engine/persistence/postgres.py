@@ -29,6 +29,7 @@ from engine.persistence.base import (
     StepQuery,
     StepQueryResult,
     StorageStats,
+    order_expression,
 )
 from engine.persistence.compact import LATEST_MARKER, STORAGE_MODES
 from engine.persistence.errors import (
@@ -377,7 +378,8 @@ class PostgresCheckpointer:
             total = await conn.fetchval(f"SELECT count(*) FROM sessions s {where}", *args)
             rows = await conn.fetch(
                 f"{_SESSION_STATS} {where}"
-                f" ORDER BY s.{query.order_by} {direction}, s.id {direction} LIMIT ${n + 1} OFFSET ${n + 2}",
+                f" ORDER BY {order_expression(query.order_by)} {direction}, s.id {direction}"
+                f" LIMIT ${n + 1} OFFSET ${n + 2}",
                 *args,
                 query.limit,
                 query.offset,

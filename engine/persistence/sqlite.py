@@ -29,6 +29,7 @@ from engine.persistence.base import (
     StepQuery,
     StepQueryResult,
     StorageStats,
+    order_expression,
 )
 from engine.persistence.compact import LATEST_MARKER, STORAGE_MODES
 from engine.persistence.errors import (
@@ -376,7 +377,8 @@ class SQLiteCheckpointer:
         def run(conn: sqlite3.Connection) -> SessionPage:
             total = conn.execute(f"SELECT count(*) FROM sessions s {where}", args).fetchone()[0]
             rows = conn.execute(
-                f"{SESSION_STATS} {where} ORDER BY s.{query.order_by} {direction}, s.id {direction}"
+                f"{SESSION_STATS} {where}"
+                f" ORDER BY {order_expression(query.order_by)} {direction}, s.id {direction}"
                 " LIMIT ? OFFSET ?",
                 [*args, query.limit, query.offset],
             ).fetchall()

@@ -41,8 +41,8 @@ class PruneOptionsLike(Protocol):
 
 
 COLUMNS = ("Session", "Created", "Updated", "Last step", "Steps", "Bytes")
-ORDER_KEYS: tuple[str | None, ...] = ("id", "created_at", "updated_at", "last_step", None, None)
-"""`SessionQuery.order_by` value for each column; None: the database cannot sort by it (an aggregate)."""
+ORDER_KEYS: tuple[str | None, ...] = ("id", "created_at", "updated_at", "last_step", "steps", "bytes")
+"""`SessionQuery.order_by` value for each column (the database sorts; None would mean it cannot)."""
 
 
 def format_time(when: dt.datetime | None, *, seconds: bool = True) -> str:

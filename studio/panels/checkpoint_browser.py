@@ -451,7 +451,7 @@ class CheckpointBrowserPanel(QWidget):
         self._load_sessions()
 
     def _on_sort_indicator_changed(self, column: int, _order: Qt.SortOrder) -> None:
-        # Steps and Bytes are aggregates the database cannot page by: put the indicator back.
+        # A column the database cannot sort by (None in ORDER_KEYS): put the indicator back.
         if column != self.sessions.sort_column() and ORDER_KEYS[column] is None:
             order = Qt.SortOrder.DescendingOrder if self.sessions.descending else Qt.SortOrder.AscendingOrder
             self.sessions_view.horizontalHeader().setSortIndicator(self.sessions.sort_column(), order)

@@ -266,6 +266,16 @@ async def test_session_page(checkpointer: Any) -> None:
     ).total_count == 0  # "_" is no wildcard
     by_step = await checkpointer.session_page(SessionQuery(order_by="last_step", limit=3))
     assert [s.last_step for s in by_step.items] == [3, 3, 3]
+    for step in (5, 6):
+        await checkpointer.save(make_cp("run-03", step))
+    for key in ("steps", "bytes"):
+        page = await checkpointer.session_page(SessionQuery(order_by=key, limit=13))
+        values = [getattr(s, key) for s in page.items]
+        assert values == sorted(values, reverse=True), key
+        if checkpointer.backend_name != "in-memory":  # it keeps one step per session
+            assert page.items[0].session_id == "run-03", key
+        ascending = await checkpointer.session_page(SessionQuery(order_by=key, descending=False, limit=13))
+        assert [getattr(s, key) for s in ascending.items] == sorted(values), key
     with pytest.raises(ValueError, match="order_by"):
         SessionQuery(order_by="bytes; DROP TABLE steps")
 

@@ -179,18 +179,19 @@ def test_storage_tab_charts_bytes_per_session_and_growth(
     assert view.growth[-1][1] > view.growth[0][1]  # the state grows step by step
 
 
-def test_aggregate_columns_do_not_pretend_to_sort(
+def test_steps_and_bytes_columns_sort_in_the_database(
     qtbot: Any, panel: CheckpointBrowserPanel, run_async: Any, tmp_path: Path
 ) -> None:
     db = tmp_path / "cp.db"
-    run_async(fill_sqlite(db, {"a": 1, "b": 2}))
+    run_async(fill_sqlite(db, {"a": 1, "b": 2, "c": 0}))
     open_and_wait(qtbot, panel, str(db))
     header = panel.sessions_view.horizontalHeader()
-    panel.sessions_view.sortByColumn(4, Qt.SortOrder.AscendingOrder)  # Steps: not sortable in the database
-    assert header.sortIndicatorSection() == 2 and panel.sessions.order_by == "updated_at"
+    for column, key in ((4, "steps"), (5, "bytes")):
+        with qtbot.waitSignal(panel.sessions_loaded):
+            panel.sessions_view.sortByColumn(column, Qt.SortOrder.DescendingOrder)
+        assert panel.sessions.order_by == key and header.sortIndicatorSection() == column
+        assert [s.session_id for s in panel.sessions.sessions()] == ["b", "a", "c"]
     with qtbot.waitSignal(panel.sessions_loaded):
-        panel.sessions_view.sortByColumn(3, Qt.SortOrder.AscendingOrder)  # Last step: sorted by the database
-    assert [s.session_id for s in panel.sessions.sessions()] == [
-        "a",
-        "b",
-    ] and header.sortIndicatorSection() == 3
+        panel.sessions_view.sortByColumn(3, Qt.SortOrder.AscendingOrder)  # Last step
+    assert [s.session_id for s in panel.sessions.sessions()] == ["c", "a", "b"]
+    assert header.sortIndicatorSection() == 3
