@@ -13,7 +13,7 @@ from operator import is_
 from typing import Any
 
 from engine.persistence.base import Checkpoint
-from engine.persistence.compact import DEFAULT_SNAPSHOT_EVERY, DELTA_KEY, JsonDict, extra_delta, list_delta
+from engine.persistence.compact import DEFAULT_SNAPSHOT_EVERY, DELTA_KEY, extra_delta, list_delta
 from engine.persistence.errors import CheckpointDataError
 from engine.persistence.serde import dumps, nodes_to_json, versions_seen_to_json
 from engine.types import Message
@@ -92,10 +92,10 @@ class Known:
     messages: MessageTexts
     count: int
     """How many of `messages` the step holds."""
-    extra: JsonDict
-    """A private copy of `{"version", "map"}`."""
-    errors: JsonDict
-    """A private copy of `{"version", "items"}`."""
+    extra_json: str
+    """`{"version", "map"}` as saved (parsed only when the next save's text differs)."""
+    errors_json: str
+    """`{"version", "items"}` as saved."""
 
 
 def new_token() -> str:
@@ -128,6 +128,8 @@ class EncodedSave:
     errors_json: str
     small_bytes: int
     """UTF-8 size of `extra_json` and `errors_json`."""
+    extra_version: str
+    errors_version: str
 
     def state_text(self) -> str:
         """Exactly `dumps(state_to_json(state))`."""
@@ -145,8 +147,7 @@ class EncodedSave:
         )
 
     def known(self, token: str, chain: int) -> Known:
-        extra, errors = json.loads(self.extra_json), json.loads(self.errors_json)
-        return Known(self.step, token, chain, self.messages, self.count, extra, errors)
+        return Known(self.step, token, chain, self.messages, self.count, self.extra_json, self.errors_json)
 
     def delta_text(self, base: Known) -> str:
         """The compact delta from `base` (a `compact.apply_delta` input) as text."""
@@ -161,9 +162,18 @@ class EncodedSave:
             messages = f'{{"version":{self.messages_version},"append":[{appended}]}}'
         else:
             messages = f'{{"version":{self.messages_version},"items":[{self.joined}]}}'
-        extra = extra_delta(base.extra, json.loads(self.extra_json))
-        errors = list_delta(base.errors, json.loads(self.errors_json))
-        return f'{{"{DELTA_KEY}":1,"messages":{messages},"extra":{dumps(extra)},"errors":{dumps(errors)}}}'
+        extra, errors = self._extra(base), self._errors(base)
+        return f'{{"{DELTA_KEY}":1,"messages":{messages},"extra":{extra},"errors":{errors}}}'
+
+    def _extra(self, base: Known) -> str:
+        if self.extra_json == base.extra_json:  # unchanged: only the version, which the text includes
+            return f'{{"version":{self.extra_version}}}'
+        return dumps(extra_delta(json.loads(base.extra_json), json.loads(self.extra_json)))
+
+    def _errors(self, base: Known) -> str:
+        if self.errors_json == base.errors_json:
+            return f'{{"version":{self.errors_version},"append":[]}}'
+        return dumps(list_delta(json.loads(base.errors_json), json.loads(self.errors_json)))
 
 
 def encode_save(cp: Checkpoint, cache: TextCache) -> EncodedSave:
@@ -201,6 +211,8 @@ def encode_save(cp: Checkpoint, cache: TextCache) -> EncodedSave:
             extra_json,
             errors_json,
             small,
+            dumps(state.extra_version),
+            dumps(state.errors_version),
         )
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
         raise CheckpointDataError(

@@ -97,9 +97,12 @@ def versions_seen_from_json(value: Mapping[str, Any] | None) -> dict[str, dict[s
 # ---------------------------------------------------------------- whole rows
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(value: JSON) -> str:
     """Compact JSON text; NaN and infinities are refused (JSONB cannot store them)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)  # one encoder, not one per call as json.dumps builds for these options
 
 
 def format_timestamp(when: _dt.datetime) -> str:
