@@ -215,6 +215,12 @@ class PostgresCheckpointer:
 
         async def run(conn: Any) -> None:
             nonlocal committing
+            committing = True  # one autocommitted statement: a loss during it leaves the outcome unknown
+            known = await pg_ops.fast_save(conn, enc, expected_last_step, store)
+            committing = False
+            if known is not None:
+                store.remember(enc.session_id, known)
+                return
             tr = conn.transaction()
             await tr.start()
             try:

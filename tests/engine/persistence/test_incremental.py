@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from engine.errors import CheckpointConflict
 from engine.graph.builder import GraphBuilder
 from engine.partial import NodePartial
 from engine.persistence.base import StepQuery
@@ -107,3 +109,45 @@ async def test_compact_session_rows_hold_a_marker_and_load_from_the_chain(tmp_pa
     loaded = await reader.load_latest("s")
     assert loaded is not None and loaded.state == make_cp("s", 7).state and loaded.step == 7
     await reader.aclose()
+
+
+async def check_two_writers(a: Any, b: Any) -> None:
+    """A writer whose known latest step was moved on by another one gets a conflict, then a snapshot."""
+    for step in range(3):
+        await a.save(make_cp("w", step), expected_last_step=step - 1 if step else None)
+    await b.save(make_cp("w", 3, extra={"by": "b"}), expected_last_step=2)
+    with pytest.raises(CheckpointConflict):
+        await a.save(make_cp("w", 3), expected_last_step=2)
+    await a.save(make_cp("w", 4), expected_last_step=3)  # a's delta base is stale: a full snapshot
+    await b.save(make_cp("w", 5, extra={"by": "b"}))
+    for reader in (a, b):
+        latest = await reader.load_latest("w")
+        assert latest is not None and latest.state == make_cp("w", 5, extra={"by": "b"}).state
+        four = await reader.load_step("w", 4)
+        assert four is not None and four.state == make_cp("w", 4).state
+        three = await reader.load_step("w", 3)
+        assert three is not None and three.state == make_cp("w", 3, extra={"by": "b"}).state
+
+
+async def test_two_sqlite_writers(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'w.db'}"
+    a, b = await SQLiteCheckpointer.connect(url), await SQLiteCheckpointer.connect(url)
+    try:
+        await check_two_writers(a, b)
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+@pytest.mark.postgres
+async def test_two_postgres_writers(postgres_server: Any) -> None:
+    from engine.persistence.postgres import PostgresCheckpointer
+
+    url = postgres_server.create_database()
+    a, b = await PostgresCheckpointer.connect(url), await PostgresCheckpointer.connect(url)
+    try:
+        await check_two_writers(a, b)
+    finally:
+        await a.aclose()
+        await b.aclose()
+        postgres_server.drop_database(url)
