@@ -168,14 +168,25 @@ class BreakdownCheckpointer:
     database shares."""
 
     def __init__(self, *, encode: bool) -> None:
+        from engine.persistence.incremental import TextCache
+
         self.encode = encode
         self.saved = 0
+        self.texts = TextCache()
+        self.known: Any = None
 
     async def save(self, checkpoint: Any, expected_last_step: int | None = None) -> None:
-        if self.encode:
-            from engine.persistence.serde import encode_checkpoint
+        if self.encode:  # as compact storage does: a delta from the previous save, a snapshot every K
+            from engine.persistence.compact import DEFAULT_SNAPSHOT_EVERY
+            from engine.persistence.incremental import encode_save
 
-            encode_checkpoint(checkpoint)
+            enc = encode_save(checkpoint, self.texts)
+            if self.known is None or self.known.chain + 1 >= DEFAULT_SNAPSHOT_EVERY:
+                enc.state_text()
+                self.known = enc.known("", 0)
+            else:
+                enc.delta_text(self.known)
+                self.known = enc.known("", self.known.chain + 1)
         self.saved += 1
 
     async def load_latest(self, session_id: str) -> None:
