@@ -1,7 +1,8 @@
 """PostgreSQL checkpointer (asyncpg pool, JSONB, TIMESTAMPTZ), Weavegraph 0.6 schema, safe for many writers.
 
 A save is one transaction that locks the session row (`SELECT ... FOR UPDATE`) before checking
-`expected_last_step`, so two processes can never both extend the same step. Saving a step that already exists
+`expected_last_step`, so two processes can never both extend the same step; the common compact save is a
+single statement that takes the same lock (see `pg_ops.fast_save`). Saving a step that already exists
 overwrites it (as Weavegraph does); the latest pointer only moves forward. A trigger NOTIFYs every saved step.
 Empty databases use compact storage (see `compact`) unless asked for "full"; the mode is recorded in
 `weavegraph_meta`. The transactions themselves are in `pg_ops`.

@@ -1,9 +1,10 @@
 """SQLite checkpointer (aiosqlite, WAL): full step history, Weavegraph 0.6 schema, safe for many writers.
 
 Every operation runs as one function on aiosqlite's worker thread (see `sqlite_ops`), so a save is one
-thread hop and one transaction. Saving a step that already exists for the session overwrites that row (as
-Weavegraph does); the session's latest pointer only moves forward. New databases use compact storage (see
-`compact`) unless asked for "full"; the mode is recorded in the file.
+thread hop and one transaction; its JSON is encoded before, on the caller's thread, reusing the texts of
+messages already saved (see `incremental`). Saving a step that already exists for the session overwrites
+that row (as Weavegraph does); the session's latest pointer only moves forward. New databases use compact
+storage (see `compact`) unless asked for "full"; the mode is recorded in the file.
 """
 
 from __future__ import annotations
@@ -223,8 +224,8 @@ class SQLiteCheckpointer:
             with ops.Transaction(conn):
                 conn.execute("DELETE FROM steps WHERE session_id = ?", (session_id,))
                 conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+            self._store.forget(session_id)  # on the worker thread, where saves update what it knows
 
-        self._store.forget(session_id)
         await self._call(run, f"deleting session '{session_id}'")
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS steps (
 #   exact `ran_node` filter is an index range, never a scan of the steps' JSON.
 # - weavegraph_node_counts: how many steps of a session ran each node (kept by triggers on step_nodes).
 # - steps.parent_step: in compact mode, the step a delta state applies to (NULL for a full snapshot).
-# - sessions.state_digest: digest of last_state_json, so a writer knows its cached parent state is current.
+# - sessions.state_digest: a random token written with each save (older files: a digest of the state), so
+#   a writer knows whether its record of the latest step is current.
 EXTRA_COLUMNS = (
     ("sessions", "graph_hash", "TEXT"),
     ("steps", "payload_bytes", "INTEGER"),
