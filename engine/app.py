@@ -160,6 +160,7 @@ class App:
 
         bus = self.runtime_config.event_bus.build()
         stream = UntilStreamEnd(bus.subscribe())
+        # The handle owns this task (join awaits it, cancel cancels it); the caller holds the handle.
         task = asyncio.get_running_loop().create_task(self._run(state, bus))
         return InvocationHandle(task), stream
 
