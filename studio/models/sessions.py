@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import math
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol, cast
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
 from engine.persistence.base import (
     Checkpoint,
@@ -26,7 +25,7 @@ from engine.persistence.base import (
     StepQuery,
 )
 from engine.persistence.serde import nodes_to_json, state_to_json, versions_seen_to_json
-from studio.models.records import RecordTableModel
+from studio.models.records import PagedRecordModel
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -66,7 +65,7 @@ def format_bytes(n: int | None) -> str:
     return f"{n} B"
 
 
-class SessionsModel(RecordTableModel[SessionStats]):
+class SessionsModel(PagedRecordModel[SessionStats]):
     """One page of `SessionStats` with the query that produced it.
 
     `query_changed` fires when the page, the sort or the search text changed; the owner refetches.
@@ -74,14 +73,10 @@ class SessionsModel(RecordTableModel[SessionStats]):
     """
 
     COLUMNS = COLUMNS
-
-    query_changed = Signal()
+    EMPTY_LABEL = "no sessions"
 
     def __init__(self, page_size: int = 50, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._total = 0
-        self.page_size = page_size
-        self.page = 0
+        super().__init__(page_size, parent)
         self.search: str | None = None
         self.order_by = "updated_at"
         self.descending = True
@@ -91,8 +86,7 @@ class SessionsModel(RecordTableModel[SessionStats]):
     def session_query_args(self) -> dict[str, Any]:
         """Keyword arguments for `SessionQuery(...)`."""
         return {
-            "limit": self.page_size,
-            "offset": self.page * self.page_size,
+            **self.page_query_args(),
             "search": self.search,
             "order_by": self.order_by,
             "descending": self.descending,
@@ -103,12 +97,6 @@ class SessionsModel(RecordTableModel[SessionStats]):
         if value != self.search:
             self.search = value
             self.page = 0
-            self.query_changed.emit()
-
-    def set_page(self, page: int) -> None:
-        page = max(0, min(page, self.page_count - 1))
-        if page != self.page:
-            self.page = page
             self.query_changed.emit()
 
     def sort_column(self) -> int:
@@ -124,30 +112,6 @@ class SessionsModel(RecordTableModel[SessionStats]):
             self.order_by, self.descending = key, desc
             self.page = 0
             self.query_changed.emit()
-
-    @property
-    def total_count(self) -> int:
-        return self._total
-
-    @property
-    def page_count(self) -> int:
-        return max(1, math.ceil(self._total / self.page_size))
-
-    def page_label(self) -> str:
-        if self._total == 0:
-            return "no sessions"
-        first = self.page * self.page_size + 1
-        last = min(self._total, first + len(self._items) - 1)
-        return f"{first}-{last} of {self._total}  (page {self.page + 1}/{self.page_count})"
-
-    # ------------------------------------------------------------------ data
-
-    def set_page_result(self, items: list[SessionStats], total_count: int) -> None:
-        """Replace the page shown; keeps row identity by session id where possible for the view."""
-        self.beginResetModel()
-        self._items = list(items)
-        self._total = total_count
-        self.endResetModel()
 
     def clear(self) -> None:
         self.set_page_result([], 0)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
 from engine.persistence.base import Checkpoint
-from studio.models.records import RecordTableModel
+from studio.models.records import PagedRecordModel
 from studio.models.sessions import format_time
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -21,18 +20,14 @@ def node_list(nodes: list[Any]) -> str:
     return ", ".join(str(n) for n in nodes)
 
 
-class StepsModel(RecordTableModel[Checkpoint]):
+class StepsModel(PagedRecordModel[Checkpoint]):
     """One page of checkpoints of the session `session_id`; `query_changed` asks the owner to refetch."""
 
     COLUMNS = COLUMNS
-
-    query_changed = Signal()
+    EMPTY_LABEL = "no steps"
 
     def __init__(self, page_size: int = 100, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._total = 0
-        self.page_size = page_size
-        self.page = 0
+        super().__init__(page_size, parent)
         self.session_id: str | None = None
 
     def set_session(self, session_id: str | None) -> None:
@@ -44,34 +39,7 @@ class StepsModel(RecordTableModel[Checkpoint]):
 
     def step_query_args(self) -> dict[str, int]:
         """Keyword arguments for `StepQuery(...)`."""
-        return {"limit": self.page_size, "offset": self.page * self.page_size}
-
-    def set_page(self, page: int) -> None:
-        page = max(0, min(page, self.page_count - 1))
-        if page != self.page:
-            self.page = page
-            self.query_changed.emit()
-
-    @property
-    def total_count(self) -> int:
-        return self._total
-
-    @property
-    def page_count(self) -> int:
-        return max(1, math.ceil(self._total / self.page_size))
-
-    def page_label(self) -> str:
-        if self._total == 0:
-            return "no steps"
-        first = self.page * self.page_size + 1
-        last = min(self._total, first + len(self._items) - 1)
-        return f"{first}-{last} of {self._total}  (page {self.page + 1}/{self.page_count})"
-
-    def set_page_result(self, checkpoints: list[Checkpoint], total_count: int) -> None:
-        self.beginResetModel()
-        self._items = list(checkpoints)
-        self._total = total_count
-        self.endResetModel()
+        return self.page_query_args()
 
     def checkpoint_at(self, row: int) -> Checkpoint | None:
         return self.item_at(row)
