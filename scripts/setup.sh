@@ -69,7 +69,7 @@ apt_install() {
 if [ "${WEAVEGRAPH_SKIP_APT:-0}" != 1 ] && command -v dpkg-query >/dev/null 2>&1; then
     wanted="$QT_PACKAGES"
     if [ "$purpose" = test ]; then
-        wanted="$wanted xvfb xauth binutils"
+        wanted="$wanted xvfb xauth binutils desktop-file-utils"
         ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 ||
             wanted="$wanted postgresql"
     elif [ "$purpose" = package ]; then
