@@ -3,6 +3,14 @@
 ::
 
     EngineError
+    ├── BuilderError                a builder was called with a bad argument (fix the call)
+    │   ├── ReservedNodeName        add_node("Start"/"End") (also a ValueError)
+    │   ├── DuplicateNode           add_node twice with one name (also a ValueError)
+    │   ├── InvalidNode             the node is not callable and has no run() (also a TypeError)
+    │   ├── InvalidPredicate        a conditional edge's predicate is not callable (also a TypeError)
+    │   ├── UnknownChannel          with_reducer on a channel that does not exist (also a ValueError)
+    │   ├── InvalidReducer          the reducer has no apply() (also a TypeError)
+    │   └── InvalidOption           a runner builder option out of range or missing (also a ValueError)
     ├── GraphCompileError           compile() rejected the graph
     │   ├── MissingEntry            nothing leaves Start
     │   ├── CycleDetected           a cycle of unconditional edges
@@ -14,7 +22,8 @@
     ├── NodeError                   raised by (or on behalf of) a node
     │   ├── MissingInput
     │   ├── ValidationFailed
-    │   └── ProviderError
+    │   ├── ProviderError
+    │   └── InvalidNodeResult       a node returned something that is not a NodePartial (also a TypeError)
     ├── RunnerError                 a session could not go on
     │   ├── NodeRunError            a node failed in a superstep
     │   ├── RoutingError            a predicate returned something that is not a list of targets
@@ -42,6 +51,73 @@ from typing import Any
 
 class EngineError(Exception):
     """Root of every error the engine raises on purpose."""
+
+
+# ---------------------------------------------------------------- builder misuse
+
+
+class BuilderError(EngineError):
+    """A builder (`GraphBuilder`, `AppRunner.builder()`) was called with a bad argument. Each subclass also
+    derives from the built-in error Python code would expect (ValueError or TypeError)."""
+
+
+class ReservedNodeName(BuilderError, ValueError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"'{name}' is a virtual node and cannot be registered; choose another name")
+
+
+class DuplicateNode(BuilderError, ValueError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"node '{name}' is already registered; register each name once")
+
+
+class InvalidNode(BuilderError, TypeError):
+    def __init__(self, name: str, type_name: str) -> None:
+        self.name = name
+        self.type_name = type_name
+        where = f"node '{name}'" if name else "a node"
+        super().__init__(
+            f"{where} must be callable as node(snapshot, ctx) or have a run(snapshot, ctx) method; "
+            f"got {type_name}"
+        )
+
+
+class InvalidPredicate(BuilderError, TypeError):
+    def __init__(self, source: str, type_name: str) -> None:
+        self.source = source
+        self.type_name = type_name
+        super().__init__(
+            f"the predicate of the conditional edge from '{source}' is not callable (got {type_name})"
+        )
+
+
+class UnknownChannel(BuilderError, ValueError):
+    def __init__(self, channel: str, channels: Sequence[str]) -> None:
+        self.channel = channel
+        self.channels = tuple(channels)
+        super().__init__(f"unknown channel '{channel}'; channels are {', '.join(self.channels)}")
+
+
+class InvalidReducer(BuilderError, TypeError):
+    def __init__(self, channel: str, type_name: str) -> None:
+        self.channel = channel
+        self.type_name = type_name
+        super().__init__(
+            f"the reducer for channel '{channel}' needs an apply(state, merged) method; got {type_name}"
+        )
+
+
+class InvalidOption(BuilderError, ValueError):
+    """A runner builder option is out of range (`concurrency_limit(0)`) or missing (`app`)."""
+
+    def __init__(self, option: str, value: Any, requirement: str) -> None:
+        self.option = option
+        self.value = value
+        self.requirement = requirement
+        got = "" if value is None else f", got {value!r}"
+        super().__init__(f"{option} {requirement}{got}")
 
 
 # ---------------------------------------------------------------- graph compile
@@ -124,6 +200,15 @@ class ProviderError(NodeError):
         self.provider = provider
         self.provider_message = message
         super().__init__(f"provider error ({provider}): {message}")
+
+
+class InvalidNodeResult(NodeError, TypeError):
+    """A node returned something other than `NodePartial` or None."""
+
+    def __init__(self, node: str, type_name: str) -> None:
+        self.node = node
+        self.type_name = type_name
+        super().__init__(f"node '{node}' returned {type_name}; expected NodePartial or None")
 
 
 # ---------------------------------------------------------------- runner errors

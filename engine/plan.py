@@ -1,10 +1,17 @@
-"""Pure, synchronous superstep planning: partition the frontier, merge partials at the barrier, bump
-versions, record what nodes saw, and collect the next frontier. No awaits here."""
+"""Pure, synchronous superstep planning: who runs and who is skipped (and why), merging partials at the
+barrier and bumping versions, what each node saw, and routing - which `(source, target)` edges were taken,
+which targets were dropped, and the next frontier. No awaits here: the executor (`engine.executor`) calls the
+async parts (nodes, predicates) and hands their results to these functions.
+
+Hot-path records are NamedTuples (immutable and several times cheaper to build than frozen dataclasses; a
+superstep of a trivial node costs about 20 microseconds in all).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from engine.partial import NodePartial
 from engine.reducers import Reducer
@@ -14,7 +21,67 @@ from engine.types import ErrorEvent, NodeKind
 VersionsSeen = dict[str, dict[str, int]]
 
 SKIP_VIRTUAL = "virtual"
+"""Skip reason of Start and End in a frontier."""
 SKIP_GATED = "gated"
+"""Skip reason of a node that already saw the current messages and extra versions."""
+
+
+@dataclass(slots=True)
+class Session:
+    """A session's live data, owned by the runner; the executor updates state, step and versions_seen."""
+
+    session_id: str
+    state: VersionedState
+    step: int
+    frontier: list[NodeKind]
+    versions_seen: VersionsSeen
+    concurrency_limit: int
+    last_saved_step: int | None = None
+
+
+class Skip(NamedTuple):
+    """A frontier entry that does not run this step, and why ("virtual" or "gated")."""
+
+    node: NodeKind
+    reason: str
+
+
+class RoutedEdge(NamedTuple):
+    """An edge taken by routing: `conditional` when a predicate or a frontier command chose the target."""
+
+    source: NodeKind
+    target: NodeKind
+    conditional: bool
+
+
+class StepGate(NamedTuple):
+    """The first half of a step plan, known before anything runs: the step number, who runs (frontier
+    order) and who is skipped."""
+
+    step: int
+    run: list[NodeKind]
+    skipped: list[Skip]
+
+
+class StepPlan(NamedTuple):
+    """A whole step: who ran, who was skipped and why, the barrier's updated channels, the routed edges in
+    routing order, the dropped (unregistered) targets and the next frontier."""
+
+    step: int
+    run: list[NodeKind]
+    skipped: list[Skip]
+    updated_channels: list[str]
+    routed: list[RoutedEdge]
+    dropped: list[RoutedEdge]
+    next_frontier: list[NodeKind]
+
+    @property
+    def skipped_nodes(self) -> list[NodeKind]:
+        return [s.node for s in self.skipped]
+
+    @property
+    def completed(self) -> bool:
+        return is_complete(self.next_frontier)
 
 
 def partition(
@@ -22,20 +89,29 @@ def partition(
     versions_seen: Mapping[str, Mapping[str, int]],
     messages_version: int,
     extra_version: int,
-) -> tuple[list[NodeKind], list[tuple[NodeKind, str]]]:
-    """Split the frontier into nodes to run and (node, reason) pairs to skip, keeping frontier order."""
+) -> tuple[list[NodeKind], list[Skip]]:
+    """Split the frontier into nodes to run and nodes to skip (with the reason), keeping frontier order."""
     run: list[NodeKind] = []
-    skipped: list[tuple[NodeKind, str]] = []
+    skipped: list[Skip] = []
     for kind in frontier:
         if not kind.is_custom:
-            skipped.append((kind, SKIP_VIRTUAL))
+            skipped.append(Skip(kind, SKIP_VIRTUAL))
             continue
         seen = versions_seen.get(kind.name)
         if seen is None or messages_version > seen.get("messages", 0) or extra_version > seen.get("extra", 0):
             run.append(kind)
         else:
-            skipped.append((kind, SKIP_GATED))
+            skipped.append(Skip(kind, SKIP_GATED))
     return run, skipped
+
+
+def gate(session: Session) -> StepGate:
+    """Who runs in the session's next step and who is skipped."""
+    state = session.state
+    run, skipped = partition(
+        session.frontier, session.versions_seen, state.messages_version, state.extra_version
+    )
+    return StepGate(session.step + 1, run, skipped)
 
 
 def merge_partials(partials: Iterable[NodePartial | None]) -> NodePartial:
@@ -117,22 +193,37 @@ def record_seen(
         versions_seen[kind.name] = {"messages": messages_version, "extra": extra_version}
 
 
-def add_targets(
-    next_frontier: list[NodeKind],
-    seen: set[NodeKind],
-    targets: Iterable[NodeKind],
-    nodes: Mapping[NodeKind, Any],
-    dropped: list[NodeKind],
-) -> None:
-    """Append each known target once (first occurrence wins); unregistered custom targets go to `dropped`."""
-    for t in targets:
-        if t in seen:
-            continue
-        if t.is_custom and t not in nodes:
-            dropped.append(t)
-            continue
-        seen.add(t)
-        next_frontier.append(t)
+class Router:
+    """Collects the next frontier in routing order: each target enters once (first occurrence wins),
+    unregistered custom targets are dropped, and every taken edge is recorded as a `RoutedEdge`."""
+
+    __slots__ = ("dropped", "frontier", "nodes", "routed", "seen")
+
+    def __init__(self, nodes: Mapping[NodeKind, Any]) -> None:
+        self.nodes = nodes
+        self.frontier: list[NodeKind] = []
+        self.seen: set[NodeKind] = set()
+        self.routed: list[RoutedEdge] = []
+        self.dropped: list[RoutedEdge] = []
+
+    def add(self, source: NodeKind, targets: Iterable[NodeKind], conditional: bool) -> None:
+        for t in targets:
+            if t in self.seen:
+                # Already in the next frontier; still an edge taken, unless this source took it before.
+                if not any(e.source == source and e.target == t for e in self.routed):
+                    self.routed.append(RoutedEdge(source, t, conditional))
+                continue
+            if t.is_custom and t not in self.nodes:
+                self.dropped.append(RoutedEdge(source, t, conditional))
+                continue
+            self.seen.add(t)
+            self.frontier.append(t)
+            self.routed.append(RoutedEdge(source, t, conditional))
+
+    def plan(self, gate: StepGate, updated_channels: list[str]) -> StepPlan:
+        return StepPlan(
+            gate.step, gate.run, gate.skipped, updated_channels, self.routed, self.dropped, self.frontier
+        )
 
 
 def is_complete(frontier: Sequence[NodeKind]) -> bool:

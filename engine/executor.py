@@ -1,53 +1,26 @@
-"""One superstep: gate the frontier, run nodes concurrently on one snapshot, merge at the barrier, route."""
+"""The executor: runs one step plan. Node tasks in one `asyncio.TaskGroup` on one snapshot (at most the
+session's concurrency limit at a time; plain callables in worker threads via `NodeInvoker`), then the barrier
+and routing from `engine.plan`. It awaits nodes and predicates; every decision is `plan`'s."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine import plan
 from engine.clock import Clock
 from engine.errors import EngineError, NodeError, RoutingError
 from engine.events.event import Event
+from engine.events.records import LifecycleRecord, NodeFinish, NodeStart
+from engine.graph.compiled import CompiledGraph
 from engine.node import NodeContext, NodeInvoker
 from engine.partial import NodePartial
+from engine.plan import Router, Session, StepGate, StepPlan
 from engine.state import StateSnapshot, VersionedState
 from engine.types import NodeKind
-
-if TYPE_CHECKING:
-    from engine.app import App
-
-log = logging.getLogger("engine.scheduler")
-
-
-@dataclass(slots=True)
-class Session:
-    """A session's live data, owned by the runner."""
-
-    session_id: str
-    state: VersionedState
-    step: int
-    frontier: list[NodeKind]
-    versions_seen: dict[str, dict[str, int]]
-    concurrency_limit: int
-    last_saved_step: int | None = None
-    iterative_entry: list[NodeKind] | None = None
-
-
-@dataclass(slots=True)
-class StepOutcome:
-    step: int
-    ran: list[NodeKind]
-    skipped: list[NodeKind]
-    updated_channels: list[str]
-    next_frontier: list[NodeKind]
-    completed: bool
-    skip_reasons: list[tuple[NodeKind, str]] = field(default_factory=list)
 
 
 class NodeFailure(Exception):
@@ -60,83 +33,63 @@ class NodeFailure(Exception):
         self.error = error
 
 
+class RouteFailure(Exception):
+    """Internal: routing failed after the barrier was applied; carries the `RoutingError` and what the
+    barrier updated, so the runner can record and save the step before re-raising."""
+
+    def __init__(self, error: RoutingError, updated_channels: list[str]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.updated_channels = updated_channels
+
+
 def as_node_error(kind: NodeKind, exc: BaseException) -> NodeError:
     """Keep a NodeError; wrap anything else in one that names the node, chained to the original."""
     if isinstance(exc, NodeError):
         return exc
-    if isinstance(exc, TypeError) and f"node '{kind.name}' returned" in str(exc):
-        err = NodeError(str(exc))
-    else:
-        detail = str(exc) or type(exc).__name__
-        err = NodeError(f"node '{kind.name}' raised {type(exc).__name__}: {detail}")
+    detail = str(exc) or type(exc).__name__
+    err = NodeError(f"node '{kind.name}' raised {type(exc).__name__}: {detail}")
     err.__cause__ = exc
     return err
 
 
 class StepEnv:
-    """What a superstep needs from the runner: the app, event publishing, clock and options."""
+    """What a step needs from the runner: the graph, event publishing, the clock and the lifecycle switch."""
 
-    __slots__ = ("app", "clock", "lifecycle", "loop", "publish")
+    __slots__ = ("clock", "graph", "lifecycle", "loop", "publish")
 
     def __init__(
-        self,
-        app: App,
-        publish: Callable[[Event], object],
-        clock: Clock | None,
-        lifecycle: bool,
+        self, graph: CompiledGraph, publish: Callable[[Event], object], clock: Clock | None, lifecycle: bool
     ) -> None:
-        self.app = app
+        self.graph = graph
         self.publish = publish
         self.clock = clock
         self.lifecycle = lifecycle
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    def now_ms(self) -> int | None:
-        return self.clock.now_unix_ms() if self.clock is not None else None
-
-    def lifecycle_event(
-        self, scope: str, message: str, session: Session, step: int | None, **meta: Any
-    ) -> None:
-        node_id = meta.pop("node_id", None)
-        self.publish(
-            Event.create(
-                "lifecycle",
-                scope,
-                message,
-                node_id=node_id,
-                step=step,
-                invocation_id=session.session_id,
-                now_unix_ms=self.now_ms(),
-                metadata=meta,
-            )
-        )
+    def emit(self, record: LifecycleRecord, session_id: str) -> None:
+        """Publish a lifecycle record (the caller checks `lifecycle` first)."""
+        now = self.clock.now_unix_ms() if self.clock is not None else None
+        self.publish(record.to_event(session_id, now))
 
 
 async def _run_one(
     env: StepEnv, invoker: NodeInvoker, kind: NodeKind, snapshot: StateSnapshot, session: Session, step: int
 ) -> NodePartial | None:
     ctx = NodeContext(kind.name, step, session.session_id, env.publish, env.clock, env.loop)
-    if env.lifecycle:
-        env.lifecycle_event("node.start", f"{kind.name} started", session, step, node_id=kind.name)
-        started = time.perf_counter()
+    if not env.lifecycle:
+        return await invoker(snapshot, ctx)
+    env.emit(NodeStart(step, kind.name), session.session_id)
+    started = time.perf_counter()
     result = await invoker(snapshot, ctx)
-    if env.lifecycle:
-        ms = round((time.perf_counter() - started) * 1000.0, 3)
-        env.lifecycle_event(
-            "node.finish",
-            f"{kind.name} finished in {ms} ms",
-            session,
-            step,
-            node_id=kind.name,
-            duration_ms=ms,
-        )
+    ms = round((time.perf_counter() - started) * 1000.0, 3)
+    env.emit(NodeFinish(step, kind.name, ms), session.session_id)
     return result
 
 
 async def _guarded(
     env: StepEnv,
     index: int,
-    invoker: NodeInvoker,
     kind: NodeKind,
     snapshot: StateSnapshot,
     session: Session,
@@ -144,6 +97,7 @@ async def _guarded(
     results: list[NodePartial | None],
     sem: asyncio.Semaphore | None,
 ) -> None:
+    invoker = env.graph.invokers[kind]
     try:
         if sem is None:
             results[index] = await _run_one(env, invoker, kind, snapshot, session, step)
@@ -154,16 +108,15 @@ async def _guarded(
         raise NodeFailure(index, kind, as_node_error(kind, exc)) from exc
 
 
-async def execute_nodes(
+async def run_nodes(
     env: StepEnv, run: Sequence[NodeKind], snapshot: StateSnapshot, session: Session, step: int
 ) -> list[NodePartial | None]:
     """Run `run` concurrently on one snapshot; on the first failure cancel the rest and raise NodeFailure
     for the failing node that comes first in frontier order."""
-    invokers = env.app._invokers
     if len(run) == 1:
         kind = run[0]
         try:
-            return [await _run_one(env, invokers[kind], kind, snapshot, session, step)]
+            return [await _run_one(env, env.graph.invokers[kind], kind, snapshot, session, step)]
         except Exception as exc:
             raise NodeFailure(0, kind, as_node_error(kind, exc)) from exc
     results: list[NodePartial | None] = [None] * len(run)
@@ -172,7 +125,7 @@ async def execute_nodes(
     try:
         async with asyncio.TaskGroup() as tg:
             for i, kind in enumerate(run):
-                tg.create_task(_guarded(env, i, invokers[kind], kind, snapshot, session, step, results, sem))
+                tg.create_task(_guarded(env, i, kind, snapshot, session, step, results, sem))
     except BaseExceptionGroup as group:
         failures = [e for e in _flatten(group) if isinstance(e, NodeFailure)]
         if not failures:
@@ -217,35 +170,68 @@ async def call_predicate(pred: Any, snapshot: StateSnapshot, source: NodeKind, s
     return out
 
 
+async def route_start(graph: CompiledGraph, state: VersionedState) -> Router:
+    """Start's routing: its unconditional edges, then its conditional edges on `state` (the initial state)."""
+    router = Router(graph.invokers)
+    start = NodeKind.START
+    router.add(start, graph.edge_map.get(start, ()), False)
+    conds = graph.conditional_by_source.get(start, ())
+    if conds:
+        snap = state.snapshot()
+        for cond in conds:
+            router.add(start, await call_predicate(cond.predicate, snap, start, 0), True)
+    return router
+
+
 async def route(
-    env: StepEnv,
-    session: Session,
+    graph: CompiledGraph,
+    state: VersionedState,
     step: int,
     ran: Sequence[NodeKind],
     partials: Sequence[NodePartial | None],
-) -> tuple[list[NodeKind], list[tuple[NodeKind, NodeKind]]]:
-    """The next frontier from the nodes that ran, in frontier order; returns it and the dropped targets."""
-    app = env.app
-    edges = app._edge_map
-    conds = app._conditional_by_source
-    nodes = app._invokers
-    next_frontier: list[NodeKind] = []
-    seen: set[NodeKind] = set()
-    dropped_all: list[tuple[NodeKind, NodeKind]] = []
+) -> Router:
+    """Routing after the barrier, for each node that ran in frontier order: a Replace command instead of
+    its edges and predicates; otherwise its edges, an Append command's targets, then its predicates (in
+    registration order) on the post-barrier snapshot."""
+    router = Router(graph.invokers)
+    edges = graph.edge_map
+    conds = graph.conditional_by_source
     post: StateSnapshot | None = None
     for kind, partial in zip(ran, partials, strict=True):
-        dropped: list[NodeKind] = []
         command = partial.frontier if partial is not None else None
         if command is not None and command.mode == "replace":
-            plan.add_targets(next_frontier, seen, command.targets, nodes, dropped)
-        else:
-            plan.add_targets(next_frontier, seen, edges.get(kind, ()), nodes, dropped)
-            if command is not None:
-                plan.add_targets(next_frontier, seen, command.targets, nodes, dropped)
-            for cond in conds.get(kind, ()):
-                if post is None:
-                    post = session.state.snapshot()
-                targets = await call_predicate(cond.predicate, post, kind, step)
-                plan.add_targets(next_frontier, seen, targets, nodes, dropped)
-        dropped_all.extend((kind, t) for t in dropped)
-    return next_frontier, dropped_all
+            router.add(kind, command.targets, True)
+            continue
+        targets = edges.get(kind)
+        if targets:
+            router.add(kind, targets, False)
+        if command is not None:
+            router.add(kind, command.targets, True)
+        for cond in conds.get(kind, ()):
+            if post is None:
+                post = state.snapshot()
+            router.add(kind, await call_predicate(cond.predicate, post, kind, step), True)
+    return router
+
+
+async def execute(env: StepEnv, session: Session, gate: StepGate) -> StepPlan:
+    """Run `gate`'s nodes, apply the barrier to the session's state, record what they saw, route, and
+    return the whole step plan. Raises NodeFailure (nothing merged) or RouteFailure (barrier applied)."""
+    state = session.state
+    run = gate.run
+    step = gate.step
+    partials: list[NodePartial | None] = []
+    updated: list[str] = []
+    if run:
+        snapshot = state.snapshot()
+        if env.loop is None:
+            env.loop = asyncio.get_running_loop()
+        partials = await run_nodes(env, run, snapshot, session, step)
+        merged = plan.merge_partials(partials)
+        updated = plan.apply_barrier(state, merged, env.graph.reducers)
+        plan.record_seen(session.versions_seen, run, snapshot.messages_version, snapshot.extra_version)
+    try:
+        router = await route(env.graph, state, step, run, partials)
+    except RoutingError as exc:
+        raise RouteFailure(exc, updated) from exc
+    return router.plan(gate, updated)
