@@ -5,9 +5,9 @@ Everything public is importable from here (`from engine import GraphBuilder, App
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from typing import Any
+
+from engine.version import __version__
 
 from engine.app import App, GraphMetadata, InvocationHandle
 from engine.clock import Clock, MockClock, SystemClock

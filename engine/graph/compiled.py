@@ -12,12 +12,12 @@ from typing import Any
 
 import networkx as nx
 
-from engine import __version__ as ENGINE_VERSION
 from engine.graph.validate import EdgeSpec, validate_graph
 from engine.hashing import fnv1a_parts
 from engine.node import NodeInvoker
 from engine.reducers import CHANNELS, DEFAULT_REDUCERS, Reducer
 from engine.types import NodeKind
+from engine.version import __version__ as ENGINE_VERSION
 
 Predicate = Callable[[Any], Any]
 
