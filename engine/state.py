@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+from pydantic.errors import PydanticSchemaGenerationError, PydanticUndefinedAnnotation
 
 from engine.errors import StateSlotDeserialize, StateSlotMissing, StateSlotSerialize
 from engine.types import JSON, ErrorEvent, Message, Role
@@ -75,7 +80,7 @@ class StateKey(Generic[T]):
             if dataclasses.is_dataclass(type_):
                 if not isinstance(value, dict):
                     raise TypeError(f"expected an object for {type_.__name__}, got {type(value).__name__}")
-                return type_(**value)
+                return _read_dataclass(type_, value)
             if type_ is float and isinstance(value, int) and not isinstance(value, bool):
                 return float(value)  # type: ignore[return-value]
             if not isinstance(value, type_):
@@ -83,6 +88,31 @@ class StateKey(Generic[T]):
             return value
         except Exception as exc:
             raise StateSlotDeserialize(self.storage_key, str(exc)) from exc
+
+
+@functools.cache
+def _adapter(type_: type[Any]) -> TypeAdapter[Any] | None:
+    """pydantic's validator for a dataclass type, built once; None when pydantic cannot build one (a field
+    annotation it cannot resolve, e.g. a class local to a function)."""
+    try:
+        return TypeAdapter(type_)
+    except (PydanticSchemaGenerationError, PydanticUndefinedAnnotation, NameError):
+        return None
+
+
+def _read_dataclass(type_: type[T], value: dict[str, JSON]) -> T:
+    """The dataclass `type_` from its stored JSON object, checking every field (strict JSON rules: "1" is not
+    an int, missing fields are errors) and rebuilding nested dataclasses."""
+    adapter = _adapter(type_)
+    if adapter is None:
+        return type_(**value)
+    try:
+        return adapter.validate_json(json.dumps(value), strict=True)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or type_.__name__}: {err['msg']}" for err in exc.errors()
+        )
+        raise TypeError(f"does not match {type_.__name__} ({problems})") from None
 
 
 def _check_json(value: Any, path: str = "$") -> None:

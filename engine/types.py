@@ -247,6 +247,30 @@ class WeaveError:
 _SCOPE_RANK = {"node": 0, "scheduler": 1, "runner": 2, "app": 3}
 
 
+class _NodeField:
+    """`ErrorScope.node`: on an instance, the node the error is about (the slot's value); on the class, the
+    constructor `ErrorScope.node(kind, step)` that ENGINE.md names (the same as `ErrorScope.for_node`).
+
+    Installed over the dataclass's slot descriptor after the class is built; reads and writes go to the slot.
+    """
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: Any) -> None:
+        self.slot = slot
+
+    def __get__(self, obj: Any, cls: type[Any] | None = None) -> Any:
+        if obj is None:
+            return (cls or ErrorScope).for_node
+        return self.slot.__get__(obj, cls)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self.slot.__set__(obj, value)
+
+    def __delete__(self, obj: Any) -> None:
+        self.slot.__delete__(obj)
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorScope:
     """Where an error happened: `node(kind, step)`, `scheduler(step)`, `runner(session, step)` or `app()`."""
@@ -258,6 +282,7 @@ class ErrorScope:
 
     @classmethod
     def for_node(cls, kind: NodeLike, step: int) -> ErrorScope:
+        """A node scope; `ErrorScope.node(kind, step)` is the same constructor."""
         return cls("node", NodeKind.coerce(kind), step)
 
     @classmethod
@@ -300,6 +325,9 @@ class ErrorScope:
         )
 
 
+ErrorScope.node = _NodeField(ErrorScope.__dict__["node"])  # type: ignore[assignment,misc]  # see _NodeField
+
+
 def _now_utc() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
@@ -338,5 +366,5 @@ class ErrorEvent:
             ErrorScope.from_json_value(value.get("scope") or {"scope": "app"}),
             WeaveError.from_json_value(value.get("error") or {"message": ""}),
             list(value.get("tags") or []),
-            value.get("context", {}),
+            value.get("context"),  # absent -> None, as Weavegraph's serde default
         )
