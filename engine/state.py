@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
@@ -90,14 +89,18 @@ class StateKey(Generic[T]):
             raise StateSlotDeserialize(self.storage_key, str(exc)) from exc
 
 
-@functools.cache
+_ADAPTERS: dict[type[Any], TypeAdapter[Any] | None] = {}
+
+
 def _adapter(type_: type[Any]) -> TypeAdapter[Any] | None:
     """pydantic's validator for a dataclass type, built once; None when pydantic cannot build one (a field
-    annotation it cannot resolve, e.g. a class local to a function)."""
-    try:
-        return TypeAdapter(type_)
-    except (PydanticSchemaGenerationError, PydanticUndefinedAnnotation, NameError):
-        return None
+    annotation it cannot resolve, e.g. a class local to a function: then the fields are passed unchecked)."""
+    if type_ not in _ADAPTERS:
+        try:
+            _ADAPTERS[type_] = TypeAdapter(type_)
+        except (PydanticSchemaGenerationError, PydanticUndefinedAnnotation, NameError):
+            _ADAPTERS[type_] = None
+    return _ADAPTERS[type_]
 
 
 def _read_dataclass(type_: type[T], value: dict[str, JSON]) -> T:
