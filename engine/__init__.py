@@ -7,19 +7,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.version import __version__
-
 from engine.app import App, GraphMetadata, InvocationHandle
 from engine.clock import Clock, MockClock, SystemClock
 from engine.errors import (
+    BuilderError,
     CheckpointConflict,
     CheckpointerError,
     CycleDetected,
     DuplicateEdge,
+    DuplicateNode,
     EdgeFromEnd,
     EngineError,
     GraphCompileError,
     InvalidIterativeEntry,
+    InvalidNode,
+    InvalidNodeResult,
+    InvalidOption,
+    InvalidPredicate,
+    InvalidReducer,
     MissingEntry,
     MissingInput,
     NodeError,
@@ -28,6 +33,7 @@ from engine.errors import (
     NoStartNodes,
     ProviderError,
     ReplayConformanceError,
+    ReservedNodeName,
     RoutingError,
     RunnerError,
     SessionNotFound,
@@ -36,6 +42,7 @@ from engine.errors import (
     StateSlotMissing,
     StateSlotSerialize,
     StepLimitExceeded,
+    UnknownChannel,
     UnknownNode,
     UnreachableNodes,
     ValidationFailed,
@@ -58,7 +65,9 @@ from engine.events import (
     Subscription,
 )
 from engine.events.health import BusMetrics
+from engine.events.records import EdgeRouted, LifecycleRecord, lifecycle_record
 from engine.graph.builder import ConditionalEdge, GraphBuilder
+from engine.graph.compiled import CompiledGraph
 from engine.graph.document import (
     DocumentError,
     DocumentProblem,
@@ -132,6 +141,7 @@ from engine.runner import (
 from engine.runtime_config import EventBusConfig, RuntimeConfig
 from engine.state import StateKey, StateSnapshot, VersionedState, VersionedStateBuilder
 from engine.types import ErrorEvent, ErrorScope, Message, NodeKind, Role, WeaveError
+from engine.version import __version__
 
 
 def __getattr__(name: str) -> Any:
@@ -143,10 +153,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'engine' has no attribute {name!r}")
 
 
-__all__ = [
-    "INVOCATION_END_SCOPE",
-    "LLM_SCOPES",
-    "STREAM_END_SCOPE",
+__all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_exports.py)
     "AddErrors",
     "AddMessages",
     "App",
@@ -154,6 +161,7 @@ __all__ = [
     "AppRunnerBuilder",
     "Append",
     "AuthenticationFailed",
+    "BuilderError",
     "BusMetrics",
     "ChannelSink",
     "Checkpoint",
@@ -163,12 +171,15 @@ __all__ = [
     "CheckpointerError",
     "CheckpointerType",
     "Clock",
+    "CompiledGraph",
     "ConditionalEdge",
     "CycleDetected",
     "DocumentError",
     "DocumentProblem",
     "DuplicateEdge",
+    "DuplicateNode",
     "EdgeFromEnd",
+    "EdgeRouted",
     "EngineError",
     "ErrorEvent",
     "ErrorScope",
@@ -182,11 +193,19 @@ __all__ = [
     "GraphCompileError",
     "GraphDocument",
     "GraphMetadata",
+    "INVOCATION_END_SCOPE",
     "InMemoryCheckpointer",
     "InvalidCheckpointerUrl",
     "InvalidIterativeEntry",
+    "InvalidNode",
+    "InvalidNodeResult",
+    "InvalidOption",
+    "InvalidPredicate",
+    "InvalidReducer",
     "InvocationHandle",
     "JsonLinesSink",
+    "LLM_SCOPES",
+    "LifecycleRecord",
     "MapMerge",
     "MemorySink",
     "Message",
@@ -214,12 +233,14 @@ __all__ = [
     "ReplayComparison",
     "ReplayConformanceError",
     "ReplayRun",
+    "ReservedNodeName",
     "Role",
     "RoutingError",
     "RunMetadata",
     "RunnerError",
     "RuntimeConfig",
     "SQLiteCheckpointer",
+    "STREAM_END_SCOPE",
     "SessionInit",
     "SessionNotFound",
     "SessionPage",
@@ -248,6 +269,7 @@ __all__ = [
     "Subscription",
     "SystemClock",
     "TrustStore",
+    "UnknownChannel",
     "UnknownNode",
     "UnreachableNodes",
     "UntrustedDocument",
@@ -275,6 +297,7 @@ __all__ = [
     "export_jsonl",
     "import_jsonl",
     "layered_layout",
+    "lifecycle_record",
     "load_document",
     "open_checkpointer",
     "parse_document",
