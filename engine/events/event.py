@@ -40,7 +40,8 @@ def utc_from_unix_ms(ms: int) -> _dt.datetime:
 class Event:
     """One event. `metadata` holds the structured keys (node_id, step, invocation_id, now_unix_ms) and the
     emitter's own keys; `node_id` and `step` mirror the structured keys (set either, the other follows).
-    `seq` is set by the bus when the event is published (-1 before); `timestamp` is always timezone-aware.
+    `seq` is -1 until published: the bus publishes a stamped copy (`with_seq`), so an event never changes
+    after creation; `timestamp` (always timezone-aware) is taken when the event is created.
     """
 
     type: str
@@ -123,6 +124,19 @@ class Event:
         _set_step(event, step)
         _set_timestamp(event, timestamp)
         _set_seq(event, -1)
+        return event
+
+    def with_seq(self, seq: int) -> Event:
+        """A copy of this event with `seq` (how the bus stamps what it publishes)."""
+        event = _new(Event)
+        _set_type(event, self.type)
+        _set_scope(event, self.scope)
+        _set_message(event, self.message)
+        _set_metadata(event, self.metadata)
+        _set_node_id(event, self.node_id)
+        _set_step(event, self.step)
+        _set_timestamp(event, self.timestamp)
+        _set_seq(event, seq)
         return event
 
     @classmethod
@@ -215,6 +229,7 @@ class Event:
         )
 
 
+_new = object.__new__
 _SLOTS = Event.__dict__
 _set_type = _SLOTS["type"].__set__
 _set_scope = _SLOTS["scope"].__set__
