@@ -10,7 +10,10 @@
     │   ├── InvalidPredicate        a conditional edge's predicate is not callable (also a TypeError)
     │   ├── UnknownChannel          with_reducer on a channel that does not exist (also a ValueError)
     │   ├── InvalidReducer          the reducer has no apply() (also a TypeError)
-    │   └── InvalidOption           a runner builder option out of range or missing (also a ValueError)
+    │   ├── InvalidNodeName         a node given as something other than a str or NodeKind (also a TypeError)
+    │   └── InvalidOption           an option out of range or missing (also a ValueError)
+    ├── InvalidEvent                an event with a reserved or unknown scope for its type (also a ValueError)
+    ├── RecordDecodeError           JSON that is not a valid message / error event / event (also a ValueError)
     ├── GraphCompileError           compile() rejected the graph
     │   ├── MissingEntry            nothing leaves Start
     │   ├── CycleDetected           a cycle of unconditional edges
@@ -109,6 +112,13 @@ class InvalidReducer(BuilderError, TypeError):
         )
 
 
+class InvalidNodeName(BuilderError, TypeError):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.type_name = type(value).__name__
+        super().__init__(f"expected a node name (str) or NodeKind, got {self.type_name}: {value!r}")
+
+
 class InvalidOption(BuilderError, ValueError):
     """A runner builder option is out of range (`concurrency_limit(0)`) or missing (`app`)."""
 
@@ -118,6 +128,34 @@ class InvalidOption(BuilderError, ValueError):
         self.requirement = requirement
         got = "" if value is None else f", got {value!r}"
         super().__init__(f"{option} {requirement}{got}")
+
+
+# ---------------------------------------------------------------- records
+
+
+class InvalidEvent(EngineError, ValueError):
+    """An event that cannot be built: a reserved sentinel scope on a non-diagnostic event, or an LLM event
+    whose scope is not "chunk", "final" or "error"."""
+
+    def __init__(self, type_: str, scope: str, allowed: Sequence[str] = ()) -> None:
+        self.type = type_
+        self.scope = scope
+        self.allowed = tuple(allowed)
+        if self.allowed:
+            label = "LLM" if type_ == "llm" else type_
+            text = f"an {label} event scope is one of {', '.join(self.allowed)}; got {scope!r}"
+        else:
+            text = f"scope {scope!r} is reserved for the runner's diagnostic events (not a {type_} event)"
+        super().__init__(text)
+
+
+class RecordDecodeError(EngineError, ValueError):
+    """JSON that does not describe the record it should (`record`: "message", "error event", "event")."""
+
+    def __init__(self, record: str, detail: str) -> None:
+        self.record = record
+        self.detail = detail
+        super().__init__(f"invalid {record} JSON: {detail}")
 
 
 # ---------------------------------------------------------------- graph compile

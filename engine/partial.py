@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
-from engine.errors import InvalidNodeResult
+from engine.errors import InvalidNodeResult, InvalidOption
 from engine.state import StateKey
 from engine.types import JSON, ErrorEvent, Message, NodeKind, NodeLike
 
@@ -22,7 +22,7 @@ class FrontierCommand:
 
     def __init__(self, mode: Literal["replace", "append"], targets: Iterable[NodeLike]) -> None:
         if mode not in ("replace", "append"):
-            raise ValueError(f"frontier command mode must be 'replace' or 'append', got {mode!r}")
+            raise InvalidOption("frontier command mode", mode, "must be 'replace' or 'append'")
         if isinstance(targets, str | NodeKind):
             targets = [targets]
         object.__setattr__(self, "mode", mode)

@@ -7,6 +7,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from engine.errors import InvalidNodeName, RecordDecodeError
+
 JSON = Any
 """A JSON-compatible Python value (dict, list, str, int, float, bool or None)."""
 
@@ -41,7 +43,7 @@ class NodeKind:
         kind = cls._interned.get(name)
         if kind is None:
             if not isinstance(name, str):
-                raise TypeError(f"node name must be a str, got {type(name).__name__}")
+                raise InvalidNodeName(name)
             kind = cls(_CUSTOM, name)
             cls._interned[name] = kind
         return kind
@@ -56,7 +58,7 @@ class NodeKind:
         if value == "End":
             return cls.END
         if not isinstance(value, str):
-            raise TypeError(f"expected a node name or NodeKind, got {type(value).__name__}: {value!r}")
+            raise InvalidNodeName(value)
         return cls.custom(value)
 
     @classmethod
@@ -180,10 +182,10 @@ class Message:
     @classmethod
     def from_json_value(cls, value: JSON) -> Message:
         if not isinstance(value, dict) or not isinstance(value.get("content"), str):
-            raise ValueError(f"a message is an object with 'role' and 'content' strings, got {value!r}")
+            raise RecordDecodeError("message", f"an object with 'role' and 'content' strings, got {value!r}")
         role = value.get("role")
         if not isinstance(role, str):
-            raise ValueError(f"message role must be a string, got {role!r}")
+            raise RecordDecodeError("message", f"role must be a string, got {role!r}")
         return cls(Role.parse(role), value["content"])
 
     def __eq__(self, other: object) -> bool:
@@ -359,7 +361,7 @@ class ErrorEvent:
     @classmethod
     def from_json_value(cls, value: JSON) -> ErrorEvent:
         if not isinstance(value, dict):
-            raise ValueError(f"an error event is a JSON object, got {value!r}")
+            raise RecordDecodeError("error event", f"a JSON object, got {value!r}")
         when = value.get("when")
         return cls(
             parse_rfc3339(when) if isinstance(when, str) else _now_utc(),

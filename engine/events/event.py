@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from engine.errors import InvalidEvent, RecordDecodeError
 from engine.types import JSON, format_rfc3339, parse_rfc3339
 
 EventType = Literal["node", "diagnostic", "llm", "lifecycle"]
@@ -91,10 +92,10 @@ class Event:
         """Build an event, merging the structured keys into metadata (structured keys win on clashes).
 
         The timestamp is `timestamp`, else the instant `now_unix_ms` (the injected clock), else now.
-        Raises `ValueError` for a reserved sentinel scope on anything but a diagnostic event.
+        Raises `InvalidEvent` (a ValueError) for a reserved sentinel scope on anything but a diagnostic event.
         """
         if scope in RESERVED_SCOPES and type != "diagnostic":
-            raise ValueError(f"scope {scope!r} is reserved for the runner's diagnostic events")
+            raise InvalidEvent(type, scope)
         meta: dict[str, JSON] = dict(metadata) if metadata else {}
         if node_id is not None:
             meta["node_id"] = node_id
@@ -151,7 +152,7 @@ class Event:
     ) -> Event:
         """An LLM streaming event; `scope` is "chunk", "final" or "error" (never a sentinel)."""
         if scope not in LLM_SCOPES:
-            raise ValueError(f"an LLM event scope is one of {', '.join(LLM_SCOPES)}; got {scope!r}")
+            raise InvalidEvent("llm", scope, LLM_SCOPES)
         meta: dict[str, JSON] = dict(metadata) if metadata else {}
         if stream_id is not None:
             meta["stream_id"] = stream_id
@@ -209,10 +210,10 @@ class Event:
         if isinstance(value, str | bytes):
             value = json.loads(value)
         if not isinstance(value, dict):
-            raise ValueError(f"an event is a JSON object, got {type(value).__name__}")
+            raise RecordDecodeError("event", f"a JSON object, got {type(value).__name__}")
         meta = value.get("metadata") or {}
         if not isinstance(meta, dict):
-            raise ValueError("event metadata must be a JSON object")
+            raise RecordDecodeError("event", "metadata must be a JSON object")
         stamp = value.get("timestamp")
         node_id = meta.get("node_id")
         step = meta.get("step")

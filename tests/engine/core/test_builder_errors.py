@@ -79,3 +79,28 @@ async def test_a_node_returning_the_wrong_type_fails_with_fields() -> None:
     assert isinstance(cause, InvalidNodeResult) and isinstance(cause, NodeError)
     assert (cause.node, cause.type_name) == ("W", "int")
     assert str(cause) == "node 'W' returned int; expected NodePartial or None"
+
+
+def test_other_user_errors_are_engine_errors_with_fields() -> None:
+    from engine import Event, InvalidEvent, InvalidNodeName, Message, NodeKind, RecordDecodeError, Replace
+
+    with pytest.raises(InvalidNodeName) as name:
+        GraphBuilder().add_edge("Start", 3)  # type: ignore[arg-type]
+    assert name.value.value == 3 and isinstance(name.value, TypeError) and isinstance(name.value, EngineError)
+    with pytest.raises(InvalidNodeName):
+        NodeKind.custom(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidEvent) as reserved:
+        Event.create("node", "__weavegraph_stream_end__", "x")
+    assert (reserved.value.type, reserved.value.scope) == ("node", "__weavegraph_stream_end__")
+    with pytest.raises(InvalidEvent) as llm:
+        Event.llm("token", "x")
+    assert llm.value.allowed == ("chunk", "final", "error") and isinstance(llm.value, ValueError)
+    with pytest.raises(RecordDecodeError) as bad:
+        Message.from_json_value({"role": 1, "content": "x"})
+    assert bad.value.record == "message" and isinstance(bad.value, ValueError)
+    with pytest.raises(RecordDecodeError) as bad_event:
+        Event.from_json("[1]")
+    assert bad_event.value.record == "event"
+    with pytest.raises(InvalidOption) as mode:
+        Replace(["A"]).__class__("sideways", ["A"])  # type: ignore[arg-type]
+    assert mode.value.value == "sideways"
