@@ -18,7 +18,7 @@ from engine.events.records import LifecycleRecord, NodeFinish, NodeStart
 from engine.graph.compiled import CompiledGraph
 from engine.node import NodeContext, NodeInvoker
 from engine.partial import NodePartial
-from engine.plan import Router, Session, StepGate, StepPlan
+from engine.plan import Routing, Session, StepGate, StepPlan
 from engine.state import StateSnapshot, VersionedState
 from engine.types import NodeKind
 
@@ -170,56 +170,34 @@ async def call_predicate(pred: Any, snapshot: StateSnapshot, source: NodeKind, s
     return out
 
 
-async def route_start(graph: CompiledGraph, state: VersionedState) -> Router:
+async def route_start(graph: CompiledGraph, state: VersionedState) -> Routing:
     """Start's routing: its unconditional edges, then its conditional edges on `state` (the initial state)."""
-    router = Router(graph.invokers)
+    frontier: list[NodeKind] = []
+    routed: list[plan.RoutedEdge] = []
+    dropped: list[plan.RoutedEdge] = []
+    seen: set[NodeKind] = set()
+    nodes = graph.invokers
     start = NodeKind.START
-    router.add(start, graph.edge_map.get(start, ()), False)
+    plan.add_route(frontier, seen, routed, dropped, nodes, start, graph.edge_map.get(start, ()), False)
     conds = graph.conditional_by_source.get(start, ())
     if conds:
         snap = state.snapshot()
         for cond in conds:
-            router.add(start, await call_predicate(cond.predicate, snap, start, 0), True)
-    return router
-
-
-async def route(
-    graph: CompiledGraph,
-    state: VersionedState,
-    step: int,
-    ran: Sequence[NodeKind],
-    partials: Sequence[NodePartial | None],
-) -> Router:
-    """Routing after the barrier, for each node that ran in frontier order: a Replace command instead of
-    its edges and predicates; otherwise its edges, an Append command's targets, then its predicates (in
-    registration order) on the post-barrier snapshot."""
-    router = Router(graph.invokers)
-    edges = graph.edge_map
-    conds = graph.conditional_by_source
-    post: StateSnapshot | None = None
-    for kind, partial in zip(ran, partials, strict=True):
-        command = partial.frontier if partial is not None else None
-        if command is not None and command.mode == "replace":
-            router.add(kind, command.targets, True)
-            continue
-        targets = edges.get(kind)
-        if targets:
-            router.add(kind, targets, False)
-        if command is not None:
-            router.add(kind, command.targets, True)
-        for cond in conds.get(kind, ()):
-            if post is None:
-                post = state.snapshot()
-            router.add(kind, await call_predicate(cond.predicate, post, kind, step), True)
-    return router
+            targets = await call_predicate(cond.predicate, snap, start, 0)
+            plan.add_route(frontier, seen, routed, dropped, nodes, start, targets, True)
+    return Routing(frontier, routed, dropped)
 
 
 async def execute(env: StepEnv, session: Session, gate: StepGate) -> StepPlan:
     """Run `gate`'s nodes, apply the barrier to the session's state, record what they saw, route, and
-    return the whole step plan. Raises NodeFailure (nothing merged) or RouteFailure (barrier applied)."""
+    return the whole step plan. Raises NodeFailure (nothing merged) or RouteFailure (barrier applied).
+
+    Routing, for each node that ran in frontier order: a Replace command instead of its edges and
+    predicates; otherwise its edges, an Append command's targets, then its predicates (in registration
+    order) on the post-barrier snapshot. (One coroutine for the whole step: this is the hot path.)"""
     state = session.state
-    run = gate.run
-    step = gate.step
+    step, run, skipped = gate
+    graph = env.graph
     partials: list[NodePartial | None] = []
     updated: list[str] = []
     if run:
@@ -228,10 +206,36 @@ async def execute(env: StepEnv, session: Session, gate: StepGate) -> StepPlan:
             env.loop = asyncio.get_running_loop()
         partials = await run_nodes(env, run, snapshot, session, step)
         merged = plan.merge_partials(partials)
-        updated = plan.apply_barrier(state, merged, env.graph.reducers)
+        updated = plan.apply_barrier(state, merged, graph.reducers)
         plan.record_seen(session.versions_seen, run, snapshot.messages_version, snapshot.extra_version)
-    try:
-        router = await route(env.graph, state, step, run, partials)
-    except RoutingError as exc:
-        raise RouteFailure(exc, updated) from exc
-    return router.plan(gate, updated)
+    frontier: list[NodeKind] = []
+    routed: list[plan.RoutedEdge] = []
+    dropped: list[plan.RoutedEdge] = []
+    seen: set[NodeKind] = set()
+    add = plan.add_route
+    nodes = graph.invokers
+    edges = graph.edge_map
+    conds = graph.conditional_by_source
+    post: StateSnapshot | None = None
+    for kind, partial in zip(run, partials, strict=True):
+        command = partial.frontier if partial is not None else None
+        if command is not None and command.mode == "replace":
+            add(frontier, seen, routed, dropped, nodes, kind, command.targets, True)
+            continue
+        if kind in edges:
+            add(frontier, seen, routed, dropped, nodes, kind, edges[kind], False)
+        if command is not None:
+            add(frontier, seen, routed, dropped, nodes, kind, command.targets, True)
+        if kind in conds:
+            for cond in conds[kind]:
+                if post is None:
+                    post = state.snapshot()
+                try:
+                    chosen = await call_predicate(cond.predicate, post, kind, step)
+                except RoutingError as exc:
+                    raise RouteFailure(exc, updated) from exc
+                add(frontier, seen, routed, dropped, nodes, kind, chosen, True)
+    return _tuple_new(StepPlan, (step, run, skipped, updated, routed, dropped, frontier))
+
+
+_tuple_new = tuple.__new__

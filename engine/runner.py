@@ -157,13 +157,13 @@ class AppRunner(SessionKeeper):
         if restored is not None:
             self._sessions[session_id] = restored
             return SessionInit(False, restored.step)
-        router = await executor.route_start(self.graph, state)
-        if not router.frontier:
-            self._log_dropped(session_id, router.dropped)
+        routing = await executor.route_start(self.graph, state)
+        if not routing.frontier:
+            self._log_dropped(session_id, routing.dropped)
             raise NoStartNodes(session_id)
-        session = Session(session_id, state.copy(), 0, router.frontier, {}, self.concurrency_limit)
+        session = Session(session_id, state.copy(), 0, routing.frontier, {}, self.concurrency_limit)
         self._sessions[session_id] = session
-        self._routed(session, 0, router.routed, router.dropped)
+        self._routed(session, 0, routing.routed, routing.dropped)
         await self._save(session, force=True)
         return SessionInit(True, None)
 
@@ -200,8 +200,9 @@ class AppRunner(SessionKeeper):
             raise exc from exc.__cause__
         session.step = step
         session.frontier = outcome.next_frontier
-        self._routed(session, step, outcome.routed, outcome.dropped)
-        skipped_nodes = outcome.skipped_nodes
+        if self.lifecycle or outcome.dropped:
+            self._routed(session, step, outcome.routed, outcome.dropped)
+        skipped_nodes = [s[0] for s in outcome.skipped]
         await self._save(session, outcome.run, skipped_nodes, outcome.updated_channels)
         if self.lifecycle:
             self._emit(_step_end(outcome), session)
@@ -215,7 +216,7 @@ class AppRunner(SessionKeeper):
             skipped_nodes,
             outcome.updated_channels,
             list(outcome.next_frontier),
-            outcome.completed,
+            plan.is_complete(outcome.next_frontier),
         )
 
     def _pause_after(self, session: Session, outcome: StepPlan, options: StepOptions) -> PausedReport | None:
@@ -293,15 +294,15 @@ class AppRunner(SessionKeeper):
 
     async def _resolve_entry(
         self, entry: NodeLike, state: VersionedState, session_id: str
-    ) -> tuple[list[NodeKind], plan.Router | None]:
+    ) -> tuple[list[NodeKind], plan.Routing | None]:
         """The entry's frontier (and Start's routing when the entry is Start)."""
         kind = NodeKind.coerce(entry)
         if kind.is_start:
-            router = await executor.route_start(self.graph, state)
-            self._log_dropped(session_id, router.dropped)
-            if not router.frontier:
+            routing = await executor.route_start(self.graph, state)
+            self._log_dropped(session_id, routing.dropped)
+            if not routing.frontier:
                 raise InvalidIterativeEntry(kind.name, "Start leads nowhere")
-            return router.frontier, router
+            return routing.frontier, routing
         if kind.is_end:
             raise InvalidIterativeEntry(kind.name, "End cannot be an entry")
         if not self.graph.has_node(kind):
@@ -333,13 +334,13 @@ class AppRunner(SessionKeeper):
         if partial is not None and (partial.messages or partial.extra):
             probe = session.state.copy()
             plan.apply_barrier(probe, plan.merge_partials([partial]), reducers)
-        frontier, router = await self._resolve_entry(entry, probe, session_id)
+        frontier, routing = await self._resolve_entry(entry, probe, session_id)
         if partial is not None:
             plan.apply_barrier(session.state, plan.merge_partials([partial]), reducers)
         session.frontier = frontier
         session.versions_seen.clear()
-        if router is not None and self.lifecycle:
-            self._routed(session, session.step, router.routed, [])
+        if routing is not None and self.lifecycle:
+            self._routed(session, session.step, routing.routed, [])
         return await self._drive(session, "invocation", INVOCATION_END_SCOPE)
 
     async def finish_iterative_session(self, session_id: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -28,8 +29,8 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
-def _utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.UTC)
+_utcnow = functools.partial(_dt.datetime.now, _dt.UTC)
+"""The current UTC time (a C-level partial: several times cheaper than a Python function here)."""
 
 
 def utc_from_unix_ms(ms: int) -> _dt.datetime:
