@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
-from pydantic.errors import PydanticSchemaGenerationError, PydanticUndefinedAnnotation
+import dacite
 
 from engine.errors import StateSlotDeserialize, StateSlotMissing, StateSlotSerialize
 from engine.types import JSON, ErrorEvent, Message, Role
@@ -89,33 +87,33 @@ class StateKey(Generic[T]):
             raise StateSlotDeserialize(self.storage_key, str(exc)) from exc
 
 
-_ADAPTERS: dict[type[Any], TypeAdapter[Any] | None] = {}
+def _json_float(value: Any) -> Any:
+    """A JSON number read for a float field: ints (2) become floats; anything else is left for the check."""
+    return float(value) if type(value) is int else value
 
 
-def _adapter(type_: type[Any]) -> TypeAdapter[Any] | None:
-    """pydantic's validator for a dataclass type, built once; None when pydantic cannot build one (a field
-    annotation it cannot resolve, e.g. a class local to a function: then the fields are passed unchecked)."""
-    if type_ not in _ADAPTERS:
-        try:
-            _ADAPTERS[type_] = TypeAdapter(type_)
-        except (PydanticSchemaGenerationError, PydanticUndefinedAnnotation, NameError):
-            _ADAPTERS[type_] = None
-    return _ADAPTERS[type_]
+def _json_int(value: Any) -> Any:
+    """A value read for an int field: a bool is not an int in JSON."""
+    if isinstance(value, bool):
+        raise TypeError(f"expected an int, got bool {value}")
+    return value
+
+
+_DACITE = dacite.Config(check_types=True, cast=[tuple], type_hooks={float: _json_float, int: _json_int})
+"""Stored values are JSON: lists come back as the tuples a field declares, ints as floats; every other value
+must already have its field's type ("1" is not an int) and every field without a default must be there."""
 
 
 def _read_dataclass(type_: type[T], value: dict[str, JSON]) -> T:
-    """The dataclass `type_` from its stored JSON object, checking every field (strict JSON rules: "1" is not
-    an int, missing fields are errors) and rebuilding nested dataclasses."""
-    adapter = _adapter(type_)
-    if adapter is None:
-        return type_(**value)
+    """The dataclass `type_` from its stored JSON object, checking every field (nested dataclasses rebuilt)
+    with dacite. A dataclass whose annotations cannot be resolved (a class local to a function that names
+    another local class) is built from its fields unchecked, as before."""
     try:
-        return adapter.validate_json(json.dumps(value), strict=True)  # type: ignore[no-any-return]
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or type_.__name__}: {err['msg']}" for err in exc.errors()
-        )
-        raise TypeError(f"does not match {type_.__name__} ({problems})") from None
+        return dacite.from_dict(type_, value, _DACITE)
+    except (dacite.ForwardReferenceError, NameError):
+        return type_(**value)
+    except dacite.DaciteError as exc:
+        raise TypeError(f"does not match {type_.__name__}: {exc}") from None
 
 
 def _check_json(value: Any, path: str = "$") -> None:

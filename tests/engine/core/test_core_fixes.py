@@ -111,6 +111,11 @@ def test_dataclass_slot_missing_field_raises_naming_the_key() -> None:
         _stored({"name": "sq", "origin": {"y": 1}}).require_typed(SHAPE)
 
 
+def test_dataclass_slot_rejects_a_bool_for_an_int() -> None:
+    with pytest.raises(StateSlotDeserialize, match="geo:shape:v1"):
+        _stored({"name": "sq", "origin": {"x": True}}).require_typed(SHAPE)
+
+
 def test_dataclass_slot_accepts_an_int_for_a_float_and_json_lists_for_lists() -> None:
     back = _stored({"name": "sq", "origin": {"x": 1}, "scale": 3, "corners": [{"x": 2}]}).require_typed(SHAPE)
     assert back == Shape("sq", Point(1), [Point(2)], 3.0)
