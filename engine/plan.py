@@ -210,13 +210,16 @@ def add_route(
     for t in targets:
         if t in seen:
             # Already in the next frontier: still an edge taken, unless this source took it before. A
-            # source's edges are added together, so only the tail of `routed` can hold them.
+            # source's edges are added together, so only the tail of `routed` can hold them. (Sources are
+            # compared by identity: NodeKinds are interned, and this loop runs for every fan-in edge.)
+            taken = False
             for edge in reversed(routed):
-                if edge.source != source or edge.target == t:
+                if edge[0] is not source:
                     break
-            else:
-                edge = None
-            if edge is None or edge.source != source:
+                if edge[1] == t:
+                    taken = True
+                    break
+            if not taken:
                 routed.append(_tuple_new(RoutedEdge, (source, t, conditional)))
             continue
         if t.is_custom and t not in nodes:
