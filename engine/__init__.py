@@ -5,21 +5,28 @@ Everything public is importable from here (`from engine import GraphBuilder, App
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from typing import Any
 
 from engine.app import App, GraphMetadata, InvocationHandle
 from engine.clock import Clock, MockClock, SystemClock
 from engine.errors import (
+    BuilderError,
     CheckpointConflict,
     CheckpointerError,
     CycleDetected,
     DuplicateEdge,
+    DuplicateNode,
     EdgeFromEnd,
     EngineError,
     GraphCompileError,
+    InvalidEvent,
     InvalidIterativeEntry,
+    InvalidNode,
+    InvalidNodeName,
+    InvalidNodeResult,
+    InvalidOption,
+    InvalidPredicate,
+    InvalidReducer,
     MissingEntry,
     MissingInput,
     NodeError,
@@ -27,7 +34,9 @@ from engine.errors import (
     NoPathToEnd,
     NoStartNodes,
     ProviderError,
+    RecordDecodeError,
     ReplayConformanceError,
+    ReservedNodeName,
     RoutingError,
     RunnerError,
     SessionNotFound,
@@ -36,6 +45,7 @@ from engine.errors import (
     StateSlotMissing,
     StateSlotSerialize,
     StepLimitExceeded,
+    UnknownChannel,
     UnknownNode,
     UnreachableNodes,
     ValidationFailed,
@@ -58,7 +68,9 @@ from engine.events import (
     Subscription,
 )
 from engine.events.health import BusMetrics
+from engine.events.records import EdgeRouted, LifecycleRecord, lifecycle_record
 from engine.graph.builder import ConditionalEdge, GraphBuilder
+from engine.graph.compiled import CompiledGraph
 from engine.graph.document import (
     DocumentError,
     DocumentProblem,
@@ -132,6 +144,7 @@ from engine.runner import (
 from engine.runtime_config import EventBusConfig, RuntimeConfig
 from engine.state import StateKey, StateSnapshot, VersionedState, VersionedStateBuilder
 from engine.types import ErrorEvent, ErrorScope, Message, NodeKind, Role, WeaveError
+from engine.version import __version__
 
 
 def __getattr__(name: str) -> Any:
@@ -143,10 +156,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'engine' has no attribute {name!r}")
 
 
-__all__ = [
-    "INVOCATION_END_SCOPE",
-    "LLM_SCOPES",
-    "STREAM_END_SCOPE",
+__all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_exports.py)
     "AddErrors",
     "AddMessages",
     "App",
@@ -154,6 +164,7 @@ __all__ = [
     "AppRunnerBuilder",
     "Append",
     "AuthenticationFailed",
+    "BuilderError",
     "BusMetrics",
     "ChannelSink",
     "Checkpoint",
@@ -163,12 +174,15 @@ __all__ = [
     "CheckpointerError",
     "CheckpointerType",
     "Clock",
+    "CompiledGraph",
     "ConditionalEdge",
     "CycleDetected",
     "DocumentError",
     "DocumentProblem",
     "DuplicateEdge",
+    "DuplicateNode",
     "EdgeFromEnd",
+    "EdgeRouted",
     "EngineError",
     "ErrorEvent",
     "ErrorScope",
@@ -182,11 +196,21 @@ __all__ = [
     "GraphCompileError",
     "GraphDocument",
     "GraphMetadata",
+    "INVOCATION_END_SCOPE",
     "InMemoryCheckpointer",
     "InvalidCheckpointerUrl",
+    "InvalidEvent",
     "InvalidIterativeEntry",
+    "InvalidNode",
+    "InvalidNodeName",
+    "InvalidNodeResult",
+    "InvalidOption",
+    "InvalidPredicate",
+    "InvalidReducer",
     "InvocationHandle",
     "JsonLinesSink",
+    "LLM_SCOPES",
+    "LifecycleRecord",
     "MapMerge",
     "MemorySink",
     "Message",
@@ -209,17 +233,20 @@ __all__ = [
     "ProviderError",
     "PrunePolicy",
     "PruneReport",
+    "RecordDecodeError",
     "Reducer",
     "Replace",
     "ReplayComparison",
     "ReplayConformanceError",
     "ReplayRun",
+    "ReservedNodeName",
     "Role",
     "RoutingError",
     "RunMetadata",
     "RunnerError",
     "RuntimeConfig",
     "SQLiteCheckpointer",
+    "STREAM_END_SCOPE",
     "SessionInit",
     "SessionNotFound",
     "SessionPage",
@@ -248,6 +275,7 @@ __all__ = [
     "Subscription",
     "SystemClock",
     "TrustStore",
+    "UnknownChannel",
     "UnknownNode",
     "UnreachableNodes",
     "UntrustedDocument",
@@ -275,6 +303,7 @@ __all__ = [
     "export_jsonl",
     "import_jsonl",
     "layered_layout",
+    "lifecycle_record",
     "load_document",
     "open_checkpointer",
     "parse_document",

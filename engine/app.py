@@ -1,129 +1,68 @@
-"""`App`: a compiled graph, its metadata and hash, and one-call helpers that run it."""
+"""`App`: a compiled graph (`app.graph`, a frozen `CompiledGraph`) with its runtime configuration, its
+metadata and hash, and the one-call helpers that run it (each builds its own `AppRunner`)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import networkx as nx
 
-from engine import __version__ as ENGINE_VERSION
-from engine.graph.builder import ConditionalEdge
-from engine.hashing import fnv1a_parts
-from engine.node import NodeInvoker
-from engine.reducers import CHANNELS, DEFAULT_REDUCERS, Reducer
+from engine.events.event import Event
+from engine.events.sinks import ChannelSink
+from engine.graph.compiled import CompiledGraph, ConditionalEdge, GraphMetadata
+from engine.persistence.base import CheckpointerType
+from engine.reducers import Reducer
+from engine.reports import UntilStreamEnd
+from engine.runner import AppRunner
 from engine.runtime_config import RuntimeConfig
 from engine.state import VersionedState
 from engine.types import NodeKind
 
-if TYPE_CHECKING:
-    from engine.events.event import Event
-    from engine.runner import AppRunner
-
-
-class GraphMetadata(dict[str, Any]):
-    """Graph metadata; keys are also readable as attributes (`meta.graph_hash` or `meta["graph_hash"]`)."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+__all__ = ["App", "GraphMetadata", "InvocationHandle"]
 
 
 class App:
     """A compiled, validated graph. Build one with `GraphBuilder().compile()`."""
 
-    def __init__(
-        self,
-        nodes: Mapping[NodeKind, Any],
-        edges: Iterable[tuple[NodeKind, NodeKind]],
-        conditional_edges: Iterable[ConditionalEdge],
-        custom_reducers: Mapping[str, list[Reducer]],
-        runtime_config: RuntimeConfig,
-    ) -> None:
-        self._nodes = dict(nodes)
-        self._edge_list = list(edges)
-        self._conditional = list(conditional_edges)
-        self._custom_reducers = {c: list(custom_reducers.get(c, [])) for c in CHANNELS}
+    def __init__(self, graph: CompiledGraph, runtime_config: RuntimeConfig) -> None:
+        self.graph = graph
         self.runtime_config = runtime_config
-        # Hot-path tables, built once.
-        self._invokers = {k: NodeInvoker(n) for k, n in self._nodes.items()}
-        self._edge_map: dict[NodeKind, list[NodeKind]] = {}
-        for src, dst in self._edge_list:
-            self._edge_map.setdefault(src, []).append(dst)
-        self._conditional_by_source: dict[NodeKind, list[ConditionalEdge]] = {}
-        for cond in self._conditional:
-            self._conditional_by_source.setdefault(cond.source, []).append(cond)
-        self._reducers: dict[str, list[Reducer]] = {
-            c: [DEFAULT_REDUCERS[c], *self._custom_reducers[c]] for c in CHANNELS
-        }
-        self._hash: str | None = None
 
     # ------------------------------------------------------------ structure
 
     def nodes(self) -> dict[NodeKind, Any]:
         """Registered nodes by kind, in registration order."""
-        return dict(self._nodes)
+        return dict(self.graph.nodes)
 
     def edges(self) -> dict[NodeKind, list[NodeKind]]:
         """Unconditional edges: source -> destinations in registration order."""
-        return {src: list(dsts) for src, dsts in self._edge_map.items()}
+        return {src: list(dsts) for src, dsts in self.graph.edge_map.items()}
 
     def edge_list(self) -> list[tuple[NodeKind, NodeKind]]:
-        return list(self._edge_list)
+        return list(self.graph.edges)
 
     def conditional_edges(self) -> list[ConditionalEdge]:
-        return list(self._conditional)
+        return list(self.graph.conditional)
 
     def reducers(self) -> dict[str, list[Reducer]]:
         """Every channel's reducer chain (default first)."""
-        return {c: list(r) for c, r in self._reducers.items()}
+        return {c: list(r) for c, r in self.graph.reducers.items()}
 
     def reducer_signature(self) -> list[str]:
-        out = []
-        for channel in CHANNELS:
-            labels = ",".join(f"{i}:{r.definition_label()}" for i, r in enumerate(self._reducers[channel]))
-            out.append(f"{channel}:[{labels}]")
-        return sorted(out)
+        return self.graph.reducer_signature()
 
     def graph_definition_hash(self) -> str:
-        if self._hash is None:
-            parts = ["weavegraph-graph-v1"]
-            parts += sorted(f"node:{k.encode()}" for k in self._nodes)
-            parts += sorted(f"edge:{s.encode()}->{d.encode()}" for s, d in self._edge_list)
-            sources = sorted(c.source.encode() for c in self._conditional)
-            parts += [f"conditional:{i}:{src}" for i, src in enumerate(sources)]
-            parts += [f"reducer:{sig}" for sig in self.reducer_signature()]
-            self._hash = fnv1a_parts(parts)
-        return self._hash
+        return self.graph.definition_hash
 
     def graph_metadata(self) -> GraphMetadata:
-        return GraphMetadata(
-            engine_version=ENGINE_VERSION,
-            graph_hash=self.graph_definition_hash(),
-            node_count=len(self._nodes),
-            edge_count=len(self._edge_list),
-            conditional_edge_count=len(self._conditional),
-            reducer_signature=self.reducer_signature(),
-        )
+        return self.graph.metadata()
 
     def to_networkx(self) -> nx.DiGraph:
         """The graph as a DiGraph of plain names; edge attribute `kind` is "edge" or "conditional"."""
-        g = nx.DiGraph()
-        g.add_node("Start", kind="start")
-        for k in self._nodes:
-            g.add_node(k.name, kind="custom")
-        g.add_node("End", kind="end")
-        for src, dst in self._edge_list:
-            g.add_edge(src.name, dst.name, kind="edge")
-        for i, cond in enumerate(self._conditional):
-            for t in cond.targets or ():
-                if not g.has_edge(cond.source.name, t.name):
-                    g.add_edge(cond.source.name, t.name, kind="conditional", conditional_index=i)
-        return g
+        return self.graph.to_networkx()
 
     # ------------------------------------------------------------ helpers
 
@@ -131,9 +70,6 @@ class App:
         return self.runtime_config.session_id or f"run-{uuid.uuid4()}"
 
     async def _runner(self, bus: Any) -> AppRunner:
-        from engine.persistence.base import CheckpointerType
-        from engine.runner import AppRunner
-
         builder = AppRunner.builder().app(self).event_bus(bus)
         if self.runtime_config.custom_checkpointer is not None:
             builder.checkpointer_custom(self.runtime_config.custom_checkpointer)
@@ -156,8 +92,6 @@ class App:
 
     def invoke_streaming(self, state: VersionedState) -> tuple[InvocationHandle, AsyncIterator[Event]]:
         """Start a run in a task; returns its handle and a stream of its events ending after stream-end."""
-        from engine.runner import UntilStreamEnd
-
         bus = self.runtime_config.event_bus.build()
         stream = UntilStreamEnd(bus.subscribe())
         # The handle owns this task (join awaits it, cancel cancels it); the caller holds the handle.
@@ -166,8 +100,6 @@ class App:
 
     async def invoke_with_channel(self, state: VersionedState) -> tuple[VersionedState, asyncio.Queue[Event]]:
         """Run to completion; every event of the run is already in the returned queue."""
-        from engine.events.sinks import ChannelSink
-
         queue: asyncio.Queue[Event] = asyncio.Queue()
         bus = self.runtime_config.event_bus.build()
         bus.add_sink(ChannelSink(queue))
@@ -182,7 +114,7 @@ class App:
         return await self._run(state, bus)
 
     def __repr__(self) -> str:
-        return f"App(nodes={[k.name for k in self._nodes]}, hash={self.graph_definition_hash()})"
+        return f"App(nodes={[k.name for k in self.graph.nodes]}, hash={self.graph.definition_hash})"
 
 
 class InvocationHandle:

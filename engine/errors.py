@@ -3,6 +3,17 @@
 ::
 
     EngineError
+    ├── BuilderError                a builder was called with a bad argument (fix the call)
+    │   ├── ReservedNodeName        add_node("Start"/"End") (also a ValueError)
+    │   ├── DuplicateNode           add_node twice with one name (also a ValueError)
+    │   ├── InvalidNode             the node is not callable and has no run() (also a TypeError)
+    │   ├── InvalidPredicate        a conditional edge's predicate is not callable (also a TypeError)
+    │   ├── UnknownChannel          with_reducer on a channel that does not exist (also a ValueError)
+    │   ├── InvalidReducer          the reducer has no apply() (also a TypeError)
+    │   ├── InvalidNodeName         a node given as something other than a str or NodeKind (also a TypeError)
+    │   └── InvalidOption           an option out of range or missing (also a ValueError)
+    ├── InvalidEvent                an event with a reserved or unknown scope for its type (also a ValueError)
+    ├── RecordDecodeError           JSON that is not a valid message / error event / event (also a ValueError)
     ├── GraphCompileError           compile() rejected the graph
     │   ├── MissingEntry            nothing leaves Start
     │   ├── CycleDetected           a cycle of unconditional edges
@@ -14,7 +25,8 @@
     ├── NodeError                   raised by (or on behalf of) a node
     │   ├── MissingInput
     │   ├── ValidationFailed
-    │   └── ProviderError
+    │   ├── ProviderError
+    │   └── InvalidNodeResult       a node returned something that is not a NodePartial (also a TypeError)
     ├── RunnerError                 a session could not go on
     │   ├── NodeRunError            a node failed in a superstep
     │   ├── RoutingError            a predicate returned something that is not a list of targets
@@ -42,6 +54,108 @@ from typing import Any
 
 class EngineError(Exception):
     """Root of every error the engine raises on purpose."""
+
+
+# ---------------------------------------------------------------- builder misuse
+
+
+class BuilderError(EngineError):
+    """A builder (`GraphBuilder`, `AppRunner.builder()`) was called with a bad argument. Each subclass also
+    derives from the built-in error Python code would expect (ValueError or TypeError)."""
+
+
+class ReservedNodeName(BuilderError, ValueError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"'{name}' is a virtual node and cannot be registered; choose another name")
+
+
+class DuplicateNode(BuilderError, ValueError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"node '{name}' is already registered; register each name once")
+
+
+class InvalidNode(BuilderError, TypeError):
+    def __init__(self, name: str, type_name: str) -> None:
+        self.name = name
+        self.type_name = type_name
+        where = f"node '{name}'" if name else "a node"
+        super().__init__(
+            f"{where} must be callable as node(snapshot, ctx) or have a run(snapshot, ctx) method; "
+            f"got {type_name}"
+        )
+
+
+class InvalidPredicate(BuilderError, TypeError):
+    def __init__(self, source: str, type_name: str) -> None:
+        self.source = source
+        self.type_name = type_name
+        super().__init__(
+            f"the predicate of the conditional edge from '{source}' is not callable (got {type_name})"
+        )
+
+
+class UnknownChannel(BuilderError, ValueError):
+    def __init__(self, channel: str, channels: Sequence[str]) -> None:
+        self.channel = channel
+        self.channels = tuple(channels)
+        super().__init__(f"unknown channel '{channel}'; channels are {', '.join(self.channels)}")
+
+
+class InvalidReducer(BuilderError, TypeError):
+    def __init__(self, channel: str, type_name: str) -> None:
+        self.channel = channel
+        self.type_name = type_name
+        super().__init__(
+            f"the reducer for channel '{channel}' needs an apply(state, merged) method; got {type_name}"
+        )
+
+
+class InvalidNodeName(BuilderError, TypeError):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.type_name = type(value).__name__
+        super().__init__(f"expected a node name (str) or NodeKind, got {self.type_name}: {value!r}")
+
+
+class InvalidOption(BuilderError, ValueError):
+    """A runner builder option is out of range (`concurrency_limit(0)`) or missing (`app`)."""
+
+    def __init__(self, option: str, value: Any, requirement: str) -> None:
+        self.option = option
+        self.value = value
+        self.requirement = requirement
+        got = "" if value is None else f", got {value!r}"
+        super().__init__(f"{option} {requirement}{got}")
+
+
+# ---------------------------------------------------------------- records
+
+
+class InvalidEvent(EngineError, ValueError):
+    """An event that cannot be built: a reserved sentinel scope on a non-diagnostic event, or an LLM event
+    whose scope is not "chunk", "final" or "error"."""
+
+    def __init__(self, type_: str, scope: str, allowed: Sequence[str] = ()) -> None:
+        self.type = type_
+        self.scope = scope
+        self.allowed = tuple(allowed)
+        if self.allowed:
+            label = "LLM" if type_ == "llm" else type_
+            text = f"an {label} event scope is one of {', '.join(self.allowed)}; got {scope!r}"
+        else:
+            text = f"scope {scope!r} is reserved for the runner's diagnostic events (not a {type_} event)"
+        super().__init__(text)
+
+
+class RecordDecodeError(EngineError, ValueError):
+    """JSON that does not describe the record it should (`record`: "message", "error event", "event")."""
+
+    def __init__(self, record: str, detail: str) -> None:
+        self.record = record
+        self.detail = detail
+        super().__init__(f"invalid {record} JSON: {detail}")
 
 
 # ---------------------------------------------------------------- graph compile
@@ -124,6 +238,15 @@ class ProviderError(NodeError):
         self.provider = provider
         self.provider_message = message
         super().__init__(f"provider error ({provider}): {message}")
+
+
+class InvalidNodeResult(NodeError, TypeError):
+    """A node returned something other than `NodePartial` or None."""
+
+    def __init__(self, node: str, type_name: str) -> None:
+        self.node = node
+        self.type_name = type_name
+        super().__init__(f"node '{node}' returned {type_name}; expected NodePartial or None")
 
 
 # ---------------------------------------------------------------- runner errors

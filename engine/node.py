@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from engine.clock import Clock
+from engine.errors import InvalidNode
 from engine.events.event import Event
 from engine.partial import NodePartial
 from engine.state import StateSnapshot
@@ -119,15 +120,12 @@ class NodeInvoker:
 
     __slots__ = ("fn", "is_async", "target")
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: Any, name: str = "") -> None:
         fn = target
         if not callable(target):
             run = getattr(target, "run", None)
             if run is None or not callable(run):
-                raise TypeError(
-                    f"a node must be callable as node(snapshot, ctx) or have a run(snapshot, ctx) method; "
-                    f"got {type(target).__name__}"
-                )
+                raise InvalidNode(name, type(target).__name__)
             fn = run
         self.target = target
         self.fn = fn

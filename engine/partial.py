@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
+from engine.errors import InvalidNodeResult, InvalidOption
 from engine.state import StateKey
 from engine.types import JSON, ErrorEvent, Message, NodeKind, NodeLike
 
@@ -21,7 +22,7 @@ class FrontierCommand:
 
     def __init__(self, mode: Literal["replace", "append"], targets: Iterable[NodeLike]) -> None:
         if mode not in ("replace", "append"):
-            raise ValueError(f"frontier command mode must be 'replace' or 'append', got {mode!r}")
+            raise InvalidOption("frontier command mode", mode, "must be 'replace' or 'append'")
         if isinstance(targets, str | NodeKind):
             targets = [targets]
         object.__setattr__(self, "mode", mode)
@@ -79,9 +80,9 @@ class NodePartial:
 
     @staticmethod
     def validate(value: Any, node: str) -> NodePartial | None:
-        """Check what a node returned; raise TypeError naming the node for anything else."""
+        """Check what a node returned; raise `InvalidNodeResult` (a TypeError) naming the node otherwise."""
         if value is None or type(value) is NodePartial:
             return value
         if isinstance(value, NodePartial):
             return value
-        raise TypeError(f"node '{node}' returned {type(value).__name__}; expected NodePartial or None")
+        raise InvalidNodeResult(node, type(value).__name__)

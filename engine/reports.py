@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from engine.app import GraphMetadata
 from engine.events.event import STREAM_END_SCOPE, Event
+from engine.graph.compiled import GraphMetadata
 from engine.state import VersionedState
 from engine.types import NodeKind, NodeLike
 

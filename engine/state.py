@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
+import dacite
+
 from engine.errors import StateSlotDeserialize, StateSlotMissing, StateSlotSerialize
 from engine.types import JSON, ErrorEvent, Message, Role
 
@@ -75,7 +77,7 @@ class StateKey(Generic[T]):
             if dataclasses.is_dataclass(type_):
                 if not isinstance(value, dict):
                     raise TypeError(f"expected an object for {type_.__name__}, got {type(value).__name__}")
-                return type_(**value)
+                return _read_dataclass(type_, value)
             if type_ is float and isinstance(value, int) and not isinstance(value, bool):
                 return float(value)  # type: ignore[return-value]
             if not isinstance(value, type_):
@@ -83,6 +85,35 @@ class StateKey(Generic[T]):
             return value
         except Exception as exc:
             raise StateSlotDeserialize(self.storage_key, str(exc)) from exc
+
+
+def _json_float(value: Any) -> Any:
+    """A JSON number read for a float field: ints (2) become floats; anything else is left for the check."""
+    return float(value) if type(value) is int else value
+
+
+def _json_int(value: Any) -> Any:
+    """A value read for an int field: a bool is not an int in JSON."""
+    if isinstance(value, bool):
+        raise TypeError(f"expected an int, got bool {value}")
+    return value
+
+
+_DACITE = dacite.Config(check_types=True, cast=[tuple], type_hooks={float: _json_float, int: _json_int})
+"""Stored values are JSON: lists come back as the tuples a field declares, ints as floats; every other value
+must already have its field's type ("1" is not an int) and every field without a default must be there."""
+
+
+def _read_dataclass(type_: type[T], value: dict[str, JSON]) -> T:
+    """The dataclass `type_` from its stored JSON object, checking every field (nested dataclasses rebuilt)
+    with dacite. A dataclass whose annotations cannot be resolved (a class local to a function that names
+    another local class) is built from its fields unchecked, as before."""
+    try:
+        return dacite.from_dict(type_, value, _DACITE)
+    except (dacite.ForwardReferenceError, NameError):
+        return type_(**value)
+    except dacite.DaciteError as exc:
+        raise TypeError(f"does not match {type_.__name__}: {exc}") from None
 
 
 def _check_json(value: Any, path: str = "$") -> None:

@@ -7,6 +7,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from engine.errors import InvalidNodeName, RecordDecodeError
+
 JSON = Any
 """A JSON-compatible Python value (dict, list, str, int, float, bool or None)."""
 
@@ -41,7 +43,7 @@ class NodeKind:
         kind = cls._interned.get(name)
         if kind is None:
             if not isinstance(name, str):
-                raise TypeError(f"node name must be a str, got {type(name).__name__}")
+                raise InvalidNodeName(name)
             kind = cls(_CUSTOM, name)
             cls._interned[name] = kind
         return kind
@@ -56,7 +58,7 @@ class NodeKind:
         if value == "End":
             return cls.END
         if not isinstance(value, str):
-            raise TypeError(f"expected a node name or NodeKind, got {type(value).__name__}: {value!r}")
+            raise InvalidNodeName(value)
         return cls.custom(value)
 
     @classmethod
@@ -180,10 +182,10 @@ class Message:
     @classmethod
     def from_json_value(cls, value: JSON) -> Message:
         if not isinstance(value, dict) or not isinstance(value.get("content"), str):
-            raise ValueError(f"a message is an object with 'role' and 'content' strings, got {value!r}")
+            raise RecordDecodeError("message", f"an object with 'role' and 'content' strings, got {value!r}")
         role = value.get("role")
         if not isinstance(role, str):
-            raise ValueError(f"message role must be a string, got {role!r}")
+            raise RecordDecodeError("message", f"role must be a string, got {role!r}")
         return cls(Role.parse(role), value["content"])
 
     def __eq__(self, other: object) -> bool:
@@ -247,6 +249,30 @@ class WeaveError:
 _SCOPE_RANK = {"node": 0, "scheduler": 1, "runner": 2, "app": 3}
 
 
+class _NodeField:
+    """`ErrorScope.node`: on an instance, the node the error is about (the slot's value); on the class, the
+    constructor `ErrorScope.node(kind, step)` that ENGINE.md names (the same as `ErrorScope.for_node`).
+
+    Installed over the dataclass's slot descriptor after the class is built; reads and writes go to the slot.
+    """
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: Any) -> None:
+        self.slot = slot
+
+    def __get__(self, obj: Any, cls: type[Any] | None = None) -> Any:
+        if obj is None:
+            return (cls or ErrorScope).for_node
+        return self.slot.__get__(obj, cls)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self.slot.__set__(obj, value)
+
+    def __delete__(self, obj: Any) -> None:
+        self.slot.__delete__(obj)
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorScope:
     """Where an error happened: `node(kind, step)`, `scheduler(step)`, `runner(session, step)` or `app()`."""
@@ -258,6 +284,7 @@ class ErrorScope:
 
     @classmethod
     def for_node(cls, kind: NodeLike, step: int) -> ErrorScope:
+        """A node scope; `ErrorScope.node(kind, step)` is the same constructor."""
         return cls("node", NodeKind.coerce(kind), step)
 
     @classmethod
@@ -300,6 +327,9 @@ class ErrorScope:
         )
 
 
+ErrorScope.node = _NodeField(ErrorScope.__dict__["node"])  # type: ignore[assignment,misc]  # see _NodeField
+
+
 def _now_utc() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
@@ -331,12 +361,12 @@ class ErrorEvent:
     @classmethod
     def from_json_value(cls, value: JSON) -> ErrorEvent:
         if not isinstance(value, dict):
-            raise ValueError(f"an error event is a JSON object, got {value!r}")
+            raise RecordDecodeError("error event", f"a JSON object, got {value!r}")
         when = value.get("when")
         return cls(
             parse_rfc3339(when) if isinstance(when, str) else _now_utc(),
             ErrorScope.from_json_value(value.get("scope") or {"scope": "app"}),
             WeaveError.from_json_value(value.get("error") or {"message": ""}),
             list(value.get("tags") or []),
-            value.get("context", {}),
+            value.get("context"),  # absent -> None, as Weavegraph's serde default
         )

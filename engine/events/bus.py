@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import datetime as _dt
 import inspect
 import logging
@@ -146,10 +145,10 @@ class EventBus:
     # ------------------------------------------------------------ publishing
 
     def publish(self, event: Event) -> Event:
-        """Stamp `event.seq` and queue it for every sink and subscriber; returns the event.
+        """Queue a copy of `event` stamped with the next `seq` for every sink and subscriber; return the copy.
 
-        An event that was already published (seq set) is copied first, so a sink never sees its seq
-        change. After `aclose()` events are counted in `metrics()["published_after_close"]` and dropped.
+        `event` itself never changes. After `aclose()` events are counted in
+        `metrics()["published_after_close"]` and dropped.
         """
         loop = _running_loop()
         if loop is not self._loop and self._handed_off(loop, event):
@@ -157,9 +156,7 @@ class EventBus:
         if self._closing:
             self._after_close += 1
             return event
-        if event.seq >= 0:
-            event = dataclasses.replace(event)
-        object.__setattr__(event, "seq", self._next_seq)
+        event = event.with_seq(self._next_seq)  # a stamped copy: events never change after creation
         self._next_seq += 1
         for slot in self._slots:
             queue = slot.queue
@@ -179,7 +176,7 @@ class EventBus:
         """Publish a sink-error diagnostic event to everyone but the sink that failed."""
         if self._closing:
             return
-        object.__setattr__(event, "seq", self._next_seq)
+        event = event.with_seq(self._next_seq)
         self._next_seq += 1
         for slot in self._slots:
             if slot is not skip:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from engine.errors import InvalidEvent, RecordDecodeError
 from engine.types import JSON, format_rfc3339, parse_rfc3339
 
 EventType = Literal["node", "diagnostic", "llm", "lifecycle"]
@@ -27,8 +29,8 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
-def _utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.UTC)
+_utcnow = functools.partial(_dt.datetime.now, _dt.UTC)
+"""The current UTC time (a C-level partial: several times cheaper than a Python function here)."""
 
 
 def utc_from_unix_ms(ms: int) -> _dt.datetime:
@@ -40,7 +42,8 @@ def utc_from_unix_ms(ms: int) -> _dt.datetime:
 class Event:
     """One event. `metadata` holds the structured keys (node_id, step, invocation_id, now_unix_ms) and the
     emitter's own keys; `node_id` and `step` mirror the structured keys (set either, the other follows).
-    `seq` is set by the bus when the event is published (-1 before); `timestamp` is always timezone-aware.
+    `seq` is -1 until published: the bus publishes a stamped copy (`with_seq`), so an event never changes
+    after creation; `timestamp` (always timezone-aware) is taken when the event is created.
     """
 
     type: str
@@ -90,10 +93,10 @@ class Event:
         """Build an event, merging the structured keys into metadata (structured keys win on clashes).
 
         The timestamp is `timestamp`, else the instant `now_unix_ms` (the injected clock), else now.
-        Raises `ValueError` for a reserved sentinel scope on anything but a diagnostic event.
+        Raises `InvalidEvent` (a ValueError) for a reserved sentinel scope on anything but a diagnostic event.
         """
         if scope in RESERVED_SCOPES and type != "diagnostic":
-            raise ValueError(f"scope {scope!r} is reserved for the runner's diagnostic events")
+            raise InvalidEvent(type, scope)
         meta: dict[str, JSON] = dict(metadata) if metadata else {}
         if node_id is not None:
             meta["node_id"] = node_id
@@ -125,6 +128,19 @@ class Event:
         _set_seq(event, -1)
         return event
 
+    def with_seq(self, seq: int) -> Event:
+        """A copy of this event with `seq` (how the bus stamps what it publishes)."""
+        event = _new(Event)
+        _set_type(event, self.type)
+        _set_scope(event, self.scope)
+        _set_message(event, self.message)
+        _set_metadata(event, self.metadata)
+        _set_node_id(event, self.node_id)
+        _set_step(event, self.step)
+        _set_timestamp(event, self.timestamp)
+        _set_seq(event, seq)
+        return event
+
     @classmethod
     def llm(
         cls,
@@ -137,7 +153,7 @@ class Event:
     ) -> Event:
         """An LLM streaming event; `scope` is "chunk", "final" or "error" (never a sentinel)."""
         if scope not in LLM_SCOPES:
-            raise ValueError(f"an LLM event scope is one of {', '.join(LLM_SCOPES)}; got {scope!r}")
+            raise InvalidEvent("llm", scope, LLM_SCOPES)
         meta: dict[str, JSON] = dict(metadata) if metadata else {}
         if stream_id is not None:
             meta["stream_id"] = stream_id
@@ -195,10 +211,10 @@ class Event:
         if isinstance(value, str | bytes):
             value = json.loads(value)
         if not isinstance(value, dict):
-            raise ValueError(f"an event is a JSON object, got {type(value).__name__}")
+            raise RecordDecodeError("event", f"a JSON object, got {type(value).__name__}")
         meta = value.get("metadata") or {}
         if not isinstance(meta, dict):
-            raise ValueError("event metadata must be a JSON object")
+            raise RecordDecodeError("event", "metadata must be a JSON object")
         stamp = value.get("timestamp")
         node_id = meta.get("node_id")
         step = meta.get("step")
@@ -215,6 +231,7 @@ class Event:
         )
 
 
+_new = object.__new__
 _SLOTS = Event.__dict__
 _set_type = _SLOTS["type"].__set__
 _set_scope = _SLOTS["scope"].__set__

@@ -1,41 +1,29 @@
-"""`GraphBuilder`: register nodes, edges, conditional edges and reducers, then compile to an `App`."""
+"""`GraphBuilder`: register nodes, edges, conditional edges and reducers, then compile to an `App`.
+
+It sits above `engine.app` (compile() returns an App, whose helpers run it); the frozen graph itself is
+`engine.graph.compiled.CompiledGraph`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
-from engine.graph.validate import EdgeSpec, validate_graph
+from engine.app import App
+from engine.errors import DuplicateNode, InvalidPredicate, InvalidReducer, ReservedNodeName, UnknownChannel
+from engine.graph.compiled import ConditionalEdge, Predicate, compile_graph
 from engine.node import NodeInvoker
 from engine.reducers import CHANNELS, Reducer
 from engine.runtime_config import RuntimeConfig
 from engine.types import NodeKind, NodeLike
 
-if TYPE_CHECKING:
-    from engine.app import App
-
-Predicate = Callable[[Any], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ConditionalEdge:
-    """A conditional edge: after `source` runs, `predicate(snapshot)` names the next nodes.
-    `targets` declares every node it may return (None when undeclared)."""
-
-    source: NodeKind
-    predicate: Predicate
-    targets: tuple[NodeKind, ...] | None = None
-
-    @property
-    def spec(self) -> EdgeSpec:
-        return EdgeSpec(self.source, self.targets)
+__all__ = ["ConditionalEdge", "GraphBuilder", "Predicate"]
 
 
 def _custom_kind(name: NodeLike) -> NodeKind:
     kind = NodeKind.coerce(name)
     if not kind.is_custom:
-        raise ValueError(f"'{kind}' is a virtual node and cannot be registered; choose another name")
+        raise ReservedNodeName(kind.name)
     return kind
 
 
@@ -50,10 +38,11 @@ class GraphBuilder:
         self._runtime_config = RuntimeConfig()
 
     def add_node(self, name: NodeLike, node: Any) -> GraphBuilder:
+        """Register `node` under `name` (raises `ReservedNodeName`, `DuplicateNode` or `InvalidNode`)."""
         kind = _custom_kind(name)
         if kind in self._nodes:
-            raise ValueError(f"node '{kind}' is already registered")
-        NodeInvoker(node)  # fail now, naming the node, if it cannot be called
+            raise DuplicateNode(kind.name)
+        NodeInvoker(node, kind.name)  # fail now, naming the node, if it cannot be called
         self._nodes[kind] = node
         return self
 
@@ -64,17 +53,19 @@ class GraphBuilder:
     def add_conditional_edge(
         self, src: NodeLike, predicate: Predicate, targets: Iterable[NodeLike] | None = None
     ) -> GraphBuilder:
+        source = NodeKind.coerce(src)
         if not callable(predicate):
-            raise TypeError(f"the predicate of the conditional edge from '{src}' is not callable")
+            raise InvalidPredicate(source.name, type(predicate).__name__)
         declared = None if targets is None else tuple(NodeKind.coerce(t) for t in targets)
-        self._conditional.append(ConditionalEdge(NodeKind.coerce(src), predicate, declared))
+        self._conditional.append(ConditionalEdge(source, predicate, declared))
         return self
 
     def with_reducer(self, channel: str, reducer: Reducer) -> GraphBuilder:
+        """Append `reducer` after the channel's default reducer."""
         if channel not in self._reducers:
-            raise ValueError(f"unknown channel '{channel}'; channels are {', '.join(CHANNELS)}")
+            raise UnknownChannel(channel, CHANNELS)
         if not callable(getattr(reducer, "apply", None)):
-            raise TypeError("a reducer needs an apply(state, merged) method")
+            raise InvalidReducer(channel, type(reducer).__name__)
         self._reducers[channel].append(reducer)
         return self
 
@@ -84,13 +75,5 @@ class GraphBuilder:
 
     def compile(self) -> App:
         """Validate the graph (raising a `GraphCompileError`) and build the App."""
-        from engine.app import App
-
-        validate_graph(self._nodes, self._edges, [c.spec for c in self._conditional])
-        return App(
-            dict(self._nodes),
-            list(self._edges),
-            list(self._conditional),
-            {c: list(r) for c, r in self._reducers.items()},
-            self._runtime_config,
-        )
+        graph = compile_graph(self._nodes, self._edges, self._conditional, self._reducers)
+        return App(graph, self._runtime_config)

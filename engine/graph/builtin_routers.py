@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.graph.builtin_types import CALLABLE_SCHEMA, TARGETS_SCHEMA, config_schema, python_callable
-from engine.graph.node_types import NodeTypeSpec, json_path_join
+from engine.graph.type_spec import NodeTypeSpec, json_path_join
 from engine.types import JSON
 
 if TYPE_CHECKING:

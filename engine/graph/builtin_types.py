@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import NodeError
-from engine.graph.node_types import ConfigProblem, NodeTypeSpec
+from engine.graph.type_spec import ConfigProblem, NodeTypeSpec
 from engine.partial import NodePartial
 from engine.types import JSON, Message, Role
 

@@ -1,10 +1,12 @@
 """Checks of graph documents, each problem with its JSONPath: the JSON Schema, ids, edge endpoints, node and
 router types and their configs (`document_problems`), and graph-level rules that compile() enforces
-(`graph_problems`: entry, cycles, reachability, path to End)."""
+(`graph_problems`: entry, cycles, reachability, path to End); `parse_document` / `load_document` build a
+checked document."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
@@ -14,7 +16,13 @@ from typing import Any
 import networkx as nx
 from jsonschema import Draft202012Validator
 
-from engine.graph.doc_model import DocumentProblem, GraphDocument
+from engine.graph.doc_model import (
+    DocumentError,
+    DocumentProblem,
+    GraphDocument,
+    canonical_json,
+    parse_json_text,
+)
 from engine.graph.node_types import (
     NodeTypeRegistry,
     default_registry,
@@ -276,3 +284,51 @@ def graph_problems(doc: GraphDocument, registry: NodeTypeRegistry | None = None)
         if node_id not in ending:
             out.add(f"$.nodes[{i}]", f"node '{node_id}' has no path to End")
     return out.items
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse_document(
+    text_or_obj: str | bytes | Mapping[str, JSON],
+    source: str = "<memory>",
+    *,
+    registry: NodeTypeRegistry | None = None,
+    strict: bool = True,
+) -> GraphDocument:
+    """A document from JSON text or an already parsed object.
+
+    Every problem (schema, ids, edges, types, configs) is collected; with `strict` (the default) any problem
+    raises `DocumentError`. With `strict=False` only text that is not a JSON object raises, and the problems
+    are left on `doc.problems` (the studio opens such documents to fix them).
+    """
+    if isinstance(text_or_obj, str | bytes):
+        data = parse_json_text(text_or_obj, source)
+    else:
+        data = text_or_obj
+        try:  # an object from Python may hold what JSON cannot (NaN, sets, objects)
+            canonical_json(data)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise DocumentError([DocumentProblem("$", f"not a JSON value: {exc}")], source) from exc
+    if not isinstance(data, dict):
+        kind = "array" if isinstance(data, list) else type(data).__name__
+        raise DocumentError([DocumentProblem("$", f"a graph document is a JSON object, not {kind}")], source)
+    doc = GraphDocument(data, source)
+    doc.problems = document_problems(doc.data, registry)
+    if strict and doc.problems:
+        raise DocumentError(doc.problems, source)
+    return doc
+
+
+def load_document(
+    path: str | os.PathLike[str], *, registry: NodeTypeRegistry | None = None, strict: bool = True
+) -> GraphDocument:
+    """Read and parse a `*.wgraph.json` file (see `parse_document`); an unreadable file is a DocumentError."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise DocumentError(
+            [DocumentProblem("$", f"cannot read {p}: {exc.strerror or exc}")], str(p)
+        ) from exc
+    return parse_document(raw, str(p), registry=registry, strict=strict)

@@ -17,7 +17,7 @@ from engine.errors import EngineError
 from engine.types import JSON
 
 if TYPE_CHECKING:
-    from engine.graph.node_types import NodeTypeRegistry
+    pass
 
 FORMAT = "weavegraph.graph"
 VERSION = 1
@@ -180,53 +180,6 @@ def parse_json_text(text: str | bytes, source: str = "<memory>") -> JSON:
         raise DocumentError([DocumentProblem("$", f"not UTF-8 text: {exc.reason}")], source) from exc
     except (json.JSONDecodeError, ValueError, RecursionError) as exc:
         raise DocumentError([_json_error(exc)], source) from exc
-
-
-def parse_document(
-    text_or_obj: str | bytes | Mapping[str, JSON],
-    source: str = "<memory>",
-    *,
-    registry: NodeTypeRegistry | None = None,
-    strict: bool = True,
-) -> GraphDocument:
-    """A document from JSON text or an already parsed object.
-
-    Every problem (schema, ids, edges, types, configs) is collected; with `strict` (the default) any problem
-    raises `DocumentError`. With `strict=False` only text that is not a JSON object raises, and the problems
-    are left on `doc.problems` (the studio opens such documents to fix them).
-    """
-    from engine.graph.doc_checks import document_problems
-
-    if isinstance(text_or_obj, str | bytes):
-        data = parse_json_text(text_or_obj, source)
-    else:
-        data = text_or_obj
-        try:  # an object from Python may hold what JSON cannot (NaN, sets, objects)
-            canonical_json(data)
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise DocumentError([DocumentProblem("$", f"not a JSON value: {exc}")], source) from exc
-    if not isinstance(data, dict):
-        kind = "array" if isinstance(data, list) else type(data).__name__
-        raise DocumentError([DocumentProblem("$", f"a graph document is a JSON object, not {kind}")], source)
-    doc = GraphDocument(data, source)
-    doc.problems = document_problems(doc.data, registry)
-    if strict and doc.problems:
-        raise DocumentError(doc.problems, source)
-    return doc
-
-
-def load_document(
-    path: str | os.PathLike[str], *, registry: NodeTypeRegistry | None = None, strict: bool = True
-) -> GraphDocument:
-    """Read and parse a `*.wgraph.json` file (see `parse_document`); an unreadable file is a DocumentError."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise DocumentError(
-            [DocumentProblem("$", f"cannot read {p}: {exc.strerror or exc}")], str(p)
-        ) from exc
-    return parse_document(raw, str(p), registry=registry, strict=strict)
 
 
 # ---------------------------------------------------------------- saving

@@ -12,7 +12,14 @@ from engine.graph.convert import (
     document_to_builder,
     validate_document,
 )
-from engine.graph.doc_checks import declared_targets, document_problems, document_schema, graph_problems
+from engine.graph.doc_checks import (
+    declared_targets,
+    document_problems,
+    document_schema,
+    graph_problems,
+    load_document,
+    parse_document,
+)
 from engine.graph.doc_model import (
     FORMAT,
     SUFFIX,
@@ -25,8 +32,6 @@ from engine.graph.doc_model import (
     content_hash,
     dumps_document,
     dumps_json,
-    load_document,
-    parse_document,
     save_document,
 )
 from engine.graph.layout import layered_layout

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+import engine.persistence.pg_ops as pg_ops
 from engine.errors import CheckpointerError
-from engine.persistence import pg_ops
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,

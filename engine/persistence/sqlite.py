@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+import engine.persistence.sqlite_ops as ops
 from engine.errors import CheckpointerError
-from engine.persistence import sqlite_ops as ops
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,

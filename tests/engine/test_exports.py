@@ -30,11 +30,50 @@ def test_spec_names_are_importable() -> None:
     assert missing == []
 
 
-def test_all_is_exact_and_sorted_names_exist() -> None:
+# Every public name, exactly: adding or removing an export means changing this list on purpose.
+PUBLIC = """
+AddErrors AddMessages App AppRunner AppRunnerBuilder Append AuthenticationFailed BuilderError BusMetrics
+ChannelSink Checkpoint CheckpointConflict CheckpointDataError Checkpointer CheckpointerError
+CheckpointerType Clock CompiledGraph ConditionalEdge CycleDetected DocumentError DocumentProblem
+DuplicateEdge DuplicateNode EdgeFromEnd EdgeRouted EngineError ErrorEvent ErrorScope Event EventBus
+EventBusConfig EventBusError FrontierCommand FunctionSink GraphBuilder GraphCompileError GraphDocument
+GraphMetadata INVOCATION_END_SCOPE InMemoryCheckpointer InvalidCheckpointerUrl InvalidEvent
+InvalidIterativeEntry InvalidNode InvalidNodeName InvalidNodeResult InvalidOption InvalidPredicate
+InvalidReducer InvocationHandle JsonLinesSink LLM_SCOPES LifecycleRecord MapMerge MemorySink Message
+MissingEntry MissingInput MockClock NoPathToEnd NoStartNodes Node NodeContext NodeError NodeKind NodePartial
+NodeRunError NodeTypeRegistry NodeTypeSpec NotACheckpointDatabase PausedReport PostgresCheckpointer
+ProviderError PrunePolicy PruneReport RecordDecodeError Reducer Replace ReplayComparison
+ReplayConformanceError ReplayRun ReservedNodeName Role RoutingError RunMetadata RunnerError RuntimeConfig
+SQLiteCheckpointer STREAM_END_SCOPE SessionInit SessionNotFound SessionPage SessionQuery SessionState
+SessionStats Sink SinkDiagnostic SinkHealth StateKey StateSlotDeserialize StateSlotError StateSlotMissing
+StateSlotSerialize StateSnapshot StdOutSink StepLimitExceeded StepOptions StepQuery StepQueryResult
+StepReport StorageLocked StorageNotFound StorageStats StorageUnavailable Subscription SystemClock TrustStore
+UnknownChannel UnknownNode UnreachableNodes UntrustedDocument ValidationFailed VersionedState
+VersionedStateBuilder WeaveError __version__ app_to_document compare_event_sequences
+compare_event_sequences_with compare_replay_runs compare_replay_runs_with configure_logging content_hash
+copy_checkpoints default_registry document_callables document_input_state document_to_app
+document_to_builder dumps_document example_names example_path export_jsonl import_jsonl layered_layout
+lifecycle_record load_document open_checkpointer parse_document redact_url resolve_url save_document
+validate_document
+""".split()
+
+
+def test_all_is_sorted_and_exactly_the_public_names() -> None:
+    assert engine.__all__ == sorted(engine.__all__)
+    assert len(set(engine.__all__)) == len(engine.__all__)
+    extra = sorted(set(engine.__all__) - set(PUBLIC))
+    missing = sorted(set(PUBLIC) - set(engine.__all__))
+    assert (extra, missing) == ([], []), f"unexpected exports {extra}; missing exports {missing}"
+    assert engine.__all__ == PUBLIC
     for name in engine.__all__:
         assert getattr(engine, name) is not None, name
-    assert len(set(engine.__all__)) == len(engine.__all__)
     assert set(EXPECTED) <= set(engine.__all__)
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, object] = {}
+    exec("from engine import *", namespace)
+    assert sorted(k for k in namespace if k != "__builtins__") == sorted(engine.__all__)
 
 
 # Subsections of ENGINE.md section 8 whose names are exported so far. A subsection joins this set when its

@@ -126,7 +126,8 @@ async def test_lifecycle_events_only_when_enabled() -> None:
         await loud.run_until_complete("s")
         events = await collect(stream)
     scopes = [e.scope for e in events]
-    assert scopes[:2] == ["checkpoint.saved", "run.start"]  # the step-0 save comes from create_session
+    # create_session publishes Start's routing (step 0), then saves step 0; then the run starts.
+    assert scopes[:5] == ["edge.routed", "edge.routed", "edge.routed", "checkpoint.saved", "run.start"]
     assert scopes[-2:] == ["run.end", STREAM_END_SCOPE]
     for needed in (
         "step.start",

@@ -87,15 +87,16 @@ async def test_seq_increases_and_every_sink_sees_publish_order() -> None:
     assert bus.metrics()["published"] == 500
 
 
-async def test_publish_returns_the_stamped_event_and_copies_republished_ones() -> None:
+async def test_publish_returns_a_stamped_copy_and_never_changes_the_event() -> None:
     first, second = MemorySink(), MemorySink()
     bus_a, bus_b = EventBus.with_sink(first), EventBus.with_sink(second)
     bus_b.publish(ev(-1))
     original = ev(0)
     stamped = bus_a.publish(original)
-    assert stamped is original and original.seq == 0
-    again = bus_b.publish(original)
-    assert again is not original and again.seq == 1 and original.seq == 0
+    assert stamped is not original and stamped.seq == 0 and original.seq == -1
+    assert stamped.to_json_value() | {"seq": -1} == original.to_json_value()
+    again = bus_b.publish(stamped)
+    assert again is not stamped and again.seq == 1 and stamped.seq == 0
     assert again.message == original.message
     await bus_a.aclose()
     await bus_b.aclose()

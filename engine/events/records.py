@@ -1,0 +1,325 @@
+"""Typed lifecycle records: one frozen record per lifecycle kind (`run.start` ... `run.end`, `edge.routed`).
+
+The runner and the executor build these; `record.to_event(session_id, now_unix_ms)` gives the `Event` with the
+JSON shape sinks and files have always seen (scope, message, the record's own metadata keys, then node_id,
+step, invocation_id, now_unix_ms). `lifecycle_record(event)` reads one back, so consumers (the studio)
+switch on types and fields instead of parsing messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from engine.events.event import Event
+from engine.types import JSON
+
+LIFECYCLE = "lifecycle"
+
+
+class LifecycleRecord:
+    """Base of the lifecycle records. `scope` is the event scope; subclasses are frozen slotted dataclasses
+    with `step` first and say how they read as a message and which metadata keys they carry."""
+
+    __slots__ = ()
+    scope: ClassVar[str]
+    step: int
+
+    @property
+    def node_id(self) -> str | None:
+        """The node the event is about (its `node_id` metadata), if any."""
+        return None
+
+    def message(self) -> str:
+        raise NotImplementedError
+
+    def own_metadata(self) -> dict[str, JSON]:
+        """The record's own metadata keys (besides node_id/step/invocation_id/now_unix_ms), in JSON order."""
+        return {}
+
+    def to_event(self, invocation_id: str, now_unix_ms: int | None) -> Event:
+        return Event.create(
+            LIFECYCLE,
+            self.scope,
+            self.message(),
+            node_id=self.node_id,
+            step=self.step,
+            invocation_id=invocation_id,
+            now_unix_ms=now_unix_ms,
+            metadata=self.own_metadata(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart(LifecycleRecord):
+    """`run.start`: a run (`what`="run") or an iterative invocation (`what`="invocation") begins."""
+
+    scope: ClassVar[str] = "run.start"
+    step: int
+    what: str
+    session_id: str
+
+    def message(self) -> str:
+        return f"{self.what} of {self.session_id} started"
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd(LifecycleRecord):
+    """`run.end`: status "completed" or "error"."""
+
+    scope: ClassVar[str] = "run.end"
+    step: int
+    what: str
+    session_id: str
+    status: str
+
+    def message(self) -> str:
+        verb = "completed" if self.status == "completed" else "failed"
+        return f"{self.what} of {self.session_id} {verb}"
+
+    def own_metadata(self) -> dict[str, JSON]:
+        return {"status": self.status}
+
+
+@dataclass(frozen=True, slots=True)
+class StepStart(LifecycleRecord):
+    """`step.start` with the frontier (plain names) the step begins from."""
+
+    scope: ClassVar[str] = "step.start"
+    step: int
+    frontier: tuple[str, ...]
+
+    def message(self) -> str:
+        return f"step {self.step}: {', '.join(self.frontier)}"
+
+    def own_metadata(self) -> dict[str, JSON]:
+        return {"frontier": list(self.frontier)}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStart(LifecycleRecord):
+    scope: ClassVar[str] = "node.start"
+    step: int
+    node: str
+
+    @property
+    def node_id(self) -> str | None:
+        return self.node
+
+    def message(self) -> str:
+        return f"{self.node} started"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFinish(LifecycleRecord):
+    scope: ClassVar[str] = "node.finish"
+    step: int
+    node: str
+    duration_ms: float
+
+    @property
+    def node_id(self) -> str | None:
+        return self.node
+
+    def message(self) -> str:
+        return f"{self.node} finished in {self.duration_ms} ms"
+
+    def own_metadata(self) -> dict[str, JSON]:
+        return {"duration_ms": self.duration_ms}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSkip(LifecycleRecord):
+    """`node.skip` with the reason ("virtual" for Start/End, "gated" for a node with nothing new)."""
+
+    scope: ClassVar[str] = "node.skip"
+    step: int
+    node: str
+    reason: str
+
+    @property
+    def node_id(self) -> str | None:
+        return self.node
+
+    def message(self) -> str:
+        return f"{self.node} skipped ({self.reason})"
+
+    def own_metadata(self) -> dict[str, JSON]:
+        return {"reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFailed(LifecycleRecord):
+    """`node.error`: the node's error message."""
+
+    scope: ClassVar[str] = "node.error"
+    step: int
+    node: str
+    error: str
+
+    @property
+    def node_id(self) -> str | None:
+        return self.node
+
+    def message(self) -> str:
+        return f"{self.node} failed: {self.error}"
+
+    def own_metadata(self) -> dict[str, JSON]:
+        return {"error": self.error}
+
+
+@dataclass(frozen=True, slots=True)
+class StepEnd(LifecycleRecord):
+    scope: ClassVar[str] = "step.end"
+    step: int
+    ran: tuple[str, ...]
+    skipped: tuple[str, ...]
+    updated_channels: tuple[str, ...]
+    next_frontier: tuple[str, ...]
+
+    def message(self) -> str:
+        return f"step {self.step} ran {len(self.ran)}, skipped {len(self.skipped)}"
+
+    def own_metadata(self) -> dict[str, JSON]:
+        return {
+            "ran": list(self.ran),
+            "skipped": list(self.skipped),
+            "updated_channels": list(self.updated_channels),
+            "next_frontier": list(self.next_frontier),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointSaved(LifecycleRecord):
+    """`checkpoint.saved`: the step saved, the storage backend's name and how long the save took."""
+
+    scope: ClassVar[str] = "checkpoint.saved"
+    step: int
+    backend: str
+    duration_ms: float
+
+    def message(self) -> str:
+        return f"checkpoint step {self.step} saved ({self.backend}, {self.duration_ms} ms)"
+
+    def own_metadata(self) -> dict[str, JSON]:
+        return {"backend": self.backend, "duration_ms": self.duration_ms}
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDropped(LifecycleRecord):
+    """`route.dropped`: `source` routed to `target`, which is not a registered node."""
+
+    scope: ClassVar[str] = "route.dropped"
+    step: int
+    source: str
+    target: str
+
+    @property
+    def node_id(self) -> str | None:
+        return self.source
+
+    def message(self) -> str:
+        return f"unknown target '{self.target}' from '{self.source}' dropped"
+
+    def own_metadata(self) -> dict[str, JSON]:
+        return {"target": self.target}
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeRouted(LifecycleRecord):
+    """`edge.routed`: routing took the edge `source -> target` ("Start"/"End" for the virtual nodes);
+    `conditional` when a predicate or a frontier command chose it. `step` is the step that just ran (0 for
+    Start's routing when a session starts)."""
+
+    scope: ClassVar[str] = "edge.routed"
+    step: int
+    source: str
+    target: str
+    conditional: bool
+
+    @property
+    def node_id(self) -> str | None:
+        return self.source
+
+    def message(self) -> str:
+        return f"{self.source} -> {self.target}"
+
+    def own_metadata(self) -> dict[str, JSON]:
+        return {"source": self.source, "target": self.target, "conditional": self.conditional}
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _session(event: Event) -> str:
+    return event.invocation_id or ""
+
+
+def _what(event: Event) -> str:
+    return event.message.split(" of ", 1)[0] if " of " in event.message else "run"
+
+
+_READERS: dict[str, Callable[[Event, int, dict[str, Any]], LifecycleRecord]] = {
+    "run.start": lambda e, s, m: RunStart(s, _what(e), _session(e)),
+    "run.end": lambda e, s, m: RunEnd(s, _what(e), _session(e), _str(m.get("status"))),
+    "step.start": lambda e, s, m: StepStart(s, _names(m.get("frontier"))),
+    "node.start": lambda e, s, m: NodeStart(s, e.node_id or ""),
+    "node.finish": lambda e, s, m: NodeFinish(s, e.node_id or "", _num(m.get("duration_ms"))),
+    "node.skip": lambda e, s, m: NodeSkip(s, e.node_id or "", _str(m.get("reason"))),
+    "node.error": lambda e, s, m: NodeFailed(s, e.node_id or "", _str(m.get("error"))),
+    "step.end": lambda e, s, m: StepEnd(
+        s,
+        _names(m.get("ran")),
+        _names(m.get("skipped")),
+        _names(m.get("updated_channels")),
+        _names(m.get("next_frontier")),
+    ),
+    "checkpoint.saved": lambda e, s, m: CheckpointSaved(
+        s, _str(m.get("backend")), _num(m.get("duration_ms"))
+    ),
+    "route.dropped": lambda e, s, m: RouteDropped(s, e.node_id or "", _str(m.get("target"))),
+    "edge.routed": lambda e, s, m: EdgeRouted(
+        s, _str(m.get("source")), _str(m.get("target")), m.get("conditional") is True
+    ),
+}
+
+LIFECYCLE_SCOPES: tuple[str, ...] = tuple(_READERS)
+"""Every lifecycle scope, in the order a step emits them."""
+
+
+def lifecycle_record(event: Event) -> LifecycleRecord | None:
+    """The typed record of a lifecycle event (from a bus or read back from JSON); None for any other event."""
+    if event.type != LIFECYCLE:
+        return None
+    reader = _READERS.get(event.scope)
+    if reader is None:
+        return None
+    return reader(event, event.step if event.step is not None else 0, event.metadata)
+
+
+__all__ = [
+    "LIFECYCLE_SCOPES",
+    "CheckpointSaved",
+    "EdgeRouted",
+    "LifecycleRecord",
+    "NodeFailed",
+    "NodeFinish",
+    "NodeSkip",
+    "NodeStart",
+    "RouteDropped",
+    "RunEnd",
+    "RunStart",
+    "StepEnd",
+    "StepStart",
+    "lifecycle_record",
+]

@@ -1,0 +1,241 @@
+"""The executor: runs one step plan. Node tasks in one `asyncio.TaskGroup` on one snapshot (at most the
+session's concurrency limit at a time; plain callables in worker threads via `NodeInvoker`), then the barrier
+and routing from `engine.plan`. It awaits nodes and predicates; every decision is `plan`'s."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from engine import plan
+from engine.clock import Clock
+from engine.errors import EngineError, NodeError, RoutingError
+from engine.events.event import Event
+from engine.events.records import LifecycleRecord, NodeFinish, NodeStart
+from engine.graph.compiled import CompiledGraph
+from engine.node import NodeContext, NodeInvoker
+from engine.partial import NodePartial
+from engine.plan import Routing, Session, StepGate, StepPlan
+from engine.state import StateSnapshot, VersionedState
+from engine.types import NodeKind
+
+
+class NodeFailure(Exception):
+    """Internal: carries the failing node and its `NodeError` out of the task group."""
+
+    def __init__(self, index: int, kind: NodeKind, error: NodeError) -> None:
+        super().__init__(str(error))
+        self.index = index
+        self.kind = kind
+        self.error = error
+
+
+class RouteFailure(Exception):
+    """Internal: routing failed after the barrier was applied; carries the `RoutingError` and what the
+    barrier updated, so the runner can record and save the step before re-raising."""
+
+    def __init__(self, error: RoutingError, updated_channels: list[str]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.updated_channels = updated_channels
+
+
+def as_node_error(kind: NodeKind, exc: BaseException) -> NodeError:
+    """Keep a NodeError; wrap anything else in one that names the node, chained to the original."""
+    if isinstance(exc, NodeError):
+        return exc
+    detail = str(exc) or type(exc).__name__
+    err = NodeError(f"node '{kind.name}' raised {type(exc).__name__}: {detail}")
+    err.__cause__ = exc
+    return err
+
+
+class StepEnv:
+    """What a step needs from the runner: the graph, event publishing, the clock and the lifecycle switch."""
+
+    __slots__ = ("clock", "graph", "lifecycle", "loop", "publish")
+
+    def __init__(
+        self, graph: CompiledGraph, publish: Callable[[Event], object], clock: Clock | None, lifecycle: bool
+    ) -> None:
+        self.graph = graph
+        self.publish = publish
+        self.clock = clock
+        self.lifecycle = lifecycle
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def emit(self, record: LifecycleRecord, session_id: str) -> None:
+        """Publish a lifecycle record (the caller checks `lifecycle` first)."""
+        now = self.clock.now_unix_ms() if self.clock is not None else None
+        self.publish(record.to_event(session_id, now))
+
+
+async def _run_one(
+    env: StepEnv, invoker: NodeInvoker, kind: NodeKind, snapshot: StateSnapshot, session: Session, step: int
+) -> NodePartial | None:
+    ctx = NodeContext(kind.name, step, session.session_id, env.publish, env.clock, env.loop)
+    if not env.lifecycle:
+        return await invoker(snapshot, ctx)
+    env.emit(NodeStart(step, kind.name), session.session_id)
+    started = time.perf_counter()
+    result = await invoker(snapshot, ctx)
+    ms = round((time.perf_counter() - started) * 1000.0, 3)
+    env.emit(NodeFinish(step, kind.name, ms), session.session_id)
+    return result
+
+
+async def _guarded(
+    env: StepEnv,
+    index: int,
+    kind: NodeKind,
+    snapshot: StateSnapshot,
+    session: Session,
+    step: int,
+    results: list[NodePartial | None],
+    sem: asyncio.Semaphore | None,
+) -> None:
+    invoker = env.graph.invokers[kind]
+    try:
+        if sem is None:
+            results[index] = await _run_one(env, invoker, kind, snapshot, session, step)
+        else:
+            async with sem:
+                results[index] = await _run_one(env, invoker, kind, snapshot, session, step)
+    except Exception as exc:
+        raise NodeFailure(index, kind, as_node_error(kind, exc)) from exc
+
+
+async def run_nodes(
+    env: StepEnv, run: Sequence[NodeKind], snapshot: StateSnapshot, session: Session, step: int
+) -> list[NodePartial | None]:
+    """Run `run` concurrently on one snapshot; on the first failure cancel the rest and raise NodeFailure
+    for the failing node that comes first in frontier order."""
+    if len(run) == 1:
+        kind = run[0]
+        try:
+            return [await _run_one(env, env.graph.invokers[kind], kind, snapshot, session, step)]
+        except Exception as exc:
+            raise NodeFailure(0, kind, as_node_error(kind, exc)) from exc
+    results: list[NodePartial | None] = [None] * len(run)
+    limit = session.concurrency_limit
+    sem = asyncio.Semaphore(limit) if 0 < limit < len(run) else None
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for i, kind in enumerate(run):
+                tg.create_task(_guarded(env, i, kind, snapshot, session, step, results, sem))
+    except BaseExceptionGroup as group:
+        failures = [e for e in _flatten(group) if isinstance(e, NodeFailure)]
+        if not failures:
+            raise
+        raise min(failures, key=lambda f: f.index) from None
+    return results
+
+
+def _flatten(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out.extend(_flatten(exc))
+        else:
+            out.append(exc)
+    return out
+
+
+async def call_predicate(pred: Any, snapshot: StateSnapshot, source: NodeKind, step: int) -> list[NodeKind]:
+    """Call a routing predicate (sync or async) and check it returned a list of node names/kinds."""
+    try:
+        result = pred(snapshot)
+        if type(result) is not list and inspect.isawaitable(result):  # skip the ABC check for lists
+            result = await result
+    except EngineError:
+        raise
+    except Exception as exc:
+        raise RoutingError(source, step, f"predicate raised {type(exc).__name__}: {exc}") from exc
+    if isinstance(result, str | NodeKind):
+        result = [result]
+    if not isinstance(result, list | tuple):
+        raise RoutingError(
+            source, step, f"predicate returned {type(result).__name__}; expected a list of node names"
+        )
+    out = []
+    for item in result:
+        if not isinstance(item, str | NodeKind):
+            raise RoutingError(
+                source, step, f"predicate returned {item!r} ({type(item).__name__}); expected node names"
+            )
+        out.append(NodeKind.coerce(item))
+    return out
+
+
+async def route_start(graph: CompiledGraph, state: VersionedState) -> Routing:
+    """Start's routing: its unconditional edges, then its conditional edges on `state` (the initial state)."""
+    frontier: list[NodeKind] = []
+    routed: list[plan.RoutedEdge] = []
+    dropped: list[plan.RoutedEdge] = []
+    seen: set[NodeKind] = set()
+    nodes = graph.invokers
+    start = NodeKind.START
+    plan.add_route(frontier, seen, routed, dropped, nodes, start, graph.edge_map.get(start, ()), False)
+    conds = graph.conditional_by_source.get(start, ())
+    if conds:
+        snap = state.snapshot()
+        for cond in conds:
+            targets = await call_predicate(cond.predicate, snap, start, 0)
+            plan.add_route(frontier, seen, routed, dropped, nodes, start, targets, True)
+    return Routing(frontier, routed, dropped)
+
+
+async def execute(env: StepEnv, session: Session, gate: StepGate) -> StepPlan:
+    """Run `gate`'s nodes, apply the barrier to the session's state, record what they saw, route, and
+    return the whole step plan. Raises NodeFailure (nothing merged) or RouteFailure (barrier applied).
+
+    Routing, for each node that ran in frontier order: a Replace command instead of its edges and
+    predicates; otherwise its edges, an Append command's targets, then its predicates (in registration
+    order) on the post-barrier snapshot. (One coroutine for the whole step: this is the hot path.)"""
+    state = session.state
+    step, run, skipped = gate
+    graph = env.graph
+    partials: list[NodePartial | None] = []
+    updated: list[str] = []
+    if run:
+        snapshot = state.snapshot()
+        if env.loop is None:
+            env.loop = asyncio.get_running_loop()
+        partials = await run_nodes(env, run, snapshot, session, step)
+        merged = plan.merge_partials(partials)
+        updated = plan.apply_barrier(state, merged, graph.reducers)
+        plan.record_seen(session.versions_seen, run, snapshot.messages_version, snapshot.extra_version)
+    frontier: list[NodeKind] = []
+    routed: list[plan.RoutedEdge] = []
+    dropped: list[plan.RoutedEdge] = []
+    seen: set[NodeKind] = set()
+    add = plan.add_route
+    nodes = graph.invokers
+    edges = graph.edge_map
+    conds = graph.conditional_by_source
+    post: StateSnapshot | None = None
+    for kind, partial in zip(run, partials, strict=True):
+        command = partial.frontier if partial is not None else None
+        if command is not None and command.mode == "replace":
+            add(frontier, seen, routed, dropped, nodes, kind, command.targets, True)
+            continue
+        if kind in edges:
+            add(frontier, seen, routed, dropped, nodes, kind, edges[kind], False)
+        if command is not None:
+            add(frontier, seen, routed, dropped, nodes, kind, command.targets, True)
+        if kind in conds:
+            for cond in conds[kind]:
+                if post is None:
+                    post = state.snapshot()
+                try:
+                    chosen = await call_predicate(cond.predicate, post, kind, step)
+                except RoutingError as exc:
+                    raise RouteFailure(exc, updated) from exc
+                add(frontier, seen, routed, dropped, nodes, kind, chosen, True)
+    return _tuple_new(StepPlan, (step, run, skipped, updated, routed, dropped, frontier))
+
+
+_tuple_new = tuple.__new__

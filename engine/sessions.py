@@ -1,0 +1,206 @@
+"""`SessionKeeper`, the bookkeeping half of `AppRunner`: live sessions, checkpoint saves and restores (a fresh
+session always saves step 0), lifecycle records, run metadata and closing."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import time
+from typing import Any, Protocol
+
+from engine.clock import Clock
+from engine.errors import SessionNotFound
+from engine.events.event import utc_from_unix_ms
+from engine.events.records import CheckpointSaved, EdgeRouted, LifecycleRecord, RouteDropped
+from engine.executor import StepEnv
+from engine.graph.compiled import CompiledGraph
+from engine.persistence.base import Checkpoint, Checkpointer
+from engine.plan import RoutedEdge, Session
+from engine.reports import RunMetadata, SessionState, UntilStreamEnd
+from engine.runtime_config import RuntimeConfig
+from engine.types import ErrorEvent, ErrorScope, NodeKind, WeaveError
+
+log = logging.getLogger("engine.runner")
+
+
+class RunnableApp(Protocol):
+    """What a runner needs of an `App`: the compiled graph and the runtime configuration."""
+
+    @property
+    def graph(self) -> CompiledGraph: ...
+
+    @property
+    def runtime_config(self) -> RuntimeConfig: ...
+
+
+class SessionKeeper:
+    """The runner's bookkeeping: its live sessions, their saves and restores, lifecycle events, metadata and
+    closing. `AppRunner` adds the stepping on top."""
+
+    def __init__(
+        self,
+        app: RunnableApp,
+        checkpointer: Checkpointer | None,
+        backend: str,
+        owns_checkpointer: bool,
+        *,
+        autosave: bool,
+        bus: Any,
+        clock: Clock | None,
+        concurrency_limit: int,
+        max_steps: int,
+        lifecycle: bool,
+        start_listener: bool,
+    ) -> None:
+        self.app = app
+        self.graph = app.graph
+        self.checkpointer = checkpointer
+        self._backend = backend
+        # Lifecycle events name the real storage even behind checkpointer_custom (run_metadata says "custom").
+        self._storage_name = str(getattr(checkpointer, "backend_name", backend))
+        self._owns_checkpointer = owns_checkpointer
+        self.autosave = autosave
+        self.bus = bus
+        self.clock = clock
+        self.concurrency_limit = concurrency_limit
+        self.max_steps = max_steps
+        self.lifecycle = lifecycle
+        self.start_listener = start_listener
+        self._sessions: dict[str, Session] = {}
+        self._env = StepEnv(self.graph, bus.publish, clock, lifecycle)
+        self._closed = False
+
+    async def aclose(self) -> None:
+        """Drain the event bus's sinks and close storage this runner opened. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.bus.aclose()
+        finally:
+            if self._owns_checkpointer and self.checkpointer is not None:
+                await self.checkpointer.aclose()
+
+    # ------------------------------------------------------------ events, copies, saves
+
+    def _now_dt(self) -> _dt.datetime:
+        if self.clock is not None:
+            return utc_from_unix_ms(self.clock.now_unix_ms())
+        return _dt.datetime.now(_dt.UTC)
+
+    def _emit(self, record: LifecycleRecord, session: Session) -> None:
+        if self.lifecycle:
+            self._env.emit(record, session.session_id)
+
+    def _routed(
+        self, session: Session, step: int, routed: list[RoutedEdge], dropped: list[RoutedEdge]
+    ) -> None:
+        """Log dropped targets (always) and publish `route.dropped` / `edge.routed` (with lifecycle on)."""
+        for edge in dropped:
+            log.warning(
+                "session %s step %d: dropped unknown routing target '%s' (from '%s')",
+                session.session_id,
+                step,
+                edge.target,
+                edge.source,
+            )
+            self._emit(RouteDropped(step, edge.source.name, edge.target.name), session)
+        if self.lifecycle:
+            for edge in routed:
+                self._emit(EdgeRouted(step, edge.source.name, edge.target.name, edge.conditional), session)
+
+    def _get(self, session_id: str) -> Session:
+        try:
+            return self._sessions[session_id]
+        except KeyError:
+            raise SessionNotFound(session_id) from None
+
+    @staticmethod
+    def _copy_of(session: Session) -> SessionState:
+        return SessionState(
+            session.state.copy(),
+            session.step,
+            list(session.frontier),
+            {k: dict(v) for k, v in session.versions_seen.items()},
+        )
+
+    def _error_event(self, scope: ErrorScope, message: str, tags: list[str]) -> ErrorEvent:
+        return ErrorEvent(self._now_dt(), scope, WeaveError(message), tags, {})
+
+    async def _save(
+        self,
+        session: Session,
+        ran: list[NodeKind] | None = None,
+        skipped: list[NodeKind] | None = None,
+        updated: list[str] | None = None,
+        *,
+        force: bool = False,
+    ) -> None:
+        """Save the session's checkpoint when autosave is on (or `force`: a fresh session's step 0)."""
+        if (not self.autosave and not force) or self.checkpointer is None:
+            return
+        cp = Checkpoint(
+            session.session_id,
+            session.step,
+            session.state,
+            list(session.frontier),
+            {k: dict(v) for k, v in session.versions_seen.items()},
+            session.concurrency_limit,
+            self._now_dt(),
+            list(ran or ()),
+            list(skipped or ()),
+            list(updated or ()),
+        )
+        cp.graph_hash = self.graph.definition_hash
+        started = time.perf_counter()
+        await self.checkpointer.save(cp, expected_last_step=session.last_saved_step)
+        session.last_saved_step = session.step
+        if self.lifecycle:
+            ms = round((time.perf_counter() - started) * 1000.0, 3)
+            self._emit(CheckpointSaved(session.step, self._storage_name, ms), session)
+
+    async def _restore(self, session_id: str) -> Session | None:
+        if self.checkpointer is None:
+            return None
+        cp = await self.checkpointer.load_latest(session_id)
+        if cp is None:
+            return None
+        return Session(
+            session_id,
+            cp.state,
+            cp.step,
+            list(cp.frontier),
+            {k: dict(v) for k, v in cp.versions_seen.items()},
+            cp.concurrency_limit or self.concurrency_limit,
+            cp.step,
+        )
+
+    # ------------------------------------------------------------ sessions
+
+    @staticmethod
+    def _log_dropped(session_id: str, dropped: list[RoutedEdge]) -> None:
+        for edge in dropped:
+            log.warning("session %s: dropped unknown routing target '%s' from Start", session_id, edge.target)
+
+    def get_session(self, session_id: str) -> SessionState:
+        return self._copy_of(self._get(session_id))
+
+    async def list_sessions(self) -> list[str]:
+        ids = list(await self.checkpointer.list_sessions()) if self.checkpointer is not None else []
+        known = set(ids)
+        ids.extend(s for s in self._sessions if s not in known)
+        return ids
+
+    def event_stream(self) -> UntilStreamEnd:
+        """A new subscription to this runner's events; it ends after the next stream-end event."""
+        return UntilStreamEnd(self.bus.subscribe())
+
+    def run_metadata(self) -> RunMetadata:
+        meta = self.graph.metadata()
+        return RunMetadata(
+            engine_version=meta["engine_version"],
+            graph_hash=meta["graph_hash"],
+            runtime_config_hash=self.app.runtime_config.config_hash(),
+            checkpointer_backend=self._backend,
+            clock_mode="configured" if self.clock is not None else "unset",
+        )
