@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import EngineError
+from engine.graph.doc_limits import MAX_DOCUMENT_BYTES, limit_problem, too_large
 from engine.types import JSON
 
 if TYPE_CHECKING:
@@ -169,17 +170,28 @@ def _json_error(exc: json.JSONDecodeError | ValueError | RecursionError) -> Docu
 
 
 def parse_json_text(text: str | bytes, source: str = "<memory>") -> JSON:
-    """Parse JSON text; DocumentError with `$`, line and column when it is not JSON (NaN is refused)."""
+    """Parse JSON text; DocumentError with `$`, line and column when it is not JSON (NaN is refused), and
+    with the JSONPath of the first value over a limit (size, nesting, strings: `engine.graph.doc_limits`)."""
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise DocumentError([DocumentProblem("$", too_large(len(text)))], source)
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8-sig")
         elif text.startswith("\ufeff"):
             text = text[1:]
-        return json.loads(text, parse_constant=_reject_constant)
+        data: JSON = json.loads(text, parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         raise DocumentError([DocumentProblem("$", f"not UTF-8 text: {exc.reason}")], source) from exc
     except (json.JSONDecodeError, ValueError, RecursionError) as exc:
         raise DocumentError([_json_error(exc)], source) from exc
+    _check_limits(data, source)
+    return data
+
+
+def _check_limits(data: object, source: str) -> None:
+    found = limit_problem(data)
+    if found is not None:
+        raise DocumentError([DocumentProblem(*found)], source)
 
 
 def parse_document(
@@ -192,8 +204,9 @@ def parse_document(
     """A document from JSON text or an already parsed object.
 
     Every problem (schema, ids, edges, types, configs) is collected; with `strict` (the default) any problem
-    raises `DocumentError`. With `strict=False` only text that is not a JSON object raises, and the problems
-    are left on `doc.problems` (the studio opens such documents to fix them).
+    raises `DocumentError`. With `strict=False` only what cannot be opened raises (not a JSON object, over a
+    size or nesting limit) and the other problems are left on `doc.problems` (the studio opens such
+    documents to fix them).
     """
     from engine.graph.doc_checks import document_problems
 
@@ -201,6 +214,7 @@ def parse_document(
         data = parse_json_text(text_or_obj, source)
     else:
         data = text_or_obj
+        _check_limits(data, source)
         try:  # an object from Python may hold what JSON cannot (NaN, sets, objects)
             canonical_json(data)
         except (TypeError, ValueError, RecursionError) as exc:
@@ -221,7 +235,11 @@ def load_document(
     """Read and parse a `*.wgraph.json` file (see `parse_document`); an unreadable file is a DocumentError."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_DOCUMENT_BYTES + 1)  # never more: a huge file is refused, not loaded
+            if len(raw) > MAX_DOCUMENT_BYTES:
+                size = max(os.fstat(fh.fileno()).st_size, len(raw))
+                raise DocumentError([DocumentProblem("$", too_large(size))], str(p))
     except OSError as exc:
         raise DocumentError(
             [DocumentProblem("$", f"cannot read {p}: {exc.strerror or exc}")], str(p)
