@@ -31,6 +31,7 @@ from tests.faults.helpers import (
 )
 
 pytestmark = pytest.mark.slow
+SCALES_WITH_TRIALS = True  # conftest.py: the time limit grows with --fault-trials
 
 MODES = {"compact": "?storage=compact&snapshot_every=7", "full": "?storage=full"}
 
