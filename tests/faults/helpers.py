@@ -111,13 +111,13 @@ def app_of(data: dict[str, Any]) -> tuple[Any, VersionedState]:
     return document_to_app(doc), document_input_state(doc)
 
 
-async def reference_states(data: dict[str, Any], folder: Path) -> list[VersionedState]:
-    """The state after every step (index = step) of one undisturbed run of the document (kept in a full-mode
-    SQLite file in `folder`, since the in-memory checkpointer keeps only the latest step)."""
+async def reference_states(data: dict[str, Any], folder: Path, mode: str = "full") -> list[VersionedState]:
+    """The state after every step (index = step) of one undisturbed run of the document (kept in an SQLite
+    file in `folder`, since the in-memory checkpointer keeps only the latest step)."""
     from engine.persistence.sqlite import SQLiteCheckpointer
 
     app, state = app_of(data)
-    storage = await SQLiteCheckpointer.connect(f"sqlite://{folder / 'reference.db'}?storage=full")
+    storage = await SQLiteCheckpointer.connect(f"sqlite://{folder / 'reference.db'}?storage={mode}")
     try:
         async with await AppRunner.builder().app(app).checkpointer_custom(storage).build() as runner:
             await runner.create_session(SESSION, state)
