@@ -1,7 +1,7 @@
 """A process that races another one, started by tests/faults/test_races.py. It imports everything first, then
 waits for the wall-clock moment START (seconds since the epoch) so both processes act at the same instant.
 
-  race_proc.py open DIR START NAME ROUNDS  round i (at START + i * GAP, p2 up to 15 ms later): connect to
+  race_proc.py open DIR START NAME ROUNDS  round i (at START + i * GAP, p2 up to 1.5 ms later): connect to
                                            the brand-new SQLite file DIR/new-<i>.db and save a session NAME;
                                            prints "ok <i>"
   race_proc.py session URL START NAME N    save steps 1..N of session "shared", each with expected_last_step;
@@ -47,9 +47,9 @@ async def open_new(url: str, name: str) -> None:
 def open_rounds(folder: str, start: float, name: str, rounds: int) -> int:
     failed = 0
     for i in range(rounds):
-        # p1 starts each round on the dot, p2 0-15 ms later: the first open's schema creation and the
+        # p1 starts each round on the dot, p2 0-1.5 ms later: the first open's schema creation and the
         # second's journal-mode switch, table check and schema creation meet at every offset
-        offset = 0.0 if name == "p1" else (i % 16) * 0.001
+        offset = 0.0 if name == "p1" else (i % 4) * 0.0005
         wait_until(start + i * GAP + offset)
         try:
             asyncio.run(open_new(f"sqlite://{folder}/new-{i}.db", name))

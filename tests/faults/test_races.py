@@ -25,7 +25,7 @@ from tests.faults.race_proc import GAP
 pytestmark = pytest.mark.slow
 
 PROC = Path(__file__).with_name("race_proc.py")
-ROUNDS = 12
+ROUNDS = 24
 STEPS = 40
 
 
