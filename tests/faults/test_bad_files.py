@@ -156,8 +156,10 @@ def _url(path: Path) -> str:
 
 
 def _cli_args(command: str, path: Path, doc: Path, out: Path) -> list[str]:
-    if command == "run --db":
-        return ["run", str(doc), "--db", _url(path), "--session", SESSION]
+    if (
+        command == "run --db"
+    ):  # a new session: the run must write (a finished one could resume writing nothing)
+        return ["run", str(doc), "--db", _url(path), "--session", "fresh"]
     args = [*READS[command], "--db", _url(path)]
     if command == "export":
         args += ["-o", str(out)]
