@@ -31,3 +31,14 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
         yield url
     finally:
         postgres_server.drop_database(url)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here (the root conftest) so that `pytest tests --fault-trials=100` works: options of deeper conftests
+    # are only read when their directory is named on the command line.
+    parser.addoption(
+        "--fault-trials",
+        type=int,
+        default=10,
+        help="kill -9 trials per storage mode in tests/faults (default 10; the long run uses 100)",
+    )

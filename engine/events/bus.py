@@ -2,14 +2,14 @@
 
 Invariants: every sink sees the events it receives in publish order (`seq` increasing); a sink that is slow,
 hung or raising costs the publisher O(1) and never affects another sink; when a queue is full its oldest
-event is evicted and counted. The bus owns its worker tasks (started lazily on its event loop, awaited by
+event is evicted and counted; a sync `handle` never runs on the event loop thread unless its sink declares
+`non_blocking = True` (C8). The bus owns its worker tasks (started lazily on its event loop, awaited by
 `aclose()`); it cannot use a TaskGroup because `publish` is synchronous and has no enclosing scope.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import datetime as _dt
 import inspect
 import logging
@@ -25,7 +25,7 @@ from engine.errors import EngineError
 from engine.events.event import Event
 from engine.events.health import SINK_ERROR_SCOPE, BusMetrics, SinkDiagnostic, SinkHealth
 from engine.events.sinks import as_sink, sink_name
-from engine.events.slot import SinkSlot, handle_batch, health_of
+from engine.events.slot import SinkSlot, health_of
 from engine.events.subscription import Channel, DiagnosticStream, Subscription
 
 __all__ = ["DEFAULT_CLOSE_TIMEOUT", "EventBus", "EventBusError"]
@@ -33,8 +33,6 @@ __all__ = ["DEFAULT_CLOSE_TIMEOUT", "EventBus", "EventBusError"]
 log = logging.getLogger("engine.events")
 _running_loop: Callable[[], asyncio.AbstractEventLoop | None] = asyncio._get_running_loop
 _YIELD_EVERY = 1024
-_BLOCKING_THRESHOLD = 0.05
-"""Seconds of uninterrupted sync handling after which a sink without a `blocking` flag moves to a thread."""
 DEFAULT_CLOSE_TIMEOUT = 5.0
 """Seconds `EventBus.aclose()` waits for sinks to drain before cancelling the ones still busy."""
 
@@ -77,6 +75,7 @@ class EventBus:
         self._diag_subs: tuple[Channel[SinkDiagnostic], ...] = ()
         self._diag_history: deque[SinkDiagnostic] = deque(maxlen=buffer_capacity)
         self._next_seq = 0
+        self._last_diag_seq = -1
         self._after_close = 0
         self._retired_sub_dropped = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -126,8 +125,8 @@ class EventBus:
         limit = self._close_timeout if timeout is None else timeout
         await self._drain((slot,), limit)
         await self._close_sink(slot, limit)
-        if slot.executor is not None:
-            slot.executor.shutdown(wait=False, cancel_futures=True)
+        if slot.thread is not None:
+            slot.thread.stop()
         return health_of(slot, time.monotonic())
 
     @property
@@ -177,6 +176,7 @@ class EventBus:
         if self._closing:
             return
         event = event.with_seq(self._next_seq)
+        self._last_diag_seq = self._next_seq
         self._next_seq += 1
         for slot in self._slots:
             if slot is not skip:
@@ -295,8 +295,6 @@ class EventBus:
         queue = slot.queue
         handle = slot.handle
         isawaitable = inspect.isawaitable
-        started = time.perf_counter()
-        awaited = False
         count = 0
         while queue and count < _YIELD_EVERY:
             event = queue.popleft()
@@ -304,7 +302,6 @@ class EventBus:
             try:
                 result = handle(event)
                 if result is not None and isawaitable(result):
-                    awaited = True
                     slot.busy_since = time.monotonic()
                     await result
             except asyncio.CancelledError as exc:
@@ -319,36 +316,45 @@ class EventBus:
             slot.in_hand = 0
             slot.done_seq = event.seq
             count += 1
-        elapsed = time.perf_counter() - started
-        if slot.adaptive and not awaited and elapsed > _BLOCKING_THRESHOLD:
-            slot.threaded = True
-            log.warning(
-                "event sink %r blocked the event loop for %.0f ms on %d event(s); it now runs in a "
-                "worker thread (`blocking = True` starts it there, `blocking = False` keeps it on the loop)",
-                slot.name,
-                elapsed * 1000,
-                count,
-            )
         if count >= _YIELD_EVERY:  # a long backlog: let the rest of the loop breathe
             self._notify_progress()
             await asyncio.sleep(0)
 
     async def _run_threaded_batch(self, slot: SinkSlot, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand up to `_YIELD_EVERY` queued events to the sink's thread and wait for it without blocking the
+        loop; an awaitable a sync `handle` returned is awaited here, then the thread goes on."""
+        thread = slot.thread
+        assert thread is not None
         queue = slot.queue
         batch = [queue.popleft() for _ in range(min(len(queue), _YIELD_EVERY))]
         slot.in_hand = len(batch)
         slot.busy_since = time.monotonic()
-        if slot.executor is None:
-            slot.executor = concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix=f"weavegraph-sink-{slot.name}"
-            )
-        failures = await loop.run_in_executor(slot.executor, handle_batch, slot.handle, batch)
-        slot.handled += len(batch) - len(failures)
-        for index, exc in failures:
-            self._sink_failed(slot, exc, batch[index])
+        while batch and not thread.stopped:
+            outcome = await thread.run(slot.handle, batch, loop)
+            if outcome.done == 0:  # stopped before taking any
+                break
+            failed = {index for index, _ in outcome.failures}
+            for index, exc in outcome.failures:
+                self._sink_failed(slot, exc, batch[index])
+            last = outcome.done - 1
+            slot.handled += outcome.done - len(failed) - (outcome.pending is not None)
+            if outcome.pending is not None:
+                try:
+                    await outcome.pending
+                except asyncio.CancelledError as exc:
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise
+                    self._sink_failed(slot, exc, batch[last])
+                except Exception as exc:
+                    self._sink_failed(slot, exc, batch[last])
+                else:
+                    slot.handled += 1
+            slot.done_seq = batch[last].seq
+            batch = batch[outcome.done :]
+            slot.in_hand = len(batch)
         slot.busy_since = None
         slot.in_hand = 0
-        slot.done_seq = batch[-1].seq
 
     def _notify_progress(self) -> None:
         progress = self._progress
@@ -451,7 +457,8 @@ class EventBus:
 
     async def flush(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109  (documented API)
         """Wait until every sink has dealt with (handled, failed on, or dropped) every event published so
-        far. Returns False if `timeout` seconds passed first (a hung sink), True otherwise."""
+        far, and with the diagnostic events about sink failures on them. Returns False if `timeout` seconds
+        passed first (a hung sink), True otherwise."""
         loop = self._bind_here()
         self._listening = True
         for slot in self._slots:
@@ -462,6 +469,9 @@ class EventBus:
                 while True:
                     behind = [s for s in self._slots if not s.caught_up(target)]
                     if not behind:
+                        if self._last_diag_seq > target:  # sink failures on those events: deliver them too
+                            target = self._last_diag_seq
+                            continue
                         return True
                     if all(s.task is None or s.task.done() for s in behind):
                         return False  # closed: nobody will ever deliver these
@@ -492,8 +502,8 @@ class EventBus:
             for slot in self._slots:
                 if slot.task is not None and not slot.task.done():  # only if aclose itself was cancelled
                     slot.task.cancel()
-                if slot.executor is not None:
-                    slot.executor.shutdown(wait=False, cancel_futures=True)
+                if slot.thread is not None:
+                    slot.thread.stop()
             for channel in self._subs:
                 channel.close()
             for diag_channel in self._diag_subs:
@@ -512,6 +522,9 @@ class EventBus:
         _, pending = await asyncio.wait(tasks, timeout=limit)
         for task in pending:
             task.cancel()
+            thread = tasks[task].thread
+            if thread is not None:
+                thread.stop()  # it finishes the event in hand and never calls handle() again
         if pending:
             await asyncio.wait(pending, timeout=1.0)
         for task in pending:

@@ -1,16 +1,17 @@
 """Event sinks: the `Sink` protocol and the built-in stdout, memory, channel and JSON Lines sinks.
 
-A sink's `handle(event)` runs in the bus's worker task for that sink, one event at a time and in publish
-order; it may be sync or return an awaitable. Where a sync `handle` runs is set by the optional `blocking`
-attribute: True = in a worker thread of its own; False = always on the event loop (for sinks that touch
-loop objects); absent = on the loop until it is caught blocking it (> 50 ms at a stretch), then in a
-thread. `close()` / `aclose()`, when present, are called once by `EventBus.aclose()`.
+A sink's `handle(event)` is called for one event at a time, in publish order; it may be sync or async. An
+async `handle` runs on the event loop. A sync `handle` runs in a daemon thread of the sink's own, so a sink
+that blocks never freezes the loop, unless the sink declares `non_blocking = True` (it promises to return at
+once, or needs the loop's thread: `MemorySink`, `ChannelSink`). `close()` / `aclose()`, when present, are
+called once by `EventBus.aclose()`, on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import inspect
 import io
 import os
 import sys
@@ -35,8 +36,9 @@ __all__ = [
 
 @runtime_checkable
 class Sink(Protocol):
-    """What the bus needs from a sink. Optional extras: `blocking: bool` (True: run a sync `handle` in a
-    thread; False: never), `close()` or `aclose()` (called once when the bus closes)."""
+    """What the bus needs from a sink. Optional extras: `non_blocking = True` (a sync `handle` that returns
+    at once may run on the event loop instead of a thread of its own), `close()` or `aclose()` (called once
+    when the bus closes)."""
 
     name: str
 
@@ -50,12 +52,15 @@ def sink_name(sink: object) -> str:
 
 
 class FunctionSink:
-    """Adapts a plain callable `fn(event)` (sync or async) to the `Sink` protocol."""
+    """Adapts a plain callable `fn(event)` (sync or async) to the `Sink` protocol. A sync `fn` runs in a
+    thread of its own unless `non_blocking=True`; an async one on the loop."""
 
-    def __init__(self, fn: Callable[[Event], Any], *, name: str | None = None, blocking: bool = False):
+    def __init__(
+        self, fn: Callable[[Event], Any], *, name: str | None = None, non_blocking: bool = False
+    ) -> None:
         self._fn = fn
         self.name = name or getattr(fn, "__name__", None) or type(fn).__name__
-        self.blocking = blocking
+        self.non_blocking = non_blocking or inspect.iscoroutinefunction(fn)
 
     def handle(self, event: Event) -> Any:
         return self._fn(event)
@@ -146,6 +151,8 @@ class StdOutSink:
 class MemorySink:
     """Keeps every event it handles, in order (or the last `capacity` when given). For tests and tools."""
 
+    non_blocking = True  # a deque append: handled on the loop
+
     def __init__(self, *, capacity: int | None = None, name: str = "memory"):
         self.name = name
         self._events: deque[Event] = deque(maxlen=capacity)
@@ -174,7 +181,7 @@ class ChannelSink:
     """Puts every event on an `asyncio.Queue`. A full bounded queue makes this sink wait (its own bus queue
     then fills and drops its oldest events); the run is never slowed."""
 
-    blocking = False  # asyncio.Queue is not thread-safe: always handled on the loop
+    non_blocking = True  # asyncio.Queue is not thread-safe: always handled on the loop
 
     def __init__(self, queue: asyncio.Queue[Event], *, name: str = "channel"):
         self.name = name

@@ -1,20 +1,37 @@
-"""One attached sink's bookkeeping: its bounded queue, worker handle, counters and health snapshot."""
+"""One attached sink's bookkeeping (its bounded queue, worker handle, counters and health snapshot) and the
+daemon thread that runs a sync sink's `handle` off the event loop."""
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import datetime as _dt
 import inspect
+import queue
+import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.events.event import Event
 from engine.events.health import SinkHealth
 from engine.events.sinks import sink_name
 
-__all__ = ["SinkSlot", "handle_batch", "health_of"]
+__all__ = ["BatchOutcome", "SinkSlot", "SinkThread", "handle_batch", "health_of", "runs_on_loop"]
+
+IDLE_EXIT = 10.0
+"""Seconds a sink thread waits for work before it ends (a new one starts with the next batch)."""
+
+
+def runs_on_loop(sink: Any) -> bool:
+    """Whether the bus may call `sink.handle` on the event loop thread: only for an async `handle` or a
+    sink that declares `non_blocking = True` (C8). Every other sync sink runs in a thread of its own."""
+    if getattr(sink, "non_blocking", False) is True:
+        return True
+    handle = getattr(sink, "handle", None)
+    return inspect.iscoroutinefunction(handle) or inspect.iscoroutinefunction(
+        getattr(handle, "__call__", None)  # noqa: B004  (an async callable object)
+    )
 
 
 class SinkSlot:
@@ -22,13 +39,11 @@ class SinkSlot:
 
     __slots__ = (
         "abandoned",
-        "adaptive",
         "busy_since",
         "capacity",
         "done_seq",
         "dropped",
         "errors",
-        "executor",
         "handle",
         "handled",
         "in_hand",
@@ -39,6 +54,7 @@ class SinkSlot:
         "retired",
         "sink",
         "task",
+        "thread",
         "threaded",
         "waiter",
     )
@@ -59,14 +75,10 @@ class SinkSlot:
         self.last_error_at: _dt.datetime | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.task: asyncio.Task[None] | None = None
-        self.executor: concurrent.futures.ThreadPoolExecutor | None = None
         self.busy_since: float | None = None
         self.retired = False
-        # `blocking = True`: sync handle runs in a thread; `blocking = False`: always on the loop; no
-        # attribute: on the loop until it is caught blocking it, then in a thread.
-        blocking = getattr(sink, "blocking", None)
-        self.threaded = blocking is True
-        self.adaptive = blocking is None
+        self.threaded = not runs_on_loop(sink)
+        self.thread: SinkThread | None = SinkThread(self.name) if self.threaded else None
 
     def wake(self) -> None:
         waiter = self.waiter
@@ -94,16 +106,111 @@ def health_of(slot: SinkSlot, now: float) -> SinkHealth:
     )
 
 
-def handle_batch(handle: Callable[[Event], Any], batch: list[Event]) -> list[tuple[int, Exception]]:
-    """Run a blocking sink's sync `handle` over `batch` (in its thread); return the failures."""
-    failures: list[tuple[int, Exception]] = []
+@dataclass(slots=True)
+class BatchOutcome:
+    """What a sink thread did with a batch: `done` events taken (handled, failed or handed back), the
+    failures as (index, exception), and the awaitable the last one returned, to be awaited on the loop."""
+
+    done: int = 0
+    failures: list[tuple[int, Exception]] = field(default_factory=list)
+    pending: Awaitable[Any] | None = None
+
+
+def handle_batch(
+    handle: Callable[[Event], Any], batch: list[Event], stopped: Callable[[], bool] = lambda: False
+) -> BatchOutcome:
+    """Run a sync sink's `handle` over `batch` (in its thread) until the batch ends, `stopped()` turns true
+    (checked before each event) or `handle` returns an awaitable (handed back for the loop to await, so a
+    sync `handle` that sometimes returns a coroutine still sees its events in order)."""
+    outcome = BatchOutcome()
     for i, event in enumerate(batch):
+        if stopped():
+            break
+        outcome.done = i + 1
         try:
             result = handle(event)
-            if inspect.isawaitable(result):
-                if inspect.iscoroutine(result):
-                    result.close()
-                raise TypeError("a blocking sink's handle() must be synchronous")
         except Exception as exc:
-            failures.append((i, exc))
-    return failures
+            outcome.failures.append((i, exc))
+            continue
+        if result is not None and inspect.isawaitable(result):
+            outcome.pending = result
+            break
+    return outcome
+
+
+_Job = tuple[Callable[[Event], Any], list[Event], asyncio.AbstractEventLoop, "asyncio.Future[BatchOutcome]"]
+
+
+class SinkThread:
+    """The daemon thread of one sync sink: it runs the batches the sink's worker task hands it, one at a
+    time and in order. `stop()` (the bus gave up on the sink, or closed) makes it call `handle` no more:
+    the event in hand finishes, the rest of its batch and later batches are never handled. A daemon, so a
+    sink stuck in `handle` never keeps the process alive; it also ends after `IDLE_EXIT` seconds without
+    work (the next batch starts a new one)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = f"weavegraph-sink-{name}"
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.stopped = False
+
+    def run(
+        self, handle: Callable[[Event], Any], batch: list[Event], loop: asyncio.AbstractEventLoop
+    ) -> asyncio.Future[BatchOutcome]:
+        """Queue `batch`; the future (of `loop`) gets the outcome. After `stop()` it is done at once."""
+        future: asyncio.Future[BatchOutcome] = loop.create_future()
+        with self._lock:
+            if self.stopped:
+                future.set_result(BatchOutcome())
+                return future
+            self._jobs.put((handle, batch, loop, future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
+                self._thread.start()
+        return future
+
+    def stop(self) -> None:
+        """Call `handle` no more (the event in hand, if any, finishes); the thread ends."""
+        with self._lock:
+            self.stopped = True
+            self._jobs.put(None)
+
+    @property
+    def alive(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _is_stopped(self) -> bool:
+        return self.stopped
+
+    def _main(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=IDLE_EXIT)
+            except queue.Empty:
+                with self._lock:
+                    if self._jobs.empty():
+                        self._thread = None
+                        return
+                continue
+            if job is None or self.stopped:
+                return
+            handle, batch, loop, future = job
+            outcome = handle_batch(handle, batch, self._is_stopped)
+            try:
+                loop.call_soon_threadsafe(_resolve, future, outcome)
+            except RuntimeError:  # the loop is closed: nobody waits for this outcome
+                pass
+
+
+def _resolve(future: asyncio.Future[BatchOutcome], outcome: BatchOutcome) -> None:
+    if not future.done():
+        future.set_result(outcome)
+    elif inspect.iscoroutine(outcome.pending):  # the worker was cancelled meanwhile: nobody awaits it
+        outcome.pending.close()

@@ -16,11 +16,13 @@ from typing import Any
 import networkx as nx
 from jsonschema import Draft202012Validator
 
+from engine.graph.doc_limits import MAX_DOCUMENT_BYTES, too_large
 from engine.graph.doc_model import (
     DocumentError,
     DocumentProblem,
     GraphDocument,
     canonical_json,
+    check_limits,
     parse_json_text,
 )
 from engine.graph.node_types import (
@@ -299,13 +301,15 @@ def parse_document(
     """A document from JSON text or an already parsed object.
 
     Every problem (schema, ids, edges, types, configs) is collected; with `strict` (the default) any problem
-    raises `DocumentError`. With `strict=False` only text that is not a JSON object raises, and the problems
-    are left on `doc.problems` (the studio opens such documents to fix them).
+    raises `DocumentError`. With `strict=False` only what cannot be opened raises (not a JSON object, over a
+    size or nesting limit) and the other problems are left on `doc.problems` (the studio opens such
+    documents to fix them).
     """
     if isinstance(text_or_obj, str | bytes):
         data = parse_json_text(text_or_obj, source)
     else:
         data = text_or_obj
+        check_limits(data, source)
         try:  # an object from Python may hold what JSON cannot (NaN, sets, objects)
             canonical_json(data)
         except (TypeError, ValueError, RecursionError) as exc:
@@ -326,7 +330,11 @@ def load_document(
     """Read and parse a `*.wgraph.json` file (see `parse_document`); an unreadable file is a DocumentError."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_DOCUMENT_BYTES + 1)  # never more: a huge file is refused, not loaded
+            if len(raw) > MAX_DOCUMENT_BYTES:
+                size = max(os.fstat(fh.fileno()).st_size, len(raw))
+                raise DocumentError([DocumentProblem("$", too_large(size))], str(p))
     except OSError as exc:
         raise DocumentError(
             [DocumentProblem("$", f"cannot read {p}: {exc.strerror or exc}")], str(p)

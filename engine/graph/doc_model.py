@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import EngineError
+from engine.graph.doc_limits import MAX_DOCUMENT_BYTES, limit_problem, too_large
 from engine.types import JSON
 
 if TYPE_CHECKING:
@@ -169,17 +170,28 @@ def _json_error(exc: json.JSONDecodeError | ValueError | RecursionError) -> Docu
 
 
 def parse_json_text(text: str | bytes, source: str = "<memory>") -> JSON:
-    """Parse JSON text; DocumentError with `$`, line and column when it is not JSON (NaN is refused)."""
+    """Parse JSON text; DocumentError with `$`, line and column when it is not JSON (NaN is refused), and
+    with the JSONPath of the first value over a limit (size, nesting, strings: `engine.graph.doc_limits`)."""
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise DocumentError([DocumentProblem("$", too_large(len(text)))], source)
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8-sig")
         elif text.startswith("\ufeff"):
             text = text[1:]
-        return json.loads(text, parse_constant=_reject_constant)
+        data: JSON = json.loads(text, parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         raise DocumentError([DocumentProblem("$", f"not UTF-8 text: {exc.reason}")], source) from exc
     except (json.JSONDecodeError, ValueError, RecursionError) as exc:
         raise DocumentError([_json_error(exc)], source) from exc
+    check_limits(data, source)
+    return data
+
+
+def check_limits(data: object, source: str) -> None:
+    found = limit_problem(data)
+    if found is not None:
+        raise DocumentError([DocumentProblem(*found)], source)
 
 
 # ---------------------------------------------------------------- saving

@@ -208,10 +208,9 @@ async def test_hung_sink_never_stops_publishing_or_other_sinks() -> None:
     assert memory.snapshot()[-1].metadata["i"] == 9_999
 
 
-async def test_blocking_sync_sink_runs_off_the_loop() -> None:
+async def test_slow_sync_sink_runs_off_the_loop() -> None:
     class SlowSync:
         name = "slow-sync"
-        blocking = True
 
         def __init__(self) -> None:
             self.events: list[int] = []
@@ -231,39 +230,42 @@ async def test_blocking_sync_sink_runs_off_the_loop() -> None:
     while time.perf_counter() - start < 0.1:
         await asyncio.sleep(0.005)
         ticks += 1
-    assert ticks >= 4, "the loop was blocked by a sync sink marked blocking"
+    assert ticks >= 4, "the loop was blocked by a sync sink"
     await bus.aclose()
     assert slow.events == list(range(20))
     assert threading.get_ident() not in slow.threads
 
 
-async def test_sync_sink_caught_blocking_the_loop_moves_to_a_thread(caplog: pytest.LogCaptureFixture) -> None:
-    class Sometimes:
-        name = "sometimes-slow"
+async def test_sync_sinks_run_in_a_thread_unless_declared_non_blocking() -> None:
+    class Plain:
+        name = "plain"
 
         def __init__(self) -> None:
             self.threads: list[int] = []
 
         def handle(self, event: Event) -> None:
-            if event.seq == 0:
-                time.sleep(0.08)  # once: blocks the loop, so the bus moves it off the loop
             self.threads.append(threading.get_ident())
 
-    class Pinned(Sometimes):
+    class Pinned(Plain):
         name = "pinned"
-        blocking = False
+        non_blocking = True
 
-    sometimes, pinned = Sometimes(), Pinned()
-    bus = EventBus.with_sinks([sometimes, pinned])
+    class Async(Plain):
+        name = "async"
+
+        async def handle(self, event: Event) -> None:  # type: ignore[override]
+            self.threads.append(threading.get_ident())
+
+    plain, pinned, async_sink = Plain(), Pinned(), Async()
+    bus = EventBus.with_sinks([plain, pinned, async_sink, MemorySink()])
+    assert [h.in_thread for h in bus.sink_health()] == [True, False, False, False]
     bus.publish(ev(0))
-    await bus.flush()
-    assert [h.in_thread for h in bus.sink_health()] == [True, False]
-    assert "sometimes-slow" in caplog.text and "worker thread" in caplog.text
     bus.publish(ev(1))
     await bus.aclose()
     loop_thread = threading.get_ident()
-    assert sometimes.threads[0] == loop_thread and sometimes.threads[1] != loop_thread
+    assert len(plain.threads) == 2 and loop_thread not in plain.threads  # from the very first event
     assert pinned.threads == [loop_thread, loop_thread]
+    assert async_sink.threads == [loop_thread, loop_thread]
 
 
 async def test_sink_whose_own_work_is_cancelled_keeps_going() -> None:
