@@ -10,17 +10,20 @@ storage (see `compact`) unless asked for "full"; the mode is recorded in the fil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import os
 import sqlite3
-import urllib.parse
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import aiosqlite
 
 from engine.errors import CheckpointerError
+from engine.persistence import schema
 from engine.persistence import sqlite_ops as ops
+from engine.persistence import sqlite_schema as schema_mod
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,
@@ -36,71 +39,72 @@ from engine.persistence.compact import LATEST_MARKER, STORAGE_MODES
 from engine.persistence.errors import (
     CheckpointDataError,
     InvalidCheckpointerUrl,
-    NotACheckpointDatabase,
+    StorageLocked,
     StorageNotFound,
+    StorageReadOnly,
     map_sqlite_errors,
 )
 from engine.persistence.incremental import StoreMode, encode_save
 from engine.persistence.serde import decode_checkpoint, format_timestamp
 from engine.persistence.sqlite_ops import SESSION_STATS, STEP_COLUMNS
-from engine.persistence.sqlite_schema import NODE_COUNTS_TABLE, NODES_TABLE, ensure_schema
+from engine.persistence.sqlite_schema import NODE_COUNTS_TABLE, NODES_TABLE
+from engine.persistence.urls import DatabaseURL
 
 T = TypeVar("T")
 
 MEMORY = ":memory:"
-_SQLITE_HEADER = b"SQLite format 3\x00"
+CREATE_ATTEMPTS = 5
+"""How often opening retries when another process holds the lock while creating or migrating the schema."""
 
 
-def parse_sqlite_url(url: str) -> str:
+def parse_sqlite_url(url: str | DatabaseURL) -> str:
     """The path in a `sqlite://` URL or ":memory:"; `sqlite://a.db` is relative, `sqlite:///a.db` absolute."""
-    url = url.split("?", 1)[0]
-    if url in ("sqlite::memory:", "sqlite://:memory:", "sqlite:///:memory:"):
-        return MEMORY
-    if not url.startswith("sqlite://"):
+    parsed = DatabaseURL.parse(url)
+    if parsed.backend != "sqlite":
         raise InvalidCheckpointerUrl(
-            f"not an SQLite URL: '{url}' (use sqlite://relative.db, sqlite:///absolute/path.db "
+            f"not an SQLite URL: '{parsed}' (use sqlite://relative.db, sqlite:///absolute/path.db "
             "or sqlite::memory:)"
         )
-    path = url[len("sqlite://") :]
-    if not path:
-        raise InvalidCheckpointerUrl(f"SQLite URL '{url}' names no file (example: sqlite://weavegraph.db)")
-    return path
+    return parsed.path or MEMORY
 
 
-def url_options(url: str) -> dict[str, str]:
-    """The query options of an SQLite URL: `storage=compact|full`, `snapshot_every=K`."""
-    if "?" not in url:
-        return {}
-    options = dict(urllib.parse.parse_qsl(url.split("?", 1)[1]))
-    unknown = set(options) - {"storage", "snapshot_every"}
-    if unknown:
-        raise InvalidCheckpointerUrl(
-            f"unknown option(s) {', '.join(sorted(unknown))} in SQLite URL '{url}' (storage, snapshot_every)"
-        )
-    if "storage" in options and options["storage"] not in STORAGE_MODES:
-        raise InvalidCheckpointerUrl(f"storage must be compact or full in '{url}'")
-    if "snapshot_every" in options and not options["snapshot_every"].isdigit():
-        raise InvalidCheckpointerUrl(f"snapshot_every must be a positive integer in '{url}'")
-    return options
+def _writable_bits(path: str) -> bool:
+    """Whether the file's mode allows writing at all (root bypasses permissions, so `os.access` cannot
+    tell: a 0444 file must still be treated as read-only)."""
+    return bool(os.stat(path).st_mode & 0o222)
 
 
-def _check_file(path: str) -> None:
-    """Clear errors before SQLite's own: a missing directory, a directory, a file that is not SQLite."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise StorageNotFound(
-            f"the directory '{directory}' of SQLite database '{path}' does not exist; create it first"
-        )
-    if os.path.isdir(path):
-        raise NotACheckpointDatabase(f"'{path}' is a directory, not an SQLite database file")
-    if os.path.exists(path) and os.path.getsize(path) > 0:
-        with open(path, "rb") as fh:
-            header = fh.read(len(_SQLITE_HEADER))
-        if header != _SQLITE_HEADER:
-            raise NotACheckpointDatabase(
-                f"'{path}' is not an SQLite database (it lacks the SQLite file header); "
-                "point the URL at a checkpoint database or a new file"
-            )
+async def _create_file(
+    path: str, busy_timeout: float, storage_mode: str | None, snapshot_every: int | None
+) -> list[str]:
+    """Build a new database under a temporary name in the same directory and hard-link it into place.
+
+    Nobody ever sees the file half made; when another process linked its own first, this one's is dropped
+    and the other's used. Filesystems without hard links get a rename that skips an existing file."""
+    tmp = f"{path}.{uuid.uuid4().hex[:12]}.creating"
+    try:
+        with map_sqlite_errors(path, "creating the database"):
+            db = await aiosqlite.connect(tmp, isolation_level=None, timeout=busy_timeout)
+            try:
+                await db.execute("PRAGMA journal_mode = WAL")
+                info = await schema_mod.migrate(
+                    db, path, storage_mode=storage_mode, snapshot_every=snapshot_every
+                )
+            finally:
+                await db.close()  # the last connection: the WAL is checkpointed and removed
+        try:
+            await asyncio.to_thread(os.link, tmp, path)
+        except FileExistsError:
+            return []  # another process created it first: use theirs
+        except OSError:
+            if os.path.exists(path):  # noqa: ASYNC240  # no hard links here
+                return []
+            await asyncio.to_thread(os.replace, tmp, path)
+        return info.applied
+    finally:
+        for leftover in (tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                await asyncio.to_thread(os.unlink, leftover)
 
 
 class SQLiteCheckpointer:
@@ -120,6 +124,10 @@ class SQLiteCheckpointer:
         self._watchers: list[asyncio.Queue[tuple[str, int]]] = []
         self.schema_changed = False
         """Whether connecting created or extended the schema."""
+        self.applied: list[str] = []
+        """The migrations connecting applied (file names without .sql)."""
+        self.read_only = False
+        """Opened read-only (asked for, or the file's mode forbids writing): every write raises."""
         self._store = StoreMode()
 
     @property
@@ -141,57 +149,119 @@ class SQLiteCheckpointer:
     @classmethod
     async def connect(
         cls,
-        url: str = "sqlite://weavegraph.db",
+        url: str | DatabaseURL = "sqlite://weavegraph.db",
         *,
         busy_timeout: float = 5.0,
         poll_interval: float = 0.2,
         create: bool = True,
+        read_only: bool = False,
         storage_mode: str | None = None,
         snapshot_every: int | None = None,
     ) -> SQLiteCheckpointer:
         """Open (and unless `create=False` create) the database: WAL, synchronous=NORMAL, foreign keys on.
+
+        An existing file is first inspected read-only and left untouched unless it is ours
+        (`NotACheckpointDatabase` otherwise; `SchemaTooNew` when a newer version migrated it). With
+        `read_only=True`, or for a file whose mode forbids writing (0444, even as root), the connection is
+        read-only and every write raises `StorageReadOnly`. A new file is built under a temporary name and
+        linked into place, so another process never sees it half made and two first opens both succeed.
 
         `busy_timeout` (seconds) is how long a write waits for another process's lock before `StorageLocked`.
         A new database stores `storage_mode` ("compact", the default, or "full"; also `?storage=` in the URL)
         with a full snapshot every `snapshot_every` steps (default 50; `?snapshot_every=`); an existing one
         keeps the mode it records.
         """
-        options = url_options(url)
-        storage_mode = storage_mode or options.get("storage")
+        parsed = DatabaseURL.parse(url)
+        path = parse_sqlite_url(parsed)
+        storage_mode = storage_mode or parsed.option("storage")
         if storage_mode is not None and storage_mode not in STORAGE_MODES:
             raise CheckpointerError(f"storage_mode must be 'compact' or 'full', got {storage_mode!r}")
-        if snapshot_every is None and "snapshot_every" in options:
-            snapshot_every = int(options["snapshot_every"])
+        every_option = parsed.option("snapshot_every")
+        if snapshot_every is None and every_option is not None:
+            snapshot_every = int(every_option)
         if snapshot_every is not None and snapshot_every < 1:
             raise CheckpointerError(f"snapshot_every must be at least 1, got {snapshot_every}")
-        path = parse_sqlite_url(url)
-        if path != MEMORY:
-            _check_file(path)
-            if not create and not os.path.exists(path):  # noqa: ASYNC240  # a stat, before any I/O
+        if path == MEMORY:
+            with map_sqlite_errors(path, "opening"):
+                db = await aiosqlite.connect(MEMORY, isolation_level=None, timeout=busy_timeout)
+            return await cls._ready(db, path, busy_timeout, poll_interval, storage_mode, snapshot_every)
+        exists = await asyncio.to_thread(schema_mod.check_path, path)
+        if not exists:
+            if read_only or not create:
                 raise StorageNotFound(f"SQLite database '{path}' does not exist")
+            created = await _create_file(path, busy_timeout, storage_mode, snapshot_every)
+        else:
+            created = []
+        facts = await schema_mod.inspect(path, create=create, busy_timeout=busy_timeout)
+        writable = await asyncio.to_thread(_writable_bits, path)
+        if read_only or not writable:
+            if schema.pending("sqlite", facts.version, f"'{path}'"):
+                raise StorageReadOnly(
+                    f"'{path}' was written by an older version and must be migrated once before it can be "
+                    "opened read-only; open it writable (or run `weavegraph migrate`)"
+                )
+            live_wal = os.path.exists(path + "-wal")  # noqa: ASYNC240  # a stat
+            uri = schema_mod.read_only_uri(path, immutable=not live_wal and not writable)
+            with map_sqlite_errors(path, "opening read-only"):
+                db = await aiosqlite.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout)
+            self = cls(db, path, busy_timeout, poll_interval)
+            self.read_only = True
+            try:
+                with map_sqlite_errors(path, "opening read-only"):
+                    await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+                    info = await schema_mod.read_info(db, path)
+            except BaseException:
+                await db.close()
+                raise
+            self._store.mode, self._store.snapshot_every = info.storage_mode, info.snapshot_every
+            return self
         with map_sqlite_errors(path, "opening"):
             db = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
+        self = await cls._ready(db, path, busy_timeout, poll_interval, storage_mode, snapshot_every, create)
+        self.applied = created + self.applied
+        self.schema_changed = bool(self.applied)
+        return self
+
+    @classmethod
+    async def _ready(
+        cls,
+        db: aiosqlite.Connection,
+        path: str,
+        busy_timeout: float,
+        poll_interval: float,
+        storage_mode: str | None,
+        snapshot_every: int | None,
+        create: bool = True,
+    ) -> SQLiteCheckpointer:
+        """Set the connection up and migrate (retrying while another process holds the lock)."""
         self = cls(db, path, busy_timeout, poll_interval)
         try:
-            await self._call(
-                lambda c: self._prepare(c, create, storage_mode, snapshot_every), "creating the schema"
-            )
+            with map_sqlite_errors(path, "opening"):
+                await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+                await db.execute("PRAGMA foreign_keys = ON")
+                if path != MEMORY:
+                    rows = await db.execute_fetchall("PRAGMA journal_mode")
+                    if str(next(iter(rows))[0]).lower() != "wal":
+                        await db.execute("PRAGMA journal_mode = WAL")
+                await db.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
+            for attempt in range(CREATE_ATTEMPTS):
+                try:
+                    with map_sqlite_errors(path, "creating the schema"):
+                        info = await schema_mod.migrate(
+                            db, path, create=create, storage_mode=storage_mode, snapshot_every=snapshot_every
+                        )
+                    break
+                except StorageLocked:
+                    if attempt == CREATE_ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(0.05 * (attempt + 1))
         except BaseException:
             await db.close()
             raise
-        return self
-
-    def _prepare(
-        self, conn: sqlite3.Connection, create: bool, mode: str | None, snapshot_every: int | None
-    ) -> None:
-        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        if not self.is_memory:
-            conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
-        info = ensure_schema(conn, self.path, create, mode, snapshot_every)
-        self.schema_changed = info.changed
+        self.applied = info.applied
+        self.schema_changed = bool(info.applied)
         self._store.mode, self._store.snapshot_every = info.storage_mode, info.snapshot_every
+        return self
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T], action: str) -> T:
         if self._closed:

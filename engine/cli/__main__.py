@@ -1,0 +1,9 @@
+"""`python -m engine.cli ...` runs the `weavegraph` command line."""
+
+from __future__ import annotations
+
+import sys
+
+from engine.cli.parser import main
+
+sys.exit(main())
