@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import traceback
 from collections.abc import Callable, Coroutine, Sequence
@@ -157,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     func: Command = args.func
     debug = bool(getattr(args, "debug", False))
+    if not debug:
+        _quiet_drivers()
     try:
         from engine.logsetup import configure_logging
 
@@ -179,6 +182,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             _traceback()
         warn(f"weavegraph: error: {type(exc).__name__}: {exc}")
         return EXIT_FAILED
+
+
+def _quiet_drivers() -> None:
+    """Without `--debug`, driver chatter (asyncpg's pool reconnecting while the server is gone) never
+    reaches stderr: the command's own one-line error says what happened. WEAVEGRAPH_LOG still routes
+    these loggers to its handlers."""
+    for name in ("asyncpg",):
+        logging.getLogger(name).addHandler(logging.NullHandler())
 
 
 def _traceback() -> None:

@@ -4,6 +4,7 @@ one iterative invocation) with an optional JSON Lines event file, and print the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -114,11 +115,18 @@ async def _runner(app: Any, url: str, events: str | None, progress: Progress) ->
         try:
             yield runner
         except CheckpointerError as exc:
-            raise CliError(SECRETS.scrub(str(exc)), EXIT_FAILED) from exc
+            raise _storage_failed(exc) from exc
         finally:
-            await runner.aclose()
+            with contextlib.suppress(CheckpointerError):  # already failing: the first error is the one
+                await runner.aclose()
     finally:
         await bus.aclose()
+
+
+def _storage_failed(exc: CheckpointerError) -> CliError:
+    """Storage failed during the run: exactly one line (`--debug` adds the traceback)."""
+    text = SECRETS.scrub(str(exc))
+    return CliError(text, EXIT_FAILED, [f"weavegraph: error: {text}"])
 
 
 async def _warn_if_other_graph(runner: Any, session_id: str) -> None:

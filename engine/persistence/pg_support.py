@@ -37,8 +37,12 @@ _LOCK_KEY = 0x5745_4156_4547  # advisory lock that serialises concurrent migrati
 
 
 @contextlib.contextmanager
-def map_pg_errors(url: DatabaseURL, action: str) -> Iterator[None]:
-    """Turn asyncpg and socket errors into `CheckpointerError`s naming the server, never the password."""
+def map_pg_errors(url: DatabaseURL, action: str, *, connected: bool = False) -> Iterator[None]:
+    """Turn asyncpg and socket errors into `CheckpointerError`s naming the server, never the password.
+
+    `connected`: the caller had a working pool, so a server that cannot be reached now is a lost
+    connection ("connection to PostgreSQL at H:P/DB was lost while saving session 's'"); the driver's
+    words stay in `__cause__` (shown by `--debug`)."""
     target, user = url.target, url.user or ""
     try:
         yield
@@ -80,10 +84,10 @@ def map_pg_errors(url: DatabaseURL, action: str) -> Iterator[None]:
             scrub(f"PostgreSQL at {target} is read-only while {action}: {exc}", url)
         ) from exc
     except _LOST as exc:
-        raise StorageUnavailable(
-            scrub(f"connection to PostgreSQL at {target} was lost while {action}: {exc}", url)
-        ) from exc
+        raise StorageUnavailable(f"connection to PostgreSQL at {target} was lost while {action}") from exc
     except (OSError, TimeoutError) as exc:
+        if connected:
+            raise StorageUnavailable(f"connection to PostgreSQL at {target} was lost while {action}") from exc
         raise StorageUnavailable(
             scrub(f"cannot reach PostgreSQL at {target} while {action}: {exc or type(exc).__name__}", url)
         ) from exc

@@ -186,7 +186,7 @@ class PostgresCheckpointer:
             raise StorageUnavailable(f"PostgreSQL checkpointer for {self.target} is closed")
         for attempt in (0, 1):
             try:
-                with map_pg_errors(self._url, action):
+                with map_pg_errors(self._url, action, connected=True):
                     async with self._pool.acquire(timeout=self._timeout) as conn:
                         return await fn(conn)
             except StorageUnavailable:
@@ -229,10 +229,13 @@ class PostgresCheckpointer:
 
         try:
             await self._run(run, f"saving session '{enc.session_id}'", retry=False)
-        except StorageUnavailable:
+        except StorageUnavailable as lost:
             if committing:
                 raise
-            await self._run(run, f"saving session '{enc.session_id}'", retry=False)
+            try:
+                await self._run(run, f"saving session '{enc.session_id}'", retry=False)
+            except StorageUnavailable:
+                raise lost from lost.__cause__  # the server is gone: report the loss, not the retry
 
     async def delete_session(self, session_id: str) -> None:
         async def run(conn: Any) -> None:

@@ -39,9 +39,11 @@ from engine.persistence.compact import LATEST_MARKER, STORAGE_MODES
 from engine.persistence.errors import (
     CheckpointDataError,
     InvalidCheckpointerUrl,
+    StorageFull,
     StorageLocked,
     StorageNotFound,
     StorageReadOnly,
+    disk_full,
     map_sqlite_errors,
 )
 from engine.persistence.incremental import StoreMode, encode_save
@@ -267,10 +269,30 @@ class SQLiteCheckpointer:
         if self._closed:
             raise StorageNotFound(f"SQLite checkpointer for '{self.path}' is closed")
         raw = self._raw
-        with map_sqlite_errors(self.path, action):
-            # aiosqlite's worker-thread call (private but stable since 0.17): one hop per transaction.
-            result: T = await self._db._execute(fn, raw)  # type: ignore[no-untyped-call]
-            return result
+        try:
+            with map_sqlite_errors(self.path, action):
+                # aiosqlite's worker-thread call (private but stable since 0.17): one hop per transaction.
+                result: T = await self._db._execute(fn, raw)  # type: ignore[no-untyped-call]
+                return result
+        except (ValueError, TypeError, KeyError) as exc:  # a stored row that does not decode
+            raise CheckpointDataError(
+                f"a stored row of SQLite database '{self.path}' cannot be read while {action}: {exc!r}"
+            ) from exc
+
+    async def _disk_full(self, exc: StorageFull, session_id: str) -> StorageFull:
+        """The error of a save that hit a full disk, saying what of the session is safely stored."""
+        try:
+            rows = list(
+                await self._db.execute_fetchall(
+                    "SELECT last_step FROM sessions WHERE id = ? AND last_state_json IS NOT NULL",
+                    (session_id,),
+                )
+            )
+        except sqlite3.Error:
+            return exc
+        full = disk_full(self.path, session_id, int(rows[0][0]) if rows else None)
+        full.__cause__ = exc.__cause__
+        return full
 
     # ------------------------------------------------------------ writing
 
@@ -283,9 +305,13 @@ class SQLiteCheckpointer:
         store = self._store
         enc = encode_save(checkpoint, store.texts)
         now = format_timestamp(_dt.datetime.now(_dt.UTC))
-        await self._call(
-            lambda c: ops.save(c, enc, expected_last_step, now, store), f"saving session '{enc.session_id}'"
-        )
+        try:
+            await self._call(
+                lambda c: ops.save(c, enc, expected_last_step, now, store),
+                f"saving session '{enc.session_id}'",
+            )
+        except StorageFull as exc:
+            raise await self._disk_full(exc, enc.session_id) from exc.__cause__
         for queue in self._watchers:
             queue.put_nowait((enc.session_id, enc.step))
 
