@@ -1,4 +1,4 @@
-"""A full disk (a real 2 MB tmpfs, mounted as root) gives `StorageFull` saying which disk and what is saved."""
+"""A full disk (a real 2 MB tmpfs, mounted as root) gives `StorageFull` naming the disk and what is saved."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.errors import StorageErrorKind
 from engine.persistence.errors import StorageFull
 from engine.persistence.sqlite import SQLiteCheckpointer
-from engine.errors import StorageErrorKind
 
 from .helpers import make_cp
 
