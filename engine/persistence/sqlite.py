@@ -1,10 +1,12 @@
 """SQLite checkpointer (aiosqlite, WAL): full step history, Weavegraph 0.6 schema, safe for many writers.
 
-Every operation runs as one function on aiosqlite's worker thread (see `sqlite_ops`), so a save is one
-thread hop and one transaction; its JSON is encoded before, on the caller's thread, reusing the texts of
-messages already saved (see `incremental`). Saving a step that already exists for the session overwrites
-that row (as Weavegraph does); the session's latest pointer only moves forward. New databases use compact
-storage (see `compact`) unless asked for "full"; the mode is recorded in the file.
+Opening inspects an existing file read-only first and writes nothing to a file that is not ours (see
+`sqlite_schema`); the schema comes from the versioned migrations. Reads, prune, delete and watch go through
+aiosqlite's public API (see `sqlite_reads`). A save is one function on aiosqlite's worker thread (see
+`sqlite_ops`: one thread hop and one transaction); its JSON is encoded before, on the caller's thread,
+reusing the texts of messages already saved (see `incremental`). Saving a step that already exists for the
+session overwrites that row (as Weavegraph does); the session's latest pointer only moves forward. New
+databases use compact storage (see `compact`) unless asked for "full"; the mode is recorded in the file.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import datetime as _dt
 import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -23,6 +25,7 @@ import aiosqlite
 from engine.errors import CheckpointerError
 from engine.persistence import schema
 from engine.persistence import sqlite_ops as ops
+from engine.persistence import sqlite_reads as reads
 from engine.persistence import sqlite_schema as schema_mod
 from engine.persistence.base import (
     Checkpoint,
@@ -47,9 +50,9 @@ from engine.persistence.errors import (
     map_sqlite_errors,
 )
 from engine.persistence.incremental import StoreMode, encode_save
-from engine.persistence.serde import decode_checkpoint, format_timestamp
+from engine.persistence.serde import contiguous_total, decode_checkpoint, format_timestamp
 from engine.persistence.sqlite_ops import SESSION_STATS, STEP_COLUMNS
-from engine.persistence.sqlite_schema import NODE_COUNTS_TABLE, NODES_TABLE
+from engine.persistence.sqlite_schema import COUNTS_TABLE, NODE_COUNTS_TABLE, NODES_TABLE
 from engine.persistence.urls import DatabaseURL
 
 T = TypeVar("T")
@@ -88,7 +91,7 @@ async def _create_file(
         with map_sqlite_errors(path, "creating the database"):
             db = await aiosqlite.connect(tmp, isolation_level=None, timeout=busy_timeout)
             try:
-                await db.execute("PRAGMA journal_mode = WAL")
+                await schema_mod.execute(db, "PRAGMA journal_mode = WAL")
                 info = await schema_mod.migrate(
                     db, path, storage_mode=storage_mode, snapshot_every=snapshot_every
                 )
@@ -109,6 +112,11 @@ async def _create_file(
                 await asyncio.to_thread(os.unlink, leftover)
 
 
+def _file_sizes(path: str) -> tuple[int, int]:
+    wal = path + "-wal"
+    return os.path.getsize(path), (os.path.getsize(wal) if os.path.exists(wal) else 0)
+
+
 class SQLiteCheckpointer:
     """Checkpoints in an SQLite file or `sqlite::memory:`. Create: `await SQLiteCheckpointer.connect(url)`."""
 
@@ -118,7 +126,7 @@ class SQLiteCheckpointer:
         self, db: aiosqlite.Connection, path: str, busy_timeout: float, poll_interval: float
     ) -> None:
         self._db = db
-        self._raw: sqlite3.Connection = db._conn  # only used on aiosqlite's worker thread
+        self._raw: sqlite3.Connection = db._conn  # the save path only (`_call`), on aiosqlite's thread
         self.path = path
         self._busy_timeout = busy_timeout
         self.poll_interval = poll_interval
@@ -210,7 +218,7 @@ class SQLiteCheckpointer:
             self.read_only = True
             try:
                 with map_sqlite_errors(path, "opening read-only"):
-                    await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+                    await schema_mod.execute(db, f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
                     info = await schema_mod.read_info(db, path)
             except BaseException:
                 await db.close()
@@ -239,13 +247,15 @@ class SQLiteCheckpointer:
         self = cls(db, path, busy_timeout, poll_interval)
         try:
             with map_sqlite_errors(path, "opening"):
-                await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-                await db.execute("PRAGMA foreign_keys = ON")
+                await schema_mod.execute(db, f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+                await schema_mod.execute(db, "PRAGMA foreign_keys = ON")
                 if path != MEMORY:
                     rows = await db.execute_fetchall("PRAGMA journal_mode")
                     if str(next(iter(rows))[0]).lower() != "wal":
-                        await db.execute("PRAGMA journal_mode = WAL")
-                await db.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
+                        await schema_mod.execute(db, "PRAGMA journal_mode = WAL")
+                await schema_mod.execute(
+                    db, "PRAGMA synchronous = NORMAL"
+                )  # durable across process crashes in WAL mode
             for attempt in range(CREATE_ATTEMPTS):
                 try:
                     with map_sqlite_errors(path, "creating the schema"):
@@ -274,6 +284,19 @@ class SQLiteCheckpointer:
                 # aiosqlite's worker-thread call (private but stable since 0.17): one hop per transaction.
                 result: T = await self._db._execute(fn, raw)  # type: ignore[no-untyped-call]
                 return result
+        except (ValueError, TypeError, KeyError) as exc:  # a stored row that does not decode
+            raise CheckpointDataError(
+                f"a stored row of SQLite database '{self.path}' cannot be read while {action}: {exc!r}"
+            ) from exc
+
+    @contextlib.contextmanager
+    def _mapped(self, action: str) -> Iterator[None]:
+        """Around public-API calls: driver errors and undecodable rows become `CheckpointerError`s."""
+        if self._closed:
+            raise StorageNotFound(f"SQLite checkpointer for '{self.path}' is closed")
+        try:
+            with map_sqlite_errors(self.path, action):
+                yield
         except (ValueError, TypeError, KeyError) as exc:  # a stored row that does not decode
             raise CheckpointDataError(
                 f"a stored row of SQLite database '{self.path}' cannot be read while {action}: {exc!r}"
@@ -316,49 +339,53 @@ class SQLiteCheckpointer:
             queue.put_nowait((enc.session_id, enc.step))
 
     async def delete_session(self, session_id: str) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            with ops.Transaction(conn):
-                conn.execute("DELETE FROM steps WHERE session_id = ?", (session_id,))
-                conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-            self._store.forget(session_id)  # on the worker thread, where saves update what it knows
-
-        await self._call(run, f"deleting session '{session_id}'")
+        db = self._db
+        with self._mapped(f"deleting session '{session_id}'"):
+            await schema_mod.execute(db, "BEGIN IMMEDIATE")
+            try:
+                await schema_mod.execute(db, "DELETE FROM steps WHERE session_id = ?", (session_id,))
+                await schema_mod.execute(db, "DELETE FROM sessions WHERE id = ?", (session_id,))
+                await schema_mod.execute(db, "COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    await schema_mod.execute(db, "ROLLBACK")
+                raise
+        self._store.forget(session_id)
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
         """Delete (or with `dry_run` only count) steps the policy selects; never a session's latest step."""
         cutoff = None
         if policy.older_than is not None:
             cutoff = format_timestamp(_dt.datetime.now(_dt.UTC) - policy.older_than)
-        return await self._call(lambda c: ops.prune(c, policy, cutoff, dry_run), "pruning")
+        with self._mapped("pruning"):
+            return await reads.prune(self._db, policy, cutoff, dry_run)
 
     async def vacuum(self) -> None:
         """Checkpoint and truncate the WAL, then rebuild the file so deleted steps give their space back."""
-
-        def run(conn: sqlite3.Connection) -> None:
+        with self._mapped("vacuuming"):
             if not self.is_memory:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.execute("VACUUM")
+                await schema_mod.execute(self._db, "PRAGMA wal_checkpoint(TRUNCATE)")
+            await schema_mod.execute(self._db, "VACUUM")
             if not self.is_memory:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-        await self._call(run, "vacuuming")
+                await schema_mod.execute(self._db, "PRAGMA wal_checkpoint(TRUNCATE)")
 
     # ------------------------------------------------------------ reading
 
     async def load_latest(self, session_id: str) -> Checkpoint | None:
-        compact = self._store.mode == "compact"
-
-        def run(conn: sqlite3.Connection) -> Checkpoint | None:
-            if compact:  # the session row holds only a marker: the state is the latest step's chain
-                rows = conn.execute(
+        db = self._db
+        with self._mapped(f"loading session '{session_id}'"):
+            if self._store.mode == "compact":  # the session row holds a marker: the state is the step's
+                rows = await reads.fetchall(
+                    db,
                     f"SELECT {STEP_COLUMNS} FROM sessions s JOIN steps t"
                     " ON t.session_id = s.id AND t.step = s.last_step"
                     " WHERE s.id = ? AND s.last_state_json IS NOT NULL",
                     (session_id,),
-                ).fetchall()
+                )
                 if rows:
-                    return ops.to_checkpoints(conn, session_id, rows)[0]
-            row = conn.execute(
+                    return (await reads.to_checkpoints(db, session_id, rows))[0]
+            found = await reads.fetchall(
+                db,
                 "SELECT s.last_step, COALESCE(t.created_at, s.updated_at),"
                 " s.last_state_json, COALESCE(t.frontier_json, s.last_frontier_json),"
                 " COALESCE(t.versions_seen_json, s.last_versions_seen_json), t.ran_nodes_json,"
@@ -366,9 +393,10 @@ class SQLiteCheckpointer:
                 " FROM sessions s LEFT JOIN steps t ON t.session_id = s.id AND t.step = s.last_step"
                 " WHERE s.id = ?",
                 (session_id,),
-            ).fetchone()
-            if row is None or row[2] is None:
+            )
+            if not found or found[0][2] is None:
                 return None
+            row = found[0]
             if row[2] == LATEST_MARKER:
                 raise CheckpointDataError(
                     f"the latest step {row[0]} of session '{session_id}' is missing from the steps table"
@@ -376,32 +404,29 @@ class SQLiteCheckpointer:
             # Full mode (and Weavegraph 0.6 files): the session row holds the latest state in full.
             return decode_checkpoint(session_id, *row)
 
-        return await self._call(run, f"loading session '{session_id}'")
-
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
-        def run(conn: sqlite3.Connection) -> Checkpoint | None:
-            row = conn.execute(
+        with self._mapped(f"loading step {step} of session '{session_id}'"):
+            rows = await reads.fetchall(
+                self._db,
                 f"SELECT {STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
                 " WHERE t.session_id = ? AND t.step = ?",
                 (session_id, step),
-            ).fetchone()
-            return ops.to_checkpoints(conn, session_id, [row])[0] if row is not None else None
-
-        return await self._call(run, f"loading step {step} of session '{session_id}'")
+            )
+            return (await reads.to_checkpoints(self._db, session_id, rows))[0] if rows else None
 
     async def list_sessions(self) -> list[str]:
-        def run(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute("SELECT id FROM sessions ORDER BY updated_at DESC, rowid DESC")
-            return [r[0] for r in rows]
-
-        return await self._call(run, "listing sessions")
+        with self._mapped("listing sessions"):
+            rows = await reads.fetchall(
+                self._db, "SELECT id FROM sessions ORDER BY updated_at DESC, rowid DESC"
+            )
+            return [str(r[0]) for r in rows]
 
     async def graph_hash(self, session_id: str) -> str | None:
-        def run(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute("SELECT graph_hash FROM sessions WHERE id = ?", (session_id,)).fetchone()
-            return row[0] if row is not None else None
-
-        return await self._call(run, f"reading the graph hash of session '{session_id}'")
+        with self._mapped(f"reading the graph hash of session '{session_id}'"):
+            rows = await reads.fetchall(
+                self._db, "SELECT graph_hash FROM sessions WHERE id = ?", (session_id,)
+            )
+            return rows[0][0] if rows else None
 
     async def query_steps(self, session_id: str, query: StepQuery = StepQuery()) -> StepQueryResult:
         """One page of a session's steps, newest first, with the total number of matches.
@@ -426,25 +451,37 @@ class SQLiteCheckpointer:
         else:
             source, head = f"{NODES_TABLE} x", [session_id, kind.name]
             where = "x.session_id = ? AND x.node = ?"
-
-        def run(conn: sqlite3.Connection) -> StepQueryResult:
+        db = self._db
+        with self._mapped(f"querying steps of session '{session_id}'"):
             total: int | None = None
             if kind is None:
-                total = ops.range_total(conn, session_id, query)
+                counts = await reads.fetchall(
+                    db,
+                    f"SELECT steps, min_step, max_step FROM {COUNTS_TABLE} WHERE session_id = ?",
+                    (session_id,),
+                )
+                if counts:
+                    steps_n, low, high = counts[0][0], counts[0][1], counts[0][2]
+                    total = contiguous_total(steps_n, low, high, query)
+                else:
+                    total = 0
             elif not ranges:
-                row = conn.execute(
-                    f"SELECT steps FROM {NODE_COUNTS_TABLE} WHERE session_id = ? AND node = ?", head
-                ).fetchone()
-                total = int(row[0]) if row is not None else 0
+                found = await reads.fetchall(
+                    db, f"SELECT steps FROM {NODE_COUNTS_TABLE} WHERE session_id = ? AND node = ?", head
+                )
+                total = int(found[0][0]) if found else 0
             if total is None:
-                total = conn.execute(
-                    f"SELECT count(*) FROM {source} WHERE {where} {bounds}", head + args
-                ).fetchone()[0]
+                total = (
+                    await reads.fetchall(
+                        db, f"SELECT count(*) FROM {source} WHERE {where} {bounds}", head + args
+                    )
+                )[0][0]
             # Two phases: pick the page's step numbers from an index alone (cheap to skip an OFFSET over),
             # then read just those rows.
             steps = [
                 r[0]
-                for r in conn.execute(
+                for r in await reads.fetchall(
+                    db,
                     f"SELECT x.step FROM {source} WHERE {where} {bounds}"
                     " ORDER BY x.step DESC LIMIT ? OFFSET ?",
                     [*head, *args, query.limit, query.offset],
@@ -453,15 +490,14 @@ class SQLiteCheckpointer:
             items: list[Checkpoint] = []
             if steps:
                 marks = ", ".join("?" * len(steps))
-                rows = conn.execute(
+                rows = await reads.fetchall(
+                    db,
                     f"SELECT {STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
                     f" WHERE t.session_id = ? AND t.step IN ({marks}) ORDER BY t.step DESC",
                     [session_id, *steps],
-                ).fetchall()
-                items = ops.to_checkpoints(conn, session_id, rows)
-            return StepQueryResult(items, int(total), query.offset + len(steps) < total)
-
-        return await self._call(run, f"querying steps of session '{session_id}'")
+                )
+                items = await reads.to_checkpoints(db, session_id, rows)
+            return StepQueryResult(items, int(total), query.offset + len(steps) < int(total))
 
     async def session_page(self, query: SessionQuery = SessionQuery()) -> SessionPage:
         """One page of sessions with their step counts and sizes (from the covering index, not the rows)."""
@@ -470,56 +506,52 @@ class SQLiteCheckpointer:
             escaped = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where, args = "WHERE s.id LIKE ? ESCAPE '\\'", [f"%{escaped}%"]
         direction = "DESC" if query.descending else "ASC"
-
-        def run(conn: sqlite3.Connection) -> SessionPage:
-            total = conn.execute(f"SELECT count(*) FROM sessions s {where}", args).fetchone()[0]
-            rows = conn.execute(
+        with self._mapped("listing a page of sessions"):
+            total = (await reads.fetchall(self._db, f"SELECT count(*) FROM sessions s {where}", args))[0][0]
+            rows = await reads.fetchall(
+                self._db,
                 f"{SESSION_STATS} {where}"
                 f" ORDER BY {order_expression(query.order_by)} {direction}, s.id {direction}"
                 " LIMIT ? OFFSET ?",
                 [*args, query.limit, query.offset],
-            ).fetchall()
-            return SessionPage([ops.session_stats(r) for r in rows], total)
-
-        return await self._call(run, "listing a page of sessions")
+            )
+            return SessionPage([ops.session_stats(r) for r in rows], int(total))
 
     async def storage_stats(self) -> StorageStats:
-        def run(conn: sqlite3.Connection) -> StorageStats:
-            rows = conn.execute(f"{SESSION_STATS} ORDER BY s.updated_at DESC, s.id").fetchall()
+        db = self._db
+        with self._mapped("reading storage statistics"):
+            rows = await reads.fetchall(db, f"{SESSION_STATS} ORDER BY s.updated_at DESC, s.id")
             sessions = [ops.session_stats(r) for r in rows]
-            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-            free = conn.execute("PRAGMA freelist_count").fetchone()[0] * page_size
+            page_size = (await reads.fetchall(db, "PRAGMA page_size"))[0][0]
+            free = (await reads.fetchall(db, "PRAGMA freelist_count"))[0][0] * page_size
             tables: dict[str, int] = {}
             try:
-                for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
+                for name, size in await reads.fetchall(
+                    db, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name"
+                ):
                     tables[name] = int(size)
             except sqlite3.OperationalError:  # SQLite built without the dbstat table
                 tables = {}
-            file_bytes = wal_bytes = None
-            if not self.is_memory:
-                file_bytes = os.path.getsize(self.path)
-                wal = self.path + "-wal"
-                wal_bytes = os.path.getsize(wal) if os.path.exists(wal) else 0
-            return StorageStats(
-                self.backend_name,
-                sessions,
-                sum(s.steps for s in sessions),
-                sum(s.bytes for s in sessions),
-                file_bytes,
-                wal_bytes,
-                free,
-                tables,
-                self.storage_mode,
-                self.snapshot_every,
-            )
-
-        return await self._call(run, "reading storage statistics")
+        file_bytes = wal_bytes = None
+        if not self.is_memory:
+            file_bytes, wal_bytes = await asyncio.to_thread(_file_sizes, self.path)
+        return StorageStats(
+            self.backend_name,
+            sessions,
+            sum(s.steps for s in sessions),
+            sum(s.bytes for s in sessions),
+            file_bytes,
+            wal_bytes,
+            free,
+            tables,
+            self.storage_mode,
+            self.snapshot_every,
+        )
 
     async def integrity_check(self) -> str:
         """`PRAGMA integrity_check`: "ok" for a sound file."""
-        return await self._call(
-            lambda c: "\n".join(str(r[0]) for r in c.execute("PRAGMA integrity_check")), "checking integrity"
-        )
+        with self._mapped("checking integrity"):
+            return "\n".join(str(r[0]) for r in await reads.fetchall(self._db, "PRAGMA integrity_check"))
 
     # ------------------------------------------------------------ watching and closing
 
@@ -538,16 +570,18 @@ class SQLiteCheckpointer:
                     yield await queue.get()
             finally:
                 self._watchers.remove(queue)
+        target = schema_mod.read_only_uri(self.path) if self.read_only else self.path
         with map_sqlite_errors(self.path, "opening a watch connection"):
-            reader = await aiosqlite.connect(self.path, isolation_level=None, timeout=self._busy_timeout)
+            reader = await aiosqlite.connect(
+                target, uri=self.read_only, isolation_level=None, timeout=self._busy_timeout
+            )
         try:
-            seen, version = await reader._execute(ops.watch_snapshot, reader._conn)  # type: ignore[no-untyped-call]
+            with map_sqlite_errors(self.path, "watching"):
+                seen, version = await reads.watch_snapshot(reader)
             while True:
                 await asyncio.sleep(self.poll_interval)
                 with map_sqlite_errors(self.path, "watching"):
-                    found, version = await reader._execute(  # type: ignore[no-untyped-call]
-                        ops.watch_poll, reader._conn, seen, version
-                    )
+                    found, version = await reads.watch_poll(reader, seen, version)
                 for item in found:
                     yield item
         finally:

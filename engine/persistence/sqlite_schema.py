@@ -9,6 +9,7 @@ import os
 import struct
 import urllib.parse
 from dataclasses import dataclass
+from typing import Any
 
 import aiosqlite
 
@@ -126,6 +127,12 @@ def read_only_uri(path: str, *, immutable: bool = False) -> str:
     return f"file:{quoted}?mode=ro" + ("&immutable=1" if immutable else "")
 
 
+async def execute(db: aiosqlite.Connection, sql: str, params: Any = ()) -> None:
+    """Run one statement and close its cursor (an open cursor keeps the statement in progress)."""
+    cursor = await db.execute(sql, params)
+    await cursor.close()
+
+
 async def _tables(db: aiosqlite.Connection) -> frozenset[str]:
     rows = await db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
     return frozenset(str(r[0]) for r in rows if not str(r[0]).startswith("sqlite_"))
@@ -241,7 +248,7 @@ async def migrate(
             raise _other_mode(path, recorded, storage_mode)
         if snapshot_every is None or str(snapshot_every) == every:
             return SchemaInfo([], recorded, int(every))
-    await db.execute("BEGIN IMMEDIATE")
+    await execute(db, "BEGIN IMMEDIATE")
     try:
         tables = await _tables(db)
         await check_ours(db, path, tables, create=create)
@@ -252,31 +259,32 @@ async def migrate(
                 added = schema.added_column(statement)
                 if added and added[1] in await _columns(db, added[0]):
                     continue
-                await db.execute(statement)
-        await db.execute(schema.CREATE_VERSION_TABLE)
+                await execute(db, statement)
+        await execute(db, schema.CREATE_VERSION_TABLE)
         if todo:
-            await db.execute(schema.SET_VERSION["sqlite"], (schema.latest("sqlite"),))
+            await execute(db, schema.SET_VERSION["sqlite"], (schema.latest("sqlite"),))
         tables = await _tables(db)
         recorded = await _meta(db, tables, "storage_mode")
         if recorded is None:
             recorded = "full" if had_sessions else (storage_mode or default_mode())
-            await db.execute(
-                "INSERT INTO weavegraph_meta (key, value) VALUES ('storage_mode', ?)", (recorded,)
+            await execute(
+                db, "INSERT INTO weavegraph_meta (key, value) VALUES ('storage_mode', ?)", (recorded,)
             )
         elif storage_mode is not None and storage_mode != recorded:
             raise _other_mode(path, recorded, storage_mode)
         stored_every = await _meta(db, tables, "snapshot_every")
         every_n = snapshot_every or int(stored_every or DEFAULT_SNAPSHOT_EVERY)
         if stored_every != str(every_n):
-            await db.execute(
+            await execute(
+                db,
                 "INSERT INTO weavegraph_meta (key, value) VALUES ('snapshot_every', ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(every_n),),
             )
-        await db.execute("COMMIT")
+        await execute(db, "COMMIT")
     except BaseException:
         if db.in_transaction:
-            await db.execute("ROLLBACK")
+            await execute(db, "ROLLBACK")
         raise
     return SchemaInfo([m.name for m in todo], recorded, every_n)
 
