@@ -16,14 +16,12 @@ import contextlib
 import datetime as _dt
 import os
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiosqlite
 
 from engine.errors import CheckpointerError
-from engine.persistence import schema
 from engine.persistence import sqlite_ops as ops
 from engine.persistence import sqlite_reads as reads
 from engine.persistence import sqlite_schema as schema_mod
@@ -43,23 +41,17 @@ from engine.persistence.errors import (
     CheckpointDataError,
     InvalidCheckpointerUrl,
     StorageFull,
-    StorageLocked,
     StorageNotFound,
-    StorageReadOnly,
     disk_full,
     map_sqlite_errors,
 )
 from engine.persistence.incremental import StoreMode, encode_save
-from engine.persistence.serde import contiguous_total, decode_checkpoint, format_timestamp
+from engine.persistence.serde import decode_checkpoint, format_timestamp
+from engine.persistence.sqlite_open import MEMORY, open_connection
 from engine.persistence.sqlite_ops import SESSION_STATS, STEP_COLUMNS
-from engine.persistence.sqlite_schema import COUNTS_TABLE, NODE_COUNTS_TABLE, NODES_TABLE
 from engine.persistence.urls import DatabaseURL
 
 T = TypeVar("T")
-
-MEMORY = ":memory:"
-CREATE_ATTEMPTS = 5
-"""How often opening retries when another process holds the lock while creating or migrating the schema."""
 
 
 def parse_sqlite_url(url: str | DatabaseURL) -> str:
@@ -71,45 +63,6 @@ def parse_sqlite_url(url: str | DatabaseURL) -> str:
             "or sqlite::memory:)"
         )
     return parsed.path or MEMORY
-
-
-def _writable_bits(path: str) -> bool:
-    """Whether the file's mode allows writing at all (root bypasses permissions, so `os.access` cannot
-    tell: a 0444 file must still be treated as read-only)."""
-    return bool(os.stat(path).st_mode & 0o222)
-
-
-async def _create_file(
-    path: str, busy_timeout: float, storage_mode: str | None, snapshot_every: int | None
-) -> list[str]:
-    """Build a new database under a temporary name in the same directory and hard-link it into place.
-
-    Nobody ever sees the file half made; when another process linked its own first, this one's is dropped
-    and the other's used. Filesystems without hard links get a rename that skips an existing file."""
-    tmp = f"{path}.{uuid.uuid4().hex[:12]}.creating"
-    try:
-        with map_sqlite_errors(path, "creating the database"):
-            db = await aiosqlite.connect(tmp, isolation_level=None, timeout=busy_timeout)
-            try:
-                await schema_mod.execute(db, "PRAGMA journal_mode = WAL")
-                info = await schema_mod.migrate(
-                    db, path, storage_mode=storage_mode, snapshot_every=snapshot_every
-                )
-            finally:
-                await db.close()  # the last connection: the WAL is checkpointed and removed
-        try:
-            await asyncio.to_thread(os.link, tmp, path)
-        except FileExistsError:
-            return []  # another process created it first: use theirs
-        except OSError:
-            if os.path.exists(path):  # noqa: ASYNC240  # no hard links here
-                return []
-            await asyncio.to_thread(os.replace, tmp, path)
-        return info.applied
-    finally:
-        for leftover in (tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"):
-            with contextlib.suppress(FileNotFoundError):
-                await asyncio.to_thread(os.unlink, leftover)
 
 
 def _file_sizes(path: str) -> tuple[int, int]:
@@ -191,88 +144,19 @@ class SQLiteCheckpointer:
             snapshot_every = int(every_option)
         if snapshot_every is not None and snapshot_every < 1:
             raise CheckpointerError(f"snapshot_every must be at least 1, got {snapshot_every}")
-        if path == MEMORY:
-            with map_sqlite_errors(path, "opening"):
-                db = await aiosqlite.connect(MEMORY, isolation_level=None, timeout=busy_timeout)
-            return await cls._ready(db, path, busy_timeout, poll_interval, storage_mode, snapshot_every)
-        exists = await asyncio.to_thread(schema_mod.check_path, path)
-        if not exists:
-            if read_only or not create:
-                raise StorageNotFound(f"SQLite database '{path}' does not exist")
-            created = await _create_file(path, busy_timeout, storage_mode, snapshot_every)
-        else:
-            created = []
-        facts = await schema_mod.inspect(path, create=create, busy_timeout=busy_timeout)
-        writable = await asyncio.to_thread(_writable_bits, path)
-        if read_only or not writable:
-            if schema.pending("sqlite", facts.version, f"'{path}'"):
-                raise StorageReadOnly(
-                    f"'{path}' was written by an older version and must be migrated once before it can be "
-                    "opened read-only; open it writable (or run `weavegraph migrate`)"
-                )
-            live_wal = os.path.exists(path + "-wal")  # noqa: ASYNC240  # a stat
-            uri = schema_mod.read_only_uri(path, immutable=not live_wal and not writable)
-            with map_sqlite_errors(path, "opening read-only"):
-                db = await aiosqlite.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout)
-            self = cls(db, path, busy_timeout, poll_interval)
-            self.read_only = True
-            try:
-                with map_sqlite_errors(path, "opening read-only"):
-                    await schema_mod.execute(db, f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-                    info = await schema_mod.read_info(db, path)
-            except BaseException:
-                await db.close()
-                raise
-            self._store.mode, self._store.snapshot_every = info.storage_mode, info.snapshot_every
-            return self
-        with map_sqlite_errors(path, "opening"):
-            db = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
-        self = await cls._ready(db, path, busy_timeout, poll_interval, storage_mode, snapshot_every, create)
-        self.applied = created + self.applied
-        self.schema_changed = bool(self.applied)
-        return self
-
-    @classmethod
-    async def _ready(
-        cls,
-        db: aiosqlite.Connection,
-        path: str,
-        busy_timeout: float,
-        poll_interval: float,
-        storage_mode: str | None,
-        snapshot_every: int | None,
-        create: bool = True,
-    ) -> SQLiteCheckpointer:
-        """Set the connection up and migrate (retrying while another process holds the lock)."""
-        self = cls(db, path, busy_timeout, poll_interval)
-        try:
-            with map_sqlite_errors(path, "opening"):
-                await schema_mod.execute(db, f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-                await schema_mod.execute(db, "PRAGMA foreign_keys = ON")
-                if path != MEMORY:
-                    rows = await db.execute_fetchall("PRAGMA journal_mode")
-                    if str(next(iter(rows))[0]).lower() != "wal":
-                        await schema_mod.execute(db, "PRAGMA journal_mode = WAL")
-                await schema_mod.execute(
-                    db, "PRAGMA synchronous = NORMAL"
-                )  # durable across process crashes in WAL mode
-            for attempt in range(CREATE_ATTEMPTS):
-                try:
-                    with map_sqlite_errors(path, "creating the schema"):
-                        info = await schema_mod.migrate(
-                            db, path, create=create, storage_mode=storage_mode, snapshot_every=snapshot_every
-                        )
-                    break
-                except StorageLocked:
-                    if attempt == CREATE_ATTEMPTS - 1:
-                        raise
-                    await asyncio.sleep(0.05 * (attempt + 1))
-        except BaseException:
-            await db.close()
-            raise
-        self.applied = info.applied
-        self.schema_changed = bool(info.applied)
-        self._store.mode, self._store.snapshot_every = info.storage_mode, info.snapshot_every
+        opened = await open_connection(
+            path,
+            busy_timeout=busy_timeout,
+            create=create,
+            read_only=read_only,
+            storage_mode=storage_mode,
+            snapshot_every=snapshot_every,
+        )
+        self = cls(opened.db, path, busy_timeout, poll_interval)
+        self.read_only = opened.read_only
+        self.applied = opened.applied
+        self.schema_changed = bool(opened.applied)
+        self._store.mode, self._store.snapshot_every = opened.storage_mode, opened.snapshot_every
         return self
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T], action: str) -> T:
@@ -429,75 +313,10 @@ class SQLiteCheckpointer:
             return rows[0][0] if rows else None
 
     async def query_steps(self, session_id: str, query: StepQuery = StepQuery()) -> StepQueryResult:
-        """One page of a session's steps, newest first, with the total number of matches.
-
-        Totals come from the trigger-kept counts (no row counting) unless a step range has gaps; an exact
-        `ran_node` filter walks the (session, node, step) index.
-        """
-        kind = query.ran_node_kind()
-        ranges: list[str] = []
-        args: list[Any] = []
-        if query.min_step is not None:
-            ranges.append("AND x.step >= ?")
-            args.append(query.min_step)
-        if query.max_step is not None:
-            ranges.append("AND x.step <= ?")
-            args.append(query.max_step)
-        bounds = " ".join(ranges)
-        head: list[Any]
-        if kind is None:
-            source, head = "steps x", [session_id]
-            where = "x.session_id = ?"
-        else:
-            source, head = f"{NODES_TABLE} x", [session_id, kind.name]
-            where = "x.session_id = ? AND x.node = ?"
-        db = self._db
+        """One page of a session's steps, newest first, with the total number of matches (see
+        `sqlite_reads.query_steps`)."""
         with self._mapped(f"querying steps of session '{session_id}'"):
-            total: int | None = None
-            if kind is None:
-                counts = await reads.fetchall(
-                    db,
-                    f"SELECT steps, min_step, max_step FROM {COUNTS_TABLE} WHERE session_id = ?",
-                    (session_id,),
-                )
-                if counts:
-                    steps_n, low, high = counts[0][0], counts[0][1], counts[0][2]
-                    total = contiguous_total(steps_n, low, high, query)
-                else:
-                    total = 0
-            elif not ranges:
-                found = await reads.fetchall(
-                    db, f"SELECT steps FROM {NODE_COUNTS_TABLE} WHERE session_id = ? AND node = ?", head
-                )
-                total = int(found[0][0]) if found else 0
-            if total is None:
-                total = (
-                    await reads.fetchall(
-                        db, f"SELECT count(*) FROM {source} WHERE {where} {bounds}", head + args
-                    )
-                )[0][0]
-            # Two phases: pick the page's step numbers from an index alone (cheap to skip an OFFSET over),
-            # then read just those rows.
-            steps = [
-                r[0]
-                for r in await reads.fetchall(
-                    db,
-                    f"SELECT x.step FROM {source} WHERE {where} {bounds}"
-                    " ORDER BY x.step DESC LIMIT ? OFFSET ?",
-                    [*head, *args, query.limit, query.offset],
-                )
-            ]
-            items: list[Checkpoint] = []
-            if steps:
-                marks = ", ".join("?" * len(steps))
-                rows = await reads.fetchall(
-                    db,
-                    f"SELECT {STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
-                    f" WHERE t.session_id = ? AND t.step IN ({marks}) ORDER BY t.step DESC",
-                    [session_id, *steps],
-                )
-                items = await reads.to_checkpoints(db, session_id, rows)
-            return StepQueryResult(items, int(total), query.offset + len(steps) < int(total))
+            return await reads.query_steps(self._db, session_id, query)
 
     async def session_page(self, query: SessionQuery = SessionQuery()) -> SessionPage:
         """One page of sessions with their step counts and sizes (from the covering index, not the rows)."""

@@ -12,10 +12,17 @@ from typing import Any
 
 import aiosqlite
 
-from engine.persistence.base import Checkpoint, PrunePolicy, PruneReport
+from engine.persistence.base import Checkpoint, PrunePolicy, PruneReport, StepQuery, StepQueryResult
 from engine.persistence.compact import JsonDict, is_delta, resolve_state
-from engine.persistence.serde import decode_checkpoint, dumps
-from engine.persistence.sqlite_schema import COMPUTED_BYTES, execute
+from engine.persistence.serde import contiguous_total, decode_checkpoint, dumps
+from engine.persistence.sqlite_ops import STEP_COLUMNS
+from engine.persistence.sqlite_schema import (
+    COMPUTED_BYTES,
+    COUNTS_TABLE,
+    NODE_COUNTS_TABLE,
+    NODES_TABLE,
+    execute,
+)
 from engine.state import json_copy
 
 Chain = dict[int, tuple[str, int | None]]
@@ -74,6 +81,73 @@ async def to_checkpoints(db: aiosqlite.Connection, session_id: str, rows: list[A
                 cache[step] = value
         out[step] = decode_checkpoint(session_id, step, row[1], state, *row[3:10])
     return [out[r[0]] for r in rows]
+
+
+async def query_steps(db: aiosqlite.Connection, session_id: str, query: StepQuery) -> StepQueryResult:
+    """One page of a session's steps, newest first, with the total number of matches.
+
+    Totals come from the trigger-kept counts (no row counting) unless a step range has gaps; an exact
+    `ran_node` filter walks the (session, node, step) index.
+    """
+    kind = query.ran_node_kind()
+    ranges: list[str] = []
+    args: list[Any] = []
+    if query.min_step is not None:
+        ranges.append("AND x.step >= ?")
+        args.append(query.min_step)
+    if query.max_step is not None:
+        ranges.append("AND x.step <= ?")
+        args.append(query.max_step)
+    bounds = " ".join(ranges)
+    head: list[Any]
+    if kind is None:
+        source, head = "steps x", [session_id]
+        where = "x.session_id = ?"
+    else:
+        source, head = f"{NODES_TABLE} x", [session_id, kind.name]
+        where = "x.session_id = ? AND x.node = ?"
+    total: int | None = None
+    if kind is None:
+        counts = await fetchall(
+            db,
+            f"SELECT steps, min_step, max_step FROM {COUNTS_TABLE} WHERE session_id = ?",
+            (session_id,),
+        )
+        if counts:
+            steps_n, low, high = counts[0][0], counts[0][1], counts[0][2]
+            total = contiguous_total(steps_n, low, high, query)
+        else:
+            total = 0
+    elif not ranges:
+        found = await fetchall(
+            db, f"SELECT steps FROM {NODE_COUNTS_TABLE} WHERE session_id = ? AND node = ?", head
+        )
+        total = int(found[0][0]) if found else 0
+    if total is None:
+        total = (await fetchall(db, f"SELECT count(*) FROM {source} WHERE {where} {bounds}", head + args))[0][
+            0
+        ]
+    # Two phases: pick the page's step numbers from an index alone (cheap to skip an OFFSET over),
+    # then read just those rows.
+    steps = [
+        r[0]
+        for r in await fetchall(
+            db,
+            f"SELECT x.step FROM {source} WHERE {where} {bounds} ORDER BY x.step DESC LIMIT ? OFFSET ?",
+            [*head, *args, query.limit, query.offset],
+        )
+    ]
+    items: list[Checkpoint] = []
+    if steps:
+        marks = ", ".join("?" * len(steps))
+        rows = await fetchall(
+            db,
+            f"SELECT {STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
+            f" WHERE t.session_id = ? AND t.step IN ({marks}) ORDER BY t.step DESC",
+            [session_id, *steps],
+        )
+        items = await to_checkpoints(db, session_id, rows)
+    return StepQueryResult(items, int(total), query.offset + len(steps) < int(total))
 
 
 async def materialize(db: aiosqlite.Connection, session_id: str, steps: list[int], *, write: bool) -> int:
