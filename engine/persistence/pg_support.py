@@ -93,8 +93,17 @@ def map_pg_errors(url: DatabaseURL, action: str, *, connected: bool = False) -> 
         ) from exc
     except asyncpg.PostgresError as exc:
         raise CheckpointerError(scrub(f"PostgreSQL error at {target} while {action}: {exc}", url)) from exc
-    except ValueError as exc:  # asyncpg's DSN parser
-        raise InvalidCheckpointerUrl(f"invalid PostgreSQL URL '{url}': {scrub(str(exc), url)}") from None
+    except (ValueError, TypeError, KeyError) as exc:
+        if connected:  # a stored row that does not decode (JSON, timestamps, node names)
+            raise CheckpointDataError(
+                scrub(
+                    f"a stored row of PostgreSQL database {target} cannot be read while {action}: {exc!r}",
+                    url,
+                )
+            ) from exc
+        if isinstance(exc, ValueError):  # asyncpg's DSN parser
+            raise InvalidCheckpointerUrl(f"invalid PostgreSQL URL '{url}': {scrub(str(exc), url)}") from None
+        raise
 
 
 _REQUIRED = {

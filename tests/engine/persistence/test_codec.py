@@ -105,3 +105,24 @@ async def test_a_corrupt_stored_row_raises_checkpoint_data_error(tmp_path: Any) 
             assert "c.db" in str(info.value) and info.value.kind is StorageErrorKind.DATA
     finally:
         await cp.aclose()
+
+
+@pytest.mark.postgres
+async def test_a_corrupt_postgres_row_raises_checkpoint_data_error(postgres_url: str) -> None:
+    import asyncpg
+
+    from engine.persistence.postgres import PostgresCheckpointer
+
+    cp = await PostgresCheckpointer.connect(postgres_url, storage_mode="full")
+    try:
+        await cp.save(make_cp("s", 0))
+        conn = await asyncpg.connect(postgres_url)
+        try:  # valid JSONB, but not a node list
+            await conn.execute("UPDATE steps SET frontier_json = '[42]'::jsonb")
+        finally:
+            await conn.close()
+        with pytest.raises(CheckpointDataError) as info:
+            await cp.query_steps("s")
+        assert info.value.kind is StorageErrorKind.DATA
+    finally:
+        await cp.aclose()
