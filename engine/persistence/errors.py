@@ -1,4 +1,4 @@
-"""Checkpointer error subclasses and `map_exceptions`, the one place driver exceptions become engine errors.
+"""Checkpointer error subclasses (each with its `kind`) and `map_sqlite_errors` for SQLite driver errors.
 
 ::
 
