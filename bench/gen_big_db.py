@@ -1,7 +1,7 @@
 """Generate a large SQLite checkpoint database for the checkpoint-browser bench (plain sqlite3 bulk inserts).
 
 Default: 1,000 sessions x 1,000 steps (1,000,000 step rows) at /tmp/weavegraph-bench/big.db, reused when it
-exists (pass --force to rebuild). The schema is the engine's own (`ensure_schema`), so the file opens in the
+exists (pass --force to rebuild). The schema is the engine's own (its migrations), so the file opens in the
 studio and the CLI like any checkpoint database.
 
     .venv/bin/python bench/gen_big_db.py [--sessions 1000] [--steps 1000] [--out PATH] [--force]
@@ -10,6 +10,7 @@ studio and the CLI like any checkpoint database.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import os
 import sqlite3
@@ -20,7 +21,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.persistence.serde import format_timestamp
-from engine.persistence.sqlite_schema import ensure_schema
 
 DEFAULT_OUT = Path("/tmp/weavegraph-bench/big.db")
 STATE = (
@@ -34,16 +34,22 @@ RAN = '["Custom:accumulate"]'
 UPDATED = '["messages","extra"]'
 
 
+async def _create_schema(path: Path) -> None:
+    from engine.persistence.sqlite import SQLiteCheckpointer
+
+    cp = await SQLiteCheckpointer.connect(f"sqlite://{path}", storage_mode="full")
+    await cp.aclose()
+
+
 def generate(path: Path, sessions: int, steps: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part")
     for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
         leftover.unlink(missing_ok=True)
+    asyncio.run(_create_schema(tmp))  # the engine's migrations; every row below is a full snapshot
     conn = sqlite3.connect(tmp, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -200000")
-    ensure_schema(conn, str(tmp), True, storage_mode="full")  # every row below is a full snapshot
     base = dt.datetime.now(dt.UTC) - dt.timedelta(days=60)
     started = time.perf_counter()
     conn.execute("BEGIN")

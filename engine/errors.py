@@ -34,7 +34,7 @@
     │   ├── SessionNotFound
     │   ├── NoStartNodes
     │   └── InvalidIterativeEntry
-    ├── CheckpointerError           storage failed (driver errors are chained)
+    ├── CheckpointerError           storage failed (driver errors are chained); `.kind` a StorageErrorKind
     │   └── CheckpointConflict      another writer moved the session on
     ├── StateSlotError              typed state slots
     │   ├── StateSlotMissing
@@ -48,6 +48,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from typing import Any
 
@@ -307,11 +308,43 @@ class InvalidIterativeEntry(RunnerError):
 # ---------------------------------------------------------------- persistence
 
 
+class StorageErrorKind(enum.StrEnum):
+    """What went wrong with storage, for callers that act on it (the studio switches on `exc.kind`)."""
+
+    INVALID_URL = "invalid_url"
+    NOT_FOUND = "not_found"
+    NOT_OURS = "not_ours"
+    LOCKED = "locked"
+    UNAVAILABLE = "unavailable"
+    AUTH = "auth"
+    DATA = "data"
+    CONFLICT = "conflict"
+    DISK_FULL = "disk_full"
+    READ_ONLY = "read_only"
+    SCHEMA_NEWER = "schema_newer"
+    CHECKPOINT_MISSING = "checkpoint_missing"
+    EXISTS = "exists"
+    OTHER = "other"
+
+
 class CheckpointerError(EngineError):
-    """Checkpoint storage failed; the driver's exception is chained as `__cause__`."""
+    """Checkpoint storage failed; the driver's exception is chained as `__cause__`.
+
+    `kind` says what failed: each subclass fixes its own; the base class is `other` unless `kind=` is
+    given (the kinds without a subclass, `checkpoint_missing` and `exists`, are raised that way).
+    """
+
+    kind: StorageErrorKind = StorageErrorKind.OTHER
+
+    def __init__(self, *args: object, kind: StorageErrorKind | str | None = None) -> None:
+        super().__init__(*args)
+        if kind is not None:
+            self.kind = StorageErrorKind(kind)
 
 
 class CheckpointConflict(CheckpointerError):
+    kind = StorageErrorKind.CONFLICT
+
     def __init__(self, session_id: str, expected: int | None, actual: int | None) -> None:
         self.session_id = session_id
         self.expected = expected

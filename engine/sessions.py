@@ -78,8 +78,9 @@ class SessionKeeper:
         try:
             await self.bus.aclose()
         finally:
-            if self._owns_checkpointer and self.checkpointer is not None:
-                await self.checkpointer.aclose()
+            close = getattr(self.checkpointer, "aclose", None)  # a custom Checkpointer need not have one
+            if self._owns_checkpointer and close is not None:
+                await close()
 
     # ------------------------------------------------------------ events, copies, saves
 
@@ -186,7 +187,8 @@ class SessionKeeper:
         return self._copy_of(self._get(session_id))
 
     async def list_sessions(self) -> list[str]:
-        ids = list(await self.checkpointer.list_sessions()) if self.checkpointer is not None else []
+        lister = getattr(self.checkpointer, "list_sessions", None)  # not part of the minimal Checkpointer
+        ids = list(await lister()) if lister is not None else []
         known = set(ids)
         ids.extend(s for s in self._sessions if s not in known)
         return ids

@@ -6,6 +6,7 @@ from engine.persistence.base import (
     Checkpoint,
     Checkpointer,
     CheckpointerType,
+    CheckpointStore,
     PrunePolicy,
     PruneReport,
     SessionPage,
@@ -20,34 +21,43 @@ from engine.persistence.errors import (
     CheckpointDataError,
     InvalidCheckpointerUrl,
     NotACheckpointDatabase,
+    SchemaTooNew,
+    StorageFull,
     StorageLocked,
     StorageNotFound,
+    StorageReadOnly,
     StorageUnavailable,
 )
 from engine.persistence.factory import migrate, open_checkpointer, redact_url, resolve_url
 from engine.persistence.memory import InMemoryCheckpointer
 from engine.persistence.sqlite import SQLiteCheckpointer
 from engine.persistence.transfer import copy_checkpoints, export_jsonl, import_jsonl
+from engine.persistence.urls import DatabaseURL, scrub
 
 __all__ = [
     "AuthenticationFailed",
     "Checkpoint",
     "CheckpointDataError",
+    "CheckpointStore",
     "Checkpointer",
     "CheckpointerType",
+    "DatabaseURL",
     "InMemoryCheckpointer",
     "InvalidCheckpointerUrl",
     "NotACheckpointDatabase",
     "PrunePolicy",
     "PruneReport",
     "SQLiteCheckpointer",
+    "SchemaTooNew",
     "SessionPage",
     "SessionQuery",
     "SessionStats",
     "StepQuery",
     "StepQueryResult",
+    "StorageFull",
     "StorageLocked",
     "StorageNotFound",
+    "StorageReadOnly",
     "StorageStats",
     "StorageUnavailable",
     "copy_checkpoints",
@@ -57,4 +67,5 @@ __all__ = [
     "open_checkpointer",
     "redact_url",
     "resolve_url",
+    "scrub",
 ]

@@ -1,4 +1,5 @@
-"""The `Checkpointer` protocol, the checkpoint record and the query/prune/stat records all backends share."""
+"""The `Checkpointer` protocol (what the runner needs) and `CheckpointStore` (browsing and administration),
+the checkpoint record and the query/prune/stat records all backends share."""
 
 from __future__ import annotations
 
@@ -170,13 +171,22 @@ class StorageStats:
 
 @runtime_checkable
 class Checkpointer(Protocol):
-    """What the runner and the studio need from a checkpoint store."""
+    """What the runner needs from a checkpoint store, and all a custom checkpointer must implement.
 
-    backend_name: str
+    `save` raises `CheckpointConflict` when `expected_last_step` is given and the session's latest stored
+    step differs; `load_latest` returns None for an unknown session."""
 
     async def save(self, checkpoint: Checkpoint, expected_last_step: int | None = None) -> None: ...
 
     async def load_latest(self, session_id: str) -> Checkpoint | None: ...
+
+
+@runtime_checkable
+class CheckpointStore(Checkpointer, Protocol):
+    """A `Checkpointer` that can also be browsed and administered (the built-in backends; what the CLI
+    and the studio's browser use)."""
+
+    backend_name: str
 
     async def list_sessions(self) -> list[str]: ...
 

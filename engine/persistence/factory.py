@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from engine.persistence.base import Checkpointer, CheckpointerType
+from engine.persistence.base import CheckpointerType, CheckpointStore
 from engine.persistence.errors import InvalidCheckpointerUrl
-from engine.persistence.urls import redact_url
+from engine.persistence.urls import DatabaseURL, redact_url
 
 __all__ = ["default_url", "load_dotenv_file", "migrate", "open_checkpointer", "redact_url", "resolve_url"]
 
@@ -60,61 +60,48 @@ def default_url(kind: CheckpointerType) -> str:
     return resolve_url(kind)
 
 
-async def open_checkpointer(url: str, *, migrate: bool = True) -> Checkpointer:
+async def open_checkpointer(
+    url: str | DatabaseURL, *, create: bool = True, read_only: bool = False, migrate: bool = True
+) -> CheckpointStore:
     """Open the checkpointer a URL names: "memory:", "sqlite://path", "sqlite::memory:", "postgresql://...".
 
-    Raises `InvalidCheckpointerUrl` for other schemes and the other `CheckpointerError`s when the storage
-    cannot be opened; messages never contain a password.
+    `create=False` refuses to make a new SQLite file (`StorageNotFound`) or initialise an empty database
+    (`NotACheckpointDatabase`). `read_only=True` writes nothing at all (SQLite `mode=ro`; Postgres skips
+    migrations); writes then raise `StorageReadOnly`. Raises `InvalidCheckpointerUrl` for other schemes and
+    the other `CheckpointerError`s when the storage cannot be opened; messages never contain a password.
     """
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidCheckpointerUrl(
-            "empty checkpointer URL (use memory:, sqlite://file.db or postgresql://...)"
-        )
-    url = url.strip()
-    if url in ("memory:", "memory://", "memory"):
+    parsed = DatabaseURL.parse(url)
+    if parsed.backend == "memory":
         from engine.persistence.memory import InMemoryCheckpointer
 
         return InMemoryCheckpointer()
-    if url.startswith("sqlite:"):
+    if parsed.backend == "sqlite":
         from engine.persistence.sqlite import SQLiteCheckpointer
 
-        return await SQLiteCheckpointer.connect(url)
-    if url.startswith(("postgresql://", "postgres://")):
-        try:
-            from engine.persistence.postgres import PostgresCheckpointer
-        except ImportError as exc:  # the optional dependency is missing
-            raise InvalidCheckpointerUrl(
-                "PostgreSQL URLs need asyncpg: pip install 'weavegraph-studio[postgres]'"
-            ) from exc
-        return await PostgresCheckpointer.connect(url, migrate=migrate)
-    scheme = url.split(":", 1)[0] if ":" in url else url
-    raise InvalidCheckpointerUrl(
-        f"unsupported checkpointer URL scheme '{redact_url(scheme)}' in '{redact_url(url)}'; "
-        "use memory:, sqlite://relative.db, sqlite:///absolute/path.db, sqlite::memory: or postgresql://..."
-    )
+        return await SQLiteCheckpointer.connect(parsed, create=create, read_only=read_only)
+    try:
+        from engine.persistence.postgres import PostgresCheckpointer
+    except ImportError as exc:  # the optional dependency is missing
+        raise InvalidCheckpointerUrl(
+            "PostgreSQL URLs need asyncpg: pip install 'weavegraph-studio[postgres]'"
+        ) from exc
+    return await PostgresCheckpointer.connect(parsed, migrate=migrate, read_only=read_only)
 
 
-async def migrate(url: str) -> list[str]:
-    """Bring the database at `url` up to date (what `weavegraph migrate` runs); return what was applied.
-
-    PostgreSQL: the shipped SQL migrations not yet recorded in `schema_migrations`. SQLite: "sqlite-schema"
-    when the tables had to be created or extended, else nothing. In-memory: nothing.
-    """
-    url = url.strip()
-    if url.startswith(("postgresql://", "postgres://")):
+async def migrate(url: str | DatabaseURL) -> list[str]:
+    """Bring the database at `url` up to date (what `weavegraph migrate` runs); return the migrations applied
+    (file names without ".sql", the same way for SQLite and PostgreSQL). In-memory: nothing."""
+    parsed = DatabaseURL.parse(url)
+    if parsed.backend == "postgres":
         from engine.persistence.postgres import migrate as pg_migrate
 
-        return await pg_migrate(url)
-    if url.startswith("sqlite:"):
+        return await pg_migrate(parsed)
+    if parsed.backend == "sqlite":
         from engine.persistence.sqlite import SQLiteCheckpointer
 
-        cp = await SQLiteCheckpointer.connect(url)
+        cp = await SQLiteCheckpointer.connect(parsed)
         try:
-            return ["sqlite-schema"] if cp.schema_changed else []
+            return list(cp.applied)
         finally:
             await cp.aclose()
-    if url in ("memory:", "memory://", "memory"):
-        return []
-    raise InvalidCheckpointerUrl(
-        f"cannot migrate '{redact_url(url)}': not a memory:, sqlite: or postgresql: URL"
-    )
+    return []

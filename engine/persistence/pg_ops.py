@@ -106,6 +106,17 @@ SELECT step, parent_step, state_json::text FROM chain
 """
 
 
+async def read_mode(conn: Any) -> StoreMode:
+    """The recorded storage mode and snapshot interval, writing nothing (read-only opens)."""
+    rows = await conn.fetch(
+        "SELECT key, value FROM weavegraph_meta WHERE key IN ('storage_mode', 'snapshot_every')"
+    )
+    values = {r[0]: r[1] for r in rows}
+    return StoreMode(
+        str(values.get("storage_mode", "full")), int(values.get("snapshot_every") or DEFAULT_SNAPSHOT_EVERY)
+    )
+
+
 async def ensure_mode(conn: Any, fresh: bool, requested: str | None, snapshot_every: int | None) -> StoreMode:
     """Record (for a new database) or read the storage mode; refuse a request for the other mode."""
     from engine.errors import CheckpointerError

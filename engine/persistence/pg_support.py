@@ -1,24 +1,27 @@
-"""Postgres plumbing for the checkpointer: driver error mapping and the SQL migrations in the package."""
+"""Postgres plumbing for the checkpointer: driver error mapping and applying the versioned migrations
+(`migrations/postgres/*.sql`, see `schema`)."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib.resources
 from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 
+import engine.persistence.schema as schema
 from engine.errors import CheckpointerError
 from engine.persistence.errors import (
     AuthenticationFailed,
     CheckpointDataError,
     InvalidCheckpointerUrl,
     NotACheckpointDatabase,
+    StorageFull,
     StorageNotFound,
+    StorageReadOnly,
     StorageUnavailable,
 )
-from engine.persistence.urls import postgres_target, redact_url, scrub, url_password
+from engine.persistence.urls import DatabaseURL, scrub
 
 _LOST = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
@@ -34,10 +37,13 @@ _LOCK_KEY = 0x5745_4156_4547  # advisory lock that serialises concurrent migrati
 
 
 @contextlib.contextmanager
-def map_pg_errors(url: str, action: str) -> Iterator[None]:
-    """Turn asyncpg and socket errors into `CheckpointerError`s naming the server, never the password."""
-    target, user = postgres_target(url)
-    secret = url_password(url)
+def map_pg_errors(url: DatabaseURL, action: str, *, connected: bool = False) -> Iterator[None]:
+    """Turn asyncpg and socket errors into `CheckpointerError`s naming the server, never the password.
+
+    `connected`: the caller had a working pool, so a server that cannot be reached now is a lost
+    connection ("connection to PostgreSQL at H:P/DB was lost while saving session 's'"); the driver's
+    words stay in `__cause__` (shown by `--debug`)."""
+    target, user = url.target, url.user or ""
     try:
         yield
     except CheckpointerError:
@@ -47,18 +53,18 @@ def map_pg_errors(url: str, action: str) -> Iterator[None]:
             scrub(
                 f"PostgreSQL at {target} refused user '{user}' while {action}: {exc}; "
                 "check the user name and password in the URL",
-                secret,
+                url,
             )
         ) from exc
     except asyncpg.InvalidCatalogNameError as exc:
         raise StorageNotFound(
-            scrub(f"PostgreSQL at {target}: {exc}; create the database first (createdb)", secret)
+            scrub(f"PostgreSQL at {target}: {exc}; create the database first (createdb)", url)
         ) from exc
     except asyncpg.UndefinedTableError as exc:
         raise NotACheckpointDatabase(
             scrub(
                 f"PostgreSQL database {target} has no checkpoint tables ({exc}); run `weavegraph migrate`",
-                secret,
+                url,
             )
         ) from exc
     except asyncpg.UntranslatableCharacterError as exc:
@@ -66,33 +72,38 @@ def map_pg_errors(url: str, action: str) -> Iterator[None]:
             scrub(
                 f"PostgreSQL at {target} cannot store this checkpoint while {action}: {exc} (JSONB cannot "
                 "hold the NUL character \\u0000; remove it from the state)",
-                secret,
+                url,
             )
         ) from exc
-    except _LOST as exc:
-        raise StorageUnavailable(
-            scrub(f"connection to PostgreSQL at {target} was lost while {action}: {exc}", secret)
+    except asyncpg.DiskFullError as exc:
+        raise StorageFull(
+            scrub(f"the disk of PostgreSQL at {target} is full while {action}: {exc}", url)
         ) from exc
+    except asyncpg.ReadOnlySQLTransactionError as exc:
+        raise StorageReadOnly(
+            scrub(f"PostgreSQL at {target} is read-only while {action}: {exc}", url)
+        ) from exc
+    except _LOST as exc:
+        raise StorageUnavailable(f"connection to PostgreSQL at {target} was lost while {action}") from exc
     except (OSError, TimeoutError) as exc:
+        if connected:
+            raise StorageUnavailable(f"connection to PostgreSQL at {target} was lost while {action}") from exc
         raise StorageUnavailable(
-            scrub(f"cannot reach PostgreSQL at {target} while {action}: {exc or type(exc).__name__}", secret)
+            scrub(f"cannot reach PostgreSQL at {target} while {action}: {exc or type(exc).__name__}", url)
         ) from exc
     except asyncpg.PostgresError as exc:
-        raise CheckpointerError(scrub(f"PostgreSQL error at {target} while {action}: {exc}", secret)) from exc
-    except ValueError as exc:  # asyncpg's DSN parser
-        raise InvalidCheckpointerUrl(
-            f"invalid PostgreSQL URL '{redact_url(url)}': {scrub(str(exc), secret)}"
-        ) from None
-
-
-def migration_files() -> list[tuple[str, str]]:
-    """(version, SQL) of every shipped migration, in order; the version is the file name without ".sql"."""
-    folder = importlib.resources.files("engine.persistence").joinpath("migrations")
-    out = []
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".sql"):
-            out.append((entry.name[: -len(".sql")], entry.read_text(encoding="utf-8")))
-    return out
+        raise CheckpointerError(scrub(f"PostgreSQL error at {target} while {action}: {exc}", url)) from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        if connected:  # a stored row that does not decode (JSON, timestamps, node names)
+            raise CheckpointDataError(
+                scrub(
+                    f"a stored row of PostgreSQL database {target} cannot be read while {action}: {exc!r}",
+                    url,
+                )
+            ) from exc
+        if isinstance(exc, ValueError):  # asyncpg's DSN parser
+            raise InvalidCheckpointerUrl(f"invalid PostgreSQL URL '{url}': {scrub(str(exc), url)}") from None
+        raise
 
 
 _REQUIRED = {
@@ -120,30 +131,34 @@ async def check_not_foreign(conn: Any, target: str) -> set[str]:
     return set(columns)
 
 
+async def schema_version(conn: Any) -> int:
+    """The recorded schema version: `weavegraph_schema_version`, else (a database migrated before versioning)
+    the highest file number in the old `schema_migrations` table, else 0."""
+    if await conn.fetchval(f"SELECT to_regclass('{schema.VERSION_TABLE}') IS NOT NULL"):
+        found = await conn.fetchval(f"SELECT version FROM {schema.VERSION_TABLE} WHERE id = 1")
+        return int(found or 0)
+    if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        names = [r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")]
+        numbers = [int(n[:4]) for n in names if n[:4].isdigit()]
+        return max(numbers, default=0)
+    return 0
+
+
 async def apply_migrations(conn: Any, target: str) -> list[str]:
-    """Apply the shipped migrations not yet in `schema_migrations`, under an advisory lock; return them."""
-    applied: list[str] = []
+    """Apply the migrations above the recorded version under an advisory lock, in one transaction; return
+    their names. Raises `SchemaTooNew` (touching nothing) for a database newer than this code."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
         await check_not_foreign(conn, target)
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW())"
-        )
-        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-        for version, sql in migration_files():
-            if version in done:
-                continue
-            await conn.execute(sql)
-            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
-            applied.append(version)
-    return applied
+        todo = schema.pending("postgres", await schema_version(conn), f"PostgreSQL database {target}")
+        for migration in todo:
+            await conn.execute(migration.sql)
+        if todo or not await conn.fetchval(f"SELECT to_regclass('{schema.VERSION_TABLE}') IS NOT NULL"):
+            await conn.execute(schema.CREATE_VERSION_TABLE)
+            await conn.execute(schema.SET_VERSION["postgres"], schema.latest("postgres"))
+    return [m.name for m in todo]
 
 
-async def pending_migrations(conn: Any) -> list[str]:
-    """Shipped migrations the database lacks (all of them when it has no `schema_migrations` table)."""
-    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
-    done: set[str] = set()
-    if exists:
-        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-    return [v for v, _ in migration_files() if v not in done]
+async def pending_migrations(conn: Any, target: str) -> list[str]:
+    """Migrations the database lacks (`SchemaTooNew` when it is newer than this code)."""
+    return [m.name for m in schema.pending("postgres", await schema_version(conn), target)]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -51,7 +50,7 @@ from engine.persistence.serde import (
     contiguous_total,
     decode_checkpoint,
 )
-from engine.persistence.urls import postgres_target, redact_url
+from engine.persistence.urls import DatabaseURL
 
 T = TypeVar("T")
 
@@ -68,37 +67,22 @@ _SESSION_STATS = (
 )
 
 
-def split_options(url: str) -> tuple[str, dict[str, str]]:
-    """The URL without our own query options (`storage`, `snapshot_every`), and those options."""
-    base, _, query = url.partition("?")
-    if not query:
-        return url, {}
-    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-    ours = {k: v for k, v in pairs if k in ("storage", "snapshot_every")}
-    rest = [(k, v) for k, v in pairs if k not in ours]
-    if "storage" in ours and ours["storage"] not in STORAGE_MODES:
-        raise InvalidCheckpointerUrl(f"storage must be compact or full in '{redact_url(url)}'")
-    if "snapshot_every" in ours and not ours["snapshot_every"].isdigit():
-        raise InvalidCheckpointerUrl(f"snapshot_every must be a positive integer in '{redact_url(url)}'")
-    return (f"{base}?{urllib.parse.urlencode(rest)}" if rest else base), ours
-
-
-def _check_url(url: str) -> None:
-    if not url.startswith(("postgresql://", "postgres://")):
+def _parse(url: str | DatabaseURL) -> DatabaseURL:
+    parsed = DatabaseURL.parse(url)
+    if parsed.backend != "postgres":
         raise InvalidCheckpointerUrl(
-            f"not a PostgreSQL URL: '{redact_url(url)}' (use postgresql://user:password@host:port/database)"
+            f"not a PostgreSQL URL: '{parsed}' (use postgresql://user:password@host:port/database)"
         )
+    return parsed
 
 
-async def migrate(url: str, *, connect_timeout: float = 10.0) -> list[str]:
-    """Apply the shipped SQL migrations to the database at `url`; return the versions applied now."""
-    _check_url(url)
-    url, _options = split_options(url)
-    target, _ = postgres_target(url)
-    with map_pg_errors(url, "migrating"):
-        conn = await asyncpg.connect(url, timeout=connect_timeout)
+async def migrate(url: str | DatabaseURL, *, connect_timeout: float = 10.0) -> list[str]:
+    """Apply the pending SQL migrations to the database at `url`; return the names applied now."""
+    parsed = _parse(url)
+    with map_pg_errors(parsed, "migrating"):
+        conn = await asyncpg.connect(parsed.dsn(), timeout=connect_timeout)
         try:
-            return await apply_migrations(conn, target)
+            return await apply_migrations(conn, parsed.target)
         finally:
             await conn.close()
 
@@ -108,16 +92,19 @@ class PostgresCheckpointer:
 
     backend_name = "postgres"
 
-    def __init__(self, pool: asyncpg.Pool, url: str, timeout: float, store: StoreMode | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, url: DatabaseURL, timeout: float, store: StoreMode | None = None
+    ) -> None:
         self._pool = pool
         self._store = store or StoreMode()
         self._url = url
         self._timeout = timeout
-        self.target, _ = postgres_target(url)
+        self.target = url.target
         self._closed = False
+        self.read_only = False
 
     def __repr__(self) -> str:
-        return f"PostgresCheckpointer({redact_url(self._url)!r})"
+        return f"PostgresCheckpointer({self._url.redacted()!r})"
 
     @property
     def storage_mode(self) -> str:
@@ -131,14 +118,15 @@ class PostgresCheckpointer:
     @property
     def url(self) -> str:
         """The URL with the password redacted."""
-        return redact_url(self._url)
+        return self._url.redacted()
 
     @classmethod
     async def connect(
         cls,
-        url: str,
+        url: str | DatabaseURL,
         *,
         migrate: bool = True,
+        read_only: bool = False,
         connect_timeout: float = 10.0,
         min_size: int = 1,
         max_size: int = 4,
@@ -151,28 +139,28 @@ class PostgresCheckpointer:
         every `snapshot_every` steps (default 50); a database with sessions keeps its recorded mode ("full"
         when it has none, as Weavegraph 0.6 writes).
         """
-        url, options = split_options(url)
-        storage_mode = storage_mode or options.get("storage")
-        if snapshot_every is None and "snapshot_every" in options:
-            snapshot_every = int(options["snapshot_every"])
+        parsed = _parse(url)
+        storage_mode = storage_mode or parsed.option("storage")
+        every_option = parsed.option("snapshot_every")
+        if snapshot_every is None and every_option is not None:
+            snapshot_every = int(every_option)
         if storage_mode is not None and storage_mode not in STORAGE_MODES:
             raise CheckpointerError(f"storage_mode must be 'compact' or 'full', got {storage_mode!r}")
         if snapshot_every is not None and snapshot_every < 1:
             raise CheckpointerError(f"snapshot_every must be at least 1, got {snapshot_every}")
-        _check_url(url)
-        target, _ = postgres_target(url)
-        with map_pg_errors(url, "connecting"):
+        target = parsed.target
+        with map_pg_errors(parsed, "connecting"):
             pool = await asyncpg.create_pool(
-                url, min_size=min_size, max_size=max_size, timeout=connect_timeout
+                parsed.dsn(), min_size=min_size, max_size=max_size, timeout=connect_timeout
             )
         try:
-            with map_pg_errors(url, "preparing the schema"):
+            with map_pg_errors(parsed, "preparing the schema"):
                 async with pool.acquire() as conn:
-                    if migrate:
+                    if migrate and not read_only:
                         await apply_migrations(conn, target)
                     else:
                         await check_not_foreign(conn, target)
-                        missing = await pending_migrations(conn)
+                        missing = await pending_migrations(conn, f"PostgreSQL database {target}")
                         if missing:
                             raise NotACheckpointDatabase(
                                 f"PostgreSQL database {target} lacks migrations {', '.join(missing)}; "
@@ -181,11 +169,16 @@ class PostgresCheckpointer:
                     fresh = await conn.fetchval(
                         "SELECT NOT EXISTS (SELECT 1 FROM steps) AND NOT EXISTS (SELECT 1 FROM sessions)"
                     )
-                    store = await pg_ops.ensure_mode(conn, bool(fresh), storage_mode, snapshot_every)
+                    if read_only:
+                        store = await pg_ops.read_mode(conn)
+                    else:
+                        store = await pg_ops.ensure_mode(conn, bool(fresh), storage_mode, snapshot_every)
         except BaseException:
             pool.terminate()
             raise
-        return cls(pool, url, connect_timeout, store)
+        self = cls(pool, parsed, connect_timeout, store)
+        self.read_only = read_only
+        return self
 
     async def _run(self, fn: Callable[[Any], Awaitable[T]], action: str, *, retry: bool = True) -> T:
         """Run `fn(connection)`; after a lost connection, replace the pool's connections and retry once."""
@@ -193,7 +186,7 @@ class PostgresCheckpointer:
             raise StorageUnavailable(f"PostgreSQL checkpointer for {self.target} is closed")
         for attempt in (0, 1):
             try:
-                with map_pg_errors(self._url, action):
+                with map_pg_errors(self._url, action, connected=True):
                     async with self._pool.acquire(timeout=self._timeout) as conn:
                         return await fn(conn)
             except StorageUnavailable:
@@ -236,10 +229,13 @@ class PostgresCheckpointer:
 
         try:
             await self._run(run, f"saving session '{enc.session_id}'", retry=False)
-        except StorageUnavailable:
+        except StorageUnavailable as lost:
             if committing:
                 raise
-            await self._run(run, f"saving session '{enc.session_id}'", retry=False)
+            try:
+                await self._run(run, f"saving session '{enc.session_id}'", retry=False)
+            except StorageUnavailable:
+                raise lost from lost.__cause__  # the server is gone: report the loss, not the retry
 
     async def delete_session(self, session_id: str) -> None:
         async def run(conn: Any) -> None:
@@ -433,7 +429,7 @@ class PostgresCheckpointer:
             queue.put_nowait(None)
 
         with map_pg_errors(self._url, "opening a watch connection"):
-            conn = await asyncpg.connect(self._url, timeout=self._timeout)
+            conn = await asyncpg.connect(self._url.dsn(), timeout=self._timeout)
         try:
             with map_pg_errors(self._url, "listening"):
                 conn.add_termination_listener(on_lost)

@@ -1,25 +1,29 @@
 """SQLite checkpointer (aiosqlite, WAL): full step history, Weavegraph 0.6 schema, safe for many writers.
 
-Every operation runs as one function on aiosqlite's worker thread (see `sqlite_ops`), so a save is one
-thread hop and one transaction; its JSON is encoded before, on the caller's thread, reusing the texts of
-messages already saved (see `incremental`). Saving a step that already exists for the session overwrites
-that row (as Weavegraph does); the session's latest pointer only moves forward. New databases use compact
-storage (see `compact`) unless asked for "full"; the mode is recorded in the file.
+Opening inspects an existing file read-only first and writes nothing to a file that is not ours (see
+`sqlite_schema`); the schema comes from the versioned migrations. Reads, prune, delete and watch go through
+aiosqlite's public API (see `sqlite_reads`). A save is one function on aiosqlite's worker thread (see
+`sqlite_ops`: one thread hop and one transaction); its JSON is encoded before, on the caller's thread,
+reusing the texts of messages already saved (see `incremental`). Saving a step that already exists for the
+session overwrites that row (as Weavegraph does); the session's latest pointer only moves forward. New
+databases use compact storage (see `compact`) unless asked for "full"; the mode is recorded in the file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import os
 import sqlite3
-import urllib.parse
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TypeVar
 
 import aiosqlite
 
 import engine.persistence.sqlite_ops as ops
+import engine.persistence.sqlite_reads as reads
+import engine.persistence.sqlite_schema as schema_mod
 from engine.errors import CheckpointerError
 from engine.persistence.base import (
     Checkpoint,
@@ -36,71 +40,34 @@ from engine.persistence.compact import LATEST_MARKER, STORAGE_MODES
 from engine.persistence.errors import (
     CheckpointDataError,
     InvalidCheckpointerUrl,
-    NotACheckpointDatabase,
+    StorageFull,
     StorageNotFound,
+    disk_full,
     map_sqlite_errors,
 )
 from engine.persistence.incremental import StoreMode, encode_save
 from engine.persistence.serde import decode_checkpoint, format_timestamp
+from engine.persistence.sqlite_open import MEMORY, open_connection
 from engine.persistence.sqlite_ops import SESSION_STATS, STEP_COLUMNS
-from engine.persistence.sqlite_schema import NODE_COUNTS_TABLE, NODES_TABLE, ensure_schema
+from engine.persistence.urls import DatabaseURL
 
 T = TypeVar("T")
 
-MEMORY = ":memory:"
-_SQLITE_HEADER = b"SQLite format 3\x00"
 
-
-def parse_sqlite_url(url: str) -> str:
+def parse_sqlite_url(url: str | DatabaseURL) -> str:
     """The path in a `sqlite://` URL or ":memory:"; `sqlite://a.db` is relative, `sqlite:///a.db` absolute."""
-    url = url.split("?", 1)[0]
-    if url in ("sqlite::memory:", "sqlite://:memory:", "sqlite:///:memory:"):
-        return MEMORY
-    if not url.startswith("sqlite://"):
+    parsed = DatabaseURL.parse(url)
+    if parsed.backend != "sqlite":
         raise InvalidCheckpointerUrl(
-            f"not an SQLite URL: '{url}' (use sqlite://relative.db, sqlite:///absolute/path.db "
+            f"not an SQLite URL: '{parsed}' (use sqlite://relative.db, sqlite:///absolute/path.db "
             "or sqlite::memory:)"
         )
-    path = url[len("sqlite://") :]
-    if not path:
-        raise InvalidCheckpointerUrl(f"SQLite URL '{url}' names no file (example: sqlite://weavegraph.db)")
-    return path
+    return parsed.path or MEMORY
 
 
-def url_options(url: str) -> dict[str, str]:
-    """The query options of an SQLite URL: `storage=compact|full`, `snapshot_every=K`."""
-    if "?" not in url:
-        return {}
-    options = dict(urllib.parse.parse_qsl(url.split("?", 1)[1]))
-    unknown = set(options) - {"storage", "snapshot_every"}
-    if unknown:
-        raise InvalidCheckpointerUrl(
-            f"unknown option(s) {', '.join(sorted(unknown))} in SQLite URL '{url}' (storage, snapshot_every)"
-        )
-    if "storage" in options and options["storage"] not in STORAGE_MODES:
-        raise InvalidCheckpointerUrl(f"storage must be compact or full in '{url}'")
-    if "snapshot_every" in options and not options["snapshot_every"].isdigit():
-        raise InvalidCheckpointerUrl(f"snapshot_every must be a positive integer in '{url}'")
-    return options
-
-
-def _check_file(path: str) -> None:
-    """Clear errors before SQLite's own: a missing directory, a directory, a file that is not SQLite."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise StorageNotFound(
-            f"the directory '{directory}' of SQLite database '{path}' does not exist; create it first"
-        )
-    if os.path.isdir(path):
-        raise NotACheckpointDatabase(f"'{path}' is a directory, not an SQLite database file")
-    if os.path.exists(path) and os.path.getsize(path) > 0:
-        with open(path, "rb") as fh:
-            header = fh.read(len(_SQLITE_HEADER))
-        if header != _SQLITE_HEADER:
-            raise NotACheckpointDatabase(
-                f"'{path}' is not an SQLite database (it lacks the SQLite file header); "
-                "point the URL at a checkpoint database or a new file"
-            )
+def _file_sizes(path: str) -> tuple[int, int]:
+    wal = path + "-wal"
+    return os.path.getsize(path), (os.path.getsize(wal) if os.path.exists(wal) else 0)
 
 
 class SQLiteCheckpointer:
@@ -112,7 +79,7 @@ class SQLiteCheckpointer:
         self, db: aiosqlite.Connection, path: str, busy_timeout: float, poll_interval: float
     ) -> None:
         self._db = db
-        self._raw: sqlite3.Connection = db._conn  # only used on aiosqlite's worker thread
+        self._raw: sqlite3.Connection = db._conn  # the save path only (`_call`), on aiosqlite's thread
         self.path = path
         self._busy_timeout = busy_timeout
         self.poll_interval = poll_interval
@@ -120,6 +87,10 @@ class SQLiteCheckpointer:
         self._watchers: list[asyncio.Queue[tuple[str, int]]] = []
         self.schema_changed = False
         """Whether connecting created or extended the schema."""
+        self.applied: list[str] = []
+        """The migrations connecting applied (file names without .sql)."""
+        self.read_only = False
+        """Opened read-only (asked for, or the file's mode forbids writing): every write raises."""
         self._store = StoreMode()
 
     @property
@@ -141,66 +112,94 @@ class SQLiteCheckpointer:
     @classmethod
     async def connect(
         cls,
-        url: str = "sqlite://weavegraph.db",
+        url: str | DatabaseURL = "sqlite://weavegraph.db",
         *,
         busy_timeout: float = 5.0,
         poll_interval: float = 0.2,
         create: bool = True,
+        read_only: bool = False,
         storage_mode: str | None = None,
         snapshot_every: int | None = None,
     ) -> SQLiteCheckpointer:
         """Open (and unless `create=False` create) the database: WAL, synchronous=NORMAL, foreign keys on.
+
+        An existing file is first inspected read-only and left untouched unless it is ours
+        (`NotACheckpointDatabase` otherwise; `SchemaTooNew` when a newer version migrated it). With
+        `read_only=True`, or for a file whose mode forbids writing (0444, even as root), the connection is
+        read-only and every write raises `StorageReadOnly`. A new file is built under a temporary name and
+        linked into place, so another process never sees it half made and two first opens both succeed.
 
         `busy_timeout` (seconds) is how long a write waits for another process's lock before `StorageLocked`.
         A new database stores `storage_mode` ("compact", the default, or "full"; also `?storage=` in the URL)
         with a full snapshot every `snapshot_every` steps (default 50; `?snapshot_every=`); an existing one
         keeps the mode it records.
         """
-        options = url_options(url)
-        storage_mode = storage_mode or options.get("storage")
+        parsed = DatabaseURL.parse(url)
+        path = parse_sqlite_url(parsed)
+        storage_mode = storage_mode or parsed.option("storage")
         if storage_mode is not None and storage_mode not in STORAGE_MODES:
             raise CheckpointerError(f"storage_mode must be 'compact' or 'full', got {storage_mode!r}")
-        if snapshot_every is None and "snapshot_every" in options:
-            snapshot_every = int(options["snapshot_every"])
+        every_option = parsed.option("snapshot_every")
+        if snapshot_every is None and every_option is not None:
+            snapshot_every = int(every_option)
         if snapshot_every is not None and snapshot_every < 1:
             raise CheckpointerError(f"snapshot_every must be at least 1, got {snapshot_every}")
-        path = parse_sqlite_url(url)
-        if path != MEMORY:
-            _check_file(path)
-            if not create and not os.path.exists(path):  # noqa: ASYNC240  # a stat, before any I/O
-                raise StorageNotFound(f"SQLite database '{path}' does not exist")
-        with map_sqlite_errors(path, "opening"):
-            db = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
-        self = cls(db, path, busy_timeout, poll_interval)
-        try:
-            await self._call(
-                lambda c: self._prepare(c, create, storage_mode, snapshot_every), "creating the schema"
-            )
-        except BaseException:
-            await db.close()
-            raise
+        opened = await open_connection(
+            path,
+            busy_timeout=busy_timeout,
+            create=create,
+            read_only=read_only,
+            storage_mode=storage_mode,
+            snapshot_every=snapshot_every,
+        )
+        self = cls(opened.db, path, busy_timeout, poll_interval)
+        self.read_only = opened.read_only
+        self.applied = opened.applied
+        self.schema_changed = bool(opened.applied)
+        self._store.mode, self._store.snapshot_every = opened.storage_mode, opened.snapshot_every
         return self
-
-    def _prepare(
-        self, conn: sqlite3.Connection, create: bool, mode: str | None, snapshot_every: int | None
-    ) -> None:
-        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        if not self.is_memory:
-            conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
-        info = ensure_schema(conn, self.path, create, mode, snapshot_every)
-        self.schema_changed = info.changed
-        self._store.mode, self._store.snapshot_every = info.storage_mode, info.snapshot_every
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T], action: str) -> T:
         if self._closed:
             raise StorageNotFound(f"SQLite checkpointer for '{self.path}' is closed")
         raw = self._raw
-        with map_sqlite_errors(self.path, action):
-            # aiosqlite's worker-thread call (private but stable since 0.17): one hop per transaction.
-            result: T = await self._db._execute(fn, raw)  # type: ignore[no-untyped-call]
-            return result
+        try:
+            with map_sqlite_errors(self.path, action):
+                # aiosqlite's worker-thread call (private but stable since 0.17): one hop per transaction.
+                result: T = await self._db._execute(fn, raw)  # type: ignore[no-untyped-call]
+                return result
+        except (ValueError, TypeError, KeyError) as exc:  # a stored row that does not decode
+            raise CheckpointDataError(
+                f"a stored row of SQLite database '{self.path}' cannot be read while {action}: {exc!r}"
+            ) from exc
+
+    @contextlib.contextmanager
+    def _mapped(self, action: str) -> Iterator[None]:
+        """Around public-API calls: driver errors and undecodable rows become `CheckpointerError`s."""
+        if self._closed:
+            raise StorageNotFound(f"SQLite checkpointer for '{self.path}' is closed")
+        try:
+            with map_sqlite_errors(self.path, action):
+                yield
+        except (ValueError, TypeError, KeyError) as exc:  # a stored row that does not decode
+            raise CheckpointDataError(
+                f"a stored row of SQLite database '{self.path}' cannot be read while {action}: {exc!r}"
+            ) from exc
+
+    async def _disk_full(self, exc: StorageFull, session_id: str) -> StorageFull:
+        """The error of a save that hit a full disk, saying what of the session is safely stored."""
+        try:
+            rows = list(
+                await self._db.execute_fetchall(
+                    "SELECT last_step FROM sessions WHERE id = ? AND last_state_json IS NOT NULL",
+                    (session_id,),
+                )
+            )
+        except sqlite3.Error:
+            return exc
+        full = disk_full(self.path, session_id, int(rows[0][0]) if rows else None)
+        full.__cause__ = exc.__cause__
+        return full
 
     # ------------------------------------------------------------ writing
 
@@ -213,56 +212,64 @@ class SQLiteCheckpointer:
         store = self._store
         enc = encode_save(checkpoint, store.texts)
         now = format_timestamp(_dt.datetime.now(_dt.UTC))
-        await self._call(
-            lambda c: ops.save(c, enc, expected_last_step, now, store), f"saving session '{enc.session_id}'"
-        )
+        try:
+            await self._call(
+                lambda c: ops.save(c, enc, expected_last_step, now, store),
+                f"saving session '{enc.session_id}'",
+            )
+        except StorageFull as exc:
+            raise await self._disk_full(exc, enc.session_id) from exc.__cause__
         for queue in self._watchers:
             queue.put_nowait((enc.session_id, enc.step))
 
     async def delete_session(self, session_id: str) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            with ops.Transaction(conn):
-                conn.execute("DELETE FROM steps WHERE session_id = ?", (session_id,))
-                conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-            self._store.forget(session_id)  # on the worker thread, where saves update what it knows
-
-        await self._call(run, f"deleting session '{session_id}'")
+        db = self._db
+        with self._mapped(f"deleting session '{session_id}'"):
+            await schema_mod.execute(db, "BEGIN IMMEDIATE")
+            try:
+                await schema_mod.execute(db, "DELETE FROM steps WHERE session_id = ?", (session_id,))
+                await schema_mod.execute(db, "DELETE FROM sessions WHERE id = ?", (session_id,))
+                await schema_mod.execute(db, "COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    await schema_mod.execute(db, "ROLLBACK")
+                raise
+        self._store.forget(session_id)
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
         """Delete (or with `dry_run` only count) steps the policy selects; never a session's latest step."""
         cutoff = None
         if policy.older_than is not None:
             cutoff = format_timestamp(_dt.datetime.now(_dt.UTC) - policy.older_than)
-        return await self._call(lambda c: ops.prune(c, policy, cutoff, dry_run), "pruning")
+        with self._mapped("pruning"):
+            return await reads.prune(self._db, policy, cutoff, dry_run)
 
     async def vacuum(self) -> None:
         """Checkpoint and truncate the WAL, then rebuild the file so deleted steps give their space back."""
-
-        def run(conn: sqlite3.Connection) -> None:
+        with self._mapped("vacuuming"):
             if not self.is_memory:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.execute("VACUUM")
+                await schema_mod.execute(self._db, "PRAGMA wal_checkpoint(TRUNCATE)")
+            await schema_mod.execute(self._db, "VACUUM")
             if not self.is_memory:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-        await self._call(run, "vacuuming")
+                await schema_mod.execute(self._db, "PRAGMA wal_checkpoint(TRUNCATE)")
 
     # ------------------------------------------------------------ reading
 
     async def load_latest(self, session_id: str) -> Checkpoint | None:
-        compact = self._store.mode == "compact"
-
-        def run(conn: sqlite3.Connection) -> Checkpoint | None:
-            if compact:  # the session row holds only a marker: the state is the latest step's chain
-                rows = conn.execute(
+        db = self._db
+        with self._mapped(f"loading session '{session_id}'"):
+            if self._store.mode == "compact":  # the session row holds a marker: the state is the step's
+                rows = await reads.fetchall(
+                    db,
                     f"SELECT {STEP_COLUMNS} FROM sessions s JOIN steps t"
                     " ON t.session_id = s.id AND t.step = s.last_step"
                     " WHERE s.id = ? AND s.last_state_json IS NOT NULL",
                     (session_id,),
-                ).fetchall()
+                )
                 if rows:
-                    return ops.to_checkpoints(conn, session_id, rows)[0]
-            row = conn.execute(
+                    return (await reads.to_checkpoints(db, session_id, rows))[0]
+            found = await reads.fetchall(
+                db,
                 "SELECT s.last_step, COALESCE(t.created_at, s.updated_at),"
                 " s.last_state_json, COALESCE(t.frontier_json, s.last_frontier_json),"
                 " COALESCE(t.versions_seen_json, s.last_versions_seen_json), t.ran_nodes_json,"
@@ -270,9 +277,10 @@ class SQLiteCheckpointer:
                 " FROM sessions s LEFT JOIN steps t ON t.session_id = s.id AND t.step = s.last_step"
                 " WHERE s.id = ?",
                 (session_id,),
-            ).fetchone()
-            if row is None or row[2] is None:
+            )
+            if not found or found[0][2] is None:
                 return None
+            row = found[0]
             if row[2] == LATEST_MARKER:
                 raise CheckpointDataError(
                     f"the latest step {row[0]} of session '{session_id}' is missing from the steps table"
@@ -280,92 +288,35 @@ class SQLiteCheckpointer:
             # Full mode (and Weavegraph 0.6 files): the session row holds the latest state in full.
             return decode_checkpoint(session_id, *row)
 
-        return await self._call(run, f"loading session '{session_id}'")
-
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
-        def run(conn: sqlite3.Connection) -> Checkpoint | None:
-            row = conn.execute(
+        with self._mapped(f"loading step {step} of session '{session_id}'"):
+            rows = await reads.fetchall(
+                self._db,
                 f"SELECT {STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
                 " WHERE t.session_id = ? AND t.step = ?",
                 (session_id, step),
-            ).fetchone()
-            return ops.to_checkpoints(conn, session_id, [row])[0] if row is not None else None
-
-        return await self._call(run, f"loading step {step} of session '{session_id}'")
+            )
+            return (await reads.to_checkpoints(self._db, session_id, rows))[0] if rows else None
 
     async def list_sessions(self) -> list[str]:
-        def run(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute("SELECT id FROM sessions ORDER BY updated_at DESC, rowid DESC")
-            return [r[0] for r in rows]
-
-        return await self._call(run, "listing sessions")
+        with self._mapped("listing sessions"):
+            rows = await reads.fetchall(
+                self._db, "SELECT id FROM sessions ORDER BY updated_at DESC, rowid DESC"
+            )
+            return [str(r[0]) for r in rows]
 
     async def graph_hash(self, session_id: str) -> str | None:
-        def run(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute("SELECT graph_hash FROM sessions WHERE id = ?", (session_id,)).fetchone()
-            return row[0] if row is not None else None
-
-        return await self._call(run, f"reading the graph hash of session '{session_id}'")
+        with self._mapped(f"reading the graph hash of session '{session_id}'"):
+            rows = await reads.fetchall(
+                self._db, "SELECT graph_hash FROM sessions WHERE id = ?", (session_id,)
+            )
+            return rows[0][0] if rows else None
 
     async def query_steps(self, session_id: str, query: StepQuery = StepQuery()) -> StepQueryResult:
-        """One page of a session's steps, newest first, with the total number of matches.
-
-        Totals come from the trigger-kept counts (no row counting) unless a step range has gaps; an exact
-        `ran_node` filter walks the (session, node, step) index.
-        """
-        kind = query.ran_node_kind()
-        ranges: list[str] = []
-        args: list[Any] = []
-        if query.min_step is not None:
-            ranges.append("AND x.step >= ?")
-            args.append(query.min_step)
-        if query.max_step is not None:
-            ranges.append("AND x.step <= ?")
-            args.append(query.max_step)
-        bounds = " ".join(ranges)
-        head: list[Any]
-        if kind is None:
-            source, head = "steps x", [session_id]
-            where = "x.session_id = ?"
-        else:
-            source, head = f"{NODES_TABLE} x", [session_id, kind.name]
-            where = "x.session_id = ? AND x.node = ?"
-
-        def run(conn: sqlite3.Connection) -> StepQueryResult:
-            total: int | None = None
-            if kind is None:
-                total = ops.range_total(conn, session_id, query)
-            elif not ranges:
-                row = conn.execute(
-                    f"SELECT steps FROM {NODE_COUNTS_TABLE} WHERE session_id = ? AND node = ?", head
-                ).fetchone()
-                total = int(row[0]) if row is not None else 0
-            if total is None:
-                total = conn.execute(
-                    f"SELECT count(*) FROM {source} WHERE {where} {bounds}", head + args
-                ).fetchone()[0]
-            # Two phases: pick the page's step numbers from an index alone (cheap to skip an OFFSET over),
-            # then read just those rows.
-            steps = [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT x.step FROM {source} WHERE {where} {bounds}"
-                    " ORDER BY x.step DESC LIMIT ? OFFSET ?",
-                    [*head, *args, query.limit, query.offset],
-                )
-            ]
-            items: list[Checkpoint] = []
-            if steps:
-                marks = ", ".join("?" * len(steps))
-                rows = conn.execute(
-                    f"SELECT {STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
-                    f" WHERE t.session_id = ? AND t.step IN ({marks}) ORDER BY t.step DESC",
-                    [session_id, *steps],
-                ).fetchall()
-                items = ops.to_checkpoints(conn, session_id, rows)
-            return StepQueryResult(items, int(total), query.offset + len(steps) < total)
-
-        return await self._call(run, f"querying steps of session '{session_id}'")
+        """One page of a session's steps, newest first, with the total number of matches (see
+        `sqlite_reads.query_steps`)."""
+        with self._mapped(f"querying steps of session '{session_id}'"):
+            return await reads.query_steps(self._db, session_id, query)
 
     async def session_page(self, query: SessionQuery = SessionQuery()) -> SessionPage:
         """One page of sessions with their step counts and sizes (from the covering index, not the rows)."""
@@ -374,56 +325,52 @@ class SQLiteCheckpointer:
             escaped = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where, args = "WHERE s.id LIKE ? ESCAPE '\\'", [f"%{escaped}%"]
         direction = "DESC" if query.descending else "ASC"
-
-        def run(conn: sqlite3.Connection) -> SessionPage:
-            total = conn.execute(f"SELECT count(*) FROM sessions s {where}", args).fetchone()[0]
-            rows = conn.execute(
+        with self._mapped("listing a page of sessions"):
+            total = (await reads.fetchall(self._db, f"SELECT count(*) FROM sessions s {where}", args))[0][0]
+            rows = await reads.fetchall(
+                self._db,
                 f"{SESSION_STATS} {where}"
                 f" ORDER BY {order_expression(query.order_by)} {direction}, s.id {direction}"
                 " LIMIT ? OFFSET ?",
                 [*args, query.limit, query.offset],
-            ).fetchall()
-            return SessionPage([ops.session_stats(r) for r in rows], total)
-
-        return await self._call(run, "listing a page of sessions")
+            )
+            return SessionPage([ops.session_stats(r) for r in rows], int(total))
 
     async def storage_stats(self) -> StorageStats:
-        def run(conn: sqlite3.Connection) -> StorageStats:
-            rows = conn.execute(f"{SESSION_STATS} ORDER BY s.updated_at DESC, s.id").fetchall()
+        db = self._db
+        with self._mapped("reading storage statistics"):
+            rows = await reads.fetchall(db, f"{SESSION_STATS} ORDER BY s.updated_at DESC, s.id")
             sessions = [ops.session_stats(r) for r in rows]
-            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-            free = conn.execute("PRAGMA freelist_count").fetchone()[0] * page_size
+            page_size = (await reads.fetchall(db, "PRAGMA page_size"))[0][0]
+            free = (await reads.fetchall(db, "PRAGMA freelist_count"))[0][0] * page_size
             tables: dict[str, int] = {}
             try:
-                for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
+                for name, size in await reads.fetchall(
+                    db, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name"
+                ):
                     tables[name] = int(size)
             except sqlite3.OperationalError:  # SQLite built without the dbstat table
                 tables = {}
-            file_bytes = wal_bytes = None
-            if not self.is_memory:
-                file_bytes = os.path.getsize(self.path)
-                wal = self.path + "-wal"
-                wal_bytes = os.path.getsize(wal) if os.path.exists(wal) else 0
-            return StorageStats(
-                self.backend_name,
-                sessions,
-                sum(s.steps for s in sessions),
-                sum(s.bytes for s in sessions),
-                file_bytes,
-                wal_bytes,
-                free,
-                tables,
-                self.storage_mode,
-                self.snapshot_every,
-            )
-
-        return await self._call(run, "reading storage statistics")
+        file_bytes = wal_bytes = None
+        if not self.is_memory:
+            file_bytes, wal_bytes = await asyncio.to_thread(_file_sizes, self.path)
+        return StorageStats(
+            self.backend_name,
+            sessions,
+            sum(s.steps for s in sessions),
+            sum(s.bytes for s in sessions),
+            file_bytes,
+            wal_bytes,
+            free,
+            tables,
+            self.storage_mode,
+            self.snapshot_every,
+        )
 
     async def integrity_check(self) -> str:
         """`PRAGMA integrity_check`: "ok" for a sound file."""
-        return await self._call(
-            lambda c: "\n".join(str(r[0]) for r in c.execute("PRAGMA integrity_check")), "checking integrity"
-        )
+        with self._mapped("checking integrity"):
+            return "\n".join(str(r[0]) for r in await reads.fetchall(self._db, "PRAGMA integrity_check"))
 
     # ------------------------------------------------------------ watching and closing
 
@@ -442,16 +389,18 @@ class SQLiteCheckpointer:
                     yield await queue.get()
             finally:
                 self._watchers.remove(queue)
+        target = schema_mod.read_only_uri(self.path) if self.read_only else self.path
         with map_sqlite_errors(self.path, "opening a watch connection"):
-            reader = await aiosqlite.connect(self.path, isolation_level=None, timeout=self._busy_timeout)
+            reader = await aiosqlite.connect(
+                target, uri=self.read_only, isolation_level=None, timeout=self._busy_timeout
+            )
         try:
-            seen, version = await reader._execute(ops.watch_snapshot, reader._conn)  # type: ignore[no-untyped-call]
+            with map_sqlite_errors(self.path, "watching"):
+                seen, version = await reads.watch_snapshot(reader)
             while True:
                 await asyncio.sleep(self.poll_interval)
                 with map_sqlite_errors(self.path, "watching"):
-                    found, version = await reader._execute(  # type: ignore[no-untyped-call]
-                        ops.watch_poll, reader._conn, seen, version
-                    )
+                    found, version = await reads.watch_poll(reader, seen, version)
                 for item in found:
                     yield item
         finally:

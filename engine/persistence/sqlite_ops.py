@@ -13,18 +13,15 @@ import sqlite3
 from typing import Any
 
 from engine.errors import CheckpointConflict
-from engine.persistence.base import Checkpoint, PrunePolicy, PruneReport, SessionStats, StepQuery
-from engine.persistence.compact import LATEST_MARKER, JsonDict, is_delta, resolve_state
+from engine.persistence.base import SessionStats
+from engine.persistence.compact import LATEST_MARKER, JsonDict, resolve_state
 from engine.persistence.incremental import EncodedSave, StoreMode, new_token
 from engine.persistence.serde import (
-    contiguous_total,
-    decode_checkpoint,
     dumps,
     format_timestamp,
     parse_timestamp,
 )
-from engine.persistence.sqlite_schema import COMPUTED_BYTES, COUNTS_TABLE
-from engine.state import json_copy
+from engine.persistence.sqlite_schema import COUNTS_TABLE
 
 STEP_COLUMNS = (
     "t.step, t.created_at, t.state_json, t.frontier_json, t.versions_seen_json, t.ran_nodes_json, "
@@ -201,84 +198,6 @@ def materialize_children(conn: sqlite3.Connection, session_id: str, step: int) -
         materialize(conn, session_id, children, write=True)
 
 
-def to_checkpoints(conn: sqlite3.Connection, session_id: str, rows: list[Any]) -> list[Checkpoint]:
-    """Checkpoints from STEP_COLUMNS rows, rebuilding delta states (oldest first, sharing the chain work)."""
-    cache: dict[int, JsonDict] = {}
-    fetch = _fetcher(conn, session_id)
-    out: dict[int, Checkpoint] = {}
-    for row in sorted(rows, key=lambda r: r[0]):
-        step, parent, text = row[0], row[10], row[2]
-        state: Any = text
-        if parent is not None or (isinstance(text, str) and '"weavegraph_delta"' in text[:40]):
-            value = json.loads(text)
-            if is_delta(value):
-                state = json_copy(resolve_state(session_id, step, value, parent, fetch, cache))
-            else:
-                cache[step] = value
-        out[step] = decode_checkpoint(session_id, step, row[1], state, *row[3:10])
-    return [out[r[0]] for r in rows]
-
-
-def prune(conn: sqlite3.Connection, policy: PrunePolicy, cutoff: str | None, dry_run: bool) -> PruneReport:
-    keep = policy.keep_last if policy.keep_last is not None else 1
-    args: list[Any] = []
-    scope = ""
-    if policy.session_ids is not None:
-        ids = list(policy.session_ids)
-        scope = f"WHERE t.session_id IN ({', '.join('?' * len(ids))})" if ids else "WHERE 0"
-        args.extend(ids)
-    older = "AND julianday(t.created_at) < julianday(?)" if cutoff is not None else ""
-    # Candidates: rank steps per session newest first; keep the first `keep` and the session's latest.
-    # They are collected once into a temp table keyed like `steps`, so the queries below are index lookups.
-    candidates = (
-        "INSERT INTO temp.weavegraph_doomed (sid, step, rid, size)"
-        " WITH ranked AS (SELECT t.rowid AS rid, t.session_id AS sid, t.step AS step,"
-        " ROW_NUMBER() OVER (PARTITION BY t.session_id ORDER BY t.step DESC) AS rn"
-        f" FROM steps t {scope})"
-        f" SELECT r.sid, r.step, r.rid, {COMPUTED_BYTES.replace('steps.', 't.')}"
-        " FROM ranked r JOIN sessions s ON s.id = r.sid JOIN steps t ON t.rowid = r.rid"
-        f" WHERE r.rn > ? AND r.step <> s.last_step {older}"
-    )
-    args.append(keep)
-    if cutoff is not None:
-        args.append(cutoff)
-    with Transaction(conn):
-        conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS weavegraph_doomed (sid TEXT NOT NULL, step INTEGER NOT NULL,"
-            " rid INTEGER NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (sid, step)) WITHOUT ROWID"
-        )
-        conn.execute("DELETE FROM temp.weavegraph_doomed")
-        try:
-            conn.execute(candidates, args)
-            count, sessions, size = conn.execute(
-                "SELECT count(*), count(DISTINCT sid), COALESCE(sum(size), 0) FROM temp.weavegraph_doomed"
-            ).fetchone()
-            # Kept delta steps whose parent goes become full snapshots first (their growth is subtracted).
-            orphans: dict[str, list[int]] = {}
-            for sid, step in conn.execute(
-                "SELECT k.session_id, k.step FROM steps k JOIN temp.weavegraph_doomed d"
-                " ON d.sid = k.session_id AND d.step = k.parent_step"
-                " WHERE k.parent_step IS NOT NULL"
-                " AND NOT EXISTS (SELECT 1 FROM temp.weavegraph_doomed o WHERE o.sid = k.session_id"
-                " AND o.step = k.step)"
-            ):
-                orphans.setdefault(sid, []).append(step)
-            growth = sum(materialize(conn, sid, steps, write=not dry_run) for sid, steps in orphans.items())
-            if not dry_run and count:
-                conn.execute("DELETE FROM steps WHERE rowid IN (SELECT rid FROM temp.weavegraph_doomed)")
-        finally:
-            conn.execute("DELETE FROM temp.weavegraph_doomed")
-    return PruneReport(int(count), int(size) - growth, int(sessions), dry_run)
-
-
-def range_total(conn: sqlite3.Connection, session_id: str, query: StepQuery) -> int | None:
-    """Steps in [min_step, max_step] from the trigger-kept counts; None when the range must be counted."""
-    row = conn.execute(
-        f"SELECT steps, min_step, max_step FROM {COUNTS_TABLE} WHERE session_id = ?", (session_id,)
-    ).fetchone()
-    return 0 if row is None else contiguous_total(row[0], row[1], row[2], query)
-
-
 def session_stats(row: Any) -> SessionStats:
     sid, last_step, created, updated, graph_hash, steps, size = row
     return SessionStats(
@@ -290,33 +209,3 @@ def session_stats(row: Any) -> SessionStats:
         parse_timestamp(updated) if updated else None,
         graph_hash,
     )
-
-
-def watch_snapshot(conn: sqlite3.Connection) -> tuple[dict[str, int], int]:
-    version = conn.execute("PRAGMA data_version").fetchone()[0]
-    seen = {sid: int(step) for sid, step in conn.execute("SELECT id, last_step FROM sessions")}
-    return seen, int(version)
-
-
-def watch_poll(
-    conn: sqlite3.Connection, seen: dict[str, int], version: int
-) -> tuple[list[tuple[str, int]], int]:
-    now = int(conn.execute("PRAGMA data_version").fetchone()[0])
-    if now == version:
-        return [], version
-    found: list[tuple[str, int]] = []
-    conn.execute("BEGIN")  # one read snapshot for the sessions scan and the step reads
-    try:
-        for sid, last in conn.execute("SELECT id, last_step FROM sessions").fetchall():
-            before = seen.get(sid)
-            if before is not None and last <= before:
-                continue
-            floor = before if before is not None else -1
-            steps = conn.execute(
-                "SELECT step FROM steps WHERE session_id = ? AND step > ? ORDER BY step", (sid, floor)
-            ).fetchall()
-            found.extend((sid, int(s[0])) for s in steps)
-            seen[sid] = int(last)
-    finally:
-        conn.execute("COMMIT")
-    return found, now

@@ -1,61 +1,24 @@
-"""The SQLite schema (Weavegraph 0.6 tables plus our additive extras), and the check that a file is ours."""
+"""The SQLite schema: what a file must hold to be ours, read-only inspection of a file before anything is
+written to it, and applying the versioned migrations (`migrations/sqlite/*.sql`, see `schema`) through
+aiosqlite's public API."""
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
+import os
+import struct
+import urllib.parse
 from dataclasses import dataclass
+from typing import Any
 
+import aiosqlite
+
+import engine.persistence.schema as schema
 from engine.errors import CheckpointerError
 from engine.persistence.compact import DEFAULT_SNAPSHOT_EVERY, default_mode
-from engine.persistence.errors import NotACheckpointDatabase
+from engine.persistence.errors import NotACheckpointDatabase, StorageNotFound, map_sqlite_errors
 
-SCHEMA_VERSION = "1"
-
-# The two Weavegraph 0.6 tables, column for column. Databases written by Weavegraph hold exactly these.
-WEAVEGRAPH_TABLES = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id                      TEXT PRIMARY KEY,
-    created_at              TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    updated_at              TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    concurrency_limit       INTEGER NOT NULL,
-    last_step               INTEGER NOT NULL DEFAULT 0,
-    last_state_json         TEXT,
-    last_frontier_json      TEXT,
-    last_versions_seen_json TEXT
-);
-CREATE INDEX IF NOT EXISTS idx_sessions_updated_at ON sessions(updated_at DESC);
-CREATE TABLE IF NOT EXISTS steps (
-    session_id            TEXT NOT NULL,
-    step                  INTEGER NOT NULL,
-    created_at            TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    state_json            TEXT NOT NULL,
-    frontier_json         TEXT NOT NULL,
-    versions_seen_json    TEXT NOT NULL,
-    ran_nodes_json        TEXT NOT NULL DEFAULT '[]',
-    skipped_nodes_json    TEXT NOT NULL DEFAULT '[]',
-    updated_channels_json TEXT,
-    PRIMARY KEY (session_id, step),
-    FOREIGN KEY (session_id) REFERENCES sessions(id) ON DELETE CASCADE
-);
-"""
-
-# Additive extras. Weavegraph 0.6 names its columns in every statement, so it keeps working with them.
-# - sessions.graph_hash: the graph definition hash the runner recorded.
-# - steps.payload_bytes: UTF-8 size of the step's JSON as written.
-# - weavegraph_session_counts: steps, bytes and min/max step per session, kept by triggers (so by every
-#   writer, Weavegraph 0.6 included), so totals and sizes never count rows.
-# - weavegraph_step_nodes: (session, plain node name, step) for every node that ran, kept by triggers; an
-#   exact `ran_node` filter is an index range, never a scan of the steps' JSON.
-# - weavegraph_node_counts: how many steps of a session ran each node (kept by triggers on step_nodes).
-# - steps.parent_step: in compact mode, the step a delta state applies to (NULL for a full snapshot).
-# - sessions.state_digest: a random token written with each save (older files: a digest of the state), so
-#   a writer knows whether its record of the latest step is current.
-EXTRA_COLUMNS = (
-    ("sessions", "graph_hash", "TEXT"),
-    ("steps", "payload_bytes", "INTEGER"),
-    ("steps", "parent_step", "INTEGER"),
-    ("sessions", "state_digest", "TEXT"),
-)
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def _bytes(row: str) -> str:
@@ -80,68 +43,6 @@ NODE_NAME = (
 COUNTS_TABLE = "weavegraph_session_counts"
 NODES_TABLE = "weavegraph_step_nodes"
 NODE_COUNTS_TABLE = "weavegraph_node_counts"
-
-EXTRA_OBJECTS = [
-    "CREATE TABLE IF NOT EXISTS weavegraph_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS idx_sessions_created_at ON sessions(created_at)",
-    "CREATE INDEX IF NOT EXISTS idx_sessions_last_step ON sessions(last_step)",
-    # Delta steps by parent (compact mode), for prune's chain repair; full-mode rows are not indexed at all.
-    "CREATE INDEX IF NOT EXISTS idx_steps_parent ON steps(session_id, parent_step)"
-    " WHERE parent_step IS NOT NULL",
-    f"CREATE TABLE IF NOT EXISTS {COUNTS_TABLE} (session_id TEXT PRIMARY KEY, steps INTEGER NOT NULL,"
-    " bytes INTEGER NOT NULL, min_step INTEGER, max_step INTEGER) WITHOUT ROWID",
-    f"CREATE TABLE IF NOT EXISTS {NODES_TABLE} (session_id TEXT NOT NULL, node TEXT NOT NULL,"
-    " step INTEGER NOT NULL, PRIMARY KEY (session_id, node, step)) WITHOUT ROWID",
-    f"CREATE TABLE IF NOT EXISTS {NODE_COUNTS_TABLE} (session_id TEXT NOT NULL, node TEXT NOT NULL,"
-    " steps INTEGER NOT NULL, PRIMARY KEY (session_id, node)) WITHOUT ROWID",
-    f"""CREATE TRIGGER IF NOT EXISTS weavegraph_step_nodes_ai AFTER INSERT ON {NODES_TABLE} BEGIN
-        INSERT INTO {NODE_COUNTS_TABLE} (session_id, node, steps) VALUES (NEW.session_id, NEW.node, 1)
-        ON CONFLICT (session_id, node) DO UPDATE SET steps = steps + 1;
-    END""",
-    f"""CREATE TRIGGER IF NOT EXISTS weavegraph_step_nodes_ad AFTER DELETE ON {NODES_TABLE} BEGIN
-        UPDATE {NODE_COUNTS_TABLE} SET steps = steps - 1
-        WHERE session_id = OLD.session_id AND node = OLD.node;
-        DELETE FROM {NODE_COUNTS_TABLE} WHERE session_id = OLD.session_id AND node = OLD.node AND steps <= 0;
-    END""",
-    f"""CREATE TRIGGER IF NOT EXISTS weavegraph_steps_ai AFTER INSERT ON steps BEGIN
-        INSERT INTO {COUNTS_TABLE} (session_id, steps, bytes, min_step, max_step)
-        VALUES (NEW.session_id, 1, {_bytes("NEW")}, NEW.step, NEW.step)
-        ON CONFLICT (session_id) DO UPDATE SET steps = steps + 1, bytes = bytes + excluded.bytes,
-            min_step = min(min_step, excluded.min_step), max_step = max(max_step, excluded.max_step);
-        INSERT OR IGNORE INTO {NODES_TABLE} (session_id, node, step)
-        SELECT NEW.session_id, {NODE_NAME}, NEW.step FROM json_each(NEW.ran_nodes_json) WHERE type = 'text';
-    END""",
-    f"""CREATE TRIGGER IF NOT EXISTS weavegraph_steps_au AFTER UPDATE ON steps BEGIN
-        UPDATE {COUNTS_TABLE} SET bytes = bytes - {_bytes("OLD")} + {_bytes("NEW")}
-        WHERE session_id = NEW.session_id;
-        DELETE FROM {NODES_TABLE} WHERE session_id = OLD.session_id AND step = OLD.step
-            AND node IN (SELECT {NODE_NAME} FROM json_each(OLD.ran_nodes_json) WHERE type = 'text');
-        INSERT OR IGNORE INTO {NODES_TABLE} (session_id, node, step)
-        SELECT NEW.session_id, {NODE_NAME}, NEW.step FROM json_each(NEW.ran_nodes_json) WHERE type = 'text';
-    END""",
-    f"""CREATE TRIGGER IF NOT EXISTS weavegraph_steps_ad AFTER DELETE ON steps BEGIN
-        UPDATE {COUNTS_TABLE} SET steps = steps - 1, bytes = bytes - {_bytes("OLD")},
-            min_step = (SELECT min(step) FROM steps WHERE session_id = OLD.session_id),
-            max_step = (SELECT max(step) FROM steps WHERE session_id = OLD.session_id)
-        WHERE session_id = OLD.session_id;
-        DELETE FROM {COUNTS_TABLE} WHERE session_id = OLD.session_id AND steps <= 0;
-        DELETE FROM {NODES_TABLE} WHERE session_id = OLD.session_id AND step = OLD.step
-            AND node IN (SELECT {NODE_NAME} FROM json_each(OLD.ran_nodes_json) WHERE type = 'text');
-    END""",
-]
-
-# Fill each trigger-kept table created now from rows written before it existed (e.g. a Weavegraph 0.6 file).
-# Filling the node table fires its trigger, which fills the node counts.
-BACKFILL = {
-    COUNTS_TABLE: f"INSERT OR REPLACE INTO {COUNTS_TABLE} (session_id, steps, bytes, min_step, max_step)"
-    f" SELECT t.session_id, count(*), sum({_bytes('t')}), min(t.step), max(t.step) FROM steps t"
-    " GROUP BY t.session_id",
-    NODES_TABLE: f"INSERT OR IGNORE INTO {NODES_TABLE} (session_id, node, step)"
-    f" SELECT t.session_id, {NODE_NAME}, t.step FROM steps t, json_each(t.ran_nodes_json)"
-    " WHERE type = 'text'",
-    NODE_COUNTS_TABLE: f"INSERT OR REPLACE INTO {NODE_COUNTS_TABLE} (session_id, node, steps)"
-    f" SELECT session_id, node, count(*) FROM {NODES_TABLE} GROUP BY session_id, node",
-}
 
 REQUIRED_COLUMNS = {
     "sessions": {
@@ -171,110 +72,227 @@ COMPUTED_BYTES = _bytes("steps")
 """Size of a `steps` row in a query over `steps`."""
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    """What a read-only look at an existing file found."""
+
+    tables: frozenset[str]
+    version: int
+    """The recorded schema version (0 for a file from before versioning, or Weavegraph's)."""
+    storage_mode: str | None
+    snapshot_every: int | None
+
+
+def check_path(path: str) -> bool:
+    """Clear errors before SQLite's own; True when the file exists. Reads at most the first 100 bytes.
+
+    A missing directory is `StorageNotFound`; a directory, an empty (0-byte) file, a file without the SQLite
+    header and a file shorter than its header says (truncated) are `NotACheckpointDatabase`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise StorageNotFound(
+            f"the directory '{directory}' of SQLite database '{path}' does not exist; create it first"
+        )
+    if os.path.isdir(path):
+        raise NotACheckpointDatabase(f"'{path}' is a directory, not an SQLite database file")
+    if not os.path.exists(path):
+        return False
+    size = os.path.getsize(path)
+    if size == 0:
+        raise NotACheckpointDatabase(
+            f"'{path}' is an empty (0-byte) file, not a checkpoint database; delete it or choose another file"
+        )
+    with open(path, "rb") as fh:
+        header = fh.read(100)
+    if not header.startswith(SQLITE_HEADER):
+        raise NotACheckpointDatabase(
+            f"'{path}' is not an SQLite database (it lacks the SQLite file header); "
+            "point the URL at a checkpoint database or a new file"
+        )
+    if len(header) == 100:
+        page_size = struct.unpack(">H", header[16:18])[0]
+        page_size = 65536 if page_size == 1 else page_size
+        counter, pages, valid_for = (struct.unpack(">I", header[i : i + 4])[0] for i in (24, 28, 92))
+        wal = f"{path}-wal"
+        wal_pending = os.path.exists(wal) and os.path.getsize(wal) > 0  # pages may live in the WAL for now
+        if pages and counter == valid_for and size < pages * page_size and not wal_pending:
+            raise NotACheckpointDatabase(
+                f"'{path}' is truncated ({size} bytes; its header says {pages * page_size}); "
+                "restore it from a backup or choose another file"
+            )
+    return True
+
+
+def read_only_uri(path: str, *, immutable: bool = False) -> str:
+    """A `file:` URI that opens `path` read-only (`immutable` also skips locking and the -shm file)."""
+    quoted = urllib.parse.quote(os.path.abspath(path))
+    return f"file:{quoted}?mode=ro" + ("&immutable=1" if immutable else "")
+
+
+async def execute(db: aiosqlite.Connection, sql: str, params: Any = ()) -> None:
+    """Run one statement and close its cursor (an open cursor keeps the statement in progress)."""
+    cursor = await db.execute(sql, params)
+    await cursor.close()
+
+
+async def _tables(db: aiosqlite.Connection) -> frozenset[str]:
+    rows = await db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    return frozenset(str(r[0]) for r in rows if not str(r[0]).startswith("sqlite_"))
+
+
+async def _columns(db: aiosqlite.Connection, table: str) -> set[str]:
+    return {str(r[1]) for r in await db.execute_fetchall(f"PRAGMA table_info({table})")}
+
+
+async def _meta(db: aiosqlite.Connection, tables: frozenset[str], key: str) -> str | None:
+    if "weavegraph_meta" not in tables:
+        return None
+    rows = list(await db.execute_fetchall("SELECT value FROM weavegraph_meta WHERE key = ?", (key,)))
+    return str(rows[0][0]) if rows else None
+
+
+async def _version(db: aiosqlite.Connection, tables: frozenset[str]) -> int:
+    if schema.VERSION_TABLE not in tables:
+        return 0
+    rows = list(await db.execute_fetchall(f"SELECT version FROM {schema.VERSION_TABLE} WHERE id = 1"))
+    return int(rows[0][0]) if rows else 0
+
+
+async def check_ours(db: aiosqlite.Connection, path: str, tables: frozenset[str], *, create: bool) -> None:
+    """`NotACheckpointDatabase` unless the tables are ours (or there are none and `create` is set)."""
+    missing = [t for t in REQUIRED_COLUMNS if t not in tables]
+    if tables and missing:
+        shown = ", ".join(sorted(tables)[:8])
+        raise NotACheckpointDatabase(
+            f"'{path}' is an SQLite database but not a checkpoint database: it has tables {shown} "
+            f"and no {' or '.join(missing)} table; choose another file"
+        )
+    for table, required in REQUIRED_COLUMNS.items():
+        if table in tables:
+            lacking = required - await _columns(db, table)
+            if lacking:
+                raise NotACheckpointDatabase(
+                    f"'{path}' has a '{table}' table without the checkpoint columns "
+                    f"{', '.join(sorted(lacking))}; it is not a checkpoint database"
+                )
+    if not tables and not create:
+        raise NotACheckpointDatabase(
+            f"'{path}' holds no checkpoint tables (sessions, steps); open a database written by "
+            "Weavegraph or Weavegraph Studio, or connect with create=True to initialise it"
+        )
+
+
+def is_wal_file(path: str) -> bool:
+    """Whether the header says WAL mode (file format versions 2) and no other process has a WAL going."""
+    with open(path, "rb") as fh:
+        header = fh.read(20)
+    live_wal = os.path.exists(path + "-wal") and os.path.getsize(path + "-wal") > 0
+    return header[18:20] == b"\x02\x02" and not live_wal
+
+
+async def inspect(path: str, *, create: bool, busy_timeout: float = 5.0) -> FileFacts:
+    """Look at an existing file through a read-only connection, writing nothing: no pragma, no table, and
+    no -wal or -shm file (a WAL-mode file nobody is writing is read `immutable`, since even a read-only
+    connection would create those). Raises `NotACheckpointDatabase` when the file is not ours,
+    `SchemaTooNew` when it is newer than this code and `StorageLocked` when it stays locked."""
+    immutable = await asyncio.to_thread(is_wal_file, path)
+    uri = read_only_uri(path, immutable=immutable)
+    with map_sqlite_errors(path, "inspecting the file"):
+        async with aiosqlite.connect(uri, uri=True, timeout=busy_timeout) as db:
+            tables = await _tables(db)
+            await check_ours(db, path, tables, create=create)
+            version = await _version(db, tables)
+            schema.pending("sqlite", version, f"'{path}'")
+            mode = await _meta(db, tables, "storage_mode")
+            every = await _meta(db, tables, "snapshot_every")
+    return FileFacts(tables, version, mode, int(every) if every else None)
 
 
 @dataclass(frozen=True, slots=True)
 class SchemaInfo:
-    changed: bool
-    """Whether anything was created or added."""
+    applied: list[str]
+    """The migrations applied now (file names without .sql)."""
     storage_mode: str
     """"compact" or "full", as recorded in weavegraph_meta."""
     snapshot_every: int
 
 
-def _meta(conn: sqlite3.Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value FROM weavegraph_meta WHERE key = ?", (key,)).fetchone()
-    return str(row[0]) if row is not None else None
+async def read_info(db: aiosqlite.Connection, path: str) -> SchemaInfo:
+    """The schema facts of a database this process may not write (read-only connections)."""
+    tables = await _tables(db)
+    mode = await _meta(db, tables, "storage_mode") or "full"
+    every = await _meta(db, tables, "snapshot_every")
+    return SchemaInfo([], mode, int(every) if every else DEFAULT_SNAPSHOT_EVERY)
 
 
-def ensure_schema(
-    conn: sqlite3.Connection,
+async def migrate(
+    db: aiosqlite.Connection,
     path: str,
+    *,
     create: bool = True,
     storage_mode: str | None = None,
     snapshot_every: int | None = None,
 ) -> SchemaInfo:
-    """Check that the database is empty or a checkpoint database, then create what is missing.
+    """Apply pending migrations and record the storage mode, in one `BEGIN IMMEDIATE` transaction that
+    re-checks everything under the write lock (so concurrent first opens apply each migration once).
 
-    With `create=False` an empty database is refused; a Weavegraph 0.6 one still gets the additive extras.
-
-    Runs in one IMMEDIATE transaction so two processes opening a new file at once do not race.
-    Raises `NotACheckpointDatabase` naming the file when it holds other tables. A new database records
-    `storage_mode` (default `compact.default_mode()`) and `snapshot_every`; an existing one without a
-    recorded mode (written by Weavegraph 0.6) is "full". Asking for the other mode of an existing one
-    raises `CheckpointerError`.
-    """
-    conn.execute("BEGIN IMMEDIATE")
+    Writes nothing when the schema is current and the mode recorded. A new database records `storage_mode`
+    (default `compact.default_mode()`); an existing one without a recorded mode (Weavegraph 0.6) is "full";
+    asking for the other mode of an existing database raises `CheckpointerError`."""
+    tables = await _tables(db)
+    await check_ours(db, path, tables, create=create)
+    version = await _version(db, tables)
+    todo = schema.pending("sqlite", version, f"'{path}'")
+    recorded = await _meta(db, tables, "storage_mode")
+    every = await _meta(db, tables, "snapshot_every")
+    if not todo and recorded is not None and every is not None:
+        if storage_mode is not None and storage_mode != recorded:
+            raise _other_mode(path, recorded, storage_mode)
+        if snapshot_every is None or str(snapshot_every) == every:
+            return SchemaInfo([], recorded, int(every))
+    await execute(db, "BEGIN IMMEDIATE")
     try:
-        tables = {
-            row[0]
-            for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            if not row[0].startswith("sqlite_")
-        }
-        missing = [t for t in REQUIRED_COLUMNS if t not in tables]
-        if tables and missing:
-            shown = ", ".join(sorted(tables)[:8])
-            raise NotACheckpointDatabase(
-                f"'{path}' is an SQLite database but not a checkpoint database: it has tables {shown} "
-                f"and no {' or '.join(missing)} table; choose another file"
-            )
-        for table, required in REQUIRED_COLUMNS.items():
-            if table in tables:
-                lacking = required - _columns(conn, table)
-                if lacking:
-                    raise NotACheckpointDatabase(
-                        f"'{path}' has a '{table}' table without the checkpoint columns "
-                        f"{', '.join(sorted(lacking))}; it is not a checkpoint database"
-                    )
-        if not create and not tables:
-            raise NotACheckpointDatabase(
-                f"'{path}' holds no checkpoint tables (sessions, steps); open a database written by "
-                "Weavegraph or Weavegraph Studio, or connect with create=True to initialise it"
-            )
-        before = conn.total_changes
-        objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        for statement in _split(WEAVEGRAPH_TABLES):
-            conn.execute(statement)
-        for table, column, decl in EXTRA_COLUMNS:
-            if column not in _columns(conn, table):
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-                objects = -1
-        for statement in EXTRA_OBJECTS:
-            conn.execute(statement)
-        for table in (COUNTS_TABLE, NODES_TABLE, NODE_COUNTS_TABLE):
-            if table not in tables and not (table == NODE_COUNTS_TABLE and NODES_TABLE not in tables):
-                conn.execute(BACKFILL[table])
-        conn.execute(
-            "INSERT OR IGNORE INTO weavegraph_meta (key, value) VALUES ('schema_version', ?)",
-            (SCHEMA_VERSION,),
-        )
-        recorded = _meta(conn, "storage_mode")
+        tables = await _tables(db)
+        await check_ours(db, path, tables, create=create)
+        had_sessions = "sessions" in tables
+        todo = schema.pending("sqlite", await _version(db, tables), f"'{path}'")
+        for migration in todo:
+            for statement in schema.sqlite_statements(migration.sql):
+                added = schema.added_column(statement)
+                if added and added[1] in await _columns(db, added[0]):
+                    continue
+                await execute(db, statement)
+        await execute(db, schema.CREATE_VERSION_TABLE)
+        if todo:
+            await execute(db, schema.SET_VERSION["sqlite"], (schema.latest("sqlite"),))
+        tables = await _tables(db)
+        recorded = await _meta(db, tables, "storage_mode")
         if recorded is None:
-            recorded = (storage_mode or default_mode()) if not tables else "full"
-            conn.execute("INSERT INTO weavegraph_meta (key, value) VALUES ('storage_mode', ?)", (recorded,))
-        elif storage_mode is not None and storage_mode != recorded:
-            raise CheckpointerError(
-                f"'{path}' stores checkpoints in {recorded} mode, not {storage_mode}; open it without a "
-                "mode, or convert it with `weavegraph export` and `weavegraph import`"
+            recorded = "full" if had_sessions else (storage_mode or default_mode())
+            await execute(
+                db, "INSERT INTO weavegraph_meta (key, value) VALUES ('storage_mode', ?)", (recorded,)
             )
-        changed = objects != conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        changed = changed or conn.total_changes != before
-        every = snapshot_every or int(_meta(conn, "snapshot_every") or DEFAULT_SNAPSHOT_EVERY)
-        if _meta(conn, "snapshot_every") != str(every):
-            conn.execute(
+        elif storage_mode is not None and storage_mode != recorded:
+            raise _other_mode(path, recorded, storage_mode)
+        stored_every = await _meta(db, tables, "snapshot_every")
+        every_n = snapshot_every or int(stored_every or DEFAULT_SNAPSHOT_EVERY)
+        if stored_every != str(every_n):
+            await execute(
+                db,
                 "INSERT INTO weavegraph_meta (key, value) VALUES ('snapshot_every', ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(every),),
+                (str(every_n),),
             )
-        conn.execute("COMMIT")
-        return SchemaInfo(changed, recorded, every)
+        await execute(db, "COMMIT")
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        if db.in_transaction:
+            await execute(db, "ROLLBACK")
         raise
+    return SchemaInfo([m.name for m in todo], recorded, every_n)
 
 
-def _split(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+def _other_mode(path: str, recorded: str, requested: str) -> CheckpointerError:
+    return CheckpointerError(
+        f"'{path}' stores checkpoints in {recorded} mode, not {requested}; open it without a "
+        "mode, or convert it with `weavegraph export` and `weavegraph import`"
+    )

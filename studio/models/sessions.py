@@ -18,7 +18,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
 from engine.persistence.base import (
     Checkpoint,
-    Checkpointer,
+    CheckpointStore,
     PrunePolicy,
     PruneReport,
     SessionStats,
@@ -210,7 +210,7 @@ def checkpoint_to_json(cp: Checkpoint) -> dict[str, Any]:
 
 
 async def iter_steps_desc(
-    cp: Checkpointer, session_id: str, *, page_size: int = 500, limit: int | None = None
+    cp: CheckpointStore, session_id: str, *, page_size: int = 500, limit: int | None = None
 ) -> AsyncIterator[list[Checkpoint]]:
     """Pages of a session's steps, newest first, by key (`max_step`), so concurrent writes never shift
     a page; stops after `limit` steps when given."""
@@ -229,7 +229,7 @@ async def iter_steps_desc(
 
 
 async def export_session_json(
-    cp: Checkpointer, session_id: str, path: str | Path, graph_hash: str | None = None
+    cp: CheckpointStore, session_id: str, path: str | Path, graph_hash: str | None = None
 ) -> int:
     """Write every step of a session (ascending) to `path` as one JSON document; returns the step count."""
     steps: list[dict[str, Any]] = []
@@ -248,7 +248,7 @@ async def export_session_json(
     return len(steps)
 
 
-async def step_sizes(cp: Checkpointer, session_id: str, limit: int = 1000) -> list[tuple[int, int]]:
+async def step_sizes(cp: CheckpointStore, session_id: str, limit: int = 1000) -> list[tuple[int, int]]:
     """(step, state JSON bytes) for the latest `limit` steps, ascending by step (the growth chart)."""
     out: list[tuple[int, int]] = []
     async for page in iter_steps_desc(cp, session_id, page_size=250, limit=limit):
@@ -259,7 +259,7 @@ async def step_sizes(cp: Checkpointer, session_id: str, limit: int = 1000) -> li
 
 
 async def prune_in_batches(
-    cp: Checkpointer,
+    cp: CheckpointStore,
     options: PruneOptionsLike,
     *,
     on_progress: Callable[[int, int, int], None] | None = None,
@@ -285,7 +285,7 @@ async def prune_in_batches(
     return PruneReport(steps, size, sessions, dry_run), False
 
 
-class BrowsableCheckpointer(Checkpointer, Protocol):
+class BrowsableCheckpointer(CheckpointStore, Protocol):
     """A checkpointer with the studio's extra read methods (the SQLite and Postgres backends)."""
 
     async def session_page(self, query: Any) -> Any: ...

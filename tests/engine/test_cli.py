@@ -454,8 +454,12 @@ def test_export(capsys: pytest.CaptureFixture[str], runs_db: str, tmp_path: Path
 
 
 def test_migrate(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from engine.persistence.schema import migrations
+
     code, out, _ = cli(capsys, "migrate", "--db", "sqlite://fresh.db", "--json")
-    assert code == 0 and json.loads(out) == {"database": "sqlite://fresh.db", "applied": ["sqlite-schema"]}
+    names = [m.name for m in migrations("sqlite")]
+    assert names[0] == "0001_weavegraph_init" and len(names) >= 5
+    assert code == 0 and json.loads(out) == {"database": "sqlite://fresh.db", "applied": names}
     code, out, _ = cli(capsys, "migrate", "--db", "sqlite://fresh.db")
     assert code == 0 and "up to date" in out
 

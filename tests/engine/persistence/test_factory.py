@@ -82,19 +82,22 @@ async def test_open_by_url(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Non
         await cp.aclose()
     cp = await open_checkpointer("sqlite::memory:")
     await cp.aclose()
-    assert await migrate(f"sqlite://{tmp_path / 'm.db'}") == ["sqlite-schema"]
+    assert (await migrate(f"sqlite://{tmp_path / 'm.db'}"))[0] == "0001_weavegraph_init"
     assert await migrate(f"sqlite://{tmp_path / 'm.db'}") == []
 
 
 def test_scrub_hides_a_password_without_mangling_the_message() -> None:
-    from engine.persistence.urls import scrub
+    from engine.persistence.urls import DatabaseURL, scrub
 
     text = "weavegraph: cannot open postgresql://u:p@host/x: password p was rejected for pass"
+    url = DatabaseURL.parse("postgresql://u:p@host/x")
     assert (
-        scrub(text, "p")
+        scrub(text, url)
         == "weavegraph: cannot open postgresql://u:***@host/x: password *** was rejected for pass"
     )
-    assert scrub("url postgresql://u:p%40ss@h/x, raw p@ss", "p@ss") == "url postgresql://u:***@h/x, raw ***"
+    assert scrub(text, "postgresql://u:p@host/x") == scrub(text, url)  # URL text works as well
+    other = DatabaseURL.parse("postgresql://u@h/x", password="p@ss")
+    assert scrub("url postgresql://u:p%40ss@h/x, raw p@ss", other) == "url postgresql://u:***@h/x, raw ***"
     assert scrub("nothing secret here", None) == "nothing secret here"
 
 

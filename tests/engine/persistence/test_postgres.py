@@ -24,8 +24,8 @@ from engine.persistence.errors import (
     StorageUnavailable,
 )
 from engine.persistence.factory import migrate, open_checkpointer
-from engine.persistence.pg_support import migration_files
 from engine.persistence.postgres import PostgresCheckpointer
+from engine.persistence.schema import migrations
 from engine.types import NodeKind
 from tests.engine.persistence.helpers import make_cp
 from tests.engine.persistence.test_sqlite import race
@@ -41,7 +41,7 @@ async def test_migrate_applies_once_and_connect_can_require_it(postgres_url: str
     with pytest.raises(NotACheckpointDatabase, match="weavegraph migrate"):
         await PostgresCheckpointer.connect(postgres_url, migrate=False)
     applied = await migrate(postgres_url)
-    assert applied == [v for v, _ in migration_files()] and applied[0] == "0001_weavegraph_init"
+    assert applied == [m.name for m in migrations("postgres")] and applied[0] == "0001_weavegraph_init"
     assert await migrate(postgres_url) == []
     cp = await PostgresCheckpointer.connect(postgres_url, migrate=False)
     await cp.save(make_cp("s", 0))
@@ -52,7 +52,7 @@ async def test_weavegraph_06_tables_load(postgres_url: str) -> None:
     """A database with only Weavegraph 0.6's tables (its own migration, no schema_migrations) and rows."""
     conn = await asyncpg.connect(postgres_url)
     try:
-        await conn.execute(migration_files()[0][1])  # 0001 is Weavegraph's schema, column for column
+        await conn.execute(migrations("postgres")[0].sql)  # 0001 is Weavegraph's schema, column for column
         state = {
             "messages": {"version": 2, "items": [{"role": "user", "content": "hi"}]},
             "extra": {"version": 1, "map": {}},

@@ -163,9 +163,16 @@ async def test_missing_directory_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(StorageNotFound, match=r"absent\.db"):
         await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'absent.db'}", create=False)
     empty = tmp_path / "empty.db"
-    sqlite3.connect(empty).close()
+    sqlite3.connect(empty).close()  # a 0-byte file: refused, with or without create, and left as it is
+    for create in (False, True):
+        with pytest.raises(NotACheckpointDatabase, match=r"empty \(0-byte\) file"):
+            await SQLiteCheckpointer.connect(f"sqlite://{empty}", create=create)
+        assert empty.stat().st_size == 0
+    tableless = tmp_path / "tableless.db"
+    with sqlite3.connect(tableless) as conn:
+        conn.execute("PRAGMA user_version = 7")  # a valid SQLite file without a single table
     with pytest.raises(NotACheckpointDatabase, match="no checkpoint tables"):
-        await SQLiteCheckpointer.connect(f"sqlite://{empty}", create=False)
+        await SQLiteCheckpointer.connect(f"sqlite://{tableless}", create=False)
 
 
 async def test_locked_database_names_the_file(tmp_path: Path) -> None:

@@ -1,16 +1,18 @@
-"""The `weavegraph` command line: run, step and validate graph documents; list, inspect, prune, migrate and
-export checkpoint databases. Exit codes: 0 ok, 1 the run (or the database work) failed, 2 bad input."""
+"""The `weavegraph` argument parser and `main`: run, step and validate graph documents; list, inspect, prune,
+migrate and export checkpoint databases. Exit codes: 0 ok, 1 the run (or the database work) failed, 2 bad
+input."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from engine.cli_support import EXIT_FAILED, EXIT_USAGE, SECRETS, CliError, warn
+from engine.cli.support import EXIT_FAILED, EXIT_USAGE, SECRETS, CliError, warn
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -43,7 +45,10 @@ def _progress(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand (each subparser's `func` is the coroutine to run)."""
-    from engine import cli_db, cli_run
+    import engine.cli.admin as admin
+    import engine.cli.browse as browse
+    import engine.cli.run as run
+    import engine.cli.transfer as transfer
 
     common = _common()
     parser = argparse.ArgumentParser(
@@ -63,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust", action="store_true", help="allow (and remember) the document's Python imports")
     _progress(p)
     _json(p)
-    p.set_defaults(func=cli_run.cmd_run)
+    p.set_defaults(func=run.cmd_run)
 
     p = sub.add_parser("step", parents=[common], help="run one iterative invocation of a session")
     p.add_argument("doc", metavar="DOC")
@@ -74,12 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust", action="store_true", help="allow (and remember) the document's Python imports")
     _progress(p)
     _json(p)
-    p.set_defaults(func=cli_run.cmd_step)
+    p.set_defaults(func=run.cmd_step)
 
     p = sub.add_parser("validate", parents=[common], help="check a graph document (exit 0 valid, 2 not)")
     p.add_argument("doc", metavar="DOC")
     _json(p)
-    p.set_defaults(func=cli_run.cmd_validate)
+    p.set_defaults(func=run.cmd_validate)
 
     p = sub.add_parser("sessions", parents=[common], help="list the sessions of a database")
     _db(p)
@@ -87,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--search", metavar="TEXT", help="only ids containing TEXT")
     _json(p)
-    p.set_defaults(func=cli_db.cmd_sessions)
+    p.set_defaults(func=browse.cmd_sessions)
 
     p = sub.add_parser("steps", parents=[common], help="list the steps of a session, newest first")
     p.add_argument("session", metavar="SESSION")
@@ -96,12 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--node", metavar="NODE", help="only steps where NODE ran")
     _json(p)
-    p.set_defaults(func=cli_db.cmd_steps)
+    p.set_defaults(func=browse.cmd_steps)
 
     p = sub.add_parser("stats", parents=[common], help="storage statistics of a database")
     _db(p)
     _json(p)
-    p.set_defaults(func=cli_db.cmd_stats)
+    p.set_defaults(func=browse.cmd_stats)
 
     p = sub.add_parser("prune", parents=[common], help="delete old steps (never a session's latest)")
     _db(p)
@@ -112,19 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vacuum", action="store_true", help="reclaim the space afterwards")
     _progress(p)
     _json(p)
-    p.set_defaults(func=cli_db.cmd_prune)
+    p.set_defaults(func=admin.cmd_prune)
 
     p = sub.add_parser("migrate", parents=[common], help="create or update the database schema")
     _db(p)
     _json(p)
-    p.set_defaults(func=cli_db.cmd_migrate)
+    p.set_defaults(func=admin.cmd_migrate)
 
     p = sub.add_parser("export", parents=[common], help="export a session's steps as one JSON document")
     p.add_argument("session", metavar="SESSION")
     _db(p)
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     _progress(p)
-    p.set_defaults(func=cli_db.cmd_export)
+    p.set_defaults(func=transfer.cmd_export)
 
     p = sub.add_parser(
         "import",
@@ -137,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="store_true", help="replace sessions that already exist")
     _progress(p)
     _json(p)
-    p.set_defaults(func=cli_db.cmd_import)
+    p.set_defaults(func=transfer.cmd_import)
     return parser
 
 
@@ -156,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     func: Command = args.func
     debug = bool(getattr(args, "debug", False))
+    if not debug:
+        _quiet_drivers()
     try:
         from engine.logsetup import configure_logging
 
@@ -180,9 +187,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+def _quiet_drivers() -> None:
+    """Without `--debug`, driver chatter (asyncpg's pool reconnecting while the server is gone) never
+    reaches stderr: the command's own one-line error says what happened. WEAVEGRAPH_LOG still routes
+    these loggers to its handlers."""
+    for name in ("asyncpg",):
+        logging.getLogger(name).addHandler(logging.NullHandler())
+
+
 def _traceback() -> None:
     sys.stderr.write(SECRETS.scrub(traceback.format_exc()))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,6 +3,8 @@ parsing and opening databases with passwords kept out of every message."""
 
 from __future__ import annotations
 
+import argparse
+import datetime as _dt
 import json
 import sys
 import time
@@ -31,30 +33,26 @@ class CliError(EngineError):
 
 
 class Secrets:
-    """Texts that must never be printed (database URLs with passwords), and their redacted forms."""
+    """Database URLs whose passwords must never be printed; `scrub` removes them from any text."""
 
     def __init__(self) -> None:
-        self._pairs: list[tuple[str, str]] = []
-        self._passwords: list[str] = []
+        self._urls: list[Any] = []
 
-    def add_url(self, url: str) -> None:
-        from engine.persistence.urls import redact_url, url_password
+    def add_url(self, url: Any) -> None:
+        from engine.persistence.errors import InvalidCheckpointerUrl
+        from engine.persistence.urls import DatabaseURL
 
-        redacted = redact_url(url)
-        if redacted != url:
-            self._pairs.append((url, redacted))
-        password = url_password(url)
-        if password:
-            self._passwords.append(password)
+        try:
+            self._urls.append(DatabaseURL.parse(url))
+        except InvalidCheckpointerUrl:
+            self._urls.append(str(url))  # still scrubbed as text (scrub finds user:password@ and password=)
 
     def scrub(self, text: str) -> str:
         from engine.persistence.urls import scrub
 
-        for secret, shown in self._pairs:
-            text = text.replace(secret, shown)
-        for password in self._passwords:
-            text = scrub(text, password)
-        return text
+        for url in self._urls:
+            text = scrub(text, url)
+        return scrub(text)
 
 
 SECRETS = Secrets()
@@ -182,14 +180,21 @@ def default_db_url() -> str:
     return resolve_url(CheckpointerType.SQLITE)
 
 
-def shown_url(url: str) -> str:
-    from engine.persistence.urls import redact_url
+def shown_url(url: Any) -> str:
+    """How a database URL is printed: without its password."""
+    from engine.persistence.errors import InvalidCheckpointerUrl
+    from engine.persistence.urls import DatabaseURL, scrub
 
-    return redact_url(url)
+    try:
+        return DatabaseURL.parse(url).redacted()
+    except InvalidCheckpointerUrl:
+        return scrub(str(url))
 
 
 @asynccontextmanager
-async def opened_checkpointer(url: str, *, create: bool = True) -> AsyncIterator[Any]:
+async def opened_checkpointer(
+    url: str, *, create: bool = True, read_only: bool = False
+) -> AsyncIterator[Any]:
     """Open the checkpointer at `url` (its password registered for scrubbing) and close it after. With
     `create=False` a missing SQLite file is an error instead of a new empty database. Failing to open is a
     CliError (exit 2) whose message never holds the password."""
@@ -198,15 +203,46 @@ async def opened_checkpointer(url: str, *, create: bool = True) -> AsyncIterator
 
     SECRETS.add_url(url)
     try:
-        if not create and url.startswith("sqlite:"):
-            from engine.persistence.sqlite import SQLiteCheckpointer
-
-            checkpointer: Any = await SQLiteCheckpointer.connect(url, create=False)
-        else:
-            checkpointer = await open_checkpointer(url)
+        checkpointer = await open_checkpointer(url, create=create, read_only=read_only)
     except CheckpointerError as exc:
         raise CliError(f"cannot open {shown_url(url)}: {SECRETS.scrub(str(exc))}") from exc
     try:
         yield checkpointer
     finally:
         await checkpointer.aclose()
+
+
+# ---------------------------------------------------------------- output helpers
+
+
+def db_url(args: argparse.Namespace) -> str:
+    """`--db`, else the SQLite resolution of ENGINE.md section 6."""
+    return str(args.db) if args.db else default_db_url()
+
+
+def human_bytes(count: int | None) -> str:
+    if count is None:
+        return "-"
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def when(value: _dt.datetime | None) -> str:
+    return value.astimezone(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return lines
+
+
+async def require_session(cp: Any, session_id: str, url: str) -> None:
+    if await cp.load_latest(session_id) is None:
+        raise CliError(f"no session '{session_id}' in {shown_url(url)}")

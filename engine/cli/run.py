@@ -4,23 +4,25 @@ one iterative invocation) with an optional JSON Lines event file, and print the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from engine.cli_support import (
+from engine.cli.support import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    SECRETS,
     CliError,
     Progress,
     default_db_url,
     emit_json,
-    opened_checkpointer,
     parse_input_option,
     say,
+    shown_url,
     warn,
 )
 from engine.errors import CheckpointerError, RunnerError
@@ -87,11 +89,11 @@ def _app(doc: GraphDocument) -> Any:
 
 @asynccontextmanager
 async def _runner(app: Any, url: str, events: str | None, progress: Progress) -> AsyncIterator[Any]:
-    """A runner over the checkpointer at `url`; lifecycle events go to the `--events` file and move the
-    step counter on stderr."""
+    """A runner over the checkpointer at `url` (`engine.open_runner`); lifecycle events go to the `--events`
+    file and move the step counter on stderr. Storage failures become one line (exit 1)."""
     from engine.events.bus import EventBus
     from engine.events.sinks import FunctionSink, JsonLinesSink
-    from engine.runner import AppRunner
+    from engine.launch import open_runner
 
     try:
         sinks: list[Any] = [JsonLinesSink.to_file(events)] if events else []
@@ -102,24 +104,29 @@ async def _runner(app: Any, url: str, events: str | None, progress: Progress) ->
             FunctionSink(lambda e: progress.advance() if e.scope == "step.end" else None, name="progress")
         )
     bus = EventBus(buffer_capacity=EVENT_BUFFER, sinks=sinks)
+    SECRETS.add_url(url)
     try:
-        async with opened_checkpointer(url) as checkpointer:
-            runner = await (
-                AppRunner.builder()
-                .app(app)
-                .checkpointer_custom(checkpointer)
-                .event_bus(bus)
-                .lifecycle_events(bool(events) or progress.enabled)
-                .build()
+        try:
+            runner = await open_runner(
+                app, url, event_bus=bus, lifecycle_events=bool(events) or progress.enabled
             )
-            try:
-                yield runner
-            finally:
+        except CheckpointerError as exc:
+            raise CliError(f"cannot open {shown_url(url)}: {SECRETS.scrub(str(exc))}") from exc
+        try:
+            yield runner
+        except CheckpointerError as exc:
+            raise _storage_failed(exc) from exc
+        finally:
+            with contextlib.suppress(CheckpointerError):  # already failing: the first error is the one
                 await runner.aclose()
-    except CheckpointerError as exc:
-        raise CliError(str(exc), EXIT_FAILED) from exc
     finally:
         await bus.aclose()
+
+
+def _storage_failed(exc: CheckpointerError) -> CliError:
+    """Storage failed during the run: exactly one line (`--debug` adds the traceback)."""
+    text = SECRETS.scrub(str(exc))
+    return CliError(text, EXIT_FAILED, [f"weavegraph: error: {text}"])
 
 
 async def _warn_if_other_graph(runner: Any, session_id: str) -> None:

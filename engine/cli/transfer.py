@@ -1,0 +1,136 @@
+"""`weavegraph export` and `import`: a session as one JSON document (the codec's session format), and
+back into any database (converting between full and compact storage)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from engine.cli.support import (
+    EXIT_OK,
+    CliError,
+    Progress,
+    db_url,
+    emit_json,
+    opened_checkpointer,
+    require_session,
+    say,
+    shown_url,
+)
+from engine.errors import CheckpointerError
+from engine.persistence.base import Checkpoint, StepQuery
+from engine.persistence.codec import checkpoint_from_json, session_from_json, session_to_json
+from engine.types import JSON
+
+EXPORT_PAGE = 200
+
+
+async def export_session(cp: Any, session_id: str, *, progress: bool | None = None) -> dict[str, JSON]:
+    """Every step of a session, ascending, as the codec's session document
+    `{"format": "weavegraph.session", "version": 1, "session_id", "graph_hash", "steps": [...]}`; pages by
+    step number so concurrent writers never shift a page."""
+    pages: list[Checkpoint] = []
+    max_step: int | None = None
+    with Progress("exporting", None, enabled=progress) as bar:
+        while True:
+            result = await cp.query_steps(session_id, StepQuery(limit=EXPORT_PAGE, max_step=max_step))
+            if bar.total is None:
+                bar.set_total(result.total_count)
+            if not result.checkpoints:
+                break
+            pages.extend(result.checkpoints)
+            bar.advance(len(result.checkpoints))
+            max_step = min(c.step for c in result.checkpoints) - 1
+            if not result.has_next_page or max_step < 0:
+                break
+    graph_hash = await cp.graph_hash(session_id) if hasattr(cp, "graph_hash") else None
+    return session_to_json(session_id, graph_hash, reversed(pages))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+async def cmd_export(args: argparse.Namespace) -> int:
+    url = db_url(args)
+    async with opened_checkpointer(url, create=False) as cp:
+        await require_session(cp, args.session, url)
+        value = await export_session(cp, args.session, progress=args.progress or None)
+    text = json.dumps(value, ensure_ascii=False, indent=1) + "\n"
+    if args.output and args.output != "-":
+        target = Path(args.output)
+        try:
+            _write_atomic(target, text)
+        except OSError as exc:
+            raise CliError(f"-o {target}: cannot write: {exc.strerror or exc}") from exc
+        steps = value["steps"]
+        count = len(steps) if isinstance(steps, list) else 0
+        say(f"exported {count} steps of session {args.session} to {target}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _import_records(path: Path, text: str, rename: str | None) -> list[Checkpoint]:
+    """Checkpoints from a `weavegraph export` document or an `export_jsonl` file, oldest first."""
+    stripped = text.lstrip()
+    try:
+        if stripped.startswith("{") and '"weavegraph.session"' in stripped[:200]:
+            return session_from_json(json.loads(text), f"{path}: $", rename=rename)
+        records = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                cp = checkpoint_from_json(json.loads(line), f"{path}:{number}")
+                if rename:
+                    cp.session_id = rename
+                records.append(cp)
+        return records
+    except CheckpointerError as exc:  # the codec's message names the place and the field
+        raise CliError(f"{path}: not a weavegraph export ({exc})") from exc
+    except ValueError as exc:  # JSON syntax
+        raise CliError(f"{path}: not a weavegraph export ({exc})") from exc
+
+
+async def cmd_import(args: argparse.Namespace) -> int:
+    """Save every step of an export into a database (converting between full and compact storage)."""
+    source = Path(args.file)
+    try:
+        text = await asyncio.to_thread(source.read_text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"{source}: cannot read: {exc.strerror or exc}") from exc
+    checkpoints = _import_records(source, text, args.session)
+    url = db_url(args)
+    async with opened_checkpointer(url, create=True) as cp:
+        sessions = {c.session_id for c in checkpoints}
+        if not args.replace:
+            for sid in sorted(sessions):
+                if await cp.load_latest(sid) is not None:
+                    raise CliError(
+                        f"session '{sid}' already exists in {shown_url(url)} "
+                        "(use --replace, or --session NEW_ID)"
+                    )
+        else:
+            for sid in sessions:
+                await cp.delete_session(sid)
+        with Progress("importing", len(checkpoints), enabled=args.progress or None) as bar:
+            for checkpoint in checkpoints:
+                await cp.save(checkpoint)
+                bar.advance(1)
+    if args.json:
+        emit_json({"imported_steps": len(checkpoints), "sessions": sorted(sessions)})
+    else:
+        say(f"imported {len(checkpoints)} steps of {len(sessions)} session(s) into {shown_url(url)}")
+    return EXIT_OK
