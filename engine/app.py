@@ -12,7 +12,9 @@ import networkx as nx
 from engine import __version__ as ENGINE_VERSION
 from engine.graph.builder import ConditionalEdge
 from engine.hashing import fnv1a_parts
+from engine.joins import Joins
 from engine.node import NodeInvoker
+from engine.policies import NodePolicy
 from engine.reducers import CHANNELS, DEFAULT_REDUCERS, Reducer
 from engine.runtime_config import RuntimeConfig
 from engine.state import VersionedState
@@ -43,8 +45,11 @@ class App:
         conditional_edges: Iterable[ConditionalEdge],
         custom_reducers: Mapping[str, list[Reducer]],
         runtime_config: RuntimeConfig,
+        *,
+        policies: Mapping[NodeKind, NodePolicy] | None = None,
     ) -> None:
         self._nodes = dict(nodes)
+        self._node_policies = dict(policies or {})
         self._edge_list = list(edges)
         self._conditional = list(conditional_edges)
         self._custom_reducers = {c: list(custom_reducers.get(c, [])) for c in CHANNELS}
@@ -60,6 +65,9 @@ class App:
         self._reducers: dict[str, list[Reducer]] = {
             c: [DEFAULT_REDUCERS[c], *self._custom_reducers[c]] for c in CHANNELS
         }
+        # Nodes run through engine.policies.run_attempts (retry or timeout), and the joins (None: no joins).
+        self._policies = {k: p for k, p in self._node_policies.items() if p.runs_guarded}
+        self._joins = Joins.build({k.name: p.wait_for for k, p in self._node_policies.items()})
         self._hash: str | None = None
 
     # ------------------------------------------------------------ structure
@@ -67,6 +75,10 @@ class App:
     def nodes(self) -> dict[NodeKind, Any]:
         """Registered nodes by kind, in registration order."""
         return dict(self._nodes)
+
+    def node_policies(self) -> dict[NodeKind, NodePolicy]:
+        """The policies given to `add_node` (retry, timeout, wait_for), for nodes that have any."""
+        return dict(self._node_policies)
 
     def edges(self) -> dict[NodeKind, list[NodeKind]]:
         """Unconditional edges: source -> destinations in registration order."""

@@ -10,11 +10,14 @@
     │   ├── NoPathToEnd             nodes that cannot reach End
     │   ├── DuplicateEdge           the same edge twice
     │   ├── EdgeFromEnd             an edge leaving End
-    │   └── UnknownNode             an edge names an unregistered node
+    │   ├── UnknownNode             an edge (or a join's wait_for) names an unregistered node
+    │   ├── InvalidNodePolicy       a node's retry policy or timeout is out of range
+    │   └── InvalidJoin             a join waits on itself, Start/End, or a node that never runs before it
     ├── NodeError                   raised by (or on behalf of) a node
     │   ├── MissingInput
     │   ├── ValidationFailed
-    │   └── ProviderError
+    │   ├── ProviderError
+    │   └── NodeTimeout             an attempt ran longer than the node's timeout
     ├── RunnerError                 a session could not go on
     │   ├── NodeRunError            a node failed in a superstep
     │   ├── RoutingError            a predicate returned something that is not a list of targets
@@ -100,6 +103,25 @@ class UnknownNode(GraphCompileError):
         super().__init__(f"unknown node '{kind}'{suffix}: register it with add_node first")
 
 
+class InvalidNodePolicy(GraphCompileError):
+    """A node's retry policy or timeout cannot work (`node` names it, `detail` says what is wrong)."""
+
+    def __init__(self, node: str, detail: str) -> None:
+        self.node = node
+        self.detail = detail
+        super().__init__(f"node '{node}': {detail}")
+
+
+class InvalidJoin(GraphCompileError):
+    """A join's `wait_for` cannot be satisfied: it names the join itself, a virtual node, or nodes that can
+    never run before the join. `node` is the join, `waits_on` the offending names."""
+
+    def __init__(self, node: str, waits_on: Sequence[str], detail: str) -> None:
+        self.node = node
+        self.waits_on = list(waits_on)
+        super().__init__(f"join '{node}' waits for {', '.join(self.waits_on)}: {detail}")
+
+
 # ---------------------------------------------------------------- node errors
 
 
@@ -124,6 +146,16 @@ class ProviderError(NodeError):
         self.provider = provider
         self.provider_message = message
         super().__init__(f"provider error ({provider}): {message}")
+
+
+class NodeTimeout(NodeError):
+    """One attempt of `node` at `step` ran longer than its timeout of `seconds`."""
+
+    def __init__(self, node: str, step: int, seconds: float) -> None:
+        self.node = node
+        self.step = step
+        self.seconds = seconds
+        super().__init__(f"node '{node}' timed out after {seconds:g} s at step {step}")
 
 
 # ---------------------------------------------------------------- runner errors

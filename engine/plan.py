@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from engine.joins import SKIP_WAITING, Joins, ready
 from engine.partial import NodePartial
 from engine.reducers import Reducer
 from engine.state import VersionedState
@@ -22,13 +23,21 @@ def partition(
     versions_seen: Mapping[str, Mapping[str, int]],
     messages_version: int,
     extra_version: int,
+    joins: Joins | None = None,
 ) -> tuple[list[NodeKind], list[tuple[NodeKind, str]]]:
-    """Split the frontier into nodes to run and (node, reason) pairs to skip, keeping frontier order."""
+    """Split the frontier into nodes to run and (node, reason) pairs to skip, keeping frontier order.
+    A join runs when ready (whatever the versions) and is skipped as "waiting" otherwise."""
     run: list[NodeKind] = []
     skipped: list[tuple[NodeKind, str]] = []
     for kind in frontier:
         if not kind.is_custom:
             skipped.append((kind, SKIP_VIRTUAL))
+            continue
+        if joins is not None and kind.name in joins.wait_for:
+            if ready(kind.name, joins.wait_for[kind.name], versions_seen):
+                run.append(kind)
+            else:
+                skipped.append((kind, SKIP_WAITING))
             continue
         seen = versions_seen.get(kind.name)
         if seen is None or messages_version > seen.get("messages", 0) or extra_version > seen.get("extra", 0):

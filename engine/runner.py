@@ -28,8 +28,10 @@ from engine.events.event import (
     end_message,
     utc_from_unix_ms,
 )
+from engine.joins import JoinProgress, carry_waiting
 from engine.partial import NodePartial
 from engine.persistence.base import Checkpoint, Checkpointer, CheckpointerType
+from engine.policies import attempts_of
 from engine.reports import (
     PausedReport,
     RunMetadata,
@@ -371,8 +373,9 @@ class AppRunner:
         if plan.is_complete(session.frontier):
             return StepReport(session.step, [], [], [], list(session.frontier), True)
         state = session.state
+        joins = self.app._joins
         run, skipped = plan.partition(
-            session.frontier, session.versions_seen, state.messages_version, state.extra_version
+            session.frontier, session.versions_seen, state.messages_version, state.extra_version, joins
         )
         if options is not None and options.interrupt_before:
             before = options.before_names()
@@ -411,6 +414,8 @@ class AppRunner:
             merged = plan.merge_partials(partials)
             updated = plan.apply_barrier(state, merged, self.app._reducers)
             plan.record_seen(session.versions_seen, run, snapshot.messages_version, snapshot.extra_version)
+            if joins is not None:
+                JoinProgress(session.versions_seen).after_barrier(run, step, joins)
         else:
             updated = []
         session.step = step
@@ -436,6 +441,8 @@ class AppRunner:
                 node_id=source.name,
                 target=target.name,
             )
+        if joins is not None and run:
+            carry_waiting(next_frontier, skipped)  # waiting joins stay in the frontier
         session.frontier = next_frontier
         completed = plan.is_complete(next_frontier)
         skipped_nodes = [k for k, _ in skipped]
@@ -473,6 +480,7 @@ class AppRunner:
             step=step,
             node_id=failure.kind.name,
             error=str(failure.error),
+            **({"attempts": attempts_of(failure.error)} if failure.kind in self.app._policies else {}),
         )
         await self._save(session)
 

@@ -16,6 +16,7 @@ from engine.errors import EngineError, NodeError, RoutingError
 from engine.events.event import Event
 from engine.node import NodeContext, NodeInvoker
 from engine.partial import NodePartial
+from engine.policies import Emit, run_attempts
 from engine.state import StateSnapshot, VersionedState
 from engine.types import NodeKind
 
@@ -119,9 +120,23 @@ async def _run_one(
     if env.lifecycle:
         env.lifecycle_event("node.start", f"{kind.name} started", session, step, node_id=kind.name)
         started = time.perf_counter()
-    result = await invoker(snapshot, ctx)
+    policy = env.app._policies.get(kind)
+    if policy is None:
+        result = await invoker(snapshot, ctx)
+    else:  # retry and/or timeout (engine.policies); node.finish then also tells the attempts made
+        emit = _retry_emitter(env, session, step, kind) if env.lifecycle else None
+        result, attempts = await run_attempts(
+            lambda: invoker(snapshot, ctx),
+            node=kind.name,
+            step=step,
+            retry=policy.retry,
+            timeout=policy.timeout,
+            clock=env.clock,
+            emit=emit,
+        )
     if env.lifecycle:
         ms = round((time.perf_counter() - started) * 1000.0, 3)
+        more = {} if policy is None else {"attempts": attempts}
         env.lifecycle_event(
             "node.finish",
             f"{kind.name} finished in {ms} ms",
@@ -129,8 +144,16 @@ async def _run_one(
             step,
             node_id=kind.name,
             duration_ms=ms,
+            **more,
         )
     return result
+
+
+def _retry_emitter(env: StepEnv, session: Session, step: int, kind: NodeKind) -> Emit:
+    def emit(scope: str, message: str, **metadata: Any) -> None:
+        env.lifecycle_event(scope, message, session, step, node_id=kind.name, **metadata)
+
+    return emit
 
 
 async def _guarded(
