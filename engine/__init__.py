@@ -20,10 +20,13 @@ from engine.errors import (
     EngineError,
     GraphCompileError,
     InvalidIterativeEntry,
+    InvalidJoin,
+    InvalidNodePolicy,
     MissingEntry,
     MissingInput,
     NodeError,
     NodeRunError,
+    NodeTimeout,
     NoPathToEnd,
     NoStartNodes,
     ProviderError,
@@ -110,6 +113,7 @@ from engine.persistence import (
     resolve_url,
 )
 from engine.persistence.transfer import copy_checkpoints, export_jsonl, import_jsonl
+from engine.policies import RetryPolicy
 from engine.reducers import AddErrors, AddMessages, MapMerge, Reducer
 from engine.replay import (
     ReplayComparison,
@@ -185,6 +189,8 @@ __all__ = [
     "InMemoryCheckpointer",
     "InvalidCheckpointerUrl",
     "InvalidIterativeEntry",
+    "InvalidJoin",
+    "InvalidNodePolicy",
     "InvocationHandle",
     "JsonLinesSink",
     "MapMerge",
@@ -201,6 +207,7 @@ __all__ = [
     "NodeKind",
     "NodePartial",
     "NodeRunError",
+    "NodeTimeout",
     "NodeTypeRegistry",
     "NodeTypeSpec",
     "NotACheckpointDatabase",
@@ -214,6 +221,7 @@ __all__ = [
     "ReplayComparison",
     "ReplayConformanceError",
     "ReplayRun",
+    "RetryPolicy",
     "Role",
     "RoutingError",
     "RunMetadata",

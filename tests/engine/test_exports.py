@@ -39,7 +39,7 @@ def test_all_is_exact_and_sorted_names_exist() -> None:
 
 # Subsections of ENGINE.md section 8 whose names are exported so far. A subsection joins this set when its
 # feature lands; until then its names must not be exported either (a half-exported subsection fails below).
-IMPLEMENTED_SECTION_8: set[str] = set()
+IMPLEMENTED_SECTION_8: set[str] = {"8.4"}
 
 INTERNAL = {
     "JSON",
@@ -78,7 +78,11 @@ def test_backticked_spec_names_are_exported() -> None:
     missing = sorted(n for n in _names(core) if not hasattr(engine, n))
     assert missing == [], f"named in ENGINE.md sections 1-7 but not exported: {missing}"
     for key in sorted(IMPLEMENTED_SECTION_8):
-        missing = sorted(n for n in _names(sections[key]) if not hasattr(engine, n))
+        # A name also named by a subsection not implemented yet is that one's (8.4 mentions NodeRecord, 8.1's,
+        # and NodeInterrupted, 8.3's).
+        pending = {k for k in sections if k.startswith("8.") and k != key and k not in IMPLEMENTED_SECTION_8}
+        theirs = set().union(*(_names(sections[k]) for k in pending))
+        missing = sorted(n for n in _names(sections[key]) - theirs if not hasattr(engine, n))
         assert missing == [], f"named in ENGINE.md section {key} but not exported: {missing}"
 
 
