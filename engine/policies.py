@@ -217,3 +217,35 @@ async def run_attempts(
                 )
         await asyncio.sleep(delay)
         attempt += 1
+
+
+# ---------------------------------------------------------------- document form
+
+
+def policy_from_document(node: Mapping[str, Any]) -> dict[str, Any]:
+    """The `add_node` keyword arguments (`retry`, `timeout`, `wait_for`) of a document node's fields `retry`,
+    `timeout_s` and `wait_for`; absent fields give no argument. The document checks validated them."""
+    out: dict[str, Any] = {}
+    retry = node.get("retry")
+    if isinstance(retry, Mapping):
+        out["retry"] = RetryPolicy.from_json(retry)
+    if node.get("timeout_s") is not None:
+        out["timeout"] = node["timeout_s"]
+    if node.get("wait_for"):
+        out["wait_for"] = list(node["wait_for"])
+    return out
+
+
+def policy_to_document(policy: NodePolicy | None) -> dict[str, Any]:
+    """The document fields of a node's policies (see `policy_from_document`); `retry_on` and `never_retry`
+    are Python classes and have no document form."""
+    if policy is None:
+        return {}
+    out: dict[str, Any] = {}
+    if policy.retry is not None:
+        out["retry"] = policy.retry.to_json()
+    if policy.timeout is not None:
+        out["timeout_s"] = policy.timeout
+    if policy.wait_for:
+        out["wait_for"] = list(policy.wait_for)
+    return out
