@@ -39,10 +39,12 @@ def progress_key(join: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Joins:
     """A compiled graph's joins: `wait_for` (join -> the nodes it waits for, in registration order) and
-    `feeds` (node -> the joins waiting for it)."""
+    `feeds` (node -> the progress keys of the joins waiting for it)."""
 
     wait_for: Mapping[str, tuple[str, ...]]
     feeds: Mapping[str, tuple[str, ...]]
+    keys: Mapping[str, str]
+    """join -> its progress key, built once (the hot path never concatenates)."""
 
     @classmethod
     def build(cls, wait_for: Mapping[str, Sequence[str]]) -> Joins | None:
@@ -54,7 +56,8 @@ class Joins:
         for join, sources in table.items():
             for source in sources:
                 feeds.setdefault(source, []).append(join)
-        return cls(table, {source: tuple(js) for source, js in feeds.items()})
+        keys = {join: progress_key(join) for join in table}
+        return cls(table, {source: tuple(keys[j] for j in js) for source, js in feeds.items()}, keys)
 
 
 class JoinProgress:
@@ -74,13 +77,21 @@ class JoinProgress:
         """Update progress once a step's barrier is passed: each join that ran starts a new round, then each
         node that ran is recorded for the joins waiting on it (a source running beside its join in the same
         step counts for the join's next round: the join did not see its output)."""
-        names = [k.name for k in ran]
-        for name in names:
-            if name in joins.wait_for:
-                self._seen.pop(progress_key(name), None)
-        for name in names:
-            for join in joins.feeds.get(name, ()):
-                self._seen.setdefault(progress_key(join), {})[name] = step
+        seen, keys, feeds = self._seen, joins.keys, joins.feeds
+        # `kind._name` rather than the `name` property: this runs for every node of every step.
+        for kind in ran:
+            key = keys.get(kind._name)
+            if key is not None:
+                seen.pop(key, None)
+        for kind in ran:
+            name = kind._name
+            sinks = feeds.get(name)
+            if sinks is not None:
+                for key in sinks:
+                    entry = seen.get(key)
+                    if entry is None:
+                        entry = seen[key] = {}
+                    entry[name] = step
 
     def to_json(self) -> dict[str, dict[str, int]]:
         """The stored form: the reserved `versions_seen` entries, join key -> {source: step}."""

@@ -33,13 +33,14 @@ def partition(
         if not kind.is_custom:
             skipped.append((kind, SKIP_VIRTUAL))
             continue
-        if joins is not None and kind.name in joins.wait_for:
-            if ready(kind.name, joins.wait_for[kind.name], versions_seen):
+        name = kind.name
+        if joins is not None and name in joins.wait_for:
+            if ready(name, joins.wait_for[name], versions_seen):
                 run.append(kind)
             else:
                 skipped.append((kind, SKIP_WAITING))
             continue
-        seen = versions_seen.get(kind.name)
+        seen = versions_seen.get(name)
         if seen is None or messages_version > seen.get("messages", 0) or extra_version > seen.get("extra", 0):
             run.append(kind)
         else:

@@ -120,7 +120,8 @@ async def _run_one(
     if env.lifecycle:
         env.lifecycle_event("node.start", f"{kind.name} started", session, step, node_id=kind.name)
         started = time.perf_counter()
-    policy = env.app._policies.get(kind)
+    policies = env.app._policies
+    policy = policies.get(kind) if policies else None
     if policy is None:
         result = await invoker(snapshot, ctx)
     else:  # retry and/or timeout (engine.policies); node.finish then also tells the attempts made
