@@ -21,8 +21,10 @@ from engine.errors import (
     GraphCompileError,
     InvalidEvent,
     InvalidIterativeEntry,
+    InvalidJoin,
     InvalidNode,
     InvalidNodeName,
+    InvalidNodePolicy,
     InvalidNodeResult,
     InvalidOption,
     InvalidPredicate,
@@ -31,6 +33,7 @@ from engine.errors import (
     MissingInput,
     NodeError,
     NodeRunError,
+    NodeTimeout,
     NoPathToEnd,
     NoStartNodes,
     ProviderError,
@@ -122,6 +125,7 @@ from engine.persistence import (
     resolve_url,
 )
 from engine.persistence.transfer import copy_checkpoints, export_jsonl, import_jsonl
+from engine.policies import RetryPolicy
 from engine.reducers import AddErrors, AddMessages, MapMerge, Reducer
 from engine.replay import (
     ReplayComparison,
@@ -201,8 +205,10 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "InvalidCheckpointerUrl",
     "InvalidEvent",
     "InvalidIterativeEntry",
+    "InvalidJoin",
     "InvalidNode",
     "InvalidNodeName",
+    "InvalidNodePolicy",
     "InvalidNodeResult",
     "InvalidOption",
     "InvalidPredicate",
@@ -225,6 +231,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "NodeKind",
     "NodePartial",
     "NodeRunError",
+    "NodeTimeout",
     "NodeTypeRegistry",
     "NodeTypeSpec",
     "NotACheckpointDatabase",
@@ -240,6 +247,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "ReplayConformanceError",
     "ReplayRun",
     "ReservedNodeName",
+    "RetryPolicy",
     "Role",
     "RoutingError",
     "RunMetadata",
