@@ -71,7 +71,7 @@ from engine.events import (
     Subscription,
 )
 from engine.events.health import BusMetrics
-from engine.events.records import EdgeRouted, LifecycleRecord, lifecycle_record
+from engine.events.records import EdgeRouted, LifecycleRecord, NodeRetry, lifecycle_record
 from engine.graph.builder import ConditionalEdge, GraphBuilder
 from engine.graph.compiled import CompiledGraph
 from engine.graph.document import (
@@ -230,6 +230,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "NodeError",
     "NodeKind",
     "NodePartial",
+    "NodeRetry",
     "NodeRunError",
     "NodeTimeout",
     "NodeTypeRegistry",

@@ -15,12 +15,13 @@ from engine import (
     MemorySink,
     MockClock,
     NodePartial,
+    NodeRetry,
     RetryPolicy,
     VersionedState,
     lifecycle_record,
 )
 from engine.events.event import STREAM_END_SCOPE
-from engine.events.records import LIFECYCLE_SCOPES, NodeRetry, StepEnd
+from engine.events.records import LIFECYCLE_SCOPES, StepEnd
 from engine.state import StateSnapshot
 
 HI = VersionedState.new_with_user_message
