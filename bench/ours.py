@@ -98,7 +98,8 @@ async def run_loop(app: App, steps: int) -> tuple[dict[str, Any], InMemoryCheckp
 
 
 def fanout_app(width: int) -> App:
-    """Start -> f0..f{width-1} (each appends one message) -> join -> End."""
+    """Start -> f0..f{width-1} (each appends one message) -> join -> End; the join waits for all of them
+    (`wait_for`), so it runs once per invocation as LangGraph's does."""
 
     async def leaf(snapshot: StateSnapshot, ctx: NodeContext) -> NodePartial:
         return NodePartial(messages=[Message.assistant(ctx.node_id)])
@@ -106,7 +107,7 @@ def fanout_app(width: int) -> App:
     async def join(snapshot: StateSnapshot, ctx: NodeContext) -> NodePartial:
         return NodePartial(extra={"joined": len(snapshot.messages)})
 
-    b = GraphBuilder().add_node("join", join)
+    b = GraphBuilder().add_node("join", join, wait_for=[f"f{i}" for i in range(width)])
     for i in range(width):
         name = f"f{i}"
         b.add_node(name, leaf).add_edge("Start", name).add_edge(name, "join")

@@ -21,8 +21,10 @@ from engine.errors import (
     GraphCompileError,
     InvalidEvent,
     InvalidIterativeEntry,
+    InvalidJoin,
     InvalidNode,
     InvalidNodeName,
+    InvalidNodePolicy,
     InvalidNodeResult,
     InvalidOption,
     InvalidPredicate,
@@ -31,6 +33,7 @@ from engine.errors import (
     MissingInput,
     NodeError,
     NodeRunError,
+    NodeTimeout,
     NoPathToEnd,
     NoStartNodes,
     ProviderError,
@@ -69,7 +72,7 @@ from engine.events import (
     Subscription,
 )
 from engine.events.health import BusMetrics
-from engine.events.records import EdgeRouted, LifecycleRecord, lifecycle_record
+from engine.events.records import EdgeRouted, LifecycleRecord, NodeRetry, lifecycle_record
 from engine.graph.builder import ConditionalEdge, GraphBuilder
 from engine.graph.compiled import CompiledGraph
 from engine.graph.document import (
@@ -129,6 +132,7 @@ from engine.persistence import (
     resolve_url,
 )
 from engine.persistence.transfer import copy_checkpoints, export_jsonl, import_jsonl
+from engine.policies import RetryPolicy
 from engine.reducers import AddErrors, AddMessages, MapMerge, Reducer
 from engine.replay import (
     ReplayComparison,
@@ -210,8 +214,10 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "InvalidCheckpointerUrl",
     "InvalidEvent",
     "InvalidIterativeEntry",
+    "InvalidJoin",
     "InvalidNode",
     "InvalidNodeName",
+    "InvalidNodePolicy",
     "InvalidNodeResult",
     "InvalidOption",
     "InvalidPredicate",
@@ -233,7 +239,9 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "NodeError",
     "NodeKind",
     "NodePartial",
+    "NodeRetry",
     "NodeRunError",
+    "NodeTimeout",
     "NodeTypeRegistry",
     "NodeTypeSpec",
     "NotACheckpointDatabase",
@@ -249,6 +257,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "ReplayConformanceError",
     "ReplayRun",
     "ReservedNodeName",
+    "RetryPolicy",
     "Role",
     "RoutingError",
     "RunMetadata",

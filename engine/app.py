@@ -14,6 +14,7 @@ from engine.events.event import Event
 from engine.events.sinks import ChannelSink
 from engine.graph.compiled import CompiledGraph, ConditionalEdge, GraphMetadata
 from engine.persistence.base import CheckpointerType
+from engine.policies import NodePolicy
 from engine.reducers import Reducer
 from engine.reports import UntilStreamEnd
 from engine.runner import AppRunner
@@ -36,6 +37,10 @@ class App:
     def nodes(self) -> dict[NodeKind, Any]:
         """Registered nodes by kind, in registration order."""
         return dict(self.graph.nodes)
+
+    def node_policies(self) -> dict[NodeKind, NodePolicy]:
+        """The policies given to `add_node` (retry, timeout, wait_for), for nodes that have any."""
+        return dict(self.graph.policies)
 
     def edges(self) -> dict[NodeKind, list[NodeKind]]:
         """Unconditional edges: source -> destinations in registration order."""

@@ -21,12 +21,15 @@
     │   ├── NoPathToEnd             nodes that cannot reach End
     │   ├── DuplicateEdge           the same edge twice
     │   ├── EdgeFromEnd             an edge leaving End
-    │   └── UnknownNode             an edge names an unregistered node
+    │   ├── UnknownNode             an edge (or a join's wait_for) names an unregistered node
+    │   ├── InvalidNodePolicy       a node's retry policy or timeout is out of range
+    │   └── InvalidJoin             a join waits on itself, Start/End, or a node that never runs before it
     ├── NodeError                   raised by (or on behalf of) a node
     │   ├── MissingInput
     │   ├── ValidationFailed
     │   ├── ProviderError
-    │   └── InvalidNodeResult       a node returned something that is not a NodePartial (also a TypeError)
+    │   ├── InvalidNodeResult       a node returned something that is not a NodePartial (also a TypeError)
+    │   └── NodeTimeout             an attempt ran longer than the node's timeout
     ├── RunnerError                 a session could not go on
     │   ├── NodeRunError            a node failed in a superstep
     │   ├── RoutingError            a predicate returned something that is not a list of targets
@@ -66,9 +69,12 @@ class BuilderError(EngineError):
 
 
 class ReservedNodeName(BuilderError, ValueError):
-    def __init__(self, name: str) -> None:
+    """`name` cannot be registered: a virtual node, or `reason` (e.g. a reserved prefix) when given."""
+
+    def __init__(self, name: str, reason: str | None = None) -> None:
         self.name = name
-        super().__init__(f"'{name}' is a virtual node and cannot be registered; choose another name")
+        why = reason if reason is not None else "is a virtual node and cannot be registered"
+        super().__init__(f"'{name}' {why}; choose another name")
 
 
 class DuplicateNode(BuilderError, ValueError):
@@ -215,6 +221,25 @@ class UnknownNode(GraphCompileError):
         super().__init__(f"unknown node '{kind}'{suffix}: register it with add_node first")
 
 
+class InvalidNodePolicy(GraphCompileError):
+    """A node's retry policy or timeout cannot work (`node` names it, `detail` says what is wrong)."""
+
+    def __init__(self, node: str, detail: str) -> None:
+        self.node = node
+        self.detail = detail
+        super().__init__(f"node '{node}': {detail}")
+
+
+class InvalidJoin(GraphCompileError):
+    """A join's `wait_for` cannot be satisfied: it names the join itself, a virtual node, or nodes that can
+    never run before the join. `node` is the join, `waits_on` the offending names."""
+
+    def __init__(self, node: str, waits_on: Sequence[str], detail: str) -> None:
+        self.node = node
+        self.waits_on = list(waits_on)
+        super().__init__(f"join '{node}' waits for {', '.join(self.waits_on)}: {detail}")
+
+
 # ---------------------------------------------------------------- node errors
 
 
@@ -248,6 +273,16 @@ class InvalidNodeResult(NodeError, TypeError):
         self.node = node
         self.type_name = type_name
         super().__init__(f"node '{node}' returned {type_name}; expected NodePartial or None")
+
+
+class NodeTimeout(NodeError):
+    """One attempt of `node` at `step` ran longer than its timeout of `seconds`."""
+
+    def __init__(self, node: str, step: int, seconds: float) -> None:
+        self.node = node
+        self.step = step
+        self.seconds = seconds
+        super().__init__(f"node '{node}' timed out after {seconds:g} s at step {step}")
 
 
 # ---------------------------------------------------------------- runner errors

@@ -14,11 +14,13 @@ from engine import plan
 from engine.clock import Clock
 from engine.errors import EngineError, NodeError, RoutingError
 from engine.events.event import Event
-from engine.events.records import LifecycleRecord, NodeFinish, NodeStart
+from engine.events.records import LifecycleRecord, NodeFinish, NodeRetry, NodeStart
 from engine.graph.compiled import CompiledGraph
+from engine.joins import JoinProgress, carry_waiting
 from engine.node import NodeContext, NodeInvoker
 from engine.partial import NodePartial
 from engine.plan import Routing, Session, StepGate, StepPlan
+from engine.policies import Emit, NodePolicy, run_attempts
 from engine.state import StateSnapshot, VersionedState
 from engine.types import NodeKind
 
@@ -77,6 +79,9 @@ async def _run_one(
     env: StepEnv, invoker: NodeInvoker, kind: NodeKind, snapshot: StateSnapshot, session: Session, step: int
 ) -> NodePartial | None:
     ctx = NodeContext(kind.name, step, session.session_id, env.publish, env.clock, env.loop)
+    guarded = env.graph.guarded
+    if guarded and kind in guarded:
+        return await _run_guarded(env, guarded[kind], invoker, kind, snapshot, ctx, session, step)
     if not env.lifecycle:
         return await invoker(snapshot, ctx)
     env.emit(NodeStart(step, kind.name), session.session_id)
@@ -84,6 +89,53 @@ async def _run_one(
     result = await invoker(snapshot, ctx)
     ms = round((time.perf_counter() - started) * 1000.0, 3)
     env.emit(NodeFinish(step, kind.name, ms), session.session_id)
+    return result
+
+
+async def _run_guarded(
+    env: StepEnv,
+    policy: NodePolicy,
+    invoker: NodeInvoker,
+    kind: NodeKind,
+    snapshot: StateSnapshot,
+    ctx: NodeContext,
+    session: Session,
+    step: int,
+) -> NodePartial | None:
+    """A node with a retry policy or a timeout: its calls go through `run_attempts` (`node.retry` events
+    between attempts), and `node.finish` tells the attempts made."""
+    name, sid = kind.name, session.session_id
+    emit: Emit | None = None
+    if env.lifecycle:
+        env.emit(NodeStart(step, name), sid)
+
+        def emit(scope: str, message: str, **meta: Any) -> None:
+            env.emit(
+                NodeRetry(
+                    step,
+                    name,
+                    meta["attempt"],
+                    meta["max_attempts"],
+                    meta["delay_s"],
+                    meta["error"],
+                    meta.get("retry_at_unix_ms"),
+                ),
+                sid,
+            )
+
+    started = time.perf_counter()
+    result, attempts = await run_attempts(
+        lambda: invoker(snapshot, ctx),
+        node=name,
+        step=step,
+        retry=policy.retry,
+        timeout=policy.timeout,
+        clock=env.clock,
+        emit=emit,
+    )
+    if env.lifecycle:
+        ms = round((time.perf_counter() - started) * 1000.0, 3)
+        env.emit(NodeFinish(step, name, ms, attempts), sid)
     return result
 
 
@@ -189,8 +241,9 @@ async def route_start(graph: CompiledGraph, state: VersionedState) -> Routing:
 
 
 async def execute(env: StepEnv, session: Session, gate: StepGate) -> StepPlan:
-    """Run `gate`'s nodes, apply the barrier to the session's state, record what they saw, route, and
-    return the whole step plan. Raises NodeFailure (nothing merged) or RouteFailure (barrier applied).
+    """Run `gate`'s nodes, apply the barrier to the session's state, record what they saw (and the joins'
+    progress), route (waiting joins stay in the frontier), and return the whole step plan. Raises
+    NodeFailure (nothing merged) or RouteFailure (barrier applied).
 
     Routing, for each node that ran in frontier order: a Replace command instead of its edges and
     predicates; otherwise its edges, an Append command's targets, then its predicates (in registration
@@ -208,6 +261,8 @@ async def execute(env: StepEnv, session: Session, gate: StepGate) -> StepPlan:
         merged = plan.merge_partials(partials)
         updated = plan.apply_barrier(state, merged, graph.reducers)
         plan.record_seen(session.versions_seen, run, snapshot.messages_version, snapshot.extra_version)
+        if graph.joins is not None:
+            JoinProgress(session.versions_seen).after_barrier(run, step, graph.joins)
     frontier: list[NodeKind] = []
     routed: list[plan.RoutedEdge] = []
     dropped: list[plan.RoutedEdge] = []
@@ -235,6 +290,8 @@ async def execute(env: StepEnv, session: Session, gate: StepGate) -> StepPlan:
                 except RoutingError as exc:
                     raise RouteFailure(exc, updated) from exc
                 add(frontier, seen, routed, dropped, nodes, kind, chosen, True)
+    if graph.joins is not None and run:
+        carry_waiting(frontier, skipped)  # waiting joins stay in the frontier
     return _tuple_new(StepPlan, (step, run, skipped, updated, routed, dropped, frontier))
 
 

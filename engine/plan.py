@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from engine.joins import SKIP_WAITING, Joins, ready
 from engine.partial import NodePartial
 from engine.reducers import Reducer
 from engine.state import VersionedState
@@ -41,7 +42,7 @@ class Session:
 
 
 class Skip(NamedTuple):
-    """A frontier entry that does not run this step, and why ("virtual" or "gated")."""
+    """A frontier entry that does not run this step, and why ("virtual", "gated" or "waiting")."""
 
     node: NodeKind
     reason: str
@@ -85,10 +86,11 @@ class StepPlan(NamedTuple):
         return is_complete(self.next_frontier)
 
 
-def gate(session: Session) -> StepGate:
+def gate(session: Session, joins: Joins | None = None) -> StepGate:
     """Who runs in the session's next step and who is skipped, in frontier order: Start and End are skipped
-    ("virtual"); a custom node runs if it never ran or `messages`/`extra` moved past the versions it last
-    saw, else it is skipped ("gated"). The errors channel never gates."""
+    ("virtual"); a join (see `engine.joins`) runs when ready, whatever the versions, and is skipped as
+    "waiting" otherwise; any other custom node runs if it never ran or `messages`/`extra` moved past the
+    versions it last saw, else it is skipped ("gated"). The errors channel never gates."""
     state = session.state
     messages_version = state.messages_version
     extra_version = state.extra_version
@@ -99,7 +101,14 @@ def gate(session: Session) -> StepGate:
         if not kind.is_custom:
             skipped.append(_tuple_new(Skip, (kind, SKIP_VIRTUAL)))
             continue
-        seen = versions_seen.get(kind.name)
+        name = kind.name
+        if joins is not None and name in joins.wait_for:
+            if ready(name, joins.wait_for[name], versions_seen):
+                run.append(kind)
+            else:
+                skipped.append(_tuple_new(Skip, (kind, SKIP_WAITING)))
+            continue
+        seen = versions_seen.get(name)
         if seen is None or messages_version > seen.get("messages", 0) or extra_version > seen.get("extra", 0):
             run.append(kind)
         else:

@@ -17,6 +17,7 @@ from engine.executor import NodeFailure, RouteFailure
 from engine.partial import NodePartial
 from engine.persistence.base import CheckpointerType
 from engine.plan import Session, StepPlan
+from engine.policies import attempts_of
 from engine.reports import (
     PausedReport,
     RunMetadata,
@@ -176,7 +177,7 @@ class AppRunner(SessionKeeper):
         session = self._get(session_id)
         if plan.is_complete(session.frontier):
             return StepReport(session.step, [], [], [], list(session.frontier), True)
-        gate = plan.gate(session)
+        gate = plan.gate(session, self.graph.joins)
         if options is not None and options.interrupt_before:
             before = options.before_names()
             for kind in gate.run:
@@ -234,7 +235,9 @@ class AppRunner(SessionKeeper):
         session.state.errors.append(
             self._error_event(ErrorScope.for_node(failure.kind, step), str(failure.error), ["node"])
         )
-        self._emit(NodeFailed(step, failure.kind.name, str(failure.error)), session)
+        kind = failure.kind
+        attempts = attempts_of(failure.error) if kind in self.graph.guarded else None
+        self._emit(NodeFailed(step, kind.name, str(failure.error), attempts), session)
         await self._save(session)
 
     async def _run_to_completion(self, session: Session) -> None:

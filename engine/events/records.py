@@ -1,4 +1,5 @@
-"""Typed lifecycle records: one frozen record per lifecycle kind (`run.start` ... `run.end`, `edge.routed`).
+"""Typed lifecycle records: one frozen record per lifecycle kind (`run.start` ... `run.end`, `edge.routed`,
+`node.retry`).
 
 The runner and the executor build these; `record.to_event(session_id, now_unix_ms)` gives the `Event` with the
 JSON shape sinks and files have always seen (scope, message, the record's own metadata keys, then node_id,
@@ -112,11 +113,51 @@ class NodeStart(LifecycleRecord):
 
 
 @dataclass(frozen=True, slots=True)
+class NodeRetry(LifecycleRecord):
+    """`node.retry`: attempt `attempt` (counting from 1) of `max_attempts` failed with `error`; the next one
+    starts after `delay_s` seconds (at `retry_at_unix_ms` when the runner has a clock)."""
+
+    scope: ClassVar[str] = "node.retry"
+    step: int
+    node: str
+    attempt: int
+    max_attempts: int
+    delay_s: float
+    error: str
+    retry_at_unix_ms: int | None = None
+
+    @property
+    def node_id(self) -> str | None:
+        return self.node
+
+    def message(self) -> str:
+        return (
+            f"{self.node} attempt {self.attempt} of {self.max_attempts} failed ({self.error}); "
+            f"retrying in {self.delay_s:g} s"
+        )
+
+    def own_metadata(self) -> dict[str, JSON]:
+        out: dict[str, JSON] = {
+            "attempt": self.attempt,
+            "max_attempts": self.max_attempts,
+            "delay_s": self.delay_s,
+            "error": self.error,
+        }
+        if self.retry_at_unix_ms is not None:
+            out["retry_at_unix_ms"] = self.retry_at_unix_ms
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class NodeFinish(LifecycleRecord):
+    """`node.finish`: how long the node took; `attempts` (how many it made) only for a node with a retry
+    policy or a timeout."""
+
     scope: ClassVar[str] = "node.finish"
     step: int
     node: str
     duration_ms: float
+    attempts: int | None = None
 
     @property
     def node_id(self) -> str | None:
@@ -126,12 +167,15 @@ class NodeFinish(LifecycleRecord):
         return f"{self.node} finished in {self.duration_ms} ms"
 
     def own_metadata(self) -> dict[str, JSON]:
-        return {"duration_ms": self.duration_ms}
+        if self.attempts is None:
+            return {"duration_ms": self.duration_ms}
+        return {"duration_ms": self.duration_ms, "attempts": self.attempts}
 
 
 @dataclass(frozen=True, slots=True)
 class NodeSkip(LifecycleRecord):
-    """`node.skip` with the reason ("virtual" for Start/End, "gated" for a node with nothing new)."""
+    """`node.skip` with the reason ("virtual" for Start/End, "gated" for a node with nothing new, "waiting"
+    for a join whose sources have not all run)."""
 
     scope: ClassVar[str] = "node.skip"
     step: int
@@ -151,12 +195,14 @@ class NodeSkip(LifecycleRecord):
 
 @dataclass(frozen=True, slots=True)
 class NodeFailed(LifecycleRecord):
-    """`node.error`: the node's error message."""
+    """`node.error`: the node's error message; `attempts` (how many it made) only for a node with a retry
+    policy or a timeout."""
 
     scope: ClassVar[str] = "node.error"
     step: int
     node: str
     error: str
+    attempts: int | None = None
 
     @property
     def node_id(self) -> str | None:
@@ -166,7 +212,9 @@ class NodeFailed(LifecycleRecord):
         return f"{self.node} failed: {self.error}"
 
     def own_metadata(self) -> dict[str, JSON]:
-        return {"error": self.error}
+        if self.attempts is None:
+            return {"error": self.error}
+        return {"error": self.error, "attempts": self.attempts}
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +309,10 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _session(event: Event) -> str:
     return event.invocation_id or ""
 
@@ -274,9 +326,22 @@ _READERS: dict[str, Callable[[Event, int, dict[str, Any]], LifecycleRecord]] = {
     "run.end": lambda e, s, m: RunEnd(s, _what(e), _session(e), _str(m.get("status"))),
     "step.start": lambda e, s, m: StepStart(s, _names(m.get("frontier"))),
     "node.start": lambda e, s, m: NodeStart(s, e.node_id or ""),
-    "node.finish": lambda e, s, m: NodeFinish(s, e.node_id or "", _num(m.get("duration_ms"))),
+    "node.retry": lambda e, s, m: NodeRetry(
+        s,
+        e.node_id or "",
+        _int(m.get("attempt")) or 0,
+        _int(m.get("max_attempts")) or 0,
+        _num(m.get("delay_s")),
+        _str(m.get("error")),
+        _int(m.get("retry_at_unix_ms")),
+    ),
+    "node.finish": lambda e, s, m: NodeFinish(
+        s, e.node_id or "", _num(m.get("duration_ms")), _int(m.get("attempts"))
+    ),
     "node.skip": lambda e, s, m: NodeSkip(s, e.node_id or "", _str(m.get("reason"))),
-    "node.error": lambda e, s, m: NodeFailed(s, e.node_id or "", _str(m.get("error"))),
+    "node.error": lambda e, s, m: NodeFailed(
+        s, e.node_id or "", _str(m.get("error")), _int(m.get("attempts"))
+    ),
     "step.end": lambda e, s, m: StepEnd(
         s,
         _names(m.get("ran")),
@@ -314,6 +379,7 @@ __all__ = [
     "LifecycleRecord",
     "NodeFailed",
     "NodeFinish",
+    "NodeRetry",
     "NodeSkip",
     "NodeStart",
     "RouteDropped",

@@ -12,7 +12,9 @@ from typing import Any
 from engine.app import App
 from engine.errors import DuplicateNode, InvalidPredicate, InvalidReducer, ReservedNodeName, UnknownChannel
 from engine.graph.compiled import ConditionalEdge, Predicate, compile_graph
+from engine.joins import PROGRESS_PREFIX
 from engine.node import NodeInvoker
+from engine.policies import NodePolicy, RetryPolicy
 from engine.reducers import CHANNELS, Reducer
 from engine.runtime_config import RuntimeConfig
 from engine.types import NodeKind, NodeLike
@@ -27,23 +29,48 @@ def _custom_kind(name: NodeLike) -> NodeKind:
     return kind
 
 
+def _names(wait_for: Iterable[NodeLike] | NodeLike | None) -> tuple[str, ...]:
+    """A join's sources as plain names, first occurrence kept (one name alone is accepted too)."""
+    if wait_for is None:
+        return ()
+    items = [wait_for] if isinstance(wait_for, str | NodeKind) else list(wait_for)
+    return tuple(dict.fromkeys(NodeKind.coerce(item).name for item in items))
+
+
 class GraphBuilder:
     """Chainable graph definition. `compile()` validates it and returns an `App`."""
 
     def __init__(self) -> None:
         self._nodes: dict[NodeKind, Any] = {}
+        self._policies: dict[NodeKind, NodePolicy] = {}
         self._edges: list[tuple[NodeKind, NodeKind]] = []
         self._conditional: list[ConditionalEdge] = []
         self._reducers: dict[str, list[Reducer]] = {c: [] for c in CHANNELS}
         self._runtime_config = RuntimeConfig()
 
-    def add_node(self, name: NodeLike, node: Any) -> GraphBuilder:
-        """Register `node` under `name` (raises `ReservedNodeName`, `DuplicateNode` or `InvalidNode`)."""
+    def add_node(
+        self,
+        name: NodeLike,
+        node: Any,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        wait_for: Iterable[NodeLike] | NodeLike | None = None,
+    ) -> GraphBuilder:
+        """Register `node` under `name` (raises `ReservedNodeName`, `DuplicateNode` or `InvalidNode`).
+        `retry` retries its failures, `timeout` (seconds) bounds each attempt, `wait_for` makes it a join
+        that runs once every listed node has run since its own last run. Policy values are checked by
+        `compile()`."""
         kind = _custom_kind(name)
         if kind in self._nodes:
             raise DuplicateNode(kind.name)
+        if kind.name.startswith(PROGRESS_PREFIX):
+            reason = f"uses a reserved prefix (names starting with '{PROGRESS_PREFIX}' are reserved)"
+            raise ReservedNodeName(kind.name, reason)
         NodeInvoker(node, kind.name)  # fail now, naming the node, if it cannot be called
         self._nodes[kind] = node
+        sources = _names(wait_for)
+        if retry is not None or timeout is not None or sources:
+            self._policies[kind] = NodePolicy(retry, timeout, sources)
         return self
 
     def add_edge(self, src: NodeLike, dst: NodeLike) -> GraphBuilder:
@@ -75,5 +102,7 @@ class GraphBuilder:
 
     def compile(self) -> App:
         """Validate the graph (raising a `GraphCompileError`) and build the App."""
-        graph = compile_graph(self._nodes, self._edges, self._conditional, self._reducers)
+        graph = compile_graph(
+            self._nodes, self._edges, self._conditional, self._reducers, policies=self._policies
+        )
         return App(graph, self._runtime_config)

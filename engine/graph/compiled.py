@@ -1,12 +1,12 @@
 """`CompiledGraph`: the frozen, validated graph the runner executes - nodes and their invokers, the edge map,
-conditional edges by source, reducer chains - plus its definition hash and metadata. `compile_graph` builds
-one.
+conditional edges by source, reducer chains, node policies and joins - plus its definition hash and metadata.
+`compile_graph` builds one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -14,7 +14,9 @@ import networkx as nx
 
 from engine.graph.validate import EdgeSpec, validate_graph
 from engine.hashing import fnv1a_parts
+from engine.joins import Joins, check_joins
 from engine.node import NodeInvoker
+from engine.policies import NodePolicy
 from engine.reducers import CHANNELS, DEFAULT_REDUCERS, Reducer
 from engine.types import NodeKind
 from engine.version import __version__ as ENGINE_VERSION
@@ -57,7 +59,10 @@ def _frozen_map(pairs: Iterable[tuple[NodeKind, NodeKind]]) -> Mapping[NodeKind,
 class CompiledGraph:
     """A validated graph, read-only. Tables are built once for the hot path: `invokers` (node -> how to call
     it), `edge_map` (source -> unconditional targets in registration order), `conditional_by_source` and
-    `reducers` (channel -> chain, the default reducer first). Build it with `compile_graph`."""
+    `reducers` (channel -> chain, the default reducer first). `policies` holds the policies given to
+    `add_node` (retry, timeout, wait_for) for the nodes that have any, `guarded` those of them that run
+    through `engine.policies.run_attempts` (a retry policy or a timeout), and `joins` the wait-for joins
+    (None when the graph has none: the executor's fast path). Build it with `compile_graph`."""
 
     nodes: Mapping[NodeKind, Any]
     edges: tuple[tuple[NodeKind, NodeKind], ...]
@@ -67,6 +72,9 @@ class CompiledGraph:
     edge_map: Mapping[NodeKind, tuple[NodeKind, ...]]
     conditional_by_source: Mapping[NodeKind, tuple[ConditionalEdge, ...]]
     definition_hash: str
+    policies: Mapping[NodeKind, NodePolicy] = field(default_factory=lambda: MappingProxyType({}))
+    guarded: Mapping[NodeKind, NodePolicy] = field(default_factory=lambda: MappingProxyType({}))
+    joins: Joins | None = None
 
     def has_node(self, kind: NodeKind) -> bool:
         return kind in self.invokers
@@ -129,11 +137,18 @@ def compile_graph(
     edges: Iterable[tuple[NodeKind, NodeKind]],
     conditional: Iterable[ConditionalEdge],
     custom_reducers: Mapping[str, Iterable[Reducer]],
+    *,
+    policies: Mapping[NodeKind, NodePolicy] | None = None,
 ) -> CompiledGraph:
-    """Validate the definition (raising the first `GraphCompileError`) and freeze it."""
+    """Validate the definition and the node policies (raising the first `GraphCompileError`) and freeze it."""
     edge_list = tuple(edges)
     conds = tuple(conditional)
     validate_graph(nodes, edge_list, [c.spec for c in conds])
+    node_policies = dict(policies or {})
+    for kind, policy in node_policies.items():
+        policy.check(kind.name)
+    wait_for = {k.name: p.wait_for for k, p in node_policies.items() if p.wait_for}
+    check_joins(nodes, edge_list, [(c.source, c.targets) for c in conds], wait_for)
     by_source: dict[NodeKind, list[ConditionalEdge]] = {}
     for cond in conds:
         by_source.setdefault(cond.source, []).append(cond)
@@ -147,4 +162,7 @@ def compile_graph(
         edge_map=_frozen_map(edge_list),
         conditional_by_source=MappingProxyType({k: tuple(v) for k, v in by_source.items()}),
         definition_hash=_definition_hash(nodes, edge_list, conds, reducer_signature(reducers)),
+        policies=MappingProxyType(node_policies),
+        guarded=MappingProxyType({k: p for k, p in node_policies.items() if p.runs_guarded}),
+        joins=Joins.build(wait_for),
     )

@@ -22,6 +22,7 @@ from engine.graph.doc_model import (
 from engine.graph.layout import layered_layout
 from engine.graph.node_types import NodeTypeRegistry, default_registry
 from engine.graph.trust import document_callables
+from engine.policies import policy_from_document, policy_to_document
 from engine.runtime_config import RuntimeConfig
 from engine.state import VersionedState, json_copy
 from engine.types import JSON, Message, NodeKind, Role
@@ -59,8 +60,9 @@ def _build(doc: GraphDocument, registry: NodeTypeRegistry, *, stub_code: bool) -
     problems: list[DocumentProblem] = []
     for i, node in enumerate(doc.data.get("nodes") or []):
         spec = registry.get(node["type"], "node")
+        policies = policy_from_document(node)
         if stub_code and spec.imports_code:
-            builder.add_node(node["id"], _stub("node", node["id"]))
+            builder.add_node(node["id"], _stub("node", node["id"]), **policies)
             continue
         try:
             fn = spec.factory(node.get("config", {}))
@@ -71,7 +73,7 @@ def _build(doc: GraphDocument, registry: NodeTypeRegistry, *, stub_code: bool) -
             continue
         if not spec.imports_code:
             _tag(fn, node["type"], node.get("config", {}))
-        builder.add_node(node["id"], fn)
+        builder.add_node(node["id"], fn, **policies)
     for edge in doc.data.get("edges") or []:
         builder.add_edge(edge["from"], edge["to"])
     for i, cond in enumerate(doc.data.get("conditional_edges") or []):
@@ -213,10 +215,12 @@ def app_to_document(app: App, name: str | None = None) -> GraphDocument:
     if name is not None:
         data["name"] = name
     doc_nodes: list[JSON] = []
+    policies = app.node_policies()
     for kind, node_id in zip(nodes, node_ids, strict=True):
         type_name, config = _describe(nodes[kind])
         x, y = positions[node_id]
-        doc_nodes.append({"id": node_id, "type": type_name, "config": config, "position": [x, y]})
+        doc_node = {"id": node_id, "type": type_name, "config": config, "position": [x, y]}
+        doc_nodes.append({**doc_node, **policy_to_document(policies.get(kind))})
     data["nodes"] = doc_nodes
     data["edges"] = [{"from": s, "to": d} for s, d in edge_pairs]
     if cond_edges:

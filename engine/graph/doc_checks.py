@@ -97,6 +97,7 @@ def document_problems(
     out = _Collector()
     out.extend(schema_problems(data))
     ids = _check_nodes(data.get("nodes"), registry, out)
+    _check_wait_for(data.get("nodes"), ids, out)
     _check_edges(data.get("edges"), ids, out)
     _check_conditional_edges(data.get("conditional_edges"), ids, registry, out)
     return out.items
@@ -131,6 +132,25 @@ def _check_nodes(nodes: JSON, registry: NodeTypeRegistry, out: _Collector) -> di
                     for path, message in registry.validate_config(type_name, config, path=f"{base}.config"):
                         out.add(path, message)
     return ids
+
+
+def _check_wait_for(nodes: JSON, ids: Mapping[str, int], out: _Collector) -> None:
+    """Each name a join waits for is another node of the document."""
+    if not isinstance(nodes, list):
+        return
+    for i, node in enumerate(nodes):
+        if not isinstance(node, dict) or not isinstance(node.get("wait_for"), list):
+            continue
+        for j, name in enumerate(node["wait_for"]):
+            path = f"$.nodes[{i}].wait_for[{j}]"
+            if not isinstance(name, str) or not name:
+                continue  # the schema reported it
+            if name == node.get("id"):
+                out.add(path, "a join cannot wait for itself")
+            elif name in (START, END):
+                out.add(path, f"'{name}' is not a node a join can wait for")
+            elif name not in ids:
+                out.add(path, f"no node '{name}'")
 
 
 def _endpoint(value: JSON, ids: Mapping[str, int], path: str, role: str, out: _Collector) -> None:
@@ -285,7 +305,24 @@ def graph_problems(doc: GraphDocument, registry: NodeTypeRegistry | None = None)
             out.add(f"$.nodes[{i}]", f"node '{node_id}' is not reachable from Start")
         if node_id not in ending:
             out.add(f"$.nodes[{i}]", f"node '{node_id}' has no path to End")
+    _joins_never_satisfied(nodes, index, flow, out)
     return out.items
+
+
+def _joins_never_satisfied(nodes: JSON, index: Mapping[str, int], flow: nx.DiGraph, out: _Collector) -> None:
+    """A join waiting for a node that no path of edges or declared targets leads from to the join."""
+    for node_id, i in index.items():
+        waits = nodes[i].get("wait_for") if isinstance(nodes, list) else None
+        if not isinstance(waits, list):
+            continue
+        before = nx.ancestors(flow, node_id)
+        for j, name in enumerate(waits):
+            if isinstance(name, str) and name in index and name != node_id and name not in before:
+                out.add(
+                    f"$.nodes[{i}].wait_for[{j}]",
+                    f"node '{name}' can never run before the join '{node_id}' (no path of edges or declared "
+                    "targets leads from it to the join)",
+                )
 
 
 # ---------------------------------------------------------------- parsing

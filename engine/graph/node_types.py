@@ -74,6 +74,10 @@ def schema_message(error: ValidationError) -> str:
         return "must not be empty"
     if kind == "minimum":
         return f"must be at least {expected}, got {_shown(instance)}"
+    if kind == "exclusiveMinimum":
+        return f"must be greater than {expected}, got {_shown(instance)}"
+    if kind == "uniqueItems":
+        return "must not list the same item twice"
     own = error.schema.get("x-error") if isinstance(error.schema, Mapping) else None
     if kind == "pattern" and isinstance(own, str):  # the schema words its own pattern failure
         return f"{_shown(instance)} {own}"

@@ -78,8 +78,8 @@ def test_run_json_prints_one_object(capsys: pytest.CaptureFixture[str]) -> None:
 def test_run_text_output(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "run", example("fan_out_in"))
     assert code == 0
-    assert out.startswith("session run-") and "completed at step 2" in out
-    assert "assistant: joined: 3 quotes, 2 news" in out
+    assert out.startswith("session run-") and "completed at step 3" in out
+    assert "assistant: joined: 3 quotes, 2 news, 4 rates" in out
 
 
 def test_run_input_replaces_the_documents_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from engine.graph.document import (
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = ["fails_on_purpose", "fan_out_in", "market_ticks", "retry_loop", "streaming_chat"]
 GREEN = [name for name in EXAMPLES if name != "fails_on_purpose"]
-FINAL_STEP = {"fan_out_in": 2, "market_ticks": 2, "retry_loop": 7, "streaming_chat": 1}
+FINAL_STEP = {"fan_out_in": 3, "market_ticks": 2, "retry_loop": 7, "streaming_chat": 1}
 
 
 @pytest.fixture(autouse=True)

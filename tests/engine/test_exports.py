@@ -38,23 +38,24 @@ CheckpointerType Clock CompiledGraph ConditionalEdge CycleDetected DatabaseURL D
 DuplicateEdge DuplicateNode EdgeFromEnd EdgeRouted EngineError ErrorEvent ErrorScope Event EventBus
 EventBusConfig EventBusError FrontierCommand FunctionSink GraphBuilder GraphCompileError GraphDocument
 GraphMetadata INVOCATION_END_SCOPE InMemoryCheckpointer InvalidCheckpointerUrl InvalidEvent
-InvalidIterativeEntry InvalidNode InvalidNodeName InvalidNodeResult InvalidOption InvalidPredicate
-InvalidReducer InvocationHandle JsonLinesSink LLM_SCOPES LifecycleRecord MapMerge MemorySink Message
-MissingEntry MissingInput MockClock NoPathToEnd NoStartNodes Node NodeContext NodeError NodeKind NodePartial
-NodeRunError NodeTypeRegistry NodeTypeSpec NotACheckpointDatabase PausedReport PostgresCheckpointer
-ProviderError PrunePolicy PruneReport RecordDecodeError Reducer Replace ReplayComparison
-ReplayConformanceError ReplayRun ReservedNodeName Role RoutingError RunMetadata RunnerError RuntimeConfig
-SQLiteCheckpointer STREAM_END_SCOPE SchemaTooNew SessionInit SessionNotFound SessionPage SessionQuery
-SessionState SessionStats Sink SinkDiagnostic SinkHealth StateKey StateSlotDeserialize StateSlotError
-StateSlotMissing StateSlotSerialize StateSnapshot StdOutSink StepLimitExceeded StepOptions StepQuery
-StepQueryResult StepReport StorageErrorKind StorageFull StorageLocked StorageNotFound StorageReadOnly
-StorageStats StorageUnavailable Subscription SystemClock TrustStore UnknownChannel UnknownNode
-UnreachableNodes UntrustedDocument ValidationFailed VersionedState VersionedStateBuilder WeaveError
-__version__ app_to_document compare_event_sequences compare_event_sequences_with compare_replay_runs
-compare_replay_runs_with configure_logging content_hash copy_checkpoints default_registry document_callables
-document_input_state document_to_app document_to_builder dumps_document example_names example_path
-export_jsonl import_jsonl layered_layout lifecycle_record load_document open_checkpointer open_runner
-parse_document redact_url resolve_url save_document validate_document
+InvalidIterativeEntry InvalidJoin InvalidNode InvalidNodeName InvalidNodePolicy InvalidNodeResult
+InvalidOption InvalidPredicate InvalidReducer InvocationHandle JsonLinesSink LLM_SCOPES LifecycleRecord
+MapMerge MemorySink Message MissingEntry MissingInput MockClock NoPathToEnd NoStartNodes Node NodeContext
+NodeError NodeKind NodePartial NodeRetry NodeRunError NodeTimeout NodeTypeRegistry NodeTypeSpec
+NotACheckpointDatabase PausedReport PostgresCheckpointer ProviderError PrunePolicy PruneReport
+RecordDecodeError Reducer Replace ReplayComparison ReplayConformanceError ReplayRun ReservedNodeName
+RetryPolicy Role RoutingError RunMetadata RunnerError RuntimeConfig SQLiteCheckpointer STREAM_END_SCOPE
+SchemaTooNew SessionInit SessionNotFound SessionPage SessionQuery SessionState SessionStats Sink
+SinkDiagnostic SinkHealth StateKey StateSlotDeserialize StateSlotError StateSlotMissing StateSlotSerialize
+StateSnapshot StdOutSink StepLimitExceeded StepOptions StepQuery StepQueryResult StepReport StorageErrorKind
+StorageFull StorageLocked StorageNotFound StorageReadOnly StorageStats StorageUnavailable Subscription
+SystemClock TrustStore UnknownChannel UnknownNode UnreachableNodes UntrustedDocument ValidationFailed
+VersionedState VersionedStateBuilder WeaveError __version__ app_to_document compare_event_sequences
+compare_event_sequences_with compare_replay_runs compare_replay_runs_with configure_logging content_hash
+copy_checkpoints default_registry document_callables document_input_state document_to_app
+document_to_builder dumps_document example_names example_path export_jsonl import_jsonl layered_layout
+lifecycle_record load_document open_checkpointer open_runner parse_document redact_url resolve_url
+save_document validate_document
 """.split()
 
 
@@ -78,7 +79,7 @@ def test_star_import_gives_exactly_all() -> None:
 
 # Subsections of ENGINE.md section 8 whose names are exported so far. A subsection joins this set when its
 # feature lands; until then its names must not be exported either (a half-exported subsection fails below).
-IMPLEMENTED_SECTION_8: set[str] = set()
+IMPLEMENTED_SECTION_8: set[str] = {"8.4"}
 
 INTERNAL = {
     "JSON",
@@ -117,7 +118,11 @@ def test_backticked_spec_names_are_exported() -> None:
     missing = sorted(n for n in _names(core) if not hasattr(engine, n))
     assert missing == [], f"named in ENGINE.md sections 1-7 but not exported: {missing}"
     for key in sorted(IMPLEMENTED_SECTION_8):
-        missing = sorted(n for n in _names(sections[key]) if not hasattr(engine, n))
+        # A name also named by a subsection not implemented yet is that one's (8.4 mentions NodeRecord, 8.1's,
+        # and NodeInterrupted, 8.3's).
+        pending = {k for k in sections if k.startswith("8.") and k != key and k not in IMPLEMENTED_SECTION_8}
+        theirs = set().union(*(_names(sections[k]) for k in pending))
+        missing = sorted(n for n in _names(sections[key]) - theirs if not hasattr(engine, n))
         assert missing == [], f"named in ENGINE.md section {key} but not exported: {missing}"
 
 

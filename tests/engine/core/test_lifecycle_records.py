@@ -15,6 +15,8 @@ from engine import (
     MemorySink,
     MockClock,
     NodePartial,
+    NodeRetry,
+    RetryPolicy,
     VersionedState,
     lifecycle_record,
 )
@@ -165,7 +167,16 @@ async def test_lifecycle_json_shape_is_unchanged() -> None:
 
 
 async def test_every_lifecycle_event_reads_back_as_its_record() -> None:
-    b = GraphBuilder().add_node("A", bump).add_edge("Start", "A").add_edge("A", "End")
+    calls: list[int] = []
+
+    async def flaky(s: StateSnapshot, ctx: object) -> NodePartial:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("reset")
+        return await bump(s, ctx)
+
+    retry = RetryPolicy(max_attempts=2, initial_delay=0.0)
+    b = GraphBuilder().add_node("A", flaky, retry=retry).add_edge("Start", "A").add_edge("A", "End")
     b.add_conditional_edge("A", lambda s: ["Ghost"]).add_edge("Start", "End")  # End skipped at step 1
     events = await run_events(b, MockClock(5))
     seen = set()
@@ -188,6 +199,10 @@ async def test_every_lifecycle_event_reads_back_as_its_record() -> None:
     assert edge == EdgeRouted(0, "Start", "A", False)
     step_end: Any = lifecycle_record(next(e for e in events if e.scope == "step.end"))
     assert isinstance(step_end, StepEnd) and step_end.ran == ("A",) and step_end.next_frontier == ("End",)
+    retried = lifecycle_record(next(e for e in events if e.scope == "node.retry"))
+    assert retried == NodeRetry(1, "A", 1, 2, 0.0, "ConnectionError: reset", 5000)
+    finish: Any = lifecycle_record(next(e for e in events if e.scope == "node.finish"))
+    assert finish.attempts == 2
     # records survive the JSON round trip of a file sink
     text = next(e for e in events if e.scope == "edge.routed").to_json_string()
     assert lifecycle_record(Event.from_json(text)) == edge

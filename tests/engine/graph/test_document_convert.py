@@ -80,7 +80,7 @@ async def test_fan_out_in_joins_once() -> None:
     doc = load_document(example_path("fan_out_in"))
     sink = MemorySink()
     final = await document_to_app(doc).invoke_with_sinks(document_input_state(doc), [sink])
-    assert final.messages[-1].content == "joined: 3 quotes, 2 news"
+    assert final.messages[-1].content == "joined: 3 quotes, 2 news, 4 rates"
     assert len(final.messages) == 2, "the join ran once"
     assert document_to_app(doc).runtime_config.concurrency_limit == 4
 
