@@ -44,6 +44,7 @@ def _progress(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand (each subparser's `func` is the coroutine to run)."""
     from engine import cli_db, cli_run
+    from engine.observability.cli import add_run_options
 
     common = _common()
     parser = argparse.ArgumentParser(
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust", action="store_true", help="allow (and remember) the document's Python imports")
     _progress(p)
     _json(p)
+    add_run_options(p)  # --metrics-port, --grace-s (engine/observability/cli.py)
     p.set_defaults(func=cli_run.cmd_run)
 
     p = sub.add_parser("step", parents=[common], help="run one iterative invocation of a session")
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust", action="store_true", help="allow (and remember) the document's Python imports")
     _progress(p)
     _json(p)
+    add_run_options(p)
     p.set_defaults(func=cli_run.cmd_step)
 
     p = sub.add_parser("validate", parents=[common], help="check a graph document (exit 0 valid, 2 not)")

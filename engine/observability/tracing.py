@@ -1,0 +1,550 @@
+"""OpenTelemetry spans from the runner's lifecycle events (needs the `otel` extra).
+
+`TracingSink` is an event-bus sink. It turns the lifecycle events of each session (keyed by the events'
+`invocation_id`) into a tree of spans, timed by the events' own timestamps:
+
+    weavegraph.run                      run.start .. run.end (session id, graph name and hash, status)
+      weavegraph.step                   step.start .. step.end (step number, frontier, ran/skipped)
+        weavegraph.node <name>          node.start .. node.finish | node.error (status, attempts, duration)
+        weavegraph.checkpoint.save      checkpoint.saved, ending at the event, lasting its duration_ms
+
+A failed node's span has status ERROR and an "exception" span event (semantic conventions); a run that
+failed gets status ERROR with the error of the runner's end event. The save done when a session is created
+(before its run starts) is parented under that run. `continue_trace(session_id, carrier)` makes a
+session's next run a child of a W3C trace context, e.g. the `traceparent` a queue job carried;
+`inject_trace_context` / `extract_trace_context` put it into and take it out of such a dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagators.textmap import default_getter, default_setter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from engine.events.event import INVOCATION_END_SCOPE, STREAM_END_SCOPE, Event
+from engine.observability.config import Warn
+
+__all__ = [
+    "TracingSink",
+    "extract_trace_context",
+    "inject_trace_context",
+    "provider_from_env",
+    "tracing_sink_for",
+]
+
+TRACER_NAME = "weavegraph"
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+_US = _dt.timedelta(microseconds=1)
+_PROPAGATOR = TraceContextTextMapPropagator()
+_DB_SYSTEMS = {"sqlite": "sqlite", "postgres": "postgresql", "postgresql": "postgresql"}
+_END_SCOPES = (STREAM_END_SCOPE, INVOCATION_END_SCOPE)
+_EXPORTER_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.sdk.trace.export",
+    "opentelemetry.sdk._shared_internal",
+)
+DEFAULT_EXPORT_TIMEOUT_S = 3.0
+"""OTLP export timeout (retries included) unless `OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT` says otherwise: a
+dead collector delays the end of a command by at most this long."""
+
+
+def _ns(stamp: _dt.datetime) -> int:
+    """Nanoseconds since the epoch of an aware datetime, exactly (microsecond resolution)."""
+    return ((stamp - _EPOCH) // _US) * 1000
+
+
+# ---------------------------------------------------------------- trace context in job dicts
+
+
+def inject_trace_context(
+    carrier: dict[str, str], context: otel_context.Context | None = None
+) -> dict[str, str]:
+    """Write the W3C `traceparent` (and `tracestate`) of `context` (default: the current one) into
+    `carrier`; returns it. Nothing is written when there is no valid span."""
+    _PROPAGATOR.inject(carrier, context=context, setter=default_setter)
+    return carrier
+
+
+def extract_trace_context(carrier: Mapping[str, str]) -> otel_context.Context:
+    """The context a `traceparent` in `carrier` describes (an empty context when it has none or a bad one)."""
+    return _PROPAGATOR.extract(carrier, getter=default_getter)
+
+
+# ---------------------------------------------------------------- providers and exporters
+
+
+class _Quiet(logging.Filter):
+    """Keeps the OTLP exporter's own log lines (one per retry) off stderr; `GuardedExporter` reports the
+    failure once instead, quoting the first line of its last export."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.last is None:  # the first line says why (e.g. "Transient error ... Connection refused")
+            self.last = record.getMessage().splitlines()[0].split(" encountered while")[0][:300]
+        return False
+
+
+_QUIET = _Quiet()
+
+
+class GuardedExporter(SpanExporter):
+    """Wraps an exporter so that a collector that cannot be reached costs one warning line: after a
+    failure the spans of the next `pause_s` seconds are dropped at once (the run never waits on a dead
+    endpoint again); a success after that re-arms the warning."""
+
+    def __init__(self, inner: SpanExporter, target: str, warn: Warn, pause_s: float = 30.0) -> None:
+        self.inner = inner
+        self.target = target
+        self._warn = warn
+        self._pause_s = pause_s
+        self._quiet_until = 0.0
+        self._warned = False
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if time.monotonic() < self._quiet_until:
+            return SpanExportResult.FAILURE
+        reason = ""
+        _QUIET.last = None
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:  # an exporter bug must not take the batch thread down
+            result, reason = SpanExportResult.FAILURE, f"{type(exc).__name__}: {exc}"
+        with self._lock:
+            if result is SpanExportResult.SUCCESS:
+                self._warned = False
+                return result
+            self._quiet_until = time.monotonic() + self._pause_s
+            if not self._warned:
+                self._warned = True
+                detail = reason or _QUIET.last or "export failed"
+                self._warn(
+                    f"weavegraph: warning: cannot export traces to {self.target} ({detail}); "
+                    "the run goes on without them"
+                )
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def _otlp_endpoint(env: Mapping[str, str]) -> str:
+    explicit = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if explicit:
+        return explicit
+    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or "http://localhost:4318"
+    return base.rstrip("/") + "/v1/traces"
+
+
+def provider_from_env(env: Mapping[str, str], warn: Warn) -> TracerProvider:
+    """A `TracerProvider` configured by the standard variables: `OTEL_SERVICE_NAME` (default
+    "weavegraph"), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_EXPORTER` ("otlp" when
+    unset; "console"; "none") and the OTLP/HTTP exporter's `OTEL_EXPORTER_OTLP_*` (endpoint, headers,
+    timeout). Spans leave through a `BatchSpanProcessor` (`OTEL_BSP_*`)."""
+    service = env.get("OTEL_SERVICE_NAME", "").strip() or "weavegraph"
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    names = [n.strip().lower() for n in (env.get("OTEL_TRACES_EXPORTER") or "otlp").split(",") if n.strip()]
+    for name in names:
+        exporter: SpanExporter
+        if name == "otlp":
+            protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            if protocol and protocol.strip() != "http/protobuf":
+                warn(f"weavegraph: warning: OTLP protocol {protocol!r} is not available; using http/protobuf")
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            for logger_name in _EXPORTER_LOGGERS:
+                logger = logging.getLogger(logger_name)
+                if _QUIET not in logger.filters:
+                    logger.addFilter(_QUIET)
+            endpoint = _otlp_endpoint(env)
+            timeout = None
+            if not (env.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or env.get("OTEL_EXPORTER_OTLP_TIMEOUT")):
+                timeout = DEFAULT_EXPORT_TIMEOUT_S
+            exporter = GuardedExporter(OTLPSpanExporter(endpoint=endpoint, timeout=timeout), endpoint, warn)
+        elif name == "console":
+            exporter = ConsoleSpanExporter()
+        elif name == "none":
+            continue
+        else:
+            warn(f"weavegraph: warning: OTEL_TRACES_EXPORTER {name!r} is not supported (otlp, console, none)")
+            continue
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+_env_provider: TracerProvider | None = None
+_env_lock = threading.Lock()
+
+
+def shared_env_provider(env: Mapping[str, str], warn: Warn) -> Any:
+    """The process's tracer provider for `OTEL_*`-configured tracing: the global one when the application
+    installed an SDK provider itself, else one built by `provider_from_env` once and shared by every bus."""
+    global _env_provider
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    with _env_lock:
+        if _env_provider is None:
+            _env_provider = provider_from_env(env, warn)
+        return _env_provider
+
+
+def tracing_sink_for(
+    provider: Any, *, app: Any, graph_name: str | None, environ: Mapping[str, str], warn: Warn
+) -> TracingSink:
+    """A `TracingSink` over `provider` (None: `shared_env_provider`), labelled with `app`'s graph hash."""
+    if provider is None:
+        provider = shared_env_provider(environ, warn)
+    graph_hash = app.graph_definition_hash() if app is not None else None
+    return TracingSink(provider, graph_name=graph_name, graph_hash=graph_hash)
+
+
+# ---------------------------------------------------------------- the sink
+
+
+@dataclass(slots=True)
+class _Session:
+    """Open spans of one session."""
+
+    run: Span | None = None
+    run_ctx: otel_context.Context | None = None
+    failed_run: tuple[Span, int] | None = None  # ended at the end event, which carries the error text
+    step: Span | None = None
+    step_ctx: otel_context.Context | None = None
+    nodes: dict[str, tuple[Span, int]] = field(default_factory=dict)  # name -> (span, start ns)
+    early_saves: list[Event] = field(default_factory=list)  # saves before the run started
+    parent: otel_context.Context | None = None  # continue_trace
+
+
+class TracingSink:
+    """Builds spans from lifecycle events (see the module docstring). Handled on the loop: each event costs
+    a dictionary lookup and at most one span start or end; spans leave through the provider's processor."""
+
+    flush_timeout_ms = 4000
+    non_blocking = True  # never in a thread: the sink only touches its own dicts and the span processor
+    blocking = False
+
+    def __init__(
+        self,
+        provider: Any = None,
+        *,
+        graph_name: str | None = None,
+        graph_hash: str | None = None,
+        name: str = "otel-tracing",
+    ) -> None:
+        self.name = name
+        self.provider = provider if provider is not None else trace.get_tracer_provider()
+        self._tracer = self.provider.get_tracer(TRACER_NAME)
+        self.graph_name = graph_name
+        self.graph_hash = graph_hash
+        self._sessions: dict[str, _Session] = {}
+
+    def continue_trace(self, session_id: str, carrier: Mapping[str, str]) -> None:
+        """The next run of `session_id` becomes a child of the trace context in `carrier`."""
+        self._session(session_id).parent = extract_trace_context(carrier)
+
+    def _session(self, sid: str) -> _Session:
+        found = self._sessions.get(sid)
+        if found is None:
+            found = self._sessions[sid] = _Session()
+        return found
+
+    def handle(self, event: Event) -> None:
+        sid = event.metadata.get("invocation_id")
+        if not isinstance(sid, str):
+            return
+        if event.type == "lifecycle":
+            handler = _HANDLERS.get(event.scope)
+            if handler is not None:
+                handler(self, sid, event)
+        elif event.type == "diagnostic" and event.scope in _END_SCOPES:
+            self._end_event(sid, event)
+
+    # ------------------------------------------------------------ runs
+
+    def _run_start(self, sid: str, event: Event) -> None:
+        s = self._session(sid)
+        self._finish_failed(s)
+        start = _ns(event.timestamp)
+        early = s.early_saves
+        if early:
+            start = min(start, min(_ns(e.timestamp) - _save_ns(e) for e in early))
+        attrs: dict[str, Any] = {
+            "weavegraph.session.id": sid,
+            "weavegraph.run.kind": event.message.split(" ")[0],
+        }
+        if self.graph_name:
+            attrs["weavegraph.graph.name"] = self.graph_name
+        if self.graph_hash:
+            attrs["weavegraph.graph.hash"] = self.graph_hash
+        if event.step is not None:
+            attrs["weavegraph.run.start_step"] = event.step
+        name = f"weavegraph.run {self.graph_name}" if self.graph_name else "weavegraph.run"
+        span = self._tracer.start_span(name, context=s.parent, attributes=attrs, start_time=start)
+        s.parent = None
+        s.run, s.run_ctx = span, trace.set_span_in_context(span)
+        s.early_saves = []
+        for save in early:
+            self._save_span(save, s.run_ctx)
+
+    def _run_end(self, sid: str, event: Event) -> None:
+        s = self._sessions.get(sid)
+        if s is None or s.run is None:
+            return
+        end = _ns(event.timestamp)
+        self._close_step(s, end, StatusCode.ERROR if event.metadata.get("status") == "error" else None)
+        span, s.run, s.run_ctx = s.run, None, None
+        status = event.metadata.get("status")
+        span.set_attribute("weavegraph.run.status", str(status))
+        if event.step is not None:
+            span.set_attribute("weavegraph.run.end_step", event.step)
+        if status == "error":
+            s.failed_run = (span, end)  # the end event that follows carries the error text
+        else:
+            span.end(end_time=end)
+
+    def _end_event(self, sid: str, event: Event) -> None:
+        s = self._sessions.get(sid)
+        if s is None or s.failed_run is None:
+            return
+        _, _, error = event.message.partition(" error=")
+        self._finish_failed(s, error or "run failed")
+
+    @staticmethod
+    def _finish_failed(s: _Session, error: str = "run failed") -> None:
+        if s.failed_run is not None:
+            span, end = s.failed_run
+            s.failed_run = None
+            span.set_status(Status(StatusCode.ERROR, error))
+            span.end(end_time=end)
+
+    # ------------------------------------------------------------ steps
+
+    def _step_start(self, sid: str, event: Event) -> None:
+        s = self._session(sid)
+        start = _ns(event.timestamp)
+        self._close_step(s, start, None)
+        attrs: dict[str, Any] = {"weavegraph.session.id": sid}
+        if event.step is not None:
+            attrs["weavegraph.step"] = event.step
+        frontier = event.metadata.get("frontier")
+        if isinstance(frontier, list):
+            attrs["weavegraph.step.frontier"] = [str(f) for f in frontier]
+        span = self._tracer.start_span(
+            "weavegraph.step", context=s.run_ctx, attributes=attrs, start_time=start
+        )
+        s.step, s.step_ctx = span, trace.set_span_in_context(span)
+
+    def _step_end(self, sid: str, event: Event) -> None:
+        s = self._sessions.get(sid)
+        if s is None or s.step is None:
+            return
+        for key in ("ran", "skipped", "next_frontier"):
+            value = event.metadata.get(key)
+            if isinstance(value, list):
+                s.step.set_attribute(f"weavegraph.step.{key}", [str(v) for v in value])
+        self._close_step(s, _ns(event.timestamp), None)
+
+    def _close_step(self, s: _Session, end: int, status: StatusCode | None) -> None:
+        for span, _ in s.nodes.values():  # nodes cut short (a sibling failed, or a stop)
+            span.set_attribute("weavegraph.node.status", "cancelled")
+            span.end(end_time=end)
+        s.nodes.clear()
+        if s.step is not None:
+            if status is StatusCode.ERROR:
+                s.step.set_status(Status(StatusCode.ERROR))
+            s.step.end(end_time=end)
+            s.step, s.step_ctx = None, None
+
+    # ------------------------------------------------------------ nodes
+
+    def _node_start(self, sid: str, event: Event) -> None:
+        s = self._session(sid)
+        node = event.node_id or "?"
+        start = _ns(event.timestamp)
+        attrs: dict[str, Any] = {"weavegraph.node.name": node, "weavegraph.session.id": sid}
+        if event.step is not None:
+            attrs["weavegraph.step"] = event.step
+        parent = s.step_ctx if s.step_ctx is not None else s.run_ctx
+        span = self._tracer.start_span(
+            f"weavegraph.node {node}", context=parent, attributes=attrs, start_time=start
+        )
+        s.nodes[node] = (span, start)
+
+    def _node_finish(self, sid: str, event: Event) -> None:
+        s = self._sessions.get(sid)
+        found = s.nodes.pop(event.node_id or "?", None) if s is not None else None
+        if found is None:
+            return
+        span = found[0]
+        meta = event.metadata
+        span.set_attribute("weavegraph.node.status", "ok")
+        attempts = meta.get("attempts")
+        span.set_attribute("weavegraph.node.attempts", attempts if isinstance(attempts, int) else 1)
+        duration = meta.get("duration_ms")
+        if isinstance(duration, int | float):
+            span.set_attribute("weavegraph.node.duration_ms", float(duration))
+        span.set_status(Status(StatusCode.OK))
+        span.end(end_time=_ns(event.timestamp))
+
+    def _node_error(self, sid: str, event: Event) -> None:
+        s = self._session(sid)
+        node = event.node_id or "?"
+        end = _ns(event.timestamp)
+        found = s.nodes.pop(node, None)
+        if found is None:  # no node.start seen (e.g. the failure happened before the node ran)
+            parent = s.step_ctx if s.step_ctx is not None else s.run_ctx
+            span = self._tracer.start_span(f"weavegraph.node {node}", context=parent, start_time=end)
+            span.set_attribute("weavegraph.node.name", node)
+        else:
+            span = found[0]
+            span.set_attribute("weavegraph.node.duration_ms", (end - found[1]) / 1e6)
+        meta = event.metadata
+        message = str(meta.get("error") or event.message)
+        error_type = str(meta.get("error_type") or "NodeError")
+        attempts = meta.get("attempts")
+        span.set_attribute("weavegraph.node.attempts", attempts if isinstance(attempts, int) else 1)
+        span.set_attribute("weavegraph.node.status", "error")
+        span.set_attribute("error.type", error_type)
+        span.add_event(
+            "exception", {"exception.type": error_type, "exception.message": message}, timestamp=end
+        )
+        span.set_status(Status(StatusCode.ERROR, message))
+        span.end(end_time=end)
+
+    def _node_retry(self, sid: str, event: Event) -> None:
+        s = self._sessions.get(sid)
+        found = s.nodes.get(event.node_id or "?") if s is not None else None
+        if found is not None:
+            attrs = {k: v for k, v in event.metadata.items() if k in ("attempt", "error", "delay_ms")}
+            found[0].add_event("retry", attrs, timestamp=_ns(event.timestamp))
+
+    def _node_skip(self, sid: str, event: Event) -> None:
+        s = self._sessions.get(sid)
+        if s is not None and s.step is not None:
+            reason = str(event.metadata.get("reason", ""))
+            attrs = {"weavegraph.node.name": event.node_id or "?", "reason": reason}
+            s.step.add_event("node.skip", attrs, timestamp=_ns(event.timestamp))
+
+    # ------------------------------------------------------------ checkpoints
+
+    def _checkpoint_saved(self, sid: str, event: Event) -> None:
+        s = self._session(sid)
+        parent = s.step_ctx if s.step_ctx is not None else s.run_ctx
+        if parent is None:
+            s.early_saves.append(event)  # the save of a new session: parented under its coming run
+            return
+        self._save_span(event, parent)
+
+    def _save_span(self, event: Event, parent: otel_context.Context | None) -> None:
+        meta = event.metadata
+        end = _ns(event.timestamp)
+        backend = str(meta.get("backend", "unknown"))
+        attrs: dict[str, Any] = {"weavegraph.checkpoint.backend": backend, "db.operation.name": "save"}
+        system = _DB_SYSTEMS.get(backend)
+        if system is not None:
+            attrs["db.system"] = system
+            attrs["db.system.name"] = system
+        if event.step is not None:
+            attrs["weavegraph.checkpoint.step"] = event.step
+        size = meta.get("bytes")
+        if isinstance(size, int):
+            attrs["weavegraph.checkpoint.bytes"] = size
+        span = self._tracer.start_span(
+            "weavegraph.checkpoint.save",
+            context=parent,
+            kind=SpanKind.CLIENT,
+            attributes=attrs,
+            start_time=end - _save_ns(event),
+        )
+        span.end(end_time=end)
+
+    # ------------------------------------------------------------ closing
+
+    def end_open_spans(self) -> None:
+        """End every span still open (a run cut short: its status says "interrupted")."""
+        now = time.time_ns()
+        for sid, s in list(self._sessions.items()):
+            for save in s.early_saves:
+                self._save_span(save, s.parent)
+            s.early_saves = []
+            self._finish_failed(s)
+            self._close_step(s, now, None)
+            if s.run is not None:
+                s.run.set_attribute("weavegraph.run.status", "interrupted")
+                s.run.end(end_time=now)
+                s.run = None
+            del self._sessions[sid]
+
+    async def aclose(self) -> None:
+        """End the open spans, then export what the provider buffered, in a daemon thread of its own (a
+        slow collector never blocks the loop; the bus's close timeout bounds the wait)."""
+        self.end_open_spans()
+        flush = getattr(self.provider, "force_flush", None)
+        if flush is None:
+            return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def work() -> None:
+            try:
+                flush(self.flush_timeout_ms)
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+                    loop.call_soon_threadsafe(_resolve, done)
+
+        threading.Thread(target=work, name="weavegraph-otel-flush", daemon=True).start()
+        await done
+
+    def __repr__(self) -> str:
+        return f"TracingSink(name={self.name!r}, open_sessions={len(self._sessions)})"
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _save_ns(event: Event) -> int:
+    ms = event.metadata.get("duration_ms")
+    return int(float(ms) * 1e6) if isinstance(ms, int | float) else 0
+
+
+_HANDLERS = {
+    "run.start": TracingSink._run_start,
+    "run.end": TracingSink._run_end,
+    "step.start": TracingSink._step_start,
+    "step.end": TracingSink._step_end,
+    "node.start": TracingSink._node_start,
+    "node.finish": TracingSink._node_finish,
+    "node.error": TracingSink._node_error,
+    "node.retry": TracingSink._node_retry,
+    "node.skip": TracingSink._node_skip,
+    "checkpoint.saved": TracingSink._checkpoint_saved,
+}
