@@ -56,8 +56,30 @@ class Instrumentation:
             self.tracing.continue_trace(session_id, carrier)
 
 
+def _tracing_on(tracing: Any, env: Mapping[str, str]) -> bool:
+    if tracing is None:
+        return tracing_wanted(env)
+    if tracing is False:
+        return False
+    return tracing is not True or env.get("OTEL_SDK_DISABLED", "").strip().lower() not in _TRUE
+
+
+def _bus_of(builder: Any) -> tuple[Any, Any]:
+    """The event bus and app of an `AppRunnerBuilder`; a bus is made (as `build()` would) when none was set,
+    and lifecycle events are turned on."""
+    app = getattr(builder, "_app", None)
+    bus = getattr(builder, "_bus", None)
+    if bus is None:
+        if app is None:
+            raise ValueError("instrument(builder) needs the builder's .app(app) first")
+        bus = app.runtime_config.event_bus.build()
+        builder.event_bus(bus)
+    builder.lifecycle_events(True)
+    return bus, app
+
+
 def instrument(
-    bus: Any,
+    target: Any,
     *,
     app: Any = None,
     graph_name: str | None = None,
@@ -66,8 +88,11 @@ def instrument(
     environ: Mapping[str, str] | None = None,
     warn: Warn | None = None,
 ) -> Instrumentation:
-    """Attach tracing and/or metrics sinks to `bus` and say which (the runner must then publish lifecycle
-    events: `AppRunner.builder().lifecycle_events(True)`).
+    """Attach tracing and/or metrics sinks to an event bus and say which.
+
+    `target`: an `EventBus` (its runner must then publish lifecycle events:
+    `AppRunner.builder().lifecycle_events(True)`), or an `AppRunnerBuilder` (called after `.app(...)`: its
+    bus gets the sinks, one is made when it has none, and its lifecycle events are turned on).
 
     `tracing`: None = on when the `OTEL_*` environment asks for it (`tracing_wanted`); False = off; True =
     on (exporters from `OTEL_*`); or a `TracerProvider` to use. `OTEL_SDK_DISABLED=true` turns it off
@@ -78,11 +103,13 @@ def instrument(
     env = os.environ if environ is None else environ
     say = warn if warn is not None else _log_warning
     tracing_sink = None
-    if tracing is not None and tracing is not False:
-        wanted = tracing is not True or env.get("OTEL_SDK_DISABLED", "").strip().lower() not in _TRUE
+    on = _tracing_on(tracing, env) or (metrics is not None and metrics is not False)
+    if on and hasattr(target, "lifecycle_events") and hasattr(target, "event_bus"):
+        bus, builder_app = _bus_of(target)
+        app = app if app is not None else builder_app
     else:
-        wanted = tracing is None and tracing_wanted(env)
-    if wanted:
+        bus = target
+    if _tracing_on(tracing, env):
         try:
             from engine.observability.tracing import tracing_sink_for
         except ImportError as exc:
