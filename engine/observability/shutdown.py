@@ -6,13 +6,14 @@
     except Stopped as exc:
         ...  # exc.code is 143 (SIGTERM) or 130 (SIGINT); exc.line says where the session stands
 
-How: `run()` runs the coroutine as a task with asyncio signal handlers installed and wraps the runner's
-checkpointer for the duration. After the first signal, the next checkpoint save (the one that ends the
-running step) completes and then raises `ShutdownRequested`, so the run stops exactly at a saved step; a
-save that leaves the session complete lets the run finish normally instead. If no save comes within
-`grace_s` seconds, or on a second signal, the task is cancelled (never in the middle of a save): the running
-step is lost and the session stays at its last saved step. Either way a restart resumes from the checkpoint.
-The caller's `async with` blocks then drain the sinks and close storage as usual.
+How: `run()` runs the coroutine as a task with asyncio signal handlers installed, and for its duration
+wraps two things of the runner: `run_step` (the runner's loop calls it through the instance) and the
+checkpointer. After the first signal the running step goes on: it finishes, saves and publishes its events,
+and the next `run_step` raises `ShutdownRequested` instead of starting a step, so the run stops exactly at a
+saved step (a session that became complete simply finishes). If the step is still running `grace_s` seconds
+after the signal, or on a second signal, the task is cancelled (never in the middle of a save): that step is
+lost and the session stays at its last saved step. Either way a restart resumes from the checkpoint. The
+caller's `async with` blocks then drain the sinks and close storage as usual.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from engine.errors import EngineError
-from engine.plan import is_complete
 
 __all__ = ["EXIT_CODES", "GracefulShutdown", "ShutdownRequested", "Stopped"]
 
@@ -35,7 +35,7 @@ EXIT_CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}
 
 
 class ShutdownRequested(EngineError):
-    """Raised inside the run right after a checkpoint save when a stop was requested."""
+    """Raised inside the run, instead of starting another step, when a stop was requested."""
 
 
 class Stopped(EngineError):
@@ -48,8 +48,9 @@ class Stopped(EngineError):
         super().__init__(line)
 
 
-class _StopAfterSave:
-    """The runner's checkpointer, seen through `GracefulShutdown`: saves go through, then stop the run."""
+class _TrackSaves:
+    """The runner's checkpointer, seen through `GracefulShutdown`: it knows when a save is in progress (a
+    cancellation waits for it) and which step was saved last."""
 
     def __init__(self, inner: Any, owner: GracefulShutdown) -> None:
         self._inner = inner
@@ -66,8 +67,6 @@ class _StopAfterSave:
         finally:
             owner.saving = False
         owner.saved_step = checkpoint.step
-        if owner.requested is not None and not is_complete(checkpoint.frontier):
-            raise ShutdownRequested(f"stopped by {owner.requested.name} after saving step {checkpoint.step}")
         if owner.cancel_pending:
             owner.cancel_now()
         return result
@@ -132,7 +131,9 @@ class GracefulShutdown:
             installed.append(sig)
         inner = runner.checkpointer if runner is not None else None
         if inner is not None:
-            runner.checkpointer = _StopAfterSave(inner, self)
+            runner.checkpointer = _TrackSaves(inner, self)
+        if runner is not None:
+            runner.run_step = self._guard_steps(runner.run_step)
         try:
             if self.requested is not None:  # a signal came before the run started
                 self.request(self.requested)
@@ -154,9 +155,20 @@ class GracefulShutdown:
                 self._timer = None
             if inner is not None:
                 runner.checkpointer = inner
+            if runner is not None:
+                with contextlib.suppress(AttributeError):
+                    del runner.run_step  # the class's method again
             for sig in installed:
                 loop.remove_signal_handler(sig)
             self._task = None
+
+    def _guard_steps(self, run_step: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def guarded(session_id: str, *args: Any, **kwargs: Any) -> Any:
+            if self.requested is not None:
+                raise ShutdownRequested(f"stopped by {self.requested.name} before step {self.saved_step}")
+            return await run_step(session_id, *args, **kwargs)
+
+        return guarded
 
     def _stopped(self, session_id: str | None, *, finished_step: bool) -> Stopped:
         sig = self.requested
