@@ -161,8 +161,17 @@ class MetricsSink:
         self.metrics = metrics_for(registry)
         self._bus = bus
         self._by_type: dict[str, Any] = {}
+        self._nodes: dict[str, tuple[Any, Any]] = {}
         if bus is not None:
             self.metrics.buses.watch(bus)
+
+    def _node(self, node: str) -> tuple[Any, Any]:
+        """The (runs counter, duration histogram) children of `node`, looked up once."""
+        found = self._nodes.get(node)
+        if found is None:
+            m = self.metrics
+            found = self._nodes[node] = (m.node_runs.labels(node), m.node_duration.labels(node))
+        return found
 
     def handle(self, event: Event) -> None:
         m = self.metrics
@@ -173,18 +182,19 @@ class MetricsSink:
         if event.type != "lifecycle":
             return
         scope = event.scope
-        meta = event.metadata
         if scope == "node.finish" or scope == "node.error":
             node = event.node_id or "?"
-            m.node_runs.labels(node).inc()
+            runs, duration = self._node(node)
+            runs.inc()
             if scope == "node.error":
                 m.node_failures.labels(node).inc()
-            ms = meta.get("duration_ms")
+            ms = event.metadata.get("duration_ms")
             if isinstance(ms, int | float):
-                m.node_duration.labels(node).observe(ms / 1000.0)
+                duration.observe(ms / 1000.0)
         elif scope == "step.end":
             m.steps.inc()
         elif scope == "checkpoint.saved":
+            meta = event.metadata
             backend = str(meta.get("backend", "unknown"))
             m.saves.labels(backend).inc()
             ms = meta.get("duration_ms")
@@ -199,7 +209,7 @@ class MetricsSink:
             m.runs_active.inc()
         elif scope == "run.end":
             m.runs_active.dec()
-            m.runs.labels(str(meta.get("status", "unknown"))).inc()
+            m.runs.labels(str(event.metadata.get("status", "unknown"))).inc()
 
     def close(self) -> None:
         if self._bus is not None:

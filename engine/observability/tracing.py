@@ -17,8 +17,6 @@ session's next run a child of a W3C trace context, e.g. the `traceparent` a queu
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as _dt
 import logging
 import threading
@@ -229,6 +227,15 @@ def tracing_sink_for(
 
 
 @dataclass(slots=True)
+class _PendingNode:
+    """A node that started and has not ended: its span is made when it ends."""
+
+    start: int
+    step: int | None
+    retries: list[Event] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class _Session:
     """Open spans of one session."""
 
@@ -237,7 +244,8 @@ class _Session:
     failed_run: tuple[Span, int] | None = None  # ended at the end event, which carries the error text
     step: Span | None = None
     step_ctx: otel_context.Context | None = None
-    nodes: dict[str, tuple[Span, int]] = field(default_factory=dict)  # name -> (span, start ns)
+    nodes: dict[str, _PendingNode] = field(default_factory=dict)  # running nodes by name
+    muted: bool = False  # the run span was not sampled: no child spans either
     early_saves: list[Event] = field(default_factory=list)  # saves before the run started
     parent: otel_context.Context | None = None  # continue_trace
 
@@ -246,7 +254,6 @@ class TracingSink:
     """Builds spans from lifecycle events (see the module docstring). Handled on the loop: each event costs
     a dictionary lookup and at most one span start or end; spans leave through the provider's processor."""
 
-    flush_timeout_ms = 4000
     non_blocking = True  # never in a thread: the sink only touches its own dicts and the span processor
     blocking = False
 
@@ -309,6 +316,7 @@ class TracingSink:
         span = self._tracer.start_span(name, context=s.parent, attributes=attrs, start_time=start)
         s.parent = None
         s.run, s.run_ctx = span, trace.set_span_in_context(span)
+        s.muted = not span.is_recording()  # sampled out: its steps, nodes and saves would be too
         s.early_saves = []
         for save in early:
             self._save_span(save, s.run_ctx)
@@ -319,7 +327,7 @@ class TracingSink:
             return
         end = _ns(event.timestamp)
         self._close_step(s, end, StatusCode.ERROR if event.metadata.get("status") == "error" else None)
-        span, s.run, s.run_ctx = s.run, None, None
+        span, s.run, s.run_ctx, s.muted = s.run, None, None, False
         status = event.metadata.get("status")
         span.set_attribute("weavegraph.run.status", str(status))
         if event.step is not None:
@@ -350,7 +358,9 @@ class TracingSink:
         s = self._session(sid)
         start = _ns(event.timestamp)
         self._close_step(s, start, None)
-        attrs: dict[str, Any] = {"weavegraph.session.id": sid}
+        if s.muted:
+            return
+        attrs: dict[str, Any] = {}
         if event.step is not None:
             attrs["weavegraph.step"] = event.step
         frontier = event.metadata.get("frontier")
@@ -365,16 +375,18 @@ class TracingSink:
         s = self._sessions.get(sid)
         if s is None or s.step is None:
             return
-        for key in ("ran", "skipped", "next_frontier"):
+        attrs = {}
+        for key in ("ran", "skipped"):
             value = event.metadata.get(key)
-            if isinstance(value, list):
-                s.step.set_attribute(f"weavegraph.step.{key}", [str(v) for v in value])
+            if isinstance(value, list) and value:
+                attrs[f"weavegraph.step.{key}"] = [str(v) for v in value]
+        if attrs:
+            s.step.set_attributes(attrs)
         self._close_step(s, _ns(event.timestamp), None)
 
     def _close_step(self, s: _Session, end: int, status: StatusCode | None) -> None:
-        for span, _ in s.nodes.values():  # nodes cut short (a sibling failed, or a stop)
-            span.set_attribute("weavegraph.node.status", "cancelled")
-            span.end(end_time=end)
+        for node, pending in s.nodes.items():  # nodes cut short (a sibling failed, or a stop)
+            self._node_span(s, node, pending, end, {"weavegraph.node.status": "cancelled"})
         s.nodes.clear()
         if s.step is not None:
             if status is StatusCode.ERROR:
@@ -383,67 +395,83 @@ class TracingSink:
             s.step, s.step_ctx = None, None
 
     # ------------------------------------------------------------ nodes
+    # A node's span is made when its outcome is known (start time from node.start), with every attribute
+    # at once: one attribute pass per span instead of one per attribute.
 
     def _node_start(self, sid: str, event: Event) -> None:
         s = self._session(sid)
-        node = event.node_id or "?"
-        start = _ns(event.timestamp)
-        attrs: dict[str, Any] = {"weavegraph.node.name": node, "weavegraph.session.id": sid}
-        if event.step is not None:
-            attrs["weavegraph.step"] = event.step
+        if not s.muted:
+            s.nodes[event.node_id or "?"] = _PendingNode(_ns(event.timestamp), event.step)
+
+    def _node_span(
+        self,
+        s: _Session,
+        node: str,
+        pending: _PendingNode,
+        end: int,
+        attrs: dict[str, Any],
+        failure: tuple[str, str] | None = None,
+    ) -> None:
+        """The span of a node run that ended at `end`; `failure`: (error type, message)."""
+        attrs["weavegraph.node.name"] = node
+        if pending.step is not None:
+            attrs["weavegraph.step"] = pending.step
         parent = s.step_ctx if s.step_ctx is not None else s.run_ctx
         span = self._tracer.start_span(
-            f"weavegraph.node {node}", context=parent, attributes=attrs, start_time=start
+            f"weavegraph.node {node}", context=parent, attributes=attrs, start_time=pending.start
         )
-        s.nodes[node] = (span, start)
+        for retry in pending.retries:
+            found = {k: v for k, v in retry.metadata.items() if k in ("attempt", "error", "delay_ms")}
+            span.add_event("retry", found, timestamp=_ns(retry.timestamp))
+        if failure is not None:
+            kind, message = failure
+            span.add_event("exception", {"exception.type": kind, "exception.message": message}, timestamp=end)
+            span.set_status(Status(StatusCode.ERROR, message))
+        span.end(end_time=end)
 
     def _node_finish(self, sid: str, event: Event) -> None:
         s = self._sessions.get(sid)
-        found = s.nodes.pop(event.node_id or "?", None) if s is not None else None
-        if found is None:
+        node = event.node_id or "?"
+        pending = s.nodes.pop(node, None) if s is not None else None
+        if s is None or pending is None:
             return
-        span = found[0]
         meta = event.metadata
-        span.set_attribute("weavegraph.node.status", "ok")
         attempts = meta.get("attempts")
-        span.set_attribute("weavegraph.node.attempts", attempts if isinstance(attempts, int) else 1)
+        attrs: dict[str, Any] = {
+            "weavegraph.node.status": "ok",
+            "weavegraph.node.attempts": attempts if isinstance(attempts, int) else 1,
+        }
         duration = meta.get("duration_ms")
         if isinstance(duration, int | float):
-            span.set_attribute("weavegraph.node.duration_ms", float(duration))
-        span.set_status(Status(StatusCode.OK))
-        span.end(end_time=_ns(event.timestamp))
+            attrs["weavegraph.node.duration_ms"] = float(duration)
+        self._node_span(s, node, pending, _ns(event.timestamp), attrs)
 
     def _node_error(self, sid: str, event: Event) -> None:
         s = self._session(sid)
+        if s.muted:
+            return
         node = event.node_id or "?"
         end = _ns(event.timestamp)
-        found = s.nodes.pop(node, None)
-        if found is None:  # no node.start seen (e.g. the failure happened before the node ran)
-            parent = s.step_ctx if s.step_ctx is not None else s.run_ctx
-            span = self._tracer.start_span(f"weavegraph.node {node}", context=parent, start_time=end)
-            span.set_attribute("weavegraph.node.name", node)
-        else:
-            span = found[0]
-            span.set_attribute("weavegraph.node.duration_ms", (end - found[1]) / 1e6)
+        pending = s.nodes.pop(node, None)
+        if pending is None:  # no node.start seen (e.g. the failure happened before the node ran)
+            pending = _PendingNode(end, event.step)
         meta = event.metadata
         message = str(meta.get("error") or event.message)
         error_type = str(meta.get("error_type") or "NodeError")
         attempts = meta.get("attempts")
-        span.set_attribute("weavegraph.node.attempts", attempts if isinstance(attempts, int) else 1)
-        span.set_attribute("weavegraph.node.status", "error")
-        span.set_attribute("error.type", error_type)
-        span.add_event(
-            "exception", {"exception.type": error_type, "exception.message": message}, timestamp=end
-        )
-        span.set_status(Status(StatusCode.ERROR, message))
-        span.end(end_time=end)
+        attrs: dict[str, Any] = {
+            "weavegraph.node.status": "error",
+            "weavegraph.node.attempts": attempts if isinstance(attempts, int) else 1,
+            "weavegraph.node.duration_ms": (end - pending.start) / 1e6,
+            "error.type": error_type,
+        }
+        self._node_span(s, node, pending, end, attrs, (error_type, message))
 
     def _node_retry(self, sid: str, event: Event) -> None:
         s = self._sessions.get(sid)
-        found = s.nodes.get(event.node_id or "?") if s is not None else None
-        if found is not None:
-            attrs = {k: v for k, v in event.metadata.items() if k in ("attempt", "error", "delay_ms")}
-            found[0].add_event("retry", attrs, timestamp=_ns(event.timestamp))
+        pending = s.nodes.get(event.node_id or "?") if s is not None else None
+        if pending is not None:
+            pending.retries.append(event)
 
     def _node_skip(self, sid: str, event: Event) -> None:
         s = self._sessions.get(sid)
@@ -456,6 +484,8 @@ class TracingSink:
 
     def _checkpoint_saved(self, sid: str, event: Event) -> None:
         s = self._session(sid)
+        if s.muted:
+            return
         parent = s.step_ctx if s.step_ctx is not None else s.run_ctx
         if parent is None:
             s.early_saves.append(event)  # the save of a new session: parented under its coming run
@@ -502,33 +532,14 @@ class TracingSink:
                 s.run = None
             del self._sessions[sid]
 
-    async def aclose(self) -> None:
-        """End the open spans, then export what the provider buffered, in a daemon thread of its own (a
-        slow collector never blocks the loop; the bus's close timeout bounds the wait)."""
+    def close(self) -> None:
+        """End the open spans. Exporting is the provider's business: its batch processor sends them on its
+        schedule and at exit (`TracerProvider` shuts down at interpreter exit), so closing the many short
+        buses of a busy process never waits on the network."""
         self.end_open_spans()
-        flush = getattr(self.provider, "force_flush", None)
-        if flush is None:
-            return
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-
-        def work() -> None:
-            try:
-                flush(self.flush_timeout_ms)
-            finally:
-                with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
-                    loop.call_soon_threadsafe(_resolve, done)
-
-        threading.Thread(target=work, name="weavegraph-otel-flush", daemon=True).start()
-        await done
 
     def __repr__(self) -> str:
         return f"TracingSink(name={self.name!r}, open_sessions={len(self._sessions)})"
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def _save_ns(event: Event) -> int:

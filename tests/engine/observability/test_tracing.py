@@ -134,7 +134,7 @@ async def test_run_step_node_and_save_spans_form_one_tree(
     assert node_a.attributes["weavegraph.node.duration_ms"] >= 45  # type: ignore[operator]
     assert node_a.attributes["weavegraph.node.status"] == "ok"
     assert node_a.attributes["weavegraph.node.attempts"] == 1
-    assert node_a.status.status_code is StatusCode.OK
+    assert node_a.status.status_code is StatusCode.UNSET  # success leaves it unset (the spec)
     assert steps[0].start_time <= node_a.start_time and node_a.end_time <= steps[0].end_time  # type: ignore[operator]
     assert steps[0].attributes is not None
     assert list(steps[0].attributes["weavegraph.step.ran"]) == ["A"]  # type: ignore[arg-type]
