@@ -102,41 +102,41 @@ def instrument(
     """
     env = os.environ if environ is None else environ
     say = warn if warn is not None else _log_warning
-    tracing_sink = None
-    on = _tracing_on(tracing, env) or (metrics is not None and metrics is not False)
-    if on and hasattr(target, "lifecycle_events") and hasattr(target, "event_bus"):
-        bus, builder_app = _bus_of(target)
-        app = app if app is not None else builder_app
-    else:
-        bus = target
+    make_tracing: Any = None
+    make_metrics: Any = None
     if _tracing_on(tracing, env):
         try:
-            from engine.observability.tracing import tracing_sink_for
+            from engine.observability.tracing import tracing_sink_for as make_tracing
         except ImportError as exc:
             say(
                 f"weavegraph: warning: tracing is off: OpenTelemetry is not installed ({exc.name}); "
                 "install the 'otel' extra"
             )
-        else:
-            provider = None if tracing is True or tracing is None else tracing
-            try:
-                tracing_sink = tracing_sink_for(
-                    provider, app=app, graph_name=graph_name, environ=env, warn=say
-                )
-            except Exception as exc:  # a bad OTEL_* setting: the run goes on untraced
-                say(f"weavegraph: warning: tracing is off: {type(exc).__name__}: {exc}")
-            else:
-                bus.add_sink(tracing_sink)
-    metrics_sink = None
     if metrics is not None and metrics is not False:
         try:
-            from engine.observability.metrics import MetricsSink
+            from engine.observability.metrics import MetricsSink as make_metrics
         except ImportError as exc:
             say(
                 f"weavegraph: warning: metrics are off: prometheus-client is not installed ({exc.name}); "
                 "install the 'metrics' extra"
             )
+    if make_tracing is None and make_metrics is None:
+        return Instrumentation()
+    if hasattr(target, "lifecycle_events") and hasattr(target, "event_bus"):
+        bus, builder_app = _bus_of(target)
+        app = app if app is not None else builder_app
+    else:
+        bus = target
+    tracing_sink = metrics_sink = None
+    if make_tracing is not None:
+        provider = None if tracing is True or tracing is None else tracing
+        try:
+            tracing_sink = make_tracing(provider, app=app, graph_name=graph_name, environ=env, warn=say)
+        except Exception as exc:  # a bad OTEL_* setting: the run goes on untraced
+            say(f"weavegraph: warning: tracing is off: {type(exc).__name__}: {exc}")
         else:
-            metrics_sink = MetricsSink(None if metrics is True else metrics, bus=bus)
-            bus.add_sink(metrics_sink)
+            bus.add_sink(tracing_sink)
+    if make_metrics is not None:
+        metrics_sink = make_metrics(None if metrics is True else metrics, bus=bus)
+        bus.add_sink(metrics_sink)
     return Instrumentation(tracing_sink, metrics_sink)

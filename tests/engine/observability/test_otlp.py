@@ -150,6 +150,10 @@ assert not instrument(EventBus(), environ={{}}).active
 lines = []
 found = instrument(EventBus(), tracing=True, metrics=True, environ={{}}, warn=lines.append)
 assert not found.active and len(lines) == 2, lines
+from engine.runner import AppRunner
+builder = AppRunner.builder()
+assert not instrument(builder, tracing=True, metrics=True, environ={{}}, warn=lambda text: None).active
+assert builder._lifecycle is False and builder._bus is None  # left as it was: no events to pay for
 print("\\n".join(lines))
 code = main(["run", {doc!r}, "--session", "asked", "--metrics-port", "0"])
 assert code == 0, code
