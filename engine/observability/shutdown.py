@@ -90,6 +90,31 @@ class GracefulShutdown:
         self.cancelled = False
         self._task: asyncio.Task[Any] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._installed: list[signal.Signals] = []
+
+    def _install(self, loop: asyncio.AbstractEventLoop) -> list[signal.Signals]:
+        installed: list[signal.Signals] = []
+        for sig in self.signals:
+            try:
+                loop.add_signal_handler(sig, self.request, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
+                continue
+            installed.append(sig)
+        self._installed = installed
+        return installed
+
+    def __enter__(self) -> GracefulShutdown:
+        """Keep the signal handlers installed for a whole block, between runs too (a worker: a signal
+        between jobs only sets `requested`, which its loop checks before taking the next job). Call it from
+        a coroutine (it needs the running loop)."""
+        self._install(asyncio.get_running_loop())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
+            loop.remove_signal_handler(sig)
+        self._installed = []
 
     def request(self, sig: signal.Signals = signal.SIGTERM) -> None:
         """What a signal does (also callable directly): the first asks the run to stop after its running
@@ -122,13 +147,7 @@ class GracefulShutdown:
         loop = asyncio.get_running_loop()
         task = loop.create_task(coro)
         self._task = task
-        installed: list[signal.Signals] = []
-        for sig in self.signals:
-            try:
-                loop.add_signal_handler(sig, self.request, sig)
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
-                continue
-            installed.append(sig)
+        installed = [] if self._installed else self._install(loop)
         inner = runner.checkpointer if runner is not None else None
         if inner is not None:
             runner.checkpointer = _TrackSaves(inner, self)
@@ -160,6 +179,7 @@ class GracefulShutdown:
                     del runner.run_step  # the class's method again
             for sig in installed:
                 loop.remove_signal_handler(sig)
+            self._installed = [sig for sig in self._installed if sig not in installed]
             self._task = None
 
     def _guard_steps(self, run_step: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

@@ -17,8 +17,8 @@ PACKAGING = Path(__file__).resolve().parents[3] / "packaging"
 WEAVEGRAPH_SERVICES = {"migrate", "worker-1", "worker-2"}
 
 PENDING_COMMANDS = {"worker"}
-"""The subcommand of the queue work (issue 18) that this branch's CLI does not have yet. Once a command exists,
-its compose arguments are parsed like every other one (and a typo there fails this test)."""
+"""The subcommand of the queue work (issue 18) that this branch's CLI does not have yet. Once it exists, its
+compose arguments are parsed like every other command's (and a typo there fails this test)."""
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:-|:\?)(?P<arg>[^}]*))?\}")
 

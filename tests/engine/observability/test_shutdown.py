@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -202,3 +203,23 @@ async def test_a_second_request_cancels_at_once() -> None:
 def test_grace_must_not_be_negative() -> None:
     with pytest.raises(ValueError, match="grace_s must be zero or more seconds"):
         GracefulShutdown(grace_s=-1)
+
+
+async def test_handlers_stay_installed_between_runs_for_a_worker_loop() -> None:
+    """A worker keeps the handlers for its whole life: a signal between jobs only marks the stop."""
+    stop = GracefulShutdown(grace_s=5)
+    with stop:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled by the loop, not fatal
+        for _ in range(100):
+            if stop.requested is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert stop.requested is signal.SIGTERM
+        # The next job is not started: a run started now stops before its first step.
+        async with await AppRunner.builder().app(three_steps(stop, "-", signal.SIGTERM)).build() as runner:
+            await runner.create_session("w", HI("go"))
+            with pytest.raises(Stopped) as caught:
+                await stop.run(runner.run_until_complete("w"), runner=runner, session_id="w")
+            assert caught.value.code == 143
+            assert runner.get_session("w").step == 0
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
