@@ -2,6 +2,7 @@
 workload (turns of Start -> a -> b -> c -> End with a checkpoint per step) run
 
     off       no instrumentation (lifecycle events off): the baseline
+    off2      the same in a second child: how far two identical processes differ (the noise floor)
     absent    `instrument(builder)` called as a library user would, in a process where OpenTelemetry and
               prometheus-client cannot be imported (the extras are missing): must cost nothing measurable
     events    lifecycle events on, no sink: the share of the runner's own events, which both sinks need
@@ -35,7 +36,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-MODES = ("off", "absent", "events", "tracing", "sampled", "metrics")
+MODES = ("off", "off2", "absent", "events", "tracing", "sampled", "metrics")
 TARGETS = {"chain": 10.0, "sqlite": 5.0}
 
 BLOCK_EXTRAS = """
@@ -56,7 +57,7 @@ def _instrumenter(mode: str) -> Any:
     """A function that instruments an `AppRunnerBuilder` the way `mode` says."""
     from engine.observability import instrument
 
-    if mode == "off":
+    if mode in ("off", "off2"):
         return lambda builder: builder
     if mode == "absent":
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
@@ -186,11 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.obs_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=9, help="measured runs per mode (median shown)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a quick look")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: only checks that the script works")
     parser.add_argument("--json", metavar="FILE", help="save every sample")
     args = parser.parse_args(argv)
     args.nodes = 100
-    args.invocations = 10 if args.quick else 40
-    args.turns = 50 if args.quick else 150
+    args.invocations = 1 if args.smoke else 10 if args.quick else 40
+    args.turns = 3 if args.smoke else 50 if args.quick else 150
     children = {mode: _spawn(mode, args) for mode in MODES}
     samples: dict[str, dict[str, list[float]]] = {w: {m: [] for m in MODES} for w in TARGETS}
     try:
