@@ -473,6 +473,7 @@ class AppRunner:
             step=step,
             node_id=failure.kind.name,
             error=str(failure.error),
+            error_type=type(failure.error.__cause__ or failure.error).__name__,  # spans: exception.type
         )
         await self._save(session)
 

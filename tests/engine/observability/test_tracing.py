@@ -163,6 +163,8 @@ async def test_a_failed_node_records_the_error_on_its_span_and_the_run(
     (exc_event,) = [e for e in bad.events if e.name == "exception"]
     assert exc_event.attributes is not None
     assert "bad input 42" in str(exc_event.attributes["exception.message"])
+    assert exc_event.attributes["exception.type"] == "ValueError"  # node.error's error_type
+    assert bad.attributes["error.type"] == "ValueError"
     (run,) = by_name(spans, "weavegraph.run demo")
     assert run.status.status_code is StatusCode.ERROR
     assert run.status.description is not None and "bad input 42" in run.status.description
