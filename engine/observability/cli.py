@@ -17,7 +17,7 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
-from engine.observability.config import Warn, instrument
+from engine.observability.config import Instrumentation, Warn, instrument
 from engine.observability.shutdown import GracefulShutdown
 
 __all__ = ["DEFAULT_GRACE_S", "RunControl", "add_run_options"]
@@ -86,6 +86,8 @@ class RunControl:
         self._warn = warn
         self._env = dict(os.environ) if environ is None else environ
         self._server: Any = None
+        self.instrumentation = Instrumentation()
+        """What the last `attach` attached; a worker calls `.continue_trace(session_id, job)` on it."""
 
     def __enter__(self) -> RunControl:
         if self.metrics_port is not None:
@@ -115,7 +117,7 @@ class RunControl:
     def attach(self, bus: Any, app: Any) -> bool:
         """Attach tracing (when `OTEL_*` asks for it) and metrics (when served) to `bus`; True when the
         runner must publish lifecycle events for them."""
-        found = instrument(
+        self.instrumentation = instrument(
             bus,
             app=app,
             graph_name=self.graph_name,
@@ -123,7 +125,7 @@ class RunControl:
             environ=self._env,
             warn=self._warn,
         )
-        return found.active
+        return self.instrumentation.active
 
     async def run(
         self, coro: Coroutine[Any, Any, T], *, runner: Any = None, session_id: str | None = None
