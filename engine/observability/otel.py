@@ -5,6 +5,7 @@ the W3C trace context (`traceparent`) carried in a plain dict, e.g. a queue job.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -160,7 +161,7 @@ def provider_from_env(env: Mapping[str, str], warn: Warn) -> TracerProvider:
                 timeout = DEFAULT_EXPORT_TIMEOUT_S
             exporter = GuardedExporter(OTLPSpanExporter(endpoint=endpoint, timeout=timeout), endpoint, warn)
         elif name == "console":
-            exporter = ConsoleSpanExporter()
+            exporter = ConsoleSpanExporter(out=sys.stderr)  # stdout carries the command's results
         elif name == "none":
             continue
         else:
