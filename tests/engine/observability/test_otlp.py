@@ -5,6 +5,7 @@ extras, nothing is imported and a request for them is one warning line."""
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 import sys
 import threading
@@ -192,3 +193,11 @@ print("ok")
         "weavegraph: warning: tracing is off: OpenTelemetry is not installed (opentelemetry); "
         "install the 'otel' extra"
     ]
+
+
+def test_console_spans_go_to_stderr_so_json_output_stays_clean(tmp_path: Path) -> None:
+    doc = slow_doc(tmp_path / "slow.wgraph.json", wait_ms=1, loops=1)
+    done = run_cli(["run", doc, "--json"], tmp_path, cli_env(OTEL_TRACES_EXPORTER="console"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["step"] == 2
+    assert '"name": "weavegraph.run Slow loop"' in done.stderr
