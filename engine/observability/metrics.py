@@ -41,25 +41,34 @@ _BYTES_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777
 
 
 class _BusCollector(Collector):
-    """Sink drops and errors of the watched buses, read when scraped. Buses that closed keep counting
-    through `retire` (a counter never goes down)."""
+    """Read when scraped: the sink drops and errors of the watched buses, and the event counts of the
+    metrics sinks (plain per-sink dicts the loop updates without a lock: a scrape copies them). What closed
+    buses and sinks counted is kept in `retire` (a counter never goes down)."""
 
     def __init__(self) -> None:
         self._buses: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._counts: list[dict[str, int]] = []
         self._retired: dict[str, tuple[int, int]] = {}
+        self._retired_counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def watch(self, bus: Any) -> None:
+    def watch(self, bus: Any, counts: dict[str, int]) -> None:
         with self._lock:
-            self._buses.add(bus)
+            if bus is not None:
+                self._buses.add(bus)
+            self._counts.append(counts)
 
-    def retire(self, bus: Any) -> None:
+    def retire(self, bus: Any, counts: dict[str, int]) -> None:
         with self._lock:
-            if bus in self._buses:
+            if bus is not None and bus in self._buses:
                 self._buses.discard(bus)
                 for name, (dropped, errors) in _health(bus).items():
                     old = self._retired.get(name, (0, 0))
                     self._retired[name] = (old[0] + dropped, old[1] + errors)
+            if any(c is counts for c in self._counts):
+                self._counts = [c for c in self._counts if c is not counts]
+                for kind, n in dict(counts).items():
+                    self._retired_counts[kind] = self._retired_counts.get(kind, 0) + n
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         with self._lock:
@@ -68,6 +77,16 @@ class _BusCollector(Collector):
                 for name, (dropped, errors) in _health(bus).items():
                     old = totals.get(name, (0, 0))
                     totals[name] = (old[0] + dropped, old[1] + errors)
+            events = dict(self._retired_counts)
+            for counts in self._counts:
+                for kind, n in dict(counts).items():
+                    events[kind] = events.get(kind, 0) + n
+        counted = CounterMetricFamily(
+            "weavegraph_events", "Events delivered to the metrics sink", labels=["type"]
+        )
+        for kind, n in sorted(events.items()):
+            counted.add_metric([kind], n)
+        yield counted
         drops = CounterMetricFamily(
             "weavegraph_sink_dropped_events", "Events an event bus dropped for a sink", labels=["sink"]
         )
@@ -160,10 +179,9 @@ class MetricsSink:
         self.name = name
         self.metrics = metrics_for(registry)
         self._bus = bus
-        self._by_type: dict[str, Any] = {}
+        self._counts: dict[str, int] = {}
         self._nodes: dict[str, tuple[Any, Any]] = {}
-        if bus is not None:
-            self.metrics.buses.watch(bus)
+        self.metrics.buses.watch(bus, self._counts)
 
     def _node(self, node: str) -> tuple[Any, Any]:
         """The (runs counter, duration histogram) children of `node`, looked up once."""
@@ -174,13 +192,12 @@ class MetricsSink:
         return found
 
     def handle(self, event: Event) -> None:
-        m = self.metrics
-        counter = self._by_type.get(event.type)
-        if counter is None:
-            counter = self._by_type[event.type] = m.events.labels(event.type)
-        counter.inc()
-        if event.type != "lifecycle":
+        kind = event.type
+        counts = self._counts
+        counts[kind] = counts.get(kind, 0) + 1  # read at scrape time: no lock per event
+        if kind != "lifecycle":
             return
+        m = self.metrics
         scope = event.scope
         if scope == "node.finish" or scope == "node.error":
             node = event.node_id or "?"
@@ -212,8 +229,7 @@ class MetricsSink:
             m.runs.labels(str(event.metadata.get("status", "unknown"))).inc()
 
     def close(self) -> None:
-        if self._bus is not None:
-            self.metrics.buses.retire(self._bus)
+        self.metrics.buses.retire(self._bus, self._counts)
 
     def __repr__(self) -> str:
         return f"MetricsSink(name={self.name!r})"
