@@ -237,7 +237,8 @@ class AppRunner(SessionKeeper):
         )
         kind = failure.kind
         attempts = attempts_of(failure.error) if kind in self.graph.guarded else None
-        self._emit(NodeFailed(step, kind.name, str(failure.error), attempts), session)
+        error_type = type(failure.error.__cause__ or failure.error).__name__  # spans: exception.type
+        self._emit(NodeFailed(step, kind.name, str(failure.error), attempts, error_type), session)
         await self._save(session)
 
     async def _run_to_completion(self, session: Session) -> None:

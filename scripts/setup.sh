@@ -5,7 +5,7 @@
 # step checks first, and pip runs only when pyproject.toml or the wanted extras changed (stamp .venv/.setup-stamp).
 # Usage: scripts/setup.sh [studio|test|package]
 #   studio   Qt's X/GL libraries and fonts (+ Xvfb when there is no display); extras studio,postgres,sse
-#   test     + PostgreSQL server, Xvfb, binutils; extras studio,postgres,sse,dev,packaging,bench
+#   test     + PostgreSQL server, Xvfb, binutils; extras studio,postgres,sse,dev,packaging,bench,otel,metrics
 #   package  + binutils (PyInstaller needs objcopy and strip); extras studio,postgres,packaging
 # Environment: PYTHON=/path/to/python3.x picks the interpreter; WEAVEGRAPH_SKIP_APT=1 skips the Debian step.
 set -euo pipefail
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 purpose="${1:-studio}"
 case "$purpose" in
 studio) extras="studio,postgres,sse" ;;
-test) extras="studio,postgres,sse,dev,packaging,bench" ;;
+test) extras="studio,postgres,sse,dev,packaging,bench,otel,metrics" ;;
 package) extras="studio,postgres,packaging" ;;
 *)
     echo "usage: scripts/setup.sh [studio|test|package]" >&2

@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     import engine.cli.browse as browse
     import engine.cli.run as run
     import engine.cli.transfer as transfer
+    from engine.observability.cli import add_run_options
 
     common = _common()
     parser = argparse.ArgumentParser(
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust", action="store_true", help="allow (and remember) the document's Python imports")
     _progress(p)
     _json(p)
+    add_run_options(p)  # --metrics-port, --grace-s (engine/observability/cli.py)
     p.set_defaults(func=run.cmd_run)
 
     p = sub.add_parser("step", parents=[common], help="run one iterative invocation of a session")
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust", action="store_true", help="allow (and remember) the document's Python imports")
     _progress(p)
     _json(p)
+    add_run_options(p)
     p.set_defaults(func=run.cmd_step)
 
     p = sub.add_parser("validate", parents=[common], help="check a graph document (exit 0 valid, 2 not)")

@@ -36,6 +36,8 @@ from engine.graph.document import (
     load_document,
     validate_document,
 )
+from engine.observability.cli import RunControl
+from engine.observability.shutdown import Stopped
 from engine.state import VersionedState
 from engine.types import JSON
 
@@ -88,9 +90,12 @@ def _app(doc: GraphDocument) -> Any:
 
 
 @asynccontextmanager
-async def _runner(app: Any, url: str, events: str | None, progress: Progress) -> AsyncIterator[Any]:
+async def _runner(
+    app: Any, url: str, events: str | None, progress: Progress, control: RunControl
+) -> AsyncIterator[Any]:
     """A runner over the checkpointer at `url` (`engine.open_runner`); lifecycle events go to the `--events`
-    file and move the step counter on stderr. Storage failures become one line (exit 1)."""
+    file, move the step counter on stderr and feed tracing/metrics (`control`). Storage failures become one
+    line (exit 1)."""
     from engine.events.bus import EventBus
     from engine.events.sinks import FunctionSink, JsonLinesSink
     from engine.launch import open_runner
@@ -104,11 +109,12 @@ async def _runner(app: Any, url: str, events: str | None, progress: Progress) ->
             FunctionSink(lambda e: progress.advance() if e.scope == "step.end" else None, name="progress")
         )
     bus = EventBus(buffer_capacity=EVENT_BUFFER, sinks=sinks)
+    observed = control.attach(bus, app)  # tracing (OTEL_*) and --metrics-port sinks
     SECRETS.add_url(url)
     try:
         try:
             runner = await open_runner(
-                app, url, event_bus=bus, lifecycle_events=bool(events) or progress.enabled
+                app, url, event_bus=bus, lifecycle_events=bool(events) or progress.enabled or observed
             )
         except CheckpointerError as exc:
             raise CliError(f"cannot open {shown_url(url)}: {SECRETS.scrub(str(exc))}") from exc
@@ -168,6 +174,12 @@ def _run_failed(exc: BaseException) -> CliError:
     return CliError(f"run failed: {exc}", EXIT_FAILED, [f"weavegraph: run failed: {exc}"])
 
 
+async def _whole_run(runner: Any, session_id: str, state: VersionedState) -> VersionedState:
+    await runner.create_session(session_id, state)
+    final: VersionedState = await runner.run_until_complete(session_id)
+    return final
+
+
 async def cmd_run(args: argparse.Namespace) -> int:
     """Run a whole session of the document (in memory unless --db)."""
     doc = _document(args.doc)
@@ -176,14 +188,18 @@ async def cmd_run(args: argparse.Namespace) -> int:
     app = _app(doc)
     session_id = args.session or f"run-{uuid.uuid4()}"
     url = args.db or "memory:"
-    with Progress("run: steps", None, enabled=args.progress or None) as bar:
-        async with _runner(app, url, args.events, bar) as runner:
+    control = RunControl(args, warn, graph_name=doc.name)
+    with Progress("run: steps", None, enabled=args.progress or None) as bar, control:
+        async with _runner(app, url, args.events, bar, control) as runner:
             await _warn_if_other_graph(runner, session_id)
             try:
-                await runner.create_session(session_id, state)
-                final = await runner.run_until_complete(session_id)
+                final = await control.run(
+                    _whole_run(runner, session_id, state), runner=runner, session_id=session_id
+                )
             except RunnerError as exc:
                 raise _run_failed(exc) from exc
+            except Stopped as exc:  # SIGTERM/SIGINT: saved, sinks drained and storage closed on the way out
+                raise CliError(exc.line, exc.code) from exc
             step = runner.get_session(session_id).step
     _print_result(args, session_id, step, final, "completed")
     return EXIT_OK
@@ -204,14 +220,19 @@ async def cmd_step(args: argparse.Namespace) -> int:
         extra=patch_state.extra if "extra" in patch else None,
     )
     url = args.db or default_db_url()
-    with Progress("step: steps", None, enabled=args.progress or None) as bar:
-        async with _runner(app, url, args.events, bar) as runner:
+    control = RunControl(args, warn, graph_name=doc.name)
+    with Progress("step: steps", None, enabled=args.progress or None) as bar, control:
+        async with _runner(app, url, args.events, bar, control) as runner:
             await _warn_if_other_graph(runner, args.session)
             try:
                 await runner.create_iterative_session(args.session, document_input_state(doc), "Start")
-                final = await runner.invoke_next(args.session, partial, "Start")
+                final = await control.run(
+                    runner.invoke_next(args.session, partial, "Start"), runner=runner, session_id=args.session
+                )
             except RunnerError as exc:
                 raise _run_failed(exc) from exc
+            except Stopped as exc:
+                raise CliError(exc.line, exc.code) from exc
             step = runner.get_session(args.session).step
     _print_result(args, args.session, step, final, "invoked")
     return EXIT_OK

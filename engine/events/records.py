@@ -203,6 +203,7 @@ class NodeFailed(LifecycleRecord):
     node: str
     error: str
     attempts: int | None = None
+    error_type: str | None = None  # the exception class of the node's own error (spans' exception.type)
 
     @property
     def node_id(self) -> str | None:
@@ -212,9 +213,12 @@ class NodeFailed(LifecycleRecord):
         return f"{self.node} failed: {self.error}"
 
     def own_metadata(self) -> dict[str, JSON]:
-        if self.attempts is None:
-            return {"error": self.error}
-        return {"error": self.error, "attempts": self.attempts}
+        meta: dict[str, JSON] = {"error": self.error}
+        if self.attempts is not None:
+            meta["attempts"] = self.attempts
+        if self.error_type is not None:
+            meta["error_type"] = self.error_type
+        return meta
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +344,11 @@ _READERS: dict[str, Callable[[Event, int, dict[str, Any]], LifecycleRecord]] = {
     ),
     "node.skip": lambda e, s, m: NodeSkip(s, e.node_id or "", _str(m.get("reason"))),
     "node.error": lambda e, s, m: NodeFailed(
-        s, e.node_id or "", _str(m.get("error")), _int(m.get("attempts"))
+        s,
+        e.node_id or "",
+        _str(m.get("error")),
+        _int(m.get("attempts")),
+        m["error_type"] if isinstance(m.get("error_type"), str) else None,
     ),
     "step.end": lambda e, s, m: StepEnd(
         s,

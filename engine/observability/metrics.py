@@ -1,0 +1,267 @@
+"""Prometheus metrics from the runner's events (needs the `metrics` extra, prometheus-client).
+
+`MetricsSink` is an event-bus sink that updates these series of a `CollectorRegistry` (default: the
+process's global one):
+
+    weavegraph_events_total{type}                          every event the bus delivered, by event type
+    weavegraph_runs_total{status}                          finished runs and invocations (completed/error)
+    weavegraph_runs_active                                 runs started and not yet ended
+    weavegraph_steps_total                                 supersteps finished
+    weavegraph_node_runs_total{node}                       node runs finished (successful or failed)
+    weavegraph_node_failures_total{node}                   node runs that failed
+    weavegraph_node_retries_total{node}                    retries (node.retry events)
+    weavegraph_node_duration_seconds{node}                 histogram of node run time
+    weavegraph_checkpoint_saves_total{backend}             checkpoints saved
+    weavegraph_checkpoint_save_duration_seconds{backend}   histogram of checkpoint save time
+    weavegraph_checkpoint_save_bytes{backend}              histogram of saved bytes (when events carry it)
+    weavegraph_sink_dropped_events_total{sink}             events a bus dropped for a sink (read at scrape)
+    weavegraph_sink_errors_total{sink}                     sink failures (read at scrape)
+
+`serve_metrics(port)` exposes a registry over HTTP (`/metrics`); a port in use costs one warning line.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from engine.events.event import Event
+from engine.observability.warn import Warn
+
+__all__ = ["MetricsSink", "WeavegraphMetrics", "metrics_for", "serve_metrics"]
+
+_DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_BYTES_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216)
+
+
+class _BusCollector(Collector):
+    """Read when scraped: the sink drops and errors of the watched buses, and the event counts of the
+    metrics sinks (plain per-sink dicts the loop updates without a lock: a scrape copies them). What closed
+    buses and sinks counted is kept in `retire` (a counter never goes down)."""
+
+    def __init__(self) -> None:
+        self._buses: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._counts: list[dict[str, int]] = []
+        self._retired: dict[str, tuple[int, int]] = {}
+        self._retired_counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def watch(self, bus: Any, counts: dict[str, int]) -> None:
+        with self._lock:
+            if bus is not None:
+                self._buses.add(bus)
+            self._counts.append(counts)
+
+    def retire(self, bus: Any, counts: dict[str, int]) -> None:
+        with self._lock:
+            if bus is not None and bus in self._buses:
+                self._buses.discard(bus)
+                for name, (dropped, errors) in _health(bus).items():
+                    old = self._retired.get(name, (0, 0))
+                    self._retired[name] = (old[0] + dropped, old[1] + errors)
+            if any(c is counts for c in self._counts):
+                self._counts = [c for c in self._counts if c is not counts]
+                for kind, n in dict(counts).items():
+                    self._retired_counts[kind] = self._retired_counts.get(kind, 0) + n
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        with self._lock:
+            totals = dict(self._retired)
+            for bus in list(self._buses):
+                for name, (dropped, errors) in _health(bus).items():
+                    old = totals.get(name, (0, 0))
+                    totals[name] = (old[0] + dropped, old[1] + errors)
+            events = dict(self._retired_counts)
+            for counts in self._counts:
+                for kind, n in dict(counts).items():
+                    events[kind] = events.get(kind, 0) + n
+        counted = CounterMetricFamily(
+            "weavegraph_events", "Events delivered to the metrics sink", labels=["type"]
+        )
+        for kind, n in sorted(events.items()):
+            counted.add_metric([kind], n)
+        yield counted
+        drops = CounterMetricFamily(
+            "weavegraph_sink_dropped_events", "Events an event bus dropped for a sink", labels=["sink"]
+        )
+        failures = CounterMetricFamily("weavegraph_sink_errors", "Failures of an event sink", labels=["sink"])
+        for name, (dropped, failed) in sorted(totals.items()):
+            drops.add_metric([name], dropped)
+            failures.add_metric([name], failed)
+        yield drops
+        yield failures
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        return iter(())
+
+
+def _health(bus: Any) -> dict[str, tuple[int, int]]:
+    out: dict[str, tuple[int, int]] = {}
+    for row in bus.sink_health():
+        old = out.get(row.sink, (0, 0))
+        out[row.sink] = (old[0] + row.dropped, old[1] + row.error_count)
+    return out
+
+
+class WeavegraphMetrics:
+    """The metric objects of one registry (created once per registry by `metrics_for`)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        r = registry
+        self.events = Counter(
+            "weavegraph_events", "Events delivered to the metrics sink", ["type"], registry=r
+        )
+        self.runs = Counter("weavegraph_runs", "Runs and invocations that ended", ["status"], registry=r)
+        self.runs_active = Gauge("weavegraph_runs_active", "Runs started and not yet ended", registry=r)
+        self.steps = Counter("weavegraph_steps", "Supersteps finished", registry=r)
+        self.node_runs = Counter("weavegraph_node_runs", "Node runs that ended", ["node"], registry=r)
+        self.node_failures = Counter(
+            "weavegraph_node_failures", "Node runs that failed", ["node"], registry=r
+        )
+        self.node_retries = Counter("weavegraph_node_retries", "Node retries", ["node"], registry=r)
+        self.node_duration = Histogram(
+            "weavegraph_node_duration_seconds",
+            "Node run time",
+            ["node"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.saves = Counter("weavegraph_checkpoint_saves", "Checkpoints saved", ["backend"], registry=r)
+        self.save_duration = Histogram(
+            "weavegraph_checkpoint_save_duration_seconds",
+            "Checkpoint save time",
+            ["backend"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.save_bytes = Histogram(
+            "weavegraph_checkpoint_save_bytes",
+            "Checkpoint save size",
+            ["backend"],
+            buckets=_BYTES_BUCKETS,
+            registry=r,
+        )
+        self.buses = _BusCollector()
+        r.register(self.buses)
+
+
+_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, WeavegraphMetrics] = weakref.WeakKeyDictionary()
+_by_registry_lock = threading.Lock()
+
+
+def metrics_for(registry: CollectorRegistry | None = None) -> WeavegraphMetrics:
+    """The metric objects registered in `registry` (default: the global one), created the first time."""
+    reg = REGISTRY if registry is None else registry
+    with _by_registry_lock:
+        found = _by_registry.get(reg)
+        if found is None:
+            found = _by_registry[reg] = WeavegraphMetrics(reg)
+        return found
+
+
+class MetricsSink:
+    """Updates the `weavegraph_*` series from events (see the module docstring). `bus`: the bus whose sink
+    drops and errors are reported (the one this sink is attached to)."""
+
+    non_blocking = True  # counter updates are quick and thread-safe: stay on the loop
+    blocking = False
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, bus: Any = None, name: str = "prometheus"
+    ) -> None:
+        self.name = name
+        self.metrics = metrics_for(registry)
+        self._bus = bus
+        self._counts: dict[str, int] = {}
+        self._nodes: dict[str, tuple[Any, Any]] = {}
+        self.metrics.buses.watch(bus, self._counts)
+
+    def _node(self, node: str) -> tuple[Any, Any]:
+        """The (runs counter, duration histogram) children of `node`, looked up once."""
+        found = self._nodes.get(node)
+        if found is None:
+            m = self.metrics
+            found = self._nodes[node] = (m.node_runs.labels(node), m.node_duration.labels(node))
+        return found
+
+    def handle(self, event: Event) -> None:
+        kind = event.type
+        counts = self._counts
+        counts[kind] = counts.get(kind, 0) + 1  # read at scrape time: no lock per event
+        if kind != "lifecycle":
+            return
+        m = self.metrics
+        scope = event.scope
+        if scope == "node.finish" or scope == "node.error":
+            node = event.node_id or "?"
+            runs, duration = self._node(node)
+            runs.inc()
+            if scope == "node.error":
+                m.node_failures.labels(node).inc()
+            ms = event.metadata.get("duration_ms")
+            if isinstance(ms, int | float):
+                duration.observe(ms / 1000.0)
+        elif scope == "step.end":
+            m.steps.inc()
+        elif scope == "checkpoint.saved":
+            meta = event.metadata
+            backend = str(meta.get("backend", "unknown"))
+            m.saves.labels(backend).inc()
+            ms = meta.get("duration_ms")
+            if isinstance(ms, int | float):
+                m.save_duration.labels(backend).observe(ms / 1000.0)
+            size = meta.get("bytes")
+            if isinstance(size, int):
+                m.save_bytes.labels(backend).observe(size)
+        elif scope == "node.retry":
+            m.node_retries.labels(event.node_id or "?").inc()
+        elif scope == "run.start":
+            m.runs_active.inc()
+        elif scope == "run.end":
+            m.runs_active.dec()
+            m.runs.labels(str(event.metadata.get("status", "unknown"))).inc()
+
+    def close(self) -> None:
+        self.metrics.buses.retire(self._bus, self._counts)
+
+    def __repr__(self) -> str:
+        return f"MetricsSink(name={self.name!r})"
+
+
+class MetricsServer:
+    """A running `/metrics` HTTP endpoint; `close()` stops it."""
+
+    def __init__(self, server: Any, thread: threading.Thread, port: int) -> None:
+        self._server = server
+        self._thread = thread
+        self.port = port
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def serve_metrics(
+    port: int, *, addr: str = "0.0.0.0", registry: CollectorRegistry | None = None, warn: Warn
+) -> MetricsServer | None:
+    """Serve `registry` (default: the global one) on `addr:port`; None and one warning line when the port
+    cannot be bound (in use, no permission), so the run goes on without it."""
+    reg = REGISTRY if registry is None else registry
+    metrics_for(reg)  # the series exist (at zero) from the first scrape
+    try:
+        server, thread = start_http_server(port, addr=addr, registry=reg)
+    except OSError as exc:
+        warn(
+            f"weavegraph: warning: metrics are not served: cannot listen on {addr}:{port} "
+            f"({exc.strerror or exc})"
+        )
+        return None
+    return MetricsServer(server, thread, server.server_address[1])
