@@ -1,0 +1,271 @@
+"""Synchronous whole-file work on a LangGraph SQLite database, run in a worker thread by the reader: decoding
+one checkpoint, reading the prune skeleton, the analytics scan, and the prune itself (the only writer)."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import os
+import sqlite3
+import urllib.parse
+from collections import Counter, defaultdict
+from typing import Any
+
+from engine.foreign.langgraph.decode import Decoder, checkpoint_time, parse_version, to_jsonable
+from engine.foreign.langgraph.msgpack_spans import MsgpackError, _map_header, _str, channel_spans, top_level
+from engine.foreign.langgraph.plan import Node, PrunePlan, plan_prune
+from engine.foreign.langgraph.records import (
+    ChannelBytes,
+    CheckpointDetail,
+    CheckpointInfo,
+    PendingWrite,
+    RepeatedBlob,
+    StorageReport,
+    ThreadInfo,
+    ThreadKey,
+    Value,
+)
+
+TASKS = "__pregel_tasks"
+DELTA_MARKERS = ("counters_since_delta_snapshot", "delta_writes_versioned")
+
+
+def decode_checkpoint(
+    decoder: Decoder, info: CheckpointInfo, type_: str | None, blob: bytes | None, writes: list[Any]
+) -> CheckpointDetail:
+    pending = [
+        PendingWrite(str(task), str(path or ""), int(idx), str(channel), decoder.value(wtype, value))
+        for task, path, idx, channel, wtype, value in writes
+    ]
+    blob = bytes(blob or b"")
+    channels: dict[str, Value] = {}
+    if type_ == "msgpack":
+        try:
+            spans = channel_spans(blob)
+            head = top_level(blob, ("v", "channel_versions", "versions_seen"))
+        except MsgpackError as exc:
+            return CheckpointDetail(info, {}, {}, {}, pending, None, f"the checkpoint cannot be read: {exc}")
+        for name, (start, end) in spans.items():
+            channels[name] = decoder.value("msgpack", blob[start:end])
+        versions = head.get("channel_versions")
+        seen = head.get("versions_seen")
+        fmt = head.get("v")
+        return CheckpointDetail(
+            info,
+            channels,
+            dict(versions) if isinstance(versions, dict) else {},
+            {str(k): dict(v) for k, v in seen.items() if isinstance(v, dict)}
+            if isinstance(seen, dict)
+            else {},
+            pending,
+            fmt if isinstance(fmt, int) else None,
+        )
+    whole = decoder.value(type_, blob)  # older "json" checkpoints, or pickle
+    if not whole.decoded or not isinstance(whole.value, dict):
+        return CheckpointDetail(info, {}, {}, {}, pending, None, whole.error or "the checkpoint is not a map")
+    doc = whole.value
+    for name, value in dict(doc.get("channel_values") or {}).items():
+        channels[str(name)] = Value(None, len(json.dumps(value, default=str)), True, to_jsonable(value))
+    return CheckpointDetail(
+        info,
+        channels,
+        dict(doc.get("channel_versions") or {}),
+        {str(k): dict(v) for k, v in dict(doc.get("versions_seen") or {}).items()},
+        pending,
+        doc.get("v") if isinstance(doc.get("v"), int) else None,
+    )
+
+
+def _format_version(head: bytes | None) -> int:
+    """The checkpoint's "v" from the first bytes of its msgpack map (LangGraph writes "v" first); 1 when
+    it cannot be told (the planner then keeps what an old format might need)."""
+    if not head:
+        return 1
+    try:
+        _count, pos = _map_header(head, 0)
+        key, pos = _str(head, pos)
+    except (MsgpackError, IndexError):
+        return 1
+    if key == "v" and pos < len(head) and head[pos] <= 0x7F:
+        return int(head[pos])
+    return 1
+
+
+def read_nodes(conn: sqlite3.Connection) -> list[Node]:
+    writes: dict[tuple[str, str, str], tuple[int, int, bool]] = {}
+    for t, ns, cid, n, size, sends in conn.execute(
+        "SELECT thread_id, checkpoint_ns, checkpoint_id, COUNT(*), SUM(COALESCE(length(value), 0)), "
+        f"MAX(channel = '{TASKS}') FROM writes GROUP BY thread_id, checkpoint_ns, checkpoint_id"
+    ):
+        writes[(t, ns, cid)] = (int(n), int(size or 0), bool(sends))
+    nodes: list[Node] = []
+    for t, ns, cid, parent, size, head, meta in conn.execute(
+        "SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
+        "COALESCE(length(checkpoint), 0) + COALESCE(length(metadata), 0), "
+        "CASE WHEN type = 'msgpack' THEN substr(checkpoint, 1, 8) END, CAST(metadata AS TEXT) "
+        "FROM checkpoints"
+    ):
+        n, wsize, sends = writes.get((t, ns, cid), (0, 0, False))
+        text = meta or ""
+        delta = any(m in text for m in DELTA_MARKERS)
+        root = None
+        if ":" in ns and text:
+            try:
+                parents = json.loads(text).get("parents") or {}
+                root = parents.get("") if isinstance(parents, dict) else None
+            except (ValueError, AttributeError):
+                root = None
+        nodes.append(
+            Node(
+                ThreadKey(t, ns),
+                cid,
+                parent,
+                int(size),
+                n,
+                wsize,
+                _format_version(bytes(head) if head is not None else None),
+                sends,
+                delta,
+                root,
+            )
+        )
+    return nodes
+
+
+def read_nodes_at(uri: str, timeout: float) -> list[Node]:
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout)
+    try:
+        return read_nodes(conn)
+    finally:
+        conn.close()
+
+
+def analytics(
+    uri: str, path: str, timeout: float, threads: list[ThreadInfo], keep_last: tuple[int, ...], top: int
+) -> StorageReport:
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout)
+    try:
+        nodes = read_nodes(conn)
+        by_channel: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        digests: dict[str, set[bytes]] = defaultdict(set)
+        copies: Counter[tuple[str, bytes]] = Counter()
+        sizes: dict[tuple[str, bytes], int] = {}
+        largest: list[tuple[int, str, str, str]] = []
+        cur = conn.execute(
+            "SELECT thread_id, checkpoint_ns, checkpoint_id, type, checkpoint, "
+            "COALESCE(length(checkpoint), 0) + COALESCE(length(metadata), 0) FROM checkpoints"
+        )
+        for t, ns, cid, type_, blob, size in cur:
+            item = (int(size), cid, t, ns)
+            if len(largest) < top:
+                heapq.heappush(largest, item)
+            elif item > largest[0]:
+                heapq.heapreplace(largest, item)
+            if type_ != "msgpack" or blob is None:
+                continue
+            try:
+                spans = channel_spans(blob)
+            except MsgpackError:
+                continue
+            view = memoryview(blob)
+            for name, (start, end) in spans.items():
+                digest = hashlib.blake2b(view[start:end], digest_size=12).digest()
+                stats = by_channel[name]
+                stats[0] += end - start
+                stats[1] += 1
+                digests[name].add(digest)
+                copies[(name, digest)] += 1
+                sizes[(name, digest)] = end - start
+        repeated = [
+            RepeatedBlob(name, digest.hex(), sizes[(name, digest)], n)
+            for (name, digest), n in copies.items()
+            if n > 1
+        ]
+        repeated.sort(key=lambda r: (-r.wasted, r.channel))
+        channels = [ChannelBytes(name, s[0], s[1], len(digests[name])) for name, s in by_channel.items()]
+        channels.sort(key=lambda c: (-c.bytes, c.channel))
+        writes_total = int(conn.execute("SELECT COUNT(*) FROM writes").fetchone()[0])
+        page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        free = int(conn.execute("PRAGMA freelist_count").fetchone()[0]) * page_size
+        try:
+            tables = {
+                str(n): int(s) for n, s in conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")
+            }
+        except sqlite3.DatabaseError:
+            tables = {}
+    finally:
+        conn.close()
+    infos = [
+        CheckpointInfo(ThreadKey(t, ns), cid, None, None, None, checkpoint_time(cid), size, 0)
+        for size, cid, t, ns in sorted(largest, reverse=True)
+    ]
+    wal = path + "-wal"
+    return StorageReport(
+        "sqlite",
+        len(nodes),
+        writes_total,
+        sorted(threads, key=lambda t: (-t.bytes, t.key)),
+        channels,
+        infos,
+        repeated[:top],
+        sum(r.wasted for r in repeated),
+        tables,
+        os.path.getsize(path),
+        os.path.getsize(wal) if os.path.exists(wal) else 0,
+        free,
+        page_size,
+        [plan_prune(nodes, n).summary for n in keep_last],
+    )
+
+
+def apply_prune(
+    path: str, keep_last: int, thread_ids: list[str] | None, vacuum: bool, timeout: float
+) -> PrunePlan:
+    """Keep-last-N for real: plan and delete inside one IMMEDIATE transaction (no writer can slip in between),
+    then VACUUM when asked. Opens the existing file read-write (`mode=rw`: never creates one)."""
+    from engine.foreign.langgraph.sqlite_reader import check_tables
+
+    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rw"
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    try:
+        tables = {
+            str(name): {str(r[1]) for r in conn.execute(f"PRAGMA table_info({name})")}
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        }
+        check_tables(conn, tables, path)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            plan = plan_prune(read_nodes(conn), keep_last, thread_ids)
+            conn.execute("CREATE TEMP TABLE doomed (thread_id TEXT, checkpoint_ns TEXT, checkpoint_id TEXT)")
+            conn.executemany(
+                "INSERT INTO temp.doomed VALUES (?, ?, ?)",
+                ((k.thread_id, k.checkpoint_ns, cid) for k, ids in plan.delete.items() for cid in ids),
+            )
+            for table in ("writes", "checkpoints"):
+                conn.execute(
+                    f"DELETE FROM main.{table} WHERE (thread_id, checkpoint_ns, checkpoint_id) IN "
+                    "(SELECT thread_id, checkpoint_ns, checkpoint_id FROM temp.doomed)"
+                )
+            conn.execute("DROP TABLE temp.doomed")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if vacuum:
+            conn.execute("VACUUM")
+        return plan
+    finally:
+        conn.close()
+
+
+def vacuum(path: str, timeout: float) -> None:
+    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rw"
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    try:
+        conn.execute("VACUUM")
+    finally:
+        conn.close()
+
+
+__all__ = ["analytics", "apply_prune", "decode_checkpoint", "parse_version", "read_nodes", "vacuum"]
