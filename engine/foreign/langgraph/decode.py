@@ -99,7 +99,32 @@ class Decoder:
             return Value(type_, size, False, None, str(exc))
         except Exception as exc:  # a corrupt blob is shown as undecodable, whatever the library raised
             return Value(type_, size, False, None, f"cannot decode ({type(exc).__name__}: {exc})"[:300])
-        return Value(type_, size, True, to_jsonable(obj))
+        odd = non_plain_type(obj)
+        return Value(type_, size, True, to_jsonable(obj), None, odd is None, odd)
+
+
+def non_plain_type(obj: Any, _depth: int = 0) -> str | None:
+    """None when `obj` is plain JSON data (None, bool, int, finite float, str, lists, str-keyed dicts), else
+    the name of the first type in it that is not."""
+    if obj is None or isinstance(obj, bool | int | str):
+        return None
+    if isinstance(obj, float):
+        return None if obj == obj and obj not in (float("inf"), float("-inf")) else "non-finite float"
+    if _depth > 64:
+        return "deeply nested value"
+    if isinstance(obj, list):
+        for item in obj:
+            if (odd := non_plain_type(item, _depth + 1)) is not None:
+                return odd
+        return None
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                return f"{type(k).__name__} key"
+            if (odd := non_plain_type(v, _depth + 1)) is not None:
+                return odd
+        return None
+    return type(obj).__name__
 
 
 def to_jsonable(obj: Any, _depth: int = 0) -> Any:

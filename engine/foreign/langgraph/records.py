@@ -104,6 +104,10 @@ class Value:
     decoded: bool
     value: Any = None
     error: str | None = None
+    plain: bool = True
+    """Whether the decoded value was plain JSON data (False for datetimes, sets, messages, objects)."""
+    python_type: str | None = None
+    """The type of the first value that is not plain JSON data, when `plain` is False."""
 
 
 @dataclass(frozen=True, slots=True)
