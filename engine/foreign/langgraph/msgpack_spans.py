@@ -30,35 +30,63 @@ def _uint(buf: bytes, pos: int, size: int) -> int:
     return int.from_bytes(buf[pos : pos + size], "big")
 
 
+def _table() -> list[tuple[int, int, int]]:
+    """(kind, a, b) per marker byte: 0 done, 1 fixmap, 2 fixarray, 3 fixstr, 4 fixed size a, 5 sized
+    (a bytes of length, b extra), 6 container (a bytes of count, b items per count), 7 invalid."""
+    out = []
+    for b in range(256):
+        if b <= 0x7F or b >= 0xE0:
+            out.append((0, 0, 0))
+        elif b <= 0x8F:
+            out.append((1, b & 0x0F, 0))
+        elif b <= 0x9F:
+            out.append((2, b & 0x0F, 0))
+        elif b <= 0xBF:
+            out.append((3, b & 0x1F, 0))
+        elif b in _FIXED:
+            out.append((4, _FIXED[b], 0))
+        elif b in _SIZED:
+            out.append((5, *_SIZED[b]))
+        elif b in _CONTAINER:
+            out.append((6, *_CONTAINER[b]))
+        else:
+            out.append((7, 0, 0))
+    return out
+
+
+_TABLE = _table()
+
+
 def skip(buf: bytes, pos: int) -> int:
     """The offset just after the value starting at `pos`."""
     remaining = 1
     end = len(buf)
+    table = _TABLE
     while remaining:
         remaining -= 1
         if pos >= end:
             raise MsgpackError(f"truncated at byte {pos}")
-        b = buf[pos]
+        kind, a, b = table[buf[pos]]
         pos += 1
-        if b <= 0x7F or b >= 0xE0:
+        if kind == 0:
             continue
-        if b <= 0x8F:
-            remaining += 2 * (b & 0x0F)
-        elif b <= 0x9F:
-            remaining += b & 0x0F
-        elif b <= 0xBF:
-            pos += b & 0x1F
-        elif b in _FIXED:
-            pos += _FIXED[b]
-        elif b in _SIZED:
-            width, extra = _SIZED[b]
-            pos += width + extra + _uint(buf, pos, width)
-        elif b in _CONTAINER:
-            width, per = _CONTAINER[b]
-            remaining += per * _uint(buf, pos, width)
-            pos += width
+        if kind == 1:
+            remaining += 2 * a
+        elif kind == 2:
+            remaining += a
+        elif kind == 3 or kind == 4:
+            pos += a
+        elif kind == 5:
+            if pos + a > end:
+                raise MsgpackError(f"truncated at byte {pos}")
+            pos += a + b + int.from_bytes(buf[pos : pos + a], "big")
+        elif kind == 6:
+            if pos + a > end:
+                raise MsgpackError(f"truncated at byte {pos}")
+            remaining += b * int.from_bytes(buf[pos : pos + a], "big")
+            pos += a
         else:
-            raise MsgpackError(f"invalid msgpack marker 0x{b:02x} at byte {pos - 1}")
+            raise MsgpackError(f"invalid msgpack marker 0x{buf[pos - 1]:02x} at byte {pos - 1}")
     if pos > end:
         raise MsgpackError(f"truncated: a value runs past the end ({pos} > {end})")
     return pos
@@ -104,9 +132,12 @@ def map_spans(buf: bytes, pos: int = 0) -> Iterator[tuple[str, int, int]]:
 
 def channel_spans(blob: bytes) -> dict[str, tuple[int, int]]:
     """{channel: (start, end)} of the `channel_values` of a msgpack-encoded LangGraph checkpoint."""
-    for key, start, _end in map_spans(blob):
-        if key == "channel_values":
-            return {name: (s, e) for name, s, e in map_spans(blob, start)}
+    count, pos = _map_header(blob, 0)
+    for _ in range(count):
+        key, pos = _str(blob, pos)
+        if key == "channel_values":  # walk into it; never skip it whole first
+            return {name: (s, e) for name, s, e in map_spans(blob, pos)}
+        pos = skip(blob, pos)
     return {}
 
 

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from engine.foreign.langgraph.records import PruneSummary, ThreadKey
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Node:
-    """What the planner needs of one checkpoint."""
+    """What the planner needs of one checkpoint (not frozen: 100,000 of them are built per scan, and a frozen
+    dataclass's __init__ is several times slower; treat it as read-only)."""
 
     key: ThreadKey
     checkpoint_id: str

@@ -93,42 +93,46 @@ def _format_version(head: bytes | None) -> int:
 
 
 def read_nodes(conn: sqlite3.Connection) -> list[Node]:
+    """The planner's view of every checkpoint, without reading checkpoint blobs in the common case: metadata
+    is read for subgraph-call namespaces (their root checkpoint) and for each chain's newest checkpoint (a
+    thread whose newest checkpoint carries DeltaChannel counters counts as a delta thread); the format
+    version is read only when some checkpoint's parent holds pending sends."""
     writes: dict[tuple[str, str, str], tuple[int, int, bool]] = {}
+    any_sends = False
     for t, ns, cid, n, size, sends in conn.execute(
         "SELECT thread_id, checkpoint_ns, checkpoint_id, COUNT(*), SUM(COALESCE(length(value), 0)), "
         f"MAX(channel = '{TASKS}') FROM writes GROUP BY thread_id, checkpoint_ns, checkpoint_id"
     ):
         writes[(t, ns, cid)] = (int(n), int(size or 0), bool(sends))
+        any_sends = any_sends or bool(sends)
+    delta_threads = {
+        str(t)
+        for t, meta in conn.execute(
+            "SELECT thread_id, CAST(metadata AS TEXT) FROM checkpoints WHERE (thread_id, checkpoint_ns, "
+            "checkpoint_id) IN (SELECT thread_id, checkpoint_ns, MAX(checkpoint_id) FROM checkpoints "
+            "GROUP BY thread_id, checkpoint_ns)"
+        )
+        if meta and any(m in meta for m in DELTA_MARKERS)
+    }
+    head = "CASE WHEN type = 'msgpack' THEN substr(checkpoint, 1, 8) END" if any_sends else "NULL"
     nodes: list[Node] = []
-    for t, ns, cid, parent, size, head, meta in conn.execute(
+    none = (0, 0, False)
+    for t, ns, cid, parent, size, first, meta in conn.execute(
         "SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
-        "COALESCE(length(checkpoint), 0) + COALESCE(length(metadata), 0), "
-        "CASE WHEN type = 'msgpack' THEN substr(checkpoint, 1, 8) END, CAST(metadata AS TEXT) "
-        "FROM checkpoints"
+        f"COALESCE(length(checkpoint), 0) + COALESCE(length(metadata), 0), {head}, "
+        "CASE WHEN instr(checkpoint_ns, ':') > 0 THEN CAST(metadata AS TEXT) END FROM checkpoints"
     ):
-        n, wsize, sends = writes.get((t, ns, cid), (0, 0, False))
-        text = meta or ""
-        delta = any(m in text for m in DELTA_MARKERS)
+        n, wsize, sends = writes.get((t, ns, cid), none)
         root = None
-        if ":" in ns and text:
+        if meta:
             try:
-                parents = json.loads(text).get("parents") or {}
+                parents = json.loads(meta).get("parents") or {}
                 root = parents.get("") if isinstance(parents, dict) else None
             except (ValueError, AttributeError):
                 root = None
+        fmt = _format_version(bytes(first)) if first is not None else (4 if not any_sends else 1)
         nodes.append(
-            Node(
-                ThreadKey(t, ns),
-                cid,
-                parent,
-                int(size),
-                n,
-                wsize,
-                _format_version(bytes(head) if head is not None else None),
-                sends,
-                delta,
-                root,
-            )
+            Node(ThreadKey(t, ns), cid, parent, size, n, wsize, fmt, sends, t in delta_threads, root)
         )
     return nodes
 
@@ -148,20 +152,23 @@ def analytics(
     try:
         nodes = read_nodes(conn)
         by_channel: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        digests: dict[str, set[bytes]] = defaultdict(set)
-        copies: Counter[tuple[str, bytes]] = Counter()
-        sizes: dict[tuple[str, bytes], int] = {}
+        copies: dict[tuple[str, bytes], list[int]] = {}  # (channel, digest) -> [copies, size]
         largest: list[tuple[int, str, str, str]] = []
+        blake = hashlib.blake2b
         cur = conn.execute(
             "SELECT thread_id, checkpoint_ns, checkpoint_id, type, checkpoint, "
             "COALESCE(length(checkpoint), 0) + COALESCE(length(metadata), 0) FROM checkpoints"
         )
+        floor = -1
         for t, ns, cid, type_, blob, size in cur:
-            item = (int(size), cid, t, ns)
-            if len(largest) < top:
-                heapq.heappush(largest, item)
-            elif item > largest[0]:
-                heapq.heapreplace(largest, item)
+            if size > floor:
+                item = (size, cid, t, ns)
+                if len(largest) < top:
+                    heapq.heappush(largest, item)
+                else:
+                    heapq.heapreplace(largest, item)
+                if len(largest) == top:
+                    floor = largest[0][0]
             if type_ != "msgpack" or blob is None:
                 continue
             try:
@@ -170,20 +177,22 @@ def analytics(
                 continue
             view = memoryview(blob)
             for name, (start, end) in spans.items():
-                digest = hashlib.blake2b(view[start:end], digest_size=12).digest()
+                length = end - start
                 stats = by_channel[name]
-                stats[0] += end - start
+                stats[0] += length
                 stats[1] += 1
-                digests[name].add(digest)
-                copies[(name, digest)] += 1
-                sizes[(name, digest)] = end - start
+                ident = (name, blake(view[start:end], digest_size=12).digest())
+                seen = copies.get(ident)
+                if seen is None:
+                    copies[ident] = [1, length]
+                else:
+                    seen[0] += 1
+        distinct: Counter[str] = Counter(name for name, _ in copies)
         repeated = [
-            RepeatedBlob(name, digest.hex(), sizes[(name, digest)], n)
-            for (name, digest), n in copies.items()
-            if n > 1
+            RepeatedBlob(name, digest.hex(), size, n) for (name, digest), (n, size) in copies.items() if n > 1
         ]
         repeated.sort(key=lambda r: (-r.wasted, r.channel))
-        channels = [ChannelBytes(name, s[0], s[1], len(digests[name])) for name, s in by_channel.items()]
+        channels = [ChannelBytes(name, s[0], s[1], distinct[name]) for name, s in by_channel.items()]
         channels.sort(key=lambda c: (-c.bytes, c.channel))
         writes_total = int(conn.execute("SELECT COUNT(*) FROM writes").fetchone()[0])
         page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])

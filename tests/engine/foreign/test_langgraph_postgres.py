@@ -40,8 +40,12 @@ async def _fingerprint(url: str) -> list[Any]:
     try:
         out = []
         for table in ("checkpoints", "checkpoint_blobs", "checkpoint_writes", "checkpoint_migrations"):
-            out.append(await conn.fetchval(f"SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"))
-        out.append(await conn.fetchval("SELECT SUM(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables"))
+            out.append(
+                await conn.fetchval(f"SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t")
+            )
+        out.append(
+            await conn.fetchval("SELECT SUM(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables")
+        )
         return out
     finally:
         await conn.close()
@@ -70,7 +74,11 @@ async def test_browse_threads_tree_values_and_writes(lg_pg: tuple[str, dict[str,
         waiting = await reader.load_checkpoint(ThreadKey("approve-waiting"))
         assert any(w.channel == "__interrupt__" and w.value.decoded for w in waiting.pending_writes)
         sub = next(t for t in page.items if t.key.checkpoint_ns)
-        assert (await reader.load_checkpoint(sub.key)).channels["items"].value == ["first", "inner-a", "inner-b"]
+        assert (await reader.load_checkpoint(sub.key)).channels["items"].value == [
+            "first",
+            "inner-a",
+            "inner-b",
+        ]
         records = await export_thread(reader, ThreadKey("chat-2"))
         assert records[-1]["state"]["messages"]["items"][0] == {"role": "user", "content": "hi 0"}
 
@@ -114,7 +122,9 @@ async def test_prune_keeps_everything_loadable_by_langgraph(lg_pg: tuple[str, di
         assert len(tuples) == 34 - applied.summary.checkpoints
         for tup in tuples:
             loaded = saver.get_tuple(tup.config)
-            assert loaded is not None and loaded.checkpoint["channel_values"] == tup.checkpoint["channel_values"]
+            assert (
+                loaded is not None and loaded.checkpoint["channel_values"] == tup.checkpoint["channel_values"]
+            )
         chat = chat_graph(saver)
         assert len(chat.get_state(cfg("chat-1")).values["messages"]) == 4
         approval = approval_graph(saver)

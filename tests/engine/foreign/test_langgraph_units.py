@@ -64,7 +64,9 @@ def _chain(thread: str, ns: str, n: int, root: str | None = None, start: int = 0
     out = []
     for i in range(start, start + n):
         parent = f"{ns}{i - 1:03d}" if i > start else None
-        out.append(Node(ThreadKey(thread, ns), f"{ns}{i:03d}", parent, 10, writes=1, write_bytes=5, root_parent=root))
+        out.append(
+            Node(ThreadKey(thread, ns), f"{ns}{i:03d}", parent, 10, writes=1, write_bytes=5, root_parent=root)
+        )
     return out
 
 
