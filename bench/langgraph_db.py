@@ -71,7 +71,8 @@ def build_database(path: Path, checkpoints: int, template: int = TEMPLATE) -> di
         copies = max(0, -(-checkpoints // per_thread) - 1)
         conn.execute("BEGIN")
         conn.execute(
-            "CREATE TEMP TABLE n AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ?) "
+            "CREATE TEMP TABLE n AS WITH RECURSIVE c(i) AS "
+            "(SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ?) "
             "SELECT i FROM c",
             (copies,),
         )
@@ -171,7 +172,8 @@ def run(checkpoints: int, repeat: int, keep: str | None = None) -> dict[str, Any
 def lines(result: dict[str, Any]) -> list[str]:
     db = result["database"]
     out = [
-        f"LangGraph SQLite database: {db.get('checkpoints', '?')} checkpoints in {db.get('threads', '?')} threads, "
+        f"LangGraph SQLite database: {db.get('checkpoints', '?')} checkpoints "
+        f"in {db.get('threads', '?')} threads, "
         f"{db['bytes'] / 1e6:.1f} MB (built in {db.get('build_s', '-')} s)"
     ]
     labels = {

@@ -49,7 +49,7 @@ async def open_langgraph(
     *,
     trust_types: bool = False,
     busy_timeout: float = 2.0,
-    timeout: float = 10.0,
+    connect_timeout: float = 10.0,
 ) -> LangGraphReader:
     """Open a LangGraph checkpoint database read-only (SQLite file or Postgres URL).
 
@@ -58,7 +58,9 @@ async def open_langgraph(
     `busy_timeout`), `StorageUnavailable` / `AuthenticationFailed` (Postgres) - all one-line messages."""
     backend, target = split_target(url)
     if backend == "postgres":
-        return await PostgresLangGraphReader.open(target, timeout=timeout, trust_types=trust_types)
+        return await PostgresLangGraphReader.open(
+            target, connect_timeout=connect_timeout, trust_types=trust_types
+        )
     return await SQLiteLangGraphReader.open(target, busy_timeout=busy_timeout, trust_types=trust_types)
 
 

@@ -13,8 +13,8 @@ Mapping (the same for the state viewer and `export`):
 - the frontier is the nodes LangGraph would run next (`branch:to:<node>` channels newer than the node saw).
 
 Anything else (a datetime, a set, a custom object, undecodable bytes) cannot become JSON without changing its
-meaning, so the state view shows it under `extra` as its display form while `export` refuses the thread, naming
-the channel and the checkpoint.
+meaning, so the state view shows it under `extra` as its display form while `export` refuses the thread,
+naming the channel and the checkpoint.
 """
 
 from __future__ import annotations
@@ -72,9 +72,10 @@ def _channel(name: str, value: Value, strict: bool) -> tuple[str, Any]:
 
 
 def state_json(detail: CheckpointDetail, *, strict: bool = False) -> dict[str, Any]:
-    """The checkpoint as our state JSON (`{"messages": {"version", "items"}, "extra": {...}, "errors": {...}}`,
-    ENGINE.md section 6), for the state viewer and the per-channel diff. `strict` raises `NotMappable` (naming
-    the channel) where a value does not map exactly; otherwise such values appear in `extra` as displayed."""
+    """The checkpoint as our state JSON (`{"messages": {"version", "items"}, "extra": {...}, "errors":
+    {...}}`, ENGINE.md section 6), for the state viewer and the per-channel diff. `strict` raises
+    `NotMappable` (naming the channel) where a value does not map exactly; otherwise such values appear in
+    `extra` as displayed."""
     messages: list[dict[str, str]] = []
     extra: dict[str, Any] = {}
     for name in sorted(detail.channels):
@@ -93,10 +94,10 @@ def state_json(detail: CheckpointDetail, *, strict: bool = False) -> dict[str, A
         else:
             extra[name] = mapped
     versions = detail.channel_versions
+    extra_version = max([parse_version(v) or 1 for k, v in versions.items() if not is_internal(k)] or [1])
     return {
         "messages": {"version": parse_version(versions.get("messages")) or 1, "items": messages},
-        "extra": {"version": max([parse_version(v) or 1 for k, v in versions.items() if not is_internal(k)] or [1]),
-                  "map": extra},
+        "extra": {"version": extra_version, "map": extra},
         "errors": {"version": 1, "items": []},
     }  # fmt: skip
 

@@ -4,7 +4,8 @@ data); values holding Python objects then stay raw (type tag and size).
 
 Opening a database never runs code from it: the serializer is built in LangGraph's strict mode, which
 revives only LangGraph's list of safe types (LangChain messages, datetimes, `Send`, `Interrupt`, ...);
-other objects come back as plain data. `trust_types=True` lets the serializer import the classes named in the data (LangGraph's
+other objects come back as plain data. `trust_types=True` lets the serializer import the classes named in
+the data (LangGraph's
 default; only for databases you wrote yourself).
 """
 

@@ -1,7 +1,8 @@
 """Byte spans of values inside a msgpack document, without decoding them (no msgpack library needed).
 
 The SQLite saver stores a whole checkpoint as one msgpack map; its `channel_values` map holds every
-channel's value. `channel_spans` finds where each value starts and ends, so sizes, content hashes and per-channel decoding
+channel's value. `channel_spans` finds where each value starts and ends, so sizes, content hashes and
+per-channel decoding
 work on the slice alone, and one corrupt channel never hides the others.
 """
 

@@ -89,7 +89,7 @@ class PostgresLangGraphReader:
 
     @classmethod
     async def open(
-        cls, url: str, *, timeout: float = 10.0, trust_types: bool = False
+        cls, url: str, *, connect_timeout: float = 10.0, trust_types: bool = False
     ) -> PostgresLangGraphReader:
         import asyncpg
 
@@ -98,7 +98,7 @@ class PostgresLangGraphReader:
         target, _ = postgres_target(url)
         with map_pg_errors(url, "opening read-only"):
             conn = await asyncpg.connect(
-                url, timeout=timeout, server_settings={"default_transaction_read_only": "on"}
+                url, timeout=connect_timeout, server_settings={"default_transaction_read_only": "on"}
             )
         try:
             with map_pg_errors(url, "checking the schema"):
@@ -216,8 +216,9 @@ class PostgresLangGraphReader:
         info = self._info(key, row, _json(row[4]))
         doc = _json(row[5])
         blobs = await self._fetch(
-            "SELECT b.channel, b.type, b.blob FROM checkpoints c CROSS JOIN LATERAL (SELECT b.channel, b.type, "
-            f"b.blob {_BLOB_JOIN}) b WHERE c.thread_id = $1 AND c.checkpoint_ns = $2 AND c.checkpoint_id = $3",
+            "SELECT b.channel, b.type, b.blob FROM checkpoints c CROSS JOIN LATERAL "
+            f"(SELECT b.channel, b.type, b.blob {_BLOB_JOIN}) b "
+            "WHERE c.thread_id = $1 AND c.checkpoint_ns = $2 AND c.checkpoint_id = $3",
             key.thread_id,
             key.checkpoint_ns,
             info.checkpoint_id,
@@ -279,7 +280,8 @@ class PostgresLangGraphReader:
             key=lambda r: (-r.wasted, r.channel),
         )
         largest = await self._fetch(
-            "SELECT thread_id, checkpoint_ns, checkpoint_id, pg_column_size(checkpoint) + pg_column_size(metadata) "
+            "SELECT thread_id, checkpoint_ns, checkpoint_id, "
+            "pg_column_size(checkpoint) + pg_column_size(metadata) "
             "FROM checkpoints ORDER BY 4 DESC LIMIT $1",
             top,
         )
@@ -324,7 +326,8 @@ async def read_nodes(fetch: Any) -> tuple[list[Node], dict[tuple[ThreadKey, str,
     sizes = {
         (ThreadKey(t, ns), str(ch), str(v)): int(s)
         for t, ns, ch, v, s in await fetch(
-            "SELECT thread_id, checkpoint_ns, channel, version, COALESCE(length(blob), 0) FROM checkpoint_blobs"
+            "SELECT thread_id, checkpoint_ns, channel, version, COALESCE(length(blob), 0) "
+            "FROM checkpoint_blobs"
         )
     }
     nodes = []
@@ -356,7 +359,7 @@ async def read_nodes(fetch: Any) -> tuple[list[Node], dict[tuple[ThreadKey, str,
 
 
 async def apply_prune(
-    url: str, keep_last: int, thread_ids: list[str] | None, vacuum: bool, timeout: float = 10.0
+    url: str, keep_last: int, thread_ids: list[str] | None, vacuum: bool, connect_timeout: float = 10.0
 ) -> PrunePlan:
     """Keep-last-N for real on a separate read-write connection, planned and applied in one transaction that
     holds a lock against the saver's writers; then VACUUM the three tables when asked."""
@@ -366,7 +369,7 @@ async def apply_prune(
 
     target, _ = postgres_target(url)
     with map_pg_errors(url, "opening for prune"):
-        conn = await asyncpg.connect(url, timeout=timeout)
+        conn = await asyncpg.connect(url, timeout=connect_timeout)
     try:
         with map_pg_errors(url, "pruning"):
             async with conn.transaction(isolation="repeatable_read"):

@@ -5,8 +5,8 @@ Rules, per thread:
 - Each chain (a thread's namespace) keeps its `keep_last` newest checkpoints (ids are time-ordered).
   A subgraph call's namespace (`"<node>:<task id>"`) belongs to the root checkpoint it started from
   (`metadata["parents"][""]`): it is kept (its newest `keep_last`) only while that root checkpoint is
-  kept, and goes whole otherwise. Namespaces without a task id (a subgraph with its own checkpointer) are chains of
-  their own.
+  kept, and goes whole otherwise. Namespaces without a task id (a subgraph with its own checkpointer) are
+  chains of their own.
 - Dependencies are kept too: a checkpoint of a thread that uses a `DeltaChannel` (its value is rebuilt from
   ancestors' writes) keeps its whole parent chain; a checkpoint of format version < 4 keeps its parent when
   the parent holds pending sends (`__pregel_tasks` writes), which LangGraph reads from there.

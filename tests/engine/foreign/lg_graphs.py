@@ -107,8 +107,8 @@ def cfg(thread: str, **extra: Any) -> Any:
 
 def populate(saver: Any) -> dict[str, Any]:
     """Write the standard test database with `saver`: chat threads (one forked by update_state), an
-    interrupted approval and a resumed one, a subgraph run, and a thread with non-JSON values. Returns facts to
-    check."""
+    interrupted approval and a resumed one, a subgraph run, and a thread with non-JSON values. Returns facts
+    to check."""
     chat = chat_graph(saver)
     for thread, turns in (("chat-1", 3), ("chat-2", 1)):
         for i in range(turns):

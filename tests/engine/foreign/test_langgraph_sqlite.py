@@ -319,7 +319,8 @@ async def test_prune_dry_run_then_apply_keeps_everything_loadable(lg_db: Path) -
         assert len(chat.get_state(cfg("chat-1")).values["messages"]) == 4
         orphans = conn.execute(
             "SELECT COUNT(*) FROM writes w WHERE NOT EXISTS (SELECT 1 FROM checkpoints c WHERE "
-            "c.thread_id = w.thread_id AND c.checkpoint_ns = w.checkpoint_ns AND c.checkpoint_id = w.checkpoint_id)"
+            "c.thread_id = w.thread_id AND c.checkpoint_ns = w.checkpoint_ns "
+            "AND c.checkpoint_id = w.checkpoint_id)"
         ).fetchone()[0]
         assert orphans == 0
     finally:
