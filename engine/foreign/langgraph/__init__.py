@@ -11,7 +11,7 @@ from engine.foreign.langgraph.api import (
     open_langgraph,
     prune_langgraph,
 )
-from engine.foreign.langgraph.convert import state_json
+from engine.foreign.langgraph.convert import state_json, versioned_state
 from engine.foreign.langgraph.decode import serializer_available
 from engine.foreign.langgraph.errors import LangGraphSchemaTooNew, NotALangGraphDatabase, ThreadNotExportable
 from engine.foreign.langgraph.pg_reader import PostgresLangGraphReader
@@ -33,6 +33,7 @@ from engine.foreign.langgraph.records import (
     Value,
 )
 from engine.foreign.langgraph.sqlite_reader import SQLiteLangGraphReader
+from engine.foreign.langgraph.text import prune_lines, report_lines
 
 __all__ = [
     "ChannelBytes",
@@ -61,6 +62,9 @@ __all__ = [
     "is_langgraph_database",
     "open_langgraph",
     "prune_langgraph",
+    "prune_lines",
+    "report_lines",
     "serializer_available",
     "state_json",
+    "versioned_state",
 ]

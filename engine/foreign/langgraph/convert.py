@@ -25,6 +25,7 @@ from typing import Any
 from engine.foreign.langgraph.decode import parse_version
 from engine.foreign.langgraph.errors import ThreadNotExportable
 from engine.foreign.langgraph.records import CheckpointDetail, Value
+from engine.state import VersionedState
 
 ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
 INTERNAL_PREFIXES = ("__", "branch:", "start:", "join:")
@@ -100,6 +101,13 @@ def state_json(detail: CheckpointDetail, *, strict: bool = False) -> dict[str, A
         "extra": {"version": extra_version, "map": extra},
         "errors": {"version": 1, "items": []},
     }  # fmt: skip
+
+
+def versioned_state(detail: CheckpointDetail) -> VersionedState:
+    """`state_json` as a `VersionedState`, so the studio's state viewer and per-channel diff take it as is."""
+    from engine.persistence.serde import state_from_json
+
+    return state_from_json(state_json(detail))
 
 
 def next_nodes(detail: CheckpointDetail) -> list[str]:

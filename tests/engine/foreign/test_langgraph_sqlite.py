@@ -23,11 +23,14 @@ from engine.foreign.langgraph import (
     is_langgraph_database,
     open_langgraph,
     prune_langgraph,
+    prune_lines,
+    report_lines,
     state_json,
+    versioned_state,
 )
 from engine.foreign.langgraph.decode import Decoder
 from engine.foreign.langgraph.msgpack_spans import channel_spans
-from engine.persistence.errors import StorageLocked, StorageNotFound
+from engine.persistence.errors import InvalidCheckpointerUrl, StorageLocked, StorageNotFound
 from tests.engine.foreign.conftest import snapshot
 from tests.engine.foreign.lg_graphs import approval_graph, cfg, chat_graph
 
@@ -385,3 +388,24 @@ async def test_export_refuses_values_that_are_not_json(lg_db: Path, tmp_path: Pa
     assert "channel 'tags'" in str(info.value) or "channel 'when'" in str(info.value)
     assert "not JSON" in str(info.value) and "\n" not in str(info.value)
     assert not out.exists()
+
+
+async def test_text_for_the_command_line_and_versioned_state(lg_db: Path) -> None:
+    async with await open_langgraph(f"sqlite://{lg_db}") as reader:
+        report = await reader.analytics(keep_last=(1,))
+        plan = await reader.plan_prune(1)
+        state = versioned_state(await reader.load_checkpoint(ThreadKey("chat-2")))
+    text = report_lines(report)
+    assert text[0] == "LangGraph sqlite database: 34 checkpoints, " + f"{report.writes} pending writes"
+    assert any(line.startswith("  messages: ") for line in text)
+    assert text[-1].startswith("keep last 1: would remove ")
+    lines = prune_lines(plan, dry_run=False)
+    assert lines[0].startswith(f"keep last 1: removed {plan.summary.checkpoints} checkpoints")
+    assert len(lines) == 1 + len(plan.delete)
+    assert [m.role_name for m in state.messages] == ["user", "assistant"] and state.extra == {"turns": 1}
+
+
+async def test_urls_that_name_no_langgraph_database(tmp_path: Path) -> None:
+    for bad in ("sqlite::memory:", "sqlite://", "mysql://host/db"):
+        with pytest.raises(InvalidCheckpointerUrl):
+            await open_langgraph(bad)
