@@ -14,7 +14,6 @@ from typing import Any
 
 from engine.foreign.langgraph import sqlite_scan
 from engine.foreign.langgraph.convert import export_record
-from engine.foreign.langgraph.errors import NotALangGraphDatabase
 from engine.foreign.langgraph.pg_reader import PostgresLangGraphReader
 from engine.foreign.langgraph.plan import PrunePlan
 from engine.foreign.langgraph.records import ThreadKey
@@ -116,7 +115,7 @@ async def export_thread(
     checkpoint that does not map (see `engine.foreign.langgraph.convert`)."""
     tree = await reader.checkpoint_tree(key)
     if not tree.nodes:
-        raise NotALangGraphDatabase(f"thread '{key.label}' has no checkpoints in {reader.location}")
+        raise LookupError(f"thread '{key.label}' has no checkpoints in {reader.location}")
     by_id = {n.checkpoint_id: n for n in tree.nodes}
     cid: str | None = checkpoint_id or tree.nodes[-1].checkpoint_id
     if cid not in by_id:

@@ -198,6 +198,7 @@ class StorageReport:
     channels: list[ChannelBytes]
     """Every channel, largest first."""
     largest_checkpoints: list[CheckpointInfo]
+    """The largest checkpoint rows, largest first (Postgres: by row size, without the shared blobs)."""
     repeated: list[RepeatedBlob]
     """The most wasteful repeated blobs, most wasted bytes first."""
     repeated_bytes: int
