@@ -152,3 +152,27 @@ async def test_newer_schema_is_refused_with_the_version(lg_pg: tuple[str, dict[s
 async def test_a_database_without_langgraph_tables_is_refused(postgres_url: str) -> None:
     with pytest.raises(NotALangGraphDatabase, match="checkpoint_migrations"):
         await open_langgraph(postgres_url)
+
+
+async def test_a_corrupt_blob_is_undecodable(lg_pg: tuple[str, dict[str, Any]]) -> None:
+    url, _ = lg_pg
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "UPDATE checkpoint_blobs SET blob = '\\xa3fffefd'::bytea "
+            "WHERE thread_id = 'chat-2' AND channel = 'messages'"
+        )
+        await conn.execute(
+            "UPDATE checkpoint_writes SET blob = '\\xc1'::bytea WHERE thread_id = 'approve-waiting'"
+        )
+    finally:
+        await conn.close()
+    async with await open_langgraph(url) as reader:
+        detail = await reader.load_checkpoint(ThreadKey("chat-2"))
+        assert not detail.channels["messages"].decoded and "cannot decode" in (
+            detail.channels["messages"].error or ""
+        )
+        assert detail.channels["turns"].decoded
+        waiting = await reader.load_checkpoint(ThreadKey("approve-waiting"))
+        assert waiting.pending_writes and all(not w.value.decoded for w in waiting.pending_writes)
+        assert (await reader.analytics()).checkpoints == 34
