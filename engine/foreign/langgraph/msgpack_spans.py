@@ -137,7 +137,14 @@ def channel_spans(blob: bytes) -> dict[str, tuple[int, int]]:
     for _ in range(count):
         key, pos = _str(blob, pos)
         if key == "channel_values":  # walk into it; never skip it whole first
-            return {name: (s, e) for name, s, e in map_spans(blob, pos)}
+            entries, pos = _map_header(blob, pos)
+            out: dict[str, tuple[int, int]] = {}
+            for _ in range(entries):
+                name, pos = _str(blob, pos)
+                end = skip(blob, pos)
+                out[name] = (pos, end)
+                pos = end
+            return out
         pos = skip(blob, pos)
     return {}
 

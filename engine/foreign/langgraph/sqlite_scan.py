@@ -10,6 +10,7 @@ import os
 import sqlite3
 import urllib.parse
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from engine.foreign.langgraph.decode import Decoder, checkpoint_time, parse_version, to_jsonable
@@ -28,6 +29,7 @@ from engine.foreign.langgraph.records import (
 )
 
 TASKS = "__pregel_tasks"
+Visitor = Callable[[str, str, str, int, "str | None", "bytes | None"], None]
 DELTA_MARKERS = ("counters_since_delta_snapshot", "delta_writes_versioned")
 
 
@@ -92,11 +94,12 @@ def _format_version(head: bytes | None) -> int:
     return 1
 
 
-def read_nodes(conn: sqlite3.Connection) -> list[Node]:
+def read_nodes(conn: sqlite3.Connection, visit: Visitor | None = None) -> list[Node]:
     """The planner's view of every checkpoint, without reading checkpoint blobs in the common case: metadata
     is read for subgraph-call namespaces (their root checkpoint) and for each chain's newest checkpoint (a
     thread whose newest checkpoint carries DeltaChannel counters counts as a delta thread); the format
-    version is read only when some checkpoint's parent holds pending sends."""
+    version is read only when some checkpoint's parent holds pending sends. `visit` (analytics) is called
+    with (thread, namespace, id, size, type, blob) for every row of the same pass, which then reads blobs."""
     writes: dict[tuple[str, str, str], tuple[int, int, bool]] = {}
     any_sends = False
     for t, ns, cid, n, size, sends in conn.execute(
@@ -117,11 +120,15 @@ def read_nodes(conn: sqlite3.Connection) -> list[Node]:
     head = "CASE WHEN type = 'msgpack' THEN substr(checkpoint, 1, 8) END" if any_sends else "NULL"
     nodes: list[Node] = []
     none = (0, 0, False)
-    for t, ns, cid, parent, size, first, meta in conn.execute(
+    blobs = ", type, checkpoint" if visit is not None else ""
+    for row in conn.execute(
         "SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
         f"COALESCE(length(checkpoint), 0) + COALESCE(length(metadata), 0), {head}, "
-        "CASE WHEN instr(checkpoint_ns, ':') > 0 THEN CAST(metadata AS TEXT) END FROM checkpoints"
+        f"CASE WHEN instr(checkpoint_ns, ':') > 0 THEN CAST(metadata AS TEXT) END{blobs} FROM checkpoints"
     ):
+        t, ns, cid, parent, size, first, meta = row[:7]
+        if visit is not None:
+            visit(t, ns, cid, size, row[7], row[8])
         n, wsize, sends = writes.get((t, ns, cid), none)
         root = None
         if meta:
@@ -150,18 +157,15 @@ def analytics(
 ) -> StorageReport:
     conn = sqlite3.connect(uri, uri=True, timeout=timeout)
     try:
-        nodes = read_nodes(conn)
         by_channel: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         copies: dict[tuple[str, bytes], list[int]] = {}  # (channel, digest) -> [copies, size]
         largest: list[tuple[int, str, str, str]] = []
         blake = hashlib.blake2b
-        cur = conn.execute(
-            "SELECT thread_id, checkpoint_ns, checkpoint_id, type, checkpoint, "
-            "COALESCE(length(checkpoint), 0) + COALESCE(length(metadata), 0) FROM checkpoints"
-        )
         floor = -1
-        for t, ns, cid, type_, blob, size in cur:
-            if size > floor:
+
+        def visit(t: str, ns: str, cid: str, size: int, type_: str | None, blob: bytes | None) -> None:
+            nonlocal floor
+            if top > 0 and size > floor:
                 item = (size, cid, t, ns)
                 if len(largest) < top:
                     heapq.heappush(largest, item)
@@ -170,11 +174,11 @@ def analytics(
                 if len(largest) == top:
                     floor = largest[0][0]
             if type_ != "msgpack" or blob is None:
-                continue
+                return
             try:
                 spans = channel_spans(blob)
             except MsgpackError:
-                continue
+                return
             view = memoryview(blob)
             for name, (start, end) in spans.items():
                 length = end - start
@@ -187,6 +191,8 @@ def analytics(
                     copies[ident] = [1, length]
                 else:
                     seen[0] += 1
+
+        nodes = read_nodes(conn, visit)
         distinct: Counter[str] = Counter(name for name, _ in copies)
         repeated = [
             RepeatedBlob(name, digest.hex(), size, n) for (name, digest), (n, size) in copies.items() if n > 1
