@@ -119,6 +119,7 @@ def read_nodes(conn: sqlite3.Connection, visit: Visitor | None = None) -> list[N
     }
     head = "CASE WHEN type = 'msgpack' THEN substr(checkpoint, 1, 8) END" if any_sends else "NULL"
     nodes: list[Node] = []
+    keys: dict[tuple[str, str], ThreadKey] = {}
     none = (0, 0, False)
     blobs = ", type, checkpoint" if visit is not None else ""
     for row in conn.execute(
@@ -138,9 +139,10 @@ def read_nodes(conn: sqlite3.Connection, visit: Visitor | None = None) -> list[N
             except (ValueError, AttributeError):
                 root = None
         fmt = _format_version(bytes(first)) if first is not None else (4 if not any_sends else 1)
-        nodes.append(
-            Node(ThreadKey(t, ns), cid, parent, size, n, wsize, fmt, sends, t in delta_threads, root)
-        )
+        key = keys.get((t, ns))
+        if key is None:  # one ThreadKey per chain, not per checkpoint
+            key = keys[(t, ns)] = ThreadKey(t, ns)
+        nodes.append(Node(key, cid, parent, size, n, wsize, fmt, sends, t in delta_threads, root))
     return nodes
 
 
