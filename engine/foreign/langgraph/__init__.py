@@ -10,6 +10,7 @@ from engine.foreign.langgraph.api import (
     is_langgraph_database,
     open_langgraph,
     prune_langgraph,
+    vacuum_langgraph,
 )
 from engine.foreign.langgraph.convert import state_json, versioned_state
 from engine.foreign.langgraph.decode import serializer_available
@@ -66,5 +67,6 @@ __all__ = [
     "report_lines",
     "serializer_available",
     "state_json",
+    "vacuum_langgraph",
     "versioned_state",
 ]

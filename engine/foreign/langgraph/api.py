@@ -103,6 +103,21 @@ async def prune_langgraph(
         )
 
 
+async def vacuum_langgraph(url: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
+    """VACUUM a LangGraph database on its own read-write connection (SQLite: returns free pages to the file
+    system; Postgres: `VACUUM (ANALYZE)` of the saver's tables). Writes, so only when the user asks."""
+    backend, target = split_target(url)
+    if backend == "postgres":
+        from engine.foreign.langgraph.pg_reader import vacuum
+
+        await vacuum(target)
+        return
+    reader = await SQLiteLangGraphReader.open(target)
+    await reader.aclose()
+    with map_sqlite_errors(target, "vacuuming"):
+        await asyncio.to_thread(sqlite_scan.vacuum, target, busy_timeout)
+
+
 async def export_thread(
     reader: LangGraphReader,
     key: ThreadKey,

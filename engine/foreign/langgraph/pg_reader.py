@@ -407,6 +407,24 @@ async def apply_prune(
         await conn.close()
 
 
+async def vacuum(url: str, connect_timeout: float = 10.0) -> None:
+    """VACUUM (ANALYZE) the saver's tables on a separate read-write connection (after checking the schema)."""
+    import asyncpg
+
+    from engine.persistence.pg_support import map_pg_errors
+
+    target, _ = postgres_target(url)
+    with map_pg_errors(url, "opening for VACUUM"):
+        conn = await asyncpg.connect(url, timeout=connect_timeout)
+    try:
+        with map_pg_errors(url, "vacuuming"):
+            async with conn.transaction(readonly=True):
+                await check_schema(conn, target)
+            await conn.execute("VACUUM (ANALYZE) checkpoints, checkpoint_blobs, checkpoint_writes")
+    finally:
+        await conn.close()
+
+
 def _json(value: Any) -> Any:
     if value is None:
         return {}

@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import sqlite3
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +50,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def read_only_uri(path: str, *, immutable: bool) -> str:
-    quoted = urllib.parse.quote(os.path.abspath(path))
-    return f"file:{quoted}?mode=ro" + ("&immutable=1" if immutable else "")
+    return sqlite_scan.file_uri(path, "ro", immutable=immutable)
 
 
 def sqlite_header(path: str) -> bytes:

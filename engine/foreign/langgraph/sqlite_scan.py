@@ -8,9 +8,9 @@ import heapq
 import json
 import os
 import sqlite3
-import urllib.parse
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from engine.foreign.langgraph.decode import Decoder, checkpoint_time, parse_version, to_jsonable
@@ -29,6 +29,13 @@ from engine.foreign.langgraph.records import (
 )
 
 TASKS = "__pregel_tasks"
+
+
+def file_uri(path: str, mode: str, *, immutable: bool = False) -> str:
+    """A SQLite `file:` URI for `path` (absolute, percent-encoded; `file:///C:/...` on Windows)."""
+    return Path(os.path.abspath(path)).as_uri() + f"?mode={mode}" + ("&immutable=1" if immutable else "")
+
+
 Visitor = Callable[[str, str, str, int, "str | None", "bytes | None"], None]
 DELTA_MARKERS = ("counters_since_delta_snapshot", "delta_writes_versioned")
 
@@ -243,8 +250,7 @@ def apply_prune(
     then VACUUM when asked. Opens the existing file read-write (`mode=rw`: never creates one)."""
     from engine.foreign.langgraph.sqlite_reader import check_tables
 
-    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rw"
-    conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    conn = sqlite3.connect(file_uri(path, "rw"), uri=True, timeout=timeout, isolation_level=None)
     try:
         tables = {
             str(name): {str(r[1]) for r in conn.execute(f"PRAGMA table_info({name})")}
@@ -277,8 +283,7 @@ def apply_prune(
 
 
 def vacuum(path: str, timeout: float) -> None:
-    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rw"
-    conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    conn = sqlite3.connect(file_uri(path, "rw"), uri=True, timeout=timeout, isolation_level=None)
     try:
         conn.execute("VACUUM")
     finally:

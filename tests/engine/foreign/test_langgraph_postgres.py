@@ -20,6 +20,7 @@ from engine.foreign.langgraph import (
     open_langgraph,
     prune_langgraph,
     state_json,
+    vacuum_langgraph,
 )
 from engine.foreign.langgraph.pg_reader import KNOWN_MIGRATION
 from tests.engine.foreign.lg_graphs import approval_graph, cfg, chat_graph, populate
@@ -176,3 +177,10 @@ async def test_a_corrupt_blob_is_undecodable(lg_pg: tuple[str, dict[str, Any]]) 
         waiting = await reader.load_checkpoint(ThreadKey("approve-waiting"))
         assert waiting.pending_writes and all(not w.value.decoded for w in waiting.pending_writes)
         assert (await reader.analytics()).checkpoints == 34
+
+
+async def test_vacuum_runs_and_keeps_the_data(lg_pg: tuple[str, dict[str, Any]]) -> None:
+    url, _ = lg_pg
+    await vacuum_langgraph(url)
+    async with await open_langgraph(url) as reader:
+        assert (await reader.list_threads()).total_count == 7

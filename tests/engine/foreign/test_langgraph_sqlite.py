@@ -26,6 +26,7 @@ from engine.foreign.langgraph import (
     prune_lines,
     report_lines,
     state_json,
+    vacuum_langgraph,
     versioned_state,
 )
 from engine.foreign.langgraph.decode import Decoder
@@ -409,3 +410,25 @@ async def test_urls_that_name_no_langgraph_database(tmp_path: Path) -> None:
     for bad in ("sqlite::memory:", "sqlite://", "mysql://host/db"):
         with pytest.raises(InvalidCheckpointerUrl):
             await open_langgraph(bad)
+
+
+async def test_a_path_with_uri_characters_opens_and_prunes(lg_db: Path) -> None:
+    odd = lg_db.parent / "my db #1?%20.sqlite"
+    lg_db.rename(odd)  # noqa: ASYNC240  # test setup
+    before = snapshot(odd)
+    async with await open_langgraph(odd) as reader:
+        assert (await reader.list_threads()).total_count == 7
+    assert snapshot(odd) == before
+    plan = await prune_langgraph(odd, 1)
+    assert plan.summary.checkpoints > 0 and sorted(p.name for p in odd.parent.iterdir()) == [odd.name]
+
+
+async def test_vacuum_returns_free_pages(lg_db: Path) -> None:
+    await prune_langgraph(lg_db, 1)
+    async with await open_langgraph(lg_db) as reader:
+        free = (await reader.analytics(keep_last=())).free_bytes
+    assert free and free > 0
+    await vacuum_langgraph(lg_db)
+    async with await open_langgraph(lg_db) as reader:
+        assert (await reader.analytics(keep_last=())).free_bytes == 0
+    assert _load_every_checkpoint(lg_db) > 0
