@@ -92,7 +92,7 @@ async def prune_langgraph(
     Preview first with `reader.plan_prune(keep_last)`; the returned plan says what was removed."""
     backend, target = split_target(url)
     if backend == "postgres":
-        from engine.foreign.langgraph.pg_reader import apply_prune
+        from engine.foreign.langgraph.pg_write import apply_prune
 
         return await apply_prune(target, keep_last, thread_ids, vacuum)
     reader = await SQLiteLangGraphReader.open(target)  # checks it is LangGraph's before anything is written
@@ -108,7 +108,7 @@ async def vacuum_langgraph(url: str | os.PathLike[str], *, busy_timeout: float =
     system; Postgres: `VACUUM (ANALYZE)` of the saver's tables). Writes, so only when the user asks."""
     backend, target = split_target(url)
     if backend == "postgres":
-        from engine.foreign.langgraph.pg_reader import vacuum
+        from engine.foreign.langgraph.pg_write import vacuum
 
         await vacuum(target)
         return
