@@ -1,5 +1,5 @@
 """Read-only reader of a LangGraph `PostgresSaver` database (tables `checkpoints`, `checkpoint_blobs`,
-`checkpoint_writes`, `checkpoint_migrations`), plus the prune that is its only writer.
+`checkpoint_writes`, `checkpoint_migrations`) (its writers, prune and VACUUM, are in pg_write.py).
 
 Read-only twice over: the connection sets `default_transaction_read_only = on` and every query runs in a
 `READ ONLY` transaction. A `checkpoint_migrations` version newer than `KNOWN_MIGRATION` is refused before any
