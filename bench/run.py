@@ -28,7 +28,16 @@ from bench.report import build_rows, format_table, studio_lines
 from bench.studio import run_studio
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKLOADS = {1: "chain", 2: "loop", 3: "fanout", 4: "sqlite", 5: "postgres", 6: "events", 7: "studio"}
+WORKLOADS = {
+    1: "chain",
+    2: "loop",
+    3: "fanout",
+    4: "sqlite",
+    5: "postgres",
+    6: "events",
+    7: "studio",
+    8: "lgdb",
+}
 LG_WORKLOADS = {"chain", "loop", "fanout", "sqlite"}
 
 
@@ -205,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
             say(f"[{number}] {name} ...")
             if name == "studio":
                 results[name] = run_studio(ROOT, quick=args.quick, say=say)
+                continue
+            if name == "lgdb":  # opening LangGraph databases (bench/langgraph_db.py); needs langgraph
+                from bench.langgraph_db import run_lgdb
+
+                results[name] = (
+                    run_lgdb(ROOT, quick=args.quick, say=say) if have_lg else {"status": "skipped"}
+                )
                 continue
             if name == "postgres":
                 from bench.pg import start_server
