@@ -8,7 +8,17 @@ from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QFrame, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-__all__ = ["NodeSearchPopup"]
+__all__ = ["NodeSearchPopup", "type_label"]
+
+
+
+def type_label(name: str, title: str | None) -> str:
+    """How a node type is named in the palette and the search popup: its title, plus the type name when
+    the title does not already say it ("Accumulate", "LLM (scripted) · scripted_llm")."""
+    title = (title or "").strip()
+    if not title or title.replace(" ", "_").lower() == name.lower():
+        return title or name
+    return f"{title} · {name}"
 
 
 class NodeSearchPopup(QFrame):
@@ -52,7 +62,7 @@ class NodeSearchPopup(QFrame):
         self.list.clear()
         for name, title in self._types:
             if not needle or needle in name.lower() or needle in title.lower():
-                item = QListWidgetItem(f"{name} — {title}")
+                item = QListWidgetItem(type_label(name, title))
                 item.setData(Qt.ItemDataRole.UserRole, name)
                 self.list.addItem(item)
         if self.list.count():

@@ -10,6 +10,7 @@ from PySide6.QtCore import QMimeData, QModelIndex, QPersistentModelIndex, QSortF
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QListView, QVBoxLayout, QWidget
 
+from studio.canvas.search_popup import type_label
 from studio.canvas.view import NODE_TYPE_MIME
 
 __all__ = ["NodePalettePanel", "NodeTypeListModel"]
@@ -21,7 +22,7 @@ class NodeTypeListModel(QStandardItemModel):
     def __init__(self, specs: Sequence[Any]) -> None:
         super().__init__()
         for spec in specs:
-            item = QStandardItem(f"{spec.title or spec.name}  ·  {spec.name}")
+            item = QStandardItem(type_label(spec.name, spec.title))
             item.setData(spec.name, Qt.ItemDataRole.UserRole)
             item.setToolTip(f"{spec.name}: {spec.description}\n(source: {spec.source})")
             item.setEditable(False)
@@ -71,8 +72,9 @@ class NodePalettePanel(QWidget):
         layout.addWidget(self.search)
         layout.addWidget(self.list, 1)
         self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        # `activated` comes on double-click (or single click, per platform style) and on Enter: connecting
+        # `doubleClicked` as well would add two nodes per double-click.
         self.list.activated.connect(self._on_list_activated)
-        self.list.doubleClicked.connect(self._on_list_activated)
 
     def visible_types(self) -> list[str]:
         return [

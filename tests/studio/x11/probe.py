@@ -1,0 +1,112 @@
+"""Run inside a real X server (xvfb-run) with QT_QPA_PLATFORM=xcb: shows the main window, drives it with real
+key presses through xdotool (XTEST), and prints one JSON object with what happened. Used by test_x11.py.
+
+    xvfb-run -a env QT_QPA_PLATFORM=xcb python tests/studio/x11/probe.py shortcuts
+"""
+
+# ruff: noqa: ASYNC221, S603, S607  (a probe script: xdotool is started on purpose)
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+import PySide6  # noqa: F401, E402  (the binding before qasync)
+import qasync  # noqa: E402
+from PySide6.QtCore import QtMsgType, qInstallMessageHandler  # noqa: E402
+from PySide6.QtGui import QAction  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+MESSAGES: list[str] = []
+
+
+def _on_qt_message(_kind: QtMsgType, _context: Any, message: str) -> None:
+    MESSAGES.append(message)
+
+
+def key(*keys: str) -> None:
+    """Press keys on the X server (XTEST, as a keyboard would), to whichever window has the focus."""
+    subprocess.run(["xdotool", "key", "--delay", "40", *keys], check=True, timeout=10)
+
+
+def bound_twice(window: Any) -> dict[str, list[str]]:
+    seen: dict[str, list[str]] = defaultdict(list)
+    for action in window.findChildren(QAction):
+        for seq in action.shortcuts():
+            if seq.toString():
+                seen[seq.toString()].append(action.objectName() or action.text())
+    return {k: v for k, v in seen.items() if len(v) > 1}
+
+
+async def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return bool(predicate())
+
+
+async def shortcuts() -> dict[str, Any]:
+    from engine.events.bus import EventBus
+    from studio.bridge import Bridge
+    from studio.main_window import MainWindow
+
+    bridge = Bridge()
+    window = MainWindow(bridge, EventBus(buffer_capacity=256))
+    window.show()
+    window.activateWindow()
+    result: dict[str, Any] = {"platform": QApplication.platformName()}
+    try:
+        result["active"] = await wait_for(window.isActiveWindow)
+        window.open_example("fan_out_in")
+        view = window.graph_editor.view
+        view.setFocus()
+        await wait_for(view.hasFocus)
+        count = lambda: len(window.model.node_ids())  # noqa: E731
+        before = count()
+        window.add_node_at("delay", 0, 300)
+        result["added"] = count() == before + 1
+        key("ctrl+z")
+        result["undo_ctrl_z"] = await wait_for(lambda: count() == before, 3)
+        key("ctrl+shift+z")
+        result["redo_ctrl_shift_z"] = await wait_for(lambda: count() == before + 1, 3)
+        key("ctrl+z")
+        await wait_for(lambda: count() == before, 3)
+        key("ctrl+y")
+        result["redo_ctrl_y"] = await wait_for(lambda: count() == before + 1, 3)
+        result["bound_twice"] = bound_twice(window)
+        result["ambiguous"] = [m for m in MESSAGES if "mbiguous" in m]
+    finally:
+        window._close_confirmed = True
+        window.close()
+        await window.shutdown()
+        await bridge.shutdown()
+    return result
+
+
+def main() -> None:
+    qInstallMessageHandler(_on_qt_message)
+    app = QApplication(sys.argv[:1])
+    out: dict[str, Any] = {}
+
+    async def _main() -> None:
+        out.update(await {"shortcuts": shortcuts}[sys.argv[1]]())
+
+    qasync.run(_main())
+    print(json.dumps(out), flush=True)
+    app.processEvents()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
