@@ -27,15 +27,14 @@ from studio import __version__
 from studio.actions import Actions
 from studio.bridge import Bridge
 from studio.canvas.editor_panel import GraphEditorPanel
-from studio.document.controller import DocumentController
-from studio.document.editor import DocumentEditor
-from studio.document.model import GraphDocumentModel
 from studio.controllers.browser import BrowserController
 from studio.controllers.run import RunController, RunState
 from studio.controllers.stepper import StepperController
+from studio.document.controller import DocumentController
+from studio.document.editor import DocumentEditor
+from studio.document.model import GraphDocumentModel
 from studio.help import ExamplesDialog, GettingStartedDialog
 from studio.models.run_log import RunLogModel
-from studio.services import storage
 from studio.panels.checkpoint_browser import CheckpointBrowserPanel
 from studio.panels.palette import NodePalettePanel
 from studio.panels.problems import ProblemsPanel
@@ -43,6 +42,7 @@ from studio.panels.properties import PropertiesPanel
 from studio.panels.run_console import RunConsolePanel
 from studio.panels.sink_health import SinkHealthPanel
 from studio.panels.stepper import SessionStepperPanel
+from studio.services import storage
 from studio.settings import Settings
 from studio.theme import apply_theme, is_dark
 
@@ -435,7 +435,8 @@ class MainWindow(QMainWindow):
             path = url.removeprefix("sqlite://")
             if path.startswith(":memory:") or not Path(path).exists():
                 self.browser.status.setText(
-                    f"No runs saved yet in {storage.redact(url)}; run a graph and its checkpoints appear here."
+                    f"No runs saved yet in {storage.redact(url)}; "
+                    "run a graph and its checkpoints appear here."
                 )
                 self.browser.url_edit.setText(storage.strip_password(url))
                 return False

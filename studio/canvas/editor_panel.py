@@ -20,7 +20,7 @@ __all__ = ["EMPTY_HINT", "GraphEditorPanel"]
 EMPTY_HINT = (
     "Drag a node type from the palette, or press Tab here to search for one. "
     "Connect nodes by dragging from port to port, then press F5 to run.<br>"
-    "New here? <a href=\"help:getting-started\">Getting started</a> · Help ▸ Open example…"
+    'New here? <a href="help:getting-started">Getting started</a> · Help ▸ Open example…'
 )
 
 

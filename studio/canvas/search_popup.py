@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QFrame, QLineEdit, QListWidget, QListWidgetItem, Q
 __all__ = ["NodeSearchPopup", "type_label"]
 
 
-
 def type_label(name: str, title: str | None) -> str:
     """How a node type is named in the palette and the search popup: its title, plus the type name when
     the title does not already say it ("Accumulate", "LLM (scripted) · scripted_llm")."""

@@ -1,1 +1,1 @@
-"""Controllers: QObjects (no widgets) that own connections, runners, tasks and locks; panels are their views."""
+"""Controllers: QObjects (no widgets) owning connections, runners, tasks and locks; panels are their views."""

@@ -45,8 +45,10 @@ class GraphMismatch:
             parts.append(f"Nodes only in this document: {', '.join(self.only_in_document)}.")
         if not (self.only_in_session or self.only_in_document):
             parts.append("Same node names; the edges or routers differ.")
-        parts.append(f"Resuming runs the current graph on that state (hashes {self.stored_hash[:8]} vs "
-                     f"{self.document_hash[:8]}).")
+        parts.append(
+            f"Resuming runs the current graph on that state (hashes {self.stored_hash[:8]} vs "
+            f"{self.document_hash[:8]})."
+        )
         return " ".join(parts)
 
 
@@ -148,20 +150,37 @@ class BrowserController(QObject):
 
     async def _open(self, url: str, generation: int) -> None:
         shown = storage.redact(url)
+        # The connection is made in a task of its own that is never cancelled half-way (a cancelled
+        # connect could leave a SQLite connection and its thread behind): if this open is abandoned,
+        # whatever it opens is closed when it arrives, and `aclose` waits for that.
+        opening = self.bridge.start(_attempt_open(url), name="browserController: connecting")
+        self._track(opening)
         try:
-            cp = await storage.open_browsable(url)
+            cp, exc = await asyncio.shield(opening)
         except asyncio.CancelledError:
+            opening.add_done_callback(self._close_abandoned)
             raise
-        except Exception as exc:
+        if exc is not None:
             if generation == self._generation:
                 message = f"Cannot open {shown}: {storage.describe_storage_error(exc)}"
                 self.open_failed.emit(message, storage.storage_error_kind(exc))
             return
+        assert cp is not None
         if generation != self._generation:
-            await storage_close(cp)
+            self._close_in_background(cp)
             return
         self._cp, self._url = cp, url
         self.opened.emit(shown)
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _close_abandoned(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled():
+            cp, _exc = task.result()
+            if cp is not None:
+                self._close_in_background(cp)
 
     async def aclose(self) -> None:
         """Stop every task and close the database (the main window awaits it on exit)."""
@@ -173,14 +192,13 @@ class BrowserController(QObject):
         cp, self._cp = self._cp, None
         if cp is not None:
             self._close_in_background(cp)
-        await asyncio.gather(*self._closing, return_exceptions=True)
+        while self._closing:  # an abandoned open adds its close when it arrives
+            await asyncio.gather(*list(self._closing), return_exceptions=True)
 
     def _close_in_background(self, cp: BrowsableCheckpointer) -> None:
         # Not owned by the controller: a close must finish even when it goes away (an unclosed SQLite
         # connection keeps its worker thread, and so the process, alive). `aclose` waits for these.
-        task = self.bridge.start(storage_close(cp), name="browserController: closing a database")
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self._track(self.bridge.start(storage_close(cp), name="browserController: closing a database"))
 
     # ------------------------------------------------------------------ queries
 
@@ -221,7 +239,9 @@ class BrowserController(QObject):
             new = await cp.load_step(session_id, new_step)
         missing = [str(s) for s, c in ((old_step, old), (new_step, new)) if c is None]
         if missing:
-            self.compare_missing.emit(f"Step {' and '.join(missing)} of '{session_id}' is not stored (pruned?)")
+            self.compare_missing.emit(
+                f"Step {' and '.join(missing)} of '{session_id}' is not stored (pruned?)"
+            )
         elif cp is self._cp:
             self.compared.emit(old, new)
 
@@ -252,8 +272,9 @@ class BrowserController(QObject):
         if cp is self._cp:
             self.growth_loaded.emit(session_id, sizes)
 
-    def check_graph(self, session_id: str, document_hash: str | None, document_name: str,
-                    document_nodes: list[str]) -> None:
+    def check_graph(
+        self, session_id: str, document_hash: str | None, document_name: str, document_nodes: list[str]
+    ) -> None:
         """Compare the session's graph with the open document: `graph_checked(session_id, mismatch)`."""
         self.run(
             self._check_graph(session_id, document_hash, document_name, document_nodes),
@@ -356,10 +377,17 @@ class BrowserController(QObject):
             self.sessions_touched.emit(sorted(touched))
 
 
+async def _attempt_open(url: str) -> tuple[BrowsableCheckpointer | None, Exception | None]:
+    """(checkpointer, None) or (None, the error): the caller reports the error (not a failed task)."""
+    try:
+        return await storage.open_browsable(url), None
+    except Exception as exc:
+        return None, exc
+
+
 async def storage_close(cp: Any) -> None:
     """Close a checkpointer, ignoring its errors (a dead server must not stop the studio)."""
     try:
         await cp.aclose()
-    except Exception:  # noqa: S110  (closing is best effort; the error was reported when it happened)
+    except Exception:
         pass
-

@@ -4,7 +4,7 @@ the batched deletion with progress, Cancel between batches, then the optional VA
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
@@ -34,7 +34,7 @@ class PruneView(Protocol):
 
     def set_vacuuming(self) -> None: ...
 
-    def show_preview(self, options: PruneOptionsLike, report: PruneReport) -> None: ...
+    def show_preview(self, options: Any, report: PruneReport) -> None: ...
 
     def show_preview_cancelled(self) -> None: ...
 

@@ -185,7 +185,10 @@ class StepperController(QObject):
         assert runner is not None and sid is not None
         before = runner.get_session(sid).state.extra
         inv = Invocation(
-            len(self.invocations.invocations()) + 1, patch, dt.datetime.now(dt.UTC), previous_extra=dict(before)
+            len(self.invocations.invocations()) + 1,
+            patch,
+            dt.datetime.now(dt.UTC),
+            previous_extra=dict(before),
         )
         row = self.invocations.append(inv)
         self.invocation_added.emit(row)

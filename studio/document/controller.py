@@ -14,6 +14,7 @@ from studio.document.editor import DocumentEditor
 from studio.document.io import (
     NotTrusted,
     OpenedDocument,
+    document_folder_importable,
     is_code_ref,
     open_code_first,
     open_file,
@@ -142,9 +143,9 @@ class DocumentController(QObject):
 
         if self.untrusted:
             raise NotTrusted(sorted({ref for _p, ref in self.untrusted}))
-        return document_to_app(
-            GraphDocument(self.model.to_dict(), self.model.path or "<editor>"), trusted=True
-        )
+        source = self.model.path or "<editor>"
+        with document_folder_importable(source):  # trusted: its own modules may sit beside it
+            return document_to_app(GraphDocument(self.model.to_dict(), source), trusted=True)
 
     def graph_hash(self) -> str | None:
         """The graph definition hash of the current document (None when it cannot be compiled, or would

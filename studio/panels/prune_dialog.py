@@ -7,13 +7,10 @@ with a `PruneOptions`; `PruneController` carries them out and reports back throu
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
 
-from PySide6.QtCore import QDateTime, QObject, Qt, Signal
+from PySide6.QtCore import QDateTime, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,

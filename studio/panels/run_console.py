@@ -10,7 +10,15 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QPlainTextEdit, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.controllers.run import RunController, RunRequest, RunState
 from studio.models.run_log import RunLogModel

@@ -34,8 +34,8 @@ from engine.graph.document import GraphDocument
 from engine.state import VersionedState
 from studio.controllers.stepper import StepperController
 from studio.models.invocations import PatchError, event_line, parse_patch, patch_to_state
-from studio.services import storage
 from studio.panels.state_view import StateView
+from studio.services import storage
 
 __all__ = ["SessionStepperPanel"]
 

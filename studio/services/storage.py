@@ -66,7 +66,7 @@ def is_postgres_url(url: str) -> bool:
 
 
 def backend_of(url: str) -> str:
-    """"memory", "sqlite" or "postgres" (C3: `DatabaseURL.parse(url).backend`)."""
+    """ "memory", "sqlite" or "postgres" (C3: `DatabaseURL.parse(url).backend`)."""
     if is_postgres_url(url):
         return "postgres"
     if url.startswith("sqlite"):
@@ -130,8 +130,20 @@ def strip_password(url: str) -> str:
 
 KINDS = frozenset(
     {
-        "invalid_url", "not_found", "not_ours", "locked", "unavailable", "auth", "data", "conflict",
-        "disk_full", "read_only", "schema_newer", "checkpoint_missing", "exists", "other",
+        "invalid_url",
+        "not_found",
+        "not_ours",
+        "locked",
+        "unavailable",
+        "auth",
+        "data",
+        "conflict",
+        "disk_full",
+        "read_only",
+        "schema_newer",
+        "checkpoint_missing",
+        "exists",
+        "other",
     }
 )
 """The C2 `StorageErrorKind` values."""
@@ -242,7 +254,9 @@ async def open_browsable(url: str, *, busy_timeout: float = 1.0) -> BrowsableChe
     raise AssertionError("unreachable")
 
 
-async def build_runner(app: Any, checkpointer: Checkpointer, *, bus: Any = None, max_steps: int | None = None) -> Any:
+async def build_runner(
+    app: Any, checkpointer: Checkpointer, *, bus: Any = None, max_steps: int | None = None
+) -> Any:
     """An `AppRunner` over an open checkpointer with lifecycle events on (C4: `engine.open_runner`)."""
     from engine.runner import AppRunner
 
@@ -258,7 +272,8 @@ async def build_runner(app: Any, checkpointer: Checkpointer, *, bus: Any = None,
 
 
 def checkpoint_to_json(cp: Checkpoint) -> dict[str, Any]:
-    """One step in the stored JSON shapes (ENGINE.md section 6), for export (C5: `codec.checkpoint_to_json`)."""
+    """One step in the stored JSON shapes (ENGINE.md section 6), for export
+    (C5: `codec.checkpoint_to_json`)."""
     return {
         "step": cp.step,
         "created_at": cp.created_at.isoformat() if cp.created_at else None,
@@ -274,7 +289,7 @@ def checkpoint_to_json(cp: Checkpoint) -> dict[str, Any]:
 
 def state_json(state: Any) -> dict[str, Any]:
     """A state as stored in checkpoints (C5: `codec.state_to_json`)."""
-    return cast(dict[str, Any], state_to_json(state))
+    return state_to_json(state)
 
 
 async def iter_steps_desc(

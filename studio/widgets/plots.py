@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QWidget
 __all__ = ["IntegerAxis", "ThemedPlot", "adopt_menus"]
 
 
-class IntegerAxis(pg.AxisItem):
+class IntegerAxis(pg.AxisItem):  # type: ignore[misc]  # pyqtgraph has no type hints
     """Ticks only at whole numbers (steps, counts): never "2.5"."""
 
     def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:
@@ -21,7 +21,7 @@ class IntegerAxis(pg.AxisItem):
         return whole or [(1.0, 0.0)]
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
-        return [str(int(round(v * scale))) for v in values]
+        return [str(round(v * scale)) for v in values]
 
 
 def adopt_menus(plot: pg.PlotWidget) -> None:
@@ -32,7 +32,7 @@ def adopt_menus(plot: pg.PlotWidget) -> None:
             menu.setParent(plot, menu.windowFlags())
 
 
-class ThemedPlot(pg.PlotWidget):
+class ThemedPlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph has no type hints
     """A PlotWidget painted with the palette: Base as background, Text for axes, labels and title. It
     repaints itself when the application palette changes (theme switch)."""
 

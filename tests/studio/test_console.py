@@ -16,9 +16,9 @@ import pytest
 from engine.events.bus import EventBus
 from engine.events.event import Event
 from studio.bridge import Bridge
+from studio.controllers.run import RunState
 from studio.document.io import OpenedDocument
 from studio.main_window import MainWindow
-from studio.controllers.run import RunState
 
 FINISHED = (RunState.COMPLETED, RunState.FAILED, RunState.STOPPED)
 

@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from engine.graph.document import GraphDocument, load_document
-from studio.models.invocations import PatchError, parse_jsonl, parse_patch
 from studio.controllers.stepper import StepperController
+from studio.models.invocations import PatchError, parse_jsonl, parse_patch
 from studio.panels.stepper import SessionStepperPanel
 from tests.studio.browser.conftest import dispose
 

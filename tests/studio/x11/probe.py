@@ -4,8 +4,6 @@ key presses through xdotool (XTEST), and prints one JSON object with what happen
     xvfb-run -a env QT_QPA_PLATFORM=xcb python tests/studio/x11/probe.py shortcuts
 """
 
-# ruff: noqa: ASYNC221, S603, S607  (a probe script: xdotool is started on purpose)
-
 from __future__ import annotations
 
 import asyncio
@@ -19,11 +17,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-import PySide6  # noqa: F401, E402  (the binding before qasync)
-import qasync  # noqa: E402
-from PySide6.QtCore import QtMsgType, qInstallMessageHandler  # noqa: E402
-from PySide6.QtGui import QAction  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import PySide6  # noqa: F401  (the binding before qasync)
+import qasync
+from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication
 
 MESSAGES: list[str] = []
 
@@ -46,9 +44,9 @@ def bound_twice(window: Any) -> dict[str, list[str]]:
     return {k: v for k, v in seen.items() if len(v) > 1}
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
+async def wait_for(predicate: Any, seconds: float = 5.0) -> bool:
     loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
+    end = loop.time() + seconds
     while loop.time() < end:
         if predicate():
             return True

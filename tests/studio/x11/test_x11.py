@@ -21,7 +21,9 @@ def run_probe(check: str) -> dict[str, Any]:
     cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, str(PROBE), check]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"the probe printed no result (exit {done.returncode}):\n{done.stdout}\n{done.stderr[-2000:]}"
+    assert lines, (
+        f"the probe printed no result (exit {done.returncode}):\n{done.stdout}\n{done.stderr[-2000:]}"
+    )
     result: dict[str, Any] = json.loads(lines[-1])
     return result
 
