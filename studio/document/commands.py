@@ -305,7 +305,7 @@ class PasteCommand(QUndoCommand):
         m = self._model
         for node in self._nodes:
             m.insert_node(node)
-        uids = self._edge_uids or [None] * len(self._edges)
+        uids: list[int | None] = list(self._edge_uids) or [None] * len(self._edges)
         self._edge_uids = [
             m.insert_edge(edge, uid=uid).uid for edge, uid in zip(self._edges, uids, strict=True)
         ]
