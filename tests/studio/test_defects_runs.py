@@ -37,7 +37,7 @@ def test_stepper_defaults_to_the_studio_database(
     stepper = w.stepper
     assert stepper.cp_combo.currentIndex() == 1 and stepper.url_edit.text() == f"sqlite://{db.as_posix()}"
     stepper.cp_combo.setCurrentIndex(0)
-    stepper.cp_combo.setCurrentIndex(1)  # choosing SQLite again offers the studio's file, never ./weavegraph.db
+    stepper.cp_combo.setCurrentIndex(1)  # SQLite again: the studio's file, never ./weavegraph.db
     assert stepper.url_edit.text() == f"sqlite://{db.as_posix()}"
     stepper.session_edit.setText("stepped")
     with qtbot.waitSignal(stepper.session_changed, timeout=5000):
