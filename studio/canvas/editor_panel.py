@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from studio.canvas.interactions import CanvasController
@@ -87,7 +88,7 @@ class GraphEditorPanel(QWidget):
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setWordWrap(True)
         self.hint.setTextFormat(Qt.TextFormat.RichText)
-        self.hint.setStyleSheet("background: transparent; color: palette(placeholder-text); font-size: 11pt;")
+        self.hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)  # follows a theme switch
         self.hint.linkActivated.connect(lambda _link: self.help_requested.emit())
 
         layout = QVBoxLayout(self)

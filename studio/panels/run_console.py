@@ -24,9 +24,16 @@ from studio.controllers.run import RunController, RunRequest, RunState
 from studio.models.run_log import RunLogModel
 from studio.panels.console_widgets import KINDS, CheckpointerRow, EventsPane, FailureBox, RunButtons
 from studio.services import storage
+from studio.theme import is_dark
 from studio.widgets.json_editor import JsonEditor, JsonInvalid, monospace_font
 
 __all__ = ["RunConsolePanel", "RunSource"]
+
+STATE_COLOURS = {
+    False: {RunState.FAILED: "#b0302b", RunState.COMPLETED: "#1e7a45", RunState.RUNNING: "#9a6200"},
+    True: {RunState.FAILED: "#ff6b61", RunState.COMPLETED: "#47c17a", RunState.RUNNING: "#f5b940"},
+}
+"""Run-state colours readable on the light (False) and the dark (True) window background."""
 
 RunSource = Callable[[], Any]
 """Returns the App to run; raises an EngineError (shown inline) when the document cannot run."""
@@ -284,8 +291,10 @@ class RunConsolePanel(QWidget):
         self.step_button.setEnabled(not busy)
         self.continue_button.setEnabled(paused)
         self.stop_button.setEnabled(busy or paused)
-        colours = {RunState.FAILED: "#d64541", RunState.COMPLETED: "#2e9e5b", RunState.RUNNING: "#f0a30a"}
-        self.state_label.setStyleSheet(f"color: {colours.get(state, 'palette(text)')}; font-weight: bold;")
+        colour = STATE_COLOURS[is_dark()].get(state)
+        # No style sheet for the plain case: a style-sheeted label keeps the palette it was polished with
+        # and would stay black on the dark theme.
+        self.state_label.setStyleSheet(f"color: {colour};" if colour else "")
         text = state
         session = self.controller.session
         if session is not None and state != RunState.IDLE:
