@@ -27,7 +27,7 @@ from engine.persistence.base import (
     StorageStats,
 )
 from engine.persistence.errors import NotACheckpointDatabase
-from engine.persistence.serde import nodes_to_json, state_to_json, versions_seen_to_json
+from engine.persistence.serde import nodes_to_json, state_from_json, state_to_json, versions_seen_to_json
 from engine.persistence.urls import redact_url, url_password
 
 __all__ = [
@@ -51,6 +51,8 @@ __all__ = [
     "password_of",
     "redact",
     "sqlite_url_for_path",
+    "state_from_stored_json",
+    "state_json",
     "step_sizes",
     "storage_error_kind",
     "strip_password",
@@ -290,6 +292,11 @@ def checkpoint_to_json(cp: Checkpoint) -> dict[str, Any]:
 def state_json(state: Any) -> dict[str, Any]:
     """A state as stored in checkpoints (C5: `codec.state_to_json`)."""
     return state_to_json(state)
+
+
+def state_from_stored_json(value: Any) -> Any:
+    """A state from its stored JSON (C5: `codec.state_from_json`)."""
+    return state_from_json(value)
 
 
 async def iter_steps_desc(
