@@ -29,6 +29,7 @@ from engine.persistence.base import (
 from engine.persistence.errors import NotACheckpointDatabase
 from engine.persistence.serde import nodes_to_json, state_from_json, state_to_json, versions_seen_to_json
 from engine.persistence.urls import redact_url, url_password
+from engine.state import VersionedState
 
 __all__ = [
     "BrowsableCheckpointer",
@@ -294,7 +295,7 @@ def state_json(state: Any) -> dict[str, Any]:
     return state_to_json(state)
 
 
-def state_from_stored_json(value: Any) -> Any:
+def state_from_stored_json(value: Any) -> VersionedState:
     """A state from its stored JSON (C5: `codec.state_from_json`)."""
     return state_from_json(value)
 
