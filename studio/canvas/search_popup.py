@@ -12,12 +12,9 @@ __all__ = ["NodeSearchPopup", "type_label"]
 
 
 def type_label(name: str, title: str | None) -> str:
-    """How a node type is named in the palette and the search popup: its title, plus the type name when
-    the title does not already say it ("Accumulate", "LLM (scripted) · scripted_llm")."""
-    title = (title or "").strip()
-    if not title or title.replace(" ", "_").lower() == name.lower():
-        return title or name
-    return f"{title} · {name}"
+    """How a node type is named in the palette and the search popup: its title alone ("Accumulate",
+    "Emit event"); the type name is in the tooltip and still matches a search."""
+    return (title or "").strip() or name
 
 
 class NodeSearchPopup(QFrame):
@@ -62,6 +59,7 @@ class NodeSearchPopup(QFrame):
         for name, title in self._types:
             if not needle or needle in name.lower() or needle in title.lower():
                 item = QListWidgetItem(type_label(name, title))
+                item.setToolTip(f"type: {name}")
                 item.setData(Qt.ItemDataRole.UserRole, name)
                 self.list.addItem(item)
         if self.list.count():

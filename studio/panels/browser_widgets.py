@@ -76,6 +76,7 @@ class Bar(QFrame):
         )
         self.label = QLabel("")
         self.label.setObjectName(f"{name}Text")
+        self.label.setWordWrap(True)  # a long message wraps; it never widens the window
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.row = QHBoxLayout(self)
         self.row.setContentsMargins(6, 2, 2, 2)

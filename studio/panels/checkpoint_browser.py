@@ -19,6 +19,7 @@ from studio.panels.browser_panes import ComparePane, SessionsPane, StepsPane
 from studio.panels.browser_widgets import Bar, ConnectionBar, StorageView
 from studio.panels.prune_dialog import PruneDialog
 from studio.services.storage import Checkpoint, PruneReport, SessionStats, StorageStats, sqlite_url_for_path
+from studio.widgets.labels import shrinkable
 
 __all__ = ["CheckpointBrowserPanel"]
 
@@ -78,6 +79,7 @@ class CheckpointBrowserPanel(QWidget):
         self.confirm_bar.row.insertWidget(2, self.confirm_no)
         self.status = QLabel("No database open. Drop a SQLite file here or choose one.")
         self.status.setObjectName("browserStatus")
+        shrinkable(self.status)
 
         self.sessions_pane = SessionsPane(self.sessions)
         p = self.sessions_pane

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from studio.models.run_log import RunLogModel
 from studio.widgets.json_editor import monospace_font
+from studio.widgets.labels import shrinkable
 
 __all__ = ["KINDS", "CheckpointerRow", "EventsPane", "FailureBox", "RunButtons"]
 
@@ -76,6 +77,8 @@ class RunButtons(QWidget):
         self.breakpoints_label = QLabel(self)
         self.breakpoints_label.setObjectName("breakpointsLabel")
         self.breakpoints_label.setStyleSheet("color: #c0392b;")
+        shrinkable(self.state_label)
+        shrinkable(self.breakpoints_label)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         for b in (self.run_button, self.step_button, self.continue_button, self.stop_button):

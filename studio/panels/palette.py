@@ -15,6 +15,8 @@ from studio.canvas.view import NODE_TYPE_MIME
 
 __all__ = ["NodePalettePanel", "NodeTypeListModel"]
 
+SEARCH_ROLE = Qt.ItemDataRole.UserRole + 1
+
 
 class NodeTypeListModel(QStandardItemModel):
     """One row per node type; drags carry the type name under NODE_TYPE_MIME."""
@@ -24,6 +26,7 @@ class NodeTypeListModel(QStandardItemModel):
         for spec in specs:
             item = QStandardItem(type_label(spec.name, spec.title))
             item.setData(spec.name, Qt.ItemDataRole.UserRole)
+            item.setData(f"{spec.title} {spec.name}", SEARCH_ROLE)
             item.setToolTip(f"{spec.name}: {spec.description}\n(source: {spec.source})")
             item.setEditable(False)
             item.setDragEnabled(True)
@@ -57,6 +60,7 @@ class NodePalettePanel(QWidget):
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterRole(SEARCH_ROLE)  # the title and the type name both match
         self.search = QLineEdit(self)
         self.search.setObjectName("paletteSearch")
         self.search.setPlaceholderText("Search node types…")

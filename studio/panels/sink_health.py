@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from engine.events.event import EVENT_TYPES, Event
 from studio.bridge import Bridge, EventPump, one_line
+from studio.widgets.labels import shrinkable
 from studio.widgets.plots import ThemedPlot
 
 __all__ = ["RateHistory", "SinkHealthModel", "SinkHealthPanel"]
@@ -33,6 +34,7 @@ __all__ = ["RateHistory", "SinkHealthModel", "SinkHealthPanel"]
 HEALTH_COLUMNS = ("sink", "handled", "errors", "last error", "when", "queue", "dropped")
 _Index = QModelIndex | QPersistentModelIndex
 _TYPE_COLOURS = {"node": "#2f7de1", "lifecycle": "#2e9e5b", "diagnostic": "#9b59b6", "llm": "#f0a30a"}
+MIN_SPAN_S = 60
 _SINK_COLOURS = ["#d64541", "#f0a30a", "#9b59b6", "#2f7de1", "#16a085", "#7f8c8d"]
 
 
@@ -51,6 +53,11 @@ class RateHistory:
     def drop(self, name: str) -> None:
         """Forget a series (its sink was detached)."""
         self._series.pop(name, None)
+
+    @property
+    def filled(self) -> int:
+        """How many samples are stored (up to `size`)."""
+        return self._filled
 
     def peak(self) -> float:
         """The largest sample of every series (0 when empty)."""
@@ -167,6 +174,7 @@ class SinkHealthPanel(QWidget):
         self.detach_button.setEnabled(False)
         self.summary = QLabel(self)
         self.summary.setObjectName("busSummary")
+        shrinkable(self.summary)
         self.notice = QLabel(self)
         self.notice.setStyleSheet("color: #d64541;")
         self.notice.setWordWrap(True)
@@ -232,7 +240,7 @@ class SinkHealthPanel(QWidget):
         plot.setLabel("bottom", "seconds")
         plot.showGrid(x=True, y=True, alpha=0.2)
         plot.setMouseEnabled(x=False, y=False)
-        plot.setXRange(-self.rates.size + 1, 0, padding=0)
+        plot.setXRange(-MIN_SPAN_S + 1, 0, padding=0)
         plot.setYRange(0, 1, padding=0)
         plot.setLimits(yMin=0)
         plot.apply_palette()
@@ -278,11 +286,18 @@ class SinkHealthPanel(QWidget):
 
     def _draw(self) -> None:
         self.problem_stack.setCurrentWidget(self.problem_plot if self.model.rowCount() else self.no_sinks)
-        self._draw_curves()
+        added = self._draw_curves()
+        # the last minute at first, growing to the whole history as it fills: newest at the right edge
+        span = min(self.rates.size, max(MIN_SPAN_S, self.rates.filled))
         for plot, history in ((self.rate_plot, self.rates), (self.problem_plot, self.problems)):
             plot.setYRange(0, max(1.0, history.peak() * 1.1), padding=0)
+            plot.setXRange(-span + 1, 0, padding=0)
+            if added:
+                plot.theme_legend()
 
-    def _draw_curves(self) -> None:
+    def _draw_curves(self) -> bool:
+        """Update every curve; True when a new one (a new legend entry) was added."""
+        before = len(self._rate_curves) + len(self._problem_curves)
         for name in self.rates.names():
             curve = self._rate_curves.get(name)
             if curve is None:
@@ -297,6 +312,7 @@ class SinkHealthPanel(QWidget):
                 curve = self._problem_curves[name] = self.problem_plot.plot(name=name, pen=pen)
             x, y = self.problems.series(name)
             curve.setData(x, y, skipFiniteCheck=True)
+        return len(self._rate_curves) + len(self._problem_curves) > before
 
     # ------------------------------------------------------------------ attaching sinks
 

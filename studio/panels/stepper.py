@@ -36,6 +36,7 @@ from studio.controllers.stepper import StepperController
 from studio.models.invocations import PatchError, event_line, parse_patch, patch_to_state
 from studio.panels.state_view import StateView
 from studio.services import storage
+from studio.widgets.labels import shrinkable
 
 __all__ = ["SessionStepperPanel"]
 
@@ -103,6 +104,7 @@ class SessionForm(QWidget):
         self.finish_button.setObjectName("stepperFinish")
         self.session_label = QLabel("No session.")
         self.session_label.setObjectName("stepperSessionLabel")
+        shrinkable(self.session_label)
         where = QHBoxLayout()
         where.addWidget(self.cp_combo)
         where.addWidget(self.url_edit, 1)

@@ -60,10 +60,19 @@ class ThemedPlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph has no type 
             if axis.label is not None and axis.labelText:
                 axis.setLabel(axis.labelText, units=axis.labelUnits, color=text.name())
         self.setTitle(self._title)
-        legend = item.legend
-        if legend is not None:
-            legend.setBrush(pg.mkBrush(pal.color(QPalette.ColorRole.Base)))
-            legend.setLabelTextColor(text)
+        self.theme_legend()
+
+    def theme_legend(self) -> None:
+        """Legend entries in the palette's text colour (call again after adding curves)."""
+        legend = self.getPlotItem().legend
+        if legend is None:
+            return
+        pal = self.palette()
+        text = pal.color(QPalette.ColorRole.Text)
+        legend.setBrush(pg.mkBrush(pal.color(QPalette.ColorRole.Base)))
+        legend.setLabelTextColor(text)
+        for _sample, label in legend.items:
+            label.setText(label.text, color=text.name())
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

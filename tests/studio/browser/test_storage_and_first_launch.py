@@ -113,3 +113,10 @@ def test_an_existing_studio_database_opens_at_start(
     with qtbot.waitSignal(main_window.browser.sessions_loaded, timeout=5000):
         main_window.set_database(f"sqlite://{db.as_posix()}")
     assert main_window.browser.sessions.row_of("earlier") >= 0
+
+
+def test_a_long_message_wraps_instead_of_widening_the_window(panel: CheckpointBrowserPanel) -> None:
+    before = panel.minimumSizeHint().width()
+    panel.warning_bar.show_text("Session 'x' was written by another graph. " * 20)
+    panel.status.setText("sqlite:///" + "very/long/path/" * 30 + "studio.db")
+    assert panel.minimumSizeHint().width() <= max(before, 700)
