@@ -84,9 +84,10 @@ class RunButtons(QWidget):
         for b in (self.run_button, self.step_button, self.continue_button, self.stop_button):
             row.addWidget(b)
         row.addSpacing(12)
-        row.addWidget(self.state_label)
-        row.addStretch(1)
-        row.addWidget(self.breakpoints_label)
+        # both labels share the rest of the row (they ignore their text width: never widen the window)
+        row.addWidget(self.state_label, 1)
+        row.addWidget(self.breakpoints_label, 1)
+        self.breakpoints_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
     def _button(self, text: str, name: str) -> QPushButton:
         button = QPushButton(text, self)

@@ -183,8 +183,8 @@ class SinkHealthPanel(QWidget):
         buttons.addWidget(self.attach_file)
         buttons.addWidget(self.attach_stdout)
         buttons.addWidget(self.detach_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.summary)
+        buttons.addWidget(self.summary, 1)  # takes the rest of the row, right-aligned, never widens it
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
         pg.setConfigOptions(antialias=False)
         self.rate_plot = self._plot("eventRatePlot", "events / s by type")

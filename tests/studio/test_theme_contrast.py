@@ -110,3 +110,19 @@ def test_properties_header_follows_a_theme_switch(main_window: Any, qtbot: Any) 
         assert text.lightness() > 150  # light text on the dark window
     finally:
         apply_theme(False)
+
+
+def test_status_labels_get_room_to_show_their_text(main_window: Any, qtbot: Any) -> None:
+    """Labels that ignore their text width (so they never widen the window) still get the room they need."""
+    w = main_window
+    w.resize(1500, 950)
+    w.docks["runConsole"].raise_()
+    w.console._on_controller_state_changed("idle")
+    qtbot.wait(20)
+    label = w.console.state_label
+    assert label.width() >= label.fontMetrics().horizontalAdvance(label.text())
+    w.docks["sinkHealth"].raise_()
+    w.sink_health.refresh()
+    qtbot.wait(20)
+    summary = w.sink_health.summary
+    assert summary.width() >= summary.fontMetrics().horizontalAdvance(summary.text())
