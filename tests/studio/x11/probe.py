@@ -30,9 +30,14 @@ def _on_qt_message(_kind: QtMsgType, _context: Any, message: str) -> None:
     MESSAGES.append(message)
 
 
+def xdo(*args: str) -> None:
+    """Run one xdotool command: input through XTEST, as a keyboard or mouse would send it."""
+    subprocess.run(["xdotool", *args], check=True, timeout=10)
+
+
 def key(*keys: str) -> None:
-    """Press keys on the X server (XTEST, as a keyboard would), to whichever window has the focus."""
-    subprocess.run(["xdotool", "key", "--delay", "40", *keys], check=True, timeout=10)
+    """Press keys, to whichever window has the focus."""
+    xdo("key", "--delay", "40", *keys)
 
 
 def bound_twice(window: Any) -> dict[str, list[str]]:
@@ -92,13 +97,88 @@ async def shortcuts() -> dict[str, Any]:
     return result
 
 
+async def open_window() -> tuple[Any, Any]:
+    from engine.events.bus import EventBus
+    from studio.bridge import Bridge
+    from studio.main_window import MainWindow
+
+    bridge = Bridge()
+    window = MainWindow(bridge, EventBus(buffer_capacity=1024))
+    window.resize(1280, 800)
+    window.show()
+    window.activateWindow()
+    window.runs.listen()
+    await wait_for(window.isActiveWindow)
+    return bridge, window
+
+
+async def close_window(bridge: Any, window: Any) -> None:
+    window._close_confirmed = True
+    window.close()
+    await window.shutdown()
+    await bridge.shutdown()
+
+
+async def palette() -> dict[str, Any]:
+    """Double-click a palette entry with the mouse (XTEST): exactly one node is added."""
+    bridge, window = await open_window()
+    result: dict[str, Any] = {"platform": QApplication.platformName()}
+    try:
+        window.new_document()
+        await asyncio.sleep(0.2)
+        view = window.node_palette.list
+        rect = view.visualRect(window.node_palette.proxy.index(0, 0))
+        where = view.viewport().mapToGlobal(rect.center())
+        xdo("mousemove", str(where.x()), str(where.y()))
+        await asyncio.sleep(0.2)
+        xdo("click", "--repeat", "2", "--delay", "80", "1")  # a double-click of the left button
+        await wait_for(lambda: bool(window.model.node_ids()), 3)
+        await asyncio.sleep(0.3)
+        result["nodes"] = len(window.model.node_ids())
+    finally:
+        await close_window(bridge, window)
+    return result
+
+
+async def run_stop() -> dict[str, Any]:
+    """F5 starts the run, Shift+F5 stops it: the node reads cancelled, the run stopped."""
+    from studio.document.io import OpenedDocument
+
+    bridge, window = await open_window()
+    result: dict[str, Any] = {"platform": QApplication.platformName()}
+    try:
+        slow = {
+            "format": "weavegraph.graph",
+            "version": 1,
+            "nodes": [{"id": "wait", "type": "delay", "config": {"ms": 10000}, "position": [0, 0]}],
+            "edges": [{"from": "Start", "to": "wait"}, {"from": "wait", "to": "End"}],
+        }
+        window.set_database("memory:")
+        window.documents._apply(OpenedDocument(slow))
+        window.graph_editor.view.setFocus()
+        await asyncio.sleep(0.2)
+        key("F5")
+        statuses = window.graph_editor.scene.node_statuses
+        result["running"] = await wait_for(lambda: statuses().get("wait") == "running", 5)
+        key("shift+F5")
+        result["stopped"] = await wait_for(lambda: window.runs.state == "stopped", 5)
+        result["node"] = await wait_for(lambda: statuses().get("wait") == "cancelled", 3) and "cancelled"
+    finally:
+        await close_window(bridge, window)
+    return result
+
+
+CHECKS = {"shortcuts": shortcuts, "palette": palette, "run_stop": run_stop}
+
+
 def main() -> None:
     qInstallMessageHandler(_on_qt_message)
     app = QApplication(sys.argv[:1])
+    app.setQuitOnLastWindowClosed(False)  # the probe closes the window itself, then shuts down
     out: dict[str, Any] = {}
 
     async def _main() -> None:
-        out.update(await {"shortcuts": shortcuts}[sys.argv[1]]())
+        out.update(await CHECKS[sys.argv[1]]())
 
     qasync.run(_main())
     print(json.dumps(out), flush=True)

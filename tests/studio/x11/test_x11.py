@@ -37,3 +37,15 @@ def test_undo_redo_shortcuts_work_with_real_keys_on_x11() -> None:
     assert result["redo_ctrl_y"], result
     assert result["bound_twice"] == {}, result
     assert result["ambiguous"] == [], result
+
+
+@pytest.mark.slow
+def test_double_clicking_the_palette_with_a_real_mouse_adds_one_node() -> None:
+    result = run_probe("palette")
+    assert result["platform"] == "xcb" and result["nodes"] == 1, result
+
+
+@pytest.mark.slow
+def test_f5_runs_and_shift_f5_stops_with_real_keys() -> None:
+    result = run_probe("run_stop")
+    assert result["running"] and result["stopped"] and result["node"] == "cancelled", result
