@@ -434,11 +434,7 @@ class MainWindow(QMainWindow):
         if backend == "sqlite":
             path = url.removeprefix("sqlite://")
             if path.startswith(":memory:") or not Path(path).exists():
-                self.browser.status.setText(
-                    f"No runs saved yet in {storage.redact(url)}; "
-                    "run a graph and its checkpoints appear here."
-                )
-                self.browser.url_edit.setText(storage.strip_password(url))
+                self.browser.offer_database(url)
                 return False
         self.browser.open_database(url)
         return True

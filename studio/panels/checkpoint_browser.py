@@ -18,7 +18,15 @@ from studio.models.steps import StepsModel
 from studio.panels.browser_panes import ComparePane, SessionsPane, StepsPane
 from studio.panels.browser_widgets import Bar, ConnectionBar, StorageView
 from studio.panels.prune_dialog import PruneDialog
-from studio.services.storage import Checkpoint, PruneReport, SessionStats, StorageStats, sqlite_url_for_path
+from studio.services.storage import (
+    Checkpoint,
+    PruneReport,
+    SessionStats,
+    StorageStats,
+    redact,
+    sqlite_url_for_path,
+    strip_password,
+)
 from studio.widgets.labels import shrinkable
 
 __all__ = ["CheckpointBrowserPanel"]
@@ -198,6 +206,15 @@ class CheckpointBrowserPanel(QWidget):
         """Open `url` (or a plain SQLite file path) in the background; `database_opened`/`database_failed`."""
         if url.strip():
             self.controller.open(url, self.password_edit.text())
+
+    def offer_database(self, url: str) -> None:
+        """Put `url` in the URL field with a hint, without opening it (a database no run has created yet)."""
+        if self.controller.is_open:
+            return
+        self.url_edit.setText(strip_password(url))
+        self.status.setText(
+            f"No runs saved yet in {redact(url)}; run a graph and its checkpoints appear here."
+        )
 
     def selected_session_id(self) -> str | None:
         ids = self.selected_session_ids()

@@ -250,3 +250,15 @@ def test_edges_keep_their_uid_through_unrelated_removals(qapp: Any) -> None:
     node = model.node_record(model.node_ids()[0])
     assert isinstance(node, Node) and node.type and node.position is not None
     assert model.document.data is model.data  # the engine's document is the one being edited
+
+
+def test_step_axes_tick_only_whole_numbers(qapp: Any) -> None:
+    from studio.widgets.plots import IntegerAxis
+
+    axis = IntegerAxis("bottom")
+    for low, high, size in ((0, 3, 400), (0, 1, 600), (0, 250, 300), (10, 12, 800)):
+        levels = axis.tickSpacing(low, high, size)
+        assert levels and all(spacing >= 1 and spacing == int(spacing) for spacing, _offset in levels)
+        ticks = [v for spacing, values in axis.tickValues(low, high, size) for v in values]
+        assert all(float(v).is_integer() for v in ticks), ticks
+    assert axis.tickStrings([1.0, 2.0, 3.0], 1.0, 1.0) == ["1", "2", "3"]
