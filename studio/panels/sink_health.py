@@ -156,6 +156,32 @@ class SinkHealthPanel(QWidget):
         self._pump = EventPump(bridge, interval_ms=100, max_batch=20000, parent=self)
         self._pump.batch_ready.connect(self._on_pump_batch_ready)
 
+        self._rate_curves: dict[str, Any] = {}
+        self._problem_curves: dict[str, Any] = {}
+        top = self._build_sinks_box()
+        plots = self._build_plots()
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(top)
+        split.addWidget(plots)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 2)
+        split.setSizes([160, 320])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(split)
+
+        self.attach_file.clicked.connect(self._on_attach_file_clicked)
+        self.attach_stdout.clicked.connect(self.attach_stdout_sink)
+        self.detach_button.clicked.connect(self.detach_selected)
+        self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start()
+        self.refresh()
+
+    def _build_sinks_box(self) -> QWidget:
+        """Attach / Detach buttons, the bus summary, a notice line and the sinks table."""
         self.table = QTableView(self)
         self.table.setObjectName("sinkTable")
         self.table.setModel(self.model)
@@ -185,12 +211,19 @@ class SinkHealthPanel(QWidget):
         buttons.addWidget(self.detach_button)
         buttons.addWidget(self.summary, 1)  # takes the rest of the row, right-aligned, never widens it
         self.summary.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        top = QWidget(self)
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addLayout(buttons)
+        tl.addWidget(self.notice)
+        tl.addWidget(self.table, 1)
+        return top
 
+    def _build_plots(self) -> QSplitter:
+        """Events per second by type, and errors + drops per sink (or a sentence when there are none)."""
         pg.setConfigOptions(antialias=False)
         self.rate_plot = self._plot("eventRatePlot", "events / s by type")
         self.problem_plot = self._plot("sinkProblemPlot", "errors + drops / s per sink")
-        self._rate_curves: dict[str, Any] = {}
-        self._problem_curves: dict[str, Any] = {}
         self.no_sinks = QLabel(
             "No sinks attached: attach a JSON Lines file or stdout above to watch its errors and drops here.",
             self,
@@ -201,35 +234,10 @@ class SinkHealthPanel(QWidget):
         self.problem_stack = QStackedWidget(self)
         self.problem_stack.addWidget(self.no_sinks)
         self.problem_stack.addWidget(self.problem_plot)
-
         plots = QSplitter(Qt.Orientation.Horizontal, self)
         plots.addWidget(self.rate_plot)
         plots.addWidget(self.problem_stack)
-        split = QSplitter(Qt.Orientation.Vertical, self)
-        top = QWidget(self)
-        tl = QVBoxLayout(top)
-        tl.setContentsMargins(0, 0, 0, 0)
-        tl.addLayout(buttons)
-        tl.addWidget(self.notice)
-        tl.addWidget(self.table, 1)
-        split.addWidget(top)
-        split.addWidget(plots)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 2)
-        split.setSizes([160, 320])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(split)
-
-        self.attach_file.clicked.connect(self._on_attach_file_clicked)
-        self.attach_stdout.clicked.connect(self.attach_stdout_sink)
-        self.detach_button.clicked.connect(self.detach_selected)
-        self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
-        self._timer = QTimer(self)
-        self._timer.setInterval(interval_ms)
-        self._timer.timeout.connect(self.refresh)
-        self._timer.start()
-        self.refresh()
+        return plots
 
     def _plot(self, name: str, title: str) -> ThemedPlot:
         """A themed plot of the last `rates.size` seconds: newest at the right edge (x = 0), the legend at
