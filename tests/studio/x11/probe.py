@@ -1,7 +1,8 @@
 """Run inside a real X server (xvfb-run) with QT_QPA_PLATFORM=xcb: shows the main window, drives it with real
-key presses through xdotool (XTEST), and prints one JSON object with what happened. Used by test_x11.py.
+key presses and mouse clicks through xdotool (XTEST), and prints one JSON object {check: what happened}.
+Used by test_x11.py.
 
-    xvfb-run -a env QT_QPA_PLATFORM=xcb python tests/studio/x11/probe.py shortcuts
+    xvfb-run -a env QT_QPA_PLATFORM=xcb python tests/studio/x11/probe.py shortcuts palette run_stop
 """
 
 from __future__ import annotations
@@ -178,7 +179,8 @@ def main() -> None:
     out: dict[str, Any] = {}
 
     async def _main() -> None:
-        out.update(await CHECKS[sys.argv[1]]())
+        for name in sys.argv[1:]:  # one X server and one process for every check asked
+            out[name] = await CHECKS[name]()
 
     qasync.run(_main())
     print(json.dumps(out), flush=True)
