@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from engine.persistence.base import PrunePolicy, SessionQuery, StepQuery
-from studio.models.sessions import open_browsable
+from studio.services.storage import open_browsable
 
 TARGETS = {"open": 1.0, "session page": 0.2, "step page": 0.1, "prune dry run": 2.0}
 Row = tuple[str, str, list[float]]
@@ -101,6 +101,7 @@ def gui_level(url: str, repeat: int) -> list[Row]:
     from PySide6.QtWidgets import QApplication
 
     from studio.bridge import Bridge, wait_signal
+    from studio.controllers.browser import BrowserController
     from studio.panels.checkpoint_browser import CheckpointBrowserPanel
 
     app = QApplication.instance() or QApplication([])
@@ -112,7 +113,7 @@ def gui_level(url: str, repeat: int) -> list[Row]:
 
     async def scenario() -> None:
         bridge = Bridge()
-        panel = CheckpointBrowserPanel(bridge)
+        panel = CheckpointBrowserPanel(BrowserController(bridge))
         panel.resize(1200, 800)
         panel.show()
         panel.live_check.setChecked(False)

@@ -5,7 +5,8 @@
 # step checks first, and pip runs only when pyproject.toml or the wanted extras changed (stamp .venv/.setup-stamp).
 # Usage: scripts/setup.sh [studio|test|package]
 #   studio   Qt's X/GL libraries and fonts (+ Xvfb when there is no display); extras studio,postgres,sse
-#   test     + PostgreSQL server, Xvfb, binutils; extras studio,postgres,sse,dev,packaging,bench,otel,metrics
+#   test     + PostgreSQL server, Xvfb, xdotool, binutils, desktop-file-utils; extras
+#            studio,postgres,sse,dev,packaging,bench,otel,metrics
 #   package  + binutils (PyInstaller needs objcopy and strip); extras studio,postgres,packaging
 # Environment: PYTHON=/path/to/python3.x picks the interpreter; WEAVEGRAPH_SKIP_APT=1 skips the Debian step.
 set -euo pipefail
@@ -69,7 +70,7 @@ apt_install() {
 if [ "${WEAVEGRAPH_SKIP_APT:-0}" != 1 ] && command -v dpkg-query >/dev/null 2>&1; then
     wanted="$QT_PACKAGES"
     if [ "$purpose" = test ]; then
-        wanted="$wanted xvfb xauth binutils desktop-file-utils"
+        wanted="$wanted xvfb xauth xdotool binutils desktop-file-utils" # xdotool: the studio's real-X11 key tests
         ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 ||
             wanted="$wanted postgresql"
     elif [ "$purpose" = package ]; then

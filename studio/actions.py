@@ -23,6 +23,53 @@ def _action(
     return action
 
 
+def unique_sequences(*sequences: QKeySequence | Std | str) -> list[QKeySequence]:
+    """Key sequences without repeats (the platform's standard binding may already hold one of them): a
+    sequence bound twice to one action makes Qt report an ambiguous shortcut and do nothing."""
+    out: list[QKeySequence] = []
+    seen: set[str] = set()
+    for item in sequences:
+        keys = QKeySequence.keyBindings(item) if isinstance(item, Std) else [QKeySequence(item)]
+        for key in keys:
+            text = key.toString(QKeySequence.SequenceFormat.PortableText)
+            if text and text not in seen:
+                seen.add(text)
+                out.append(key)
+    return out
+
+
+class _StackAction(QAction):
+    """Undo or Redo with a fixed text (the toolbar never jumps); what it would undo or redo goes in the
+    tooltip and status tip. Slots are methods, so the stack's signals let go when the action is deleted."""
+
+    def __init__(self, text: str, verb: str, parent: QObject) -> None:
+        super().__init__(text, parent)
+        self._verb = verb
+        self.describe("")
+
+    def describe(self, text: str) -> None:
+        tip = f"{self._verb} {text}" if text else f"Nothing to {self._verb.lower()}"
+        self.setToolTip(tip)
+        self.setStatusTip(tip)
+
+
+def _undo_actions(parent: QObject, stack: QUndoStack) -> tuple[QAction, QAction]:
+    """Undo and Redo over `stack`. Redo answers to Ctrl+Shift+Z and Ctrl+Y on every platform."""
+    undo = _StackAction("&Undo", "Undo", parent)
+    undo.setShortcuts(unique_sequences(Std.Undo))
+    redo = _StackAction("&Redo", "Redo", parent)
+    redo.setShortcuts(unique_sequences("Ctrl+Shift+Z", Std.Redo, "Ctrl+Y"))
+    undo.triggered.connect(stack.undo)
+    redo.triggered.connect(stack.redo)
+    undo.setEnabled(stack.canUndo())
+    redo.setEnabled(stack.canRedo())
+    stack.canUndoChanged.connect(undo.setEnabled)
+    stack.canRedoChanged.connect(redo.setEnabled)
+    stack.undoTextChanged.connect(undo.describe)
+    stack.redoTextChanged.connect(redo.describe)
+    return undo, redo
+
+
 class Actions:
     """The action registry (objectName = attribute name, for tests and the command list)."""
 
@@ -37,10 +84,7 @@ class Actions:
         self.save_as = _action(parent, "Save &As…", "Ctrl+Shift+S", "Save the document under a new name")
         self.quit = _action(parent, "&Quit", Std.Quit, "Close the studio")
         # edit
-        self.undo = undo_stack.createUndoAction(parent, "&Undo")
-        self.undo.setShortcut(QKeySequence(Std.Undo))
-        self.redo = undo_stack.createRedoAction(parent, "&Redo")
-        self.redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence(Std.Redo)])
+        self.undo, self.redo = _undo_actions(parent, undo_stack)
         self.delete = _action(parent, "&Delete", QKeySequence(Qt.Key.Key_Delete), "Delete the selection")
         self.cut = _action(parent, "Cu&t", Std.Cut, "Cut the selected nodes")
         self.copy = _action(parent, "&Copy", Std.Copy, "Copy the selected nodes as JSON")
@@ -63,6 +107,10 @@ class Actions:
         self.stop = _action(parent, "S&top", "Shift+F5", "Cancel the run")
         self.trust = _action(parent, "&Trust Document", None, "Allow this document's Python code")
         # help
+        self.getting_started = _action(parent, "&Getting Started", "F1", "A short guide to the studio")
+        self.open_example = _action(
+            parent, "Open &Example…", None, "Open a bundled example as an untitled copy"
+        )
         self.about = _action(parent, "&About Weavegraph Studio", None)
         for name, value in vars(self).items():
             if isinstance(value, QAction):

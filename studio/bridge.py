@@ -14,11 +14,14 @@ from typing import Any, TypeVar
 import PySide6  # noqa: F401  (import the binding before qasync so qasync picks PySide6)
 from PySide6.QtCore import QObject, QTimer, Signal
 
-__all__ = ["Bridge", "EventPump", "one_line", "wait_signal"]
+__all__ = ["Bridge", "ErrorHandler", "EventPump", "one_line", "wait_signal"]
 
 _log = logging.getLogger("studio.bridge")
 YIELD_EVERY = 500
 T = TypeVar("T")
+
+ErrorHandler = Callable[[str, BaseException], None]
+"""Told `(what, exception)` when a guarded task fails (never for cancellation)."""
 
 
 def one_line(exc: BaseException) -> str:
@@ -47,6 +50,11 @@ class Bridge(QObject):
         self._owned: dict[int, set[asyncio.Task[Any]]] = {}
         self._owner_of: dict[asyncio.Task[Any], int] = {}
         self._closing = False
+
+    @property
+    def closing(self) -> bool:
+        """True while `shutdown()` runs: `start` refuses new tasks then."""
+        return self._closing
 
     # ------------------------------------------------------------------ tasks
 
@@ -82,6 +90,49 @@ class Bridge(QObject):
             self._owner_of[task] = key
         task.add_done_callback(self._on_task_done)
         return task
+
+    def guarded(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        what: str,
+        *,
+        owner: QObject,
+        on_error: ErrorHandler | None = None,
+        on_busy: Callable[[bool], None] | None = None,
+    ) -> asyncio.Task[None]:
+        """Run `coro` as a task owned by `owner` whose failure is handed to `on_error(what, exc)` instead of
+        `task_failed` (the owner shows it in one line and stays usable). `on_busy(True)` is called before
+        and `on_busy(False)` after, however it ends. Cancellation is silent."""
+        name = f"{owner.objectName() or type(owner).__name__}: {what}"
+        try:
+            task = self.start(self._guard(coro, what, on_error, on_busy), name=name, owner=owner)
+        except BaseException:
+            coro.close()
+            raise
+        # A task cancelled before its first step never starts `coro`: close it (a no-op once it ran).
+        task.add_done_callback(lambda _t: coro.close())
+        return task
+
+    @staticmethod
+    async def _guard(
+        coro: Coroutine[Any, Any, Any],
+        what: str,
+        on_error: ErrorHandler | None,
+        on_busy: Callable[[bool], None] | None,
+    ) -> None:
+        if on_busy is not None:
+            on_busy(True)
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(what, exc)
+        finally:
+            if on_busy is not None:
+                on_busy(False)
 
     def run_blocking(
         self, func: Callable[..., T], *args: Any, name: str = "", owner: QObject | None = None

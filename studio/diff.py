@@ -10,10 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.persistence.base import Checkpoint
-from engine.persistence.serde import state_from_json
 from engine.state import StateSnapshot, VersionedState
 from engine.types import JSON, ErrorEvent, Message, NodeKind
+from studio.services.storage import Checkpoint, state_from_stored_json
 
 StateLike = VersionedState | StateSnapshot | Mapping[str, Any]
 """A state object, or its stored JSON form (`{"messages": {...}, "extra": {...}, "errors": {...}}`)."""
@@ -116,7 +115,7 @@ def as_state(value: StateLike) -> VersionedState | StateSnapshot:
     """Accept a state, a snapshot, or the stored JSON form."""
     if isinstance(value, VersionedState | StateSnapshot):
         return value
-    return state_from_json(value)
+    return state_from_stored_json(value)
 
 
 def _common_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:

@@ -8,6 +8,7 @@ import functools
 import logging
 import platform
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QPointF, Qt, Signal
@@ -26,10 +27,13 @@ from studio import __version__
 from studio.actions import Actions
 from studio.bridge import Bridge
 from studio.canvas.editor_panel import GraphEditorPanel
+from studio.controllers.browser import BrowserController
+from studio.controllers.run import RunController, RunState
+from studio.controllers.stepper import StepperController
 from studio.document.controller import DocumentController
 from studio.document.editor import DocumentEditor
 from studio.document.model import GraphDocumentModel
-from studio.models.run_controller import RunController, RunState
+from studio.help import ExamplesDialog, GettingStartedDialog
 from studio.models.run_log import RunLogModel
 from studio.panels.checkpoint_browser import CheckpointBrowserPanel
 from studio.panels.palette import NodePalettePanel
@@ -38,6 +42,7 @@ from studio.panels.properties import PropertiesPanel
 from studio.panels.run_console import RunConsolePanel
 from studio.panels.sink_health import SinkHealthPanel
 from studio.panels.stepper import SessionStepperPanel
+from studio.services import storage
 from studio.settings import Settings
 from studio.theme import apply_theme, is_dark
 
@@ -76,8 +81,12 @@ class MainWindow(QMainWindow):
             self.runs, self.documents.build_app, self.documents.default_input, self
         )
         self.sink_health = SinkHealthPanel(bridge, bus, self)
-        self.browser = CheckpointBrowserPanel(bridge, self)
-        self.stepper = SessionStepperPanel(bridge, self)
+        self.browser_controller = BrowserController(bridge, self)
+        self.browser = CheckpointBrowserPanel(self.browser_controller, self)
+        self.stepper_controller = StepperController(bridge, self)
+        self.stepper = SessionStepperPanel(self.stepper_controller, self)
+        self.database_url = "memory:"
+        """The studio's database: runs, the stepper and the browser use it unless told otherwise."""
         self.commands = Actions(self, self.model.undo_stack)
         self.docks: dict[str, QDockWidget] = {}
 
@@ -165,6 +174,8 @@ class MainWindow(QMainWindow):
         run.addSeparator()
         run.addAction(a.trust)
         help_menu = bar.addMenu("&Help")
+        help_menu.addActions([a.getting_started, a.open_example])
+        help_menu.addSeparator()
         help_menu.addAction(a.about)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolBar")
@@ -219,11 +230,17 @@ class MainWindow(QMainWindow):
         a.stop.triggered.connect(self.console.stop)
         a.trust.triggered.connect(self.documents.trust_current)
         a.about.triggered.connect(self.show_about)
+        a.getting_started.triggered.connect(self.show_getting_started)
+        a.open_example.triggered.connect(self.show_examples)
+        ge.help_requested.connect(self.show_getting_started)
 
         self.documents.opened.connect(self._on_documents_opened)
         self.documents.failed.connect(self._on_documents_failed)
         self.documents.saved.connect(self._on_documents_saved)
         self.model.dirty_changed.connect(self._update_title)
+        self.model.read_only_changed.connect(self._update_title)
+        self.model.document_reset.connect(self.runs.breakpoints.clear)
+        self.runs.breakpoints.changed.connect(self._on_breakpoints_changed)
         self.model.node_changed.connect(self._on_model_node_changed)
         self.model.read_only_changed.connect(
             lambda ro: a.trust.setEnabled(ro and bool(self.documents.untrusted))
@@ -245,6 +262,7 @@ class MainWindow(QMainWindow):
         self.runs.run_failed.connect(self._on_runs_run_failed)
         self.console.database_used.connect(self._on_console_database_used)
         self.browser.resume_requested.connect(self._on_browser_resume_requested)
+        self.runs.state_changed.connect(self._on_runs_state_changed_for_browser)
         self.browser.open_in_stepper_requested.connect(self._on_browser_open_in_stepper_requested)
 
     # ------------------------------------------------------------------ documents
@@ -314,9 +332,7 @@ class MainWindow(QMainWindow):
         self.browser.open_database(url)
 
     def _on_documents_opened(self, path: str) -> None:
-        if path and not self.documents.code_app and not self.documents._is_example(path):
-            self.settings.add_recent_file(path)
-        elif path and self.documents._is_example(path):
+        if path and not self.documents.code_app:
             self.settings.add_recent_file(path)
         for problem in self.documents.load_problems[:1]:
             self.statusBar().showMessage(f"The document has problems: {problem}", 8000)
@@ -331,7 +347,10 @@ class MainWindow(QMainWindow):
     def _on_graph_editor_problems_changed(self, problems: list[Any]) -> None:
         """Tell the checkpoint browser which graph is open (it warns about sessions of another graph)."""
         try:
-            self.browser.set_graph_hash(None if problems else self.documents.graph_hash())
+            graph_hash = None if problems else self.documents.graph_hash()
+            if graph_hash is not None:
+                self.browser_controller.known_graphs.setdefault(graph_hash, self.model.name)
+            self.browser.set_graph_hash(graph_hash, self.model.name, self.model.node_ids())
         except Exception as exc:  # the browser's comparison is advisory; never break editing for it
             _log.warning("graph hash for the checkpoint browser: %s", exc)
 
@@ -346,7 +365,7 @@ class MainWindow(QMainWindow):
 
     def _update_title(self, *_args: Any) -> None:
         name = self.model.name
-        path = self.model.path or "unsaved"
+        path = self.model.path or ("untitled copy of an example" if self.documents.example else "unsaved")
         star = "*" if self.model.dirty else ""
         ro = " [read-only]" if self.model.read_only else ""
         self.setWindowTitle(f"{star}{name}{ro} — {path} — Weavegraph Studio")
@@ -376,37 +395,59 @@ class MainWindow(QMainWindow):
 
     def _on_scene_breakpoint_clicked(self, node_id: str, which: str) -> None:
         self.runs.breakpoints.toggle(node_id, which)
-        bp = self.runs.breakpoints
-        self.graph_editor.scene.set_breakpoints({n: bp.of(n) for n in bp.before | bp.after})
-        self.console.update_breakpoints()
+
+    def _on_breakpoints_changed(self) -> None:
+        self.graph_editor.scene.set_breakpoints(self.runs.breakpoints.by_node())
 
     def _on_model_node_changed(self, old_id: str, new_id: str) -> None:
         if old_id != new_id:
             self.runs.breakpoints.rename(old_id, new_id)
-            self.console.update_breakpoints()
 
     def _on_console_database_used(self, redacted: str) -> None:
         self.db_label.setText(f"DB: {redacted}")
         self.settings.add_recent_database(redacted)
         self.settings.set_console(str(self.console.kind.currentData()), self.console.location.text())
+        self._offer_databases()
 
     def set_database(self, url: str) -> None:
-        """Use `url` for runs (status bar shows it redacted)."""
-        from engine.persistence.factory import redact_url
+        """Make `url` the studio's database: runs, the stepper's new sessions and the checkpoint browser
+        (opened on it when nothing is open there yet) all use it; the status bar shows it redacted."""
+        self.database_url = url
+        self.console.set_database(url)
+        self.stepper.set_default_database(url)
+        self.db_label.setText(f"DB: {storage.redact(url)}")
+        self._offer_databases()
+        if not self.browser_controller.is_open:
+            self.browse_studio_database()
 
-        if url.startswith("sqlite"):
-            self.console.set_checkpointer("sqlite", url)
-        elif url.startswith("memory"):
-            self.console.set_checkpointer("memory")
-        else:
-            self.console.set_checkpointer("postgres", url)
-        self.db_label.setText(f"DB: {redact_url(url)}")
+    def _offer_databases(self) -> None:
+        urls = [self.database_url, *self.settings.recent_databases()]
+        self.browser.connection.set_defaults(urls)
+
+    def browse_studio_database(self) -> bool:
+        """Open the studio's database in the checkpoint browser; a SQLite file that no run has created
+        yet is not an error, only a hint. Returns whether an open was started."""
+        url = self.database_url
+        backend = storage.backend_of(url)
+        if backend == "memory":
+            return False
+        if backend == "sqlite":
+            path = url.removeprefix("sqlite://")
+            if path.startswith(":memory:") or not Path(path).exists():
+                self.browser.offer_database(url)
+                return False
+        self.browser.open_database(url)
+        return True
+
+    def _on_runs_state_changed_for_browser(self, state: str) -> None:
+        # The first run into the studio's database creates it: show it without asking.
+        done = state in (RunState.COMPLETED, RunState.FAILED, RunState.STOPPED, RunState.PAUSED)
+        if done and not self.browser_controller.is_open:
+            self.browse_studio_database()
 
     def _on_browser_resume_requested(self, url: str, session_id: str) -> None:
-        self.set_database(url)
-        self.console.session.setText(session_id)
         self.docks["runConsole"].raise_()
-        self.console.run()
+        self.runs.request_resume(url, session_id)
 
     def _on_browser_open_in_stepper_requested(self, url: str, session_id: str) -> None:
         self.docks["sessionStepper"].raise_()
@@ -461,6 +502,21 @@ class MainWindow(QMainWindow):
             f"Python {platform.python_version()} · Qt {qVersion()} · PySide6 {PySide6.__version__}<br>"
             f"qasync {getattr(qasync, '__version__', '?')} · pyqtgraph {pyqtgraph.__version__}"
         )
+
+    def show_getting_started(self) -> GettingStartedDialog:
+        dialog = GettingStartedDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()  # non-modal: the studio stays usable beside it
+        return dialog
+
+    def show_examples(self) -> ExamplesDialog:
+        dialog = ExamplesDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.chosen.connect(
+            lambda name: self.ask_save_then(functools.partial(self.open_example, name), "opening")
+        )
+        dialog.open()
+        return dialog
 
     def show_about(self) -> QMessageBox:
         box = QMessageBox(self)
@@ -523,7 +579,7 @@ class MainWindow(QMainWindow):
         """Cancel runs, close the panels' databases, drain the event bus (sinks)."""
         self.graph_editor.stop_background_work()
         await self.runs.shutdown()
-        for panel in (self.browser, self.stepper):
+        for panel in (self.browser_controller, self.stepper_controller):
             try:
                 await panel.aclose()
             except Exception as exc:  # one panel failing to close must not keep the others open

@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
-from engine.persistence.factory import redact_url
+from studio.services.storage import redact, strip_password
 
 __all__ = ["APPLICATION", "ORGANISATION", "Settings", "default_database_url"]
 
@@ -23,22 +23,6 @@ def default_database_url() -> str:
     folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite://{(folder / 'weavegraph.db').as_posix()}"
-
-
-def strip_password(url: str) -> str:
-    """The URL with any password removed entirely (for storing)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    if "://" not in url or url.startswith("sqlite"):
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    user = f"{parts.username}@" if parts.username else ""
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
 class Settings:
@@ -108,7 +92,7 @@ class Settings:
 
     def set_console(self, kind: str, location: str) -> None:
         self._s.setValue("console/kind", kind)
-        self._s.setValue("console/location", redact_url(strip_password(location)))
+        self._s.setValue("console/location", redact(strip_password(location)))
 
     def sync(self) -> None:
         self._s.sync()

@@ -28,6 +28,7 @@ class CanvasColors:
     done: QColor
     skipped: QColor
     failed: QColor
+    cancelled: QColor
     problem: QColor
     breakpoint: QColor
 
@@ -48,6 +49,7 @@ _LIGHT = CanvasColors(
     done=QColor("#2e9e5b"),
     skipped=QColor("#a0a7b0"),
     failed=QColor("#d64541"),
+    cancelled=QColor("#8e6cb8"),
     problem=QColor("#d64541"),
     breakpoint=QColor("#c0392b"),
 )
@@ -68,6 +70,7 @@ _DARK = CanvasColors(
     done=QColor("#47c17a"),
     skipped=QColor("#6d7580"),
     failed=QColor("#ff6b61"),
+    cancelled=QColor("#b39ddb"),
     problem=QColor("#ff6b61"),
     breakpoint=QColor("#ff5a4a"),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from studio.canvas.interactions import CanvasController
@@ -15,7 +16,13 @@ from studio.document.editor import DocumentEditor, EditRejected
 from studio.document.model import GraphDocumentModel
 from studio.document.validation import Problem, snapshot, validate_model, validate_snapshot
 
-__all__ = ["GraphEditorPanel"]
+__all__ = ["EMPTY_HINT", "GraphEditorPanel"]
+
+EMPTY_HINT = (
+    "Drag a node type from the palette, or press Tab here to search for one. "
+    "Connect nodes by dragging from port to port, then press F5 to run.<br>"
+    'New here? <a href="help:getting-started">Getting started</a> · Help ▸ Open example…'
+)
 
 
 class GraphEditorPanel(QWidget):
@@ -25,6 +32,7 @@ class GraphEditorPanel(QWidget):
     problems_changed = Signal(list)
     trust_requested = Signal()
     message = Signal(str)
+    help_requested = Signal()  # the empty-canvas hint's "Getting started" link
 
     def __init__(
         self,
@@ -75,6 +83,14 @@ class GraphEditorPanel(QWidget):
         self.notice.setStyleSheet("background: #fdecea; color: #8e1f1a; padding: 6px 10px;")
         self.notice.hide()
 
+        self.hint = QLabel(EMPTY_HINT, self.view.viewport())
+        self.hint.setObjectName("emptyCanvasHint")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setTextFormat(Qt.TextFormat.RichText)
+        self.hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)  # follows a theme switch
+        self.hint.linkActivated.connect(lambda _link: self.help_requested.emit())
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -87,6 +103,7 @@ class GraphEditorPanel(QWidget):
         self._validate_timer.setInterval(250)
         self._validate_timer.timeout.connect(self._on_validate_timer_timeout)
         model.edited.connect(self._validate_timer.start)
+        model.edited.connect(self._update_hint)
         model.read_only_changed.connect(self._on_model_read_only_changed)
         model.document_reset.connect(self._on_model_document_reset)
         self.controller.rejected.connect(self.message)
@@ -189,7 +206,20 @@ class GraphEditorPanel(QWidget):
         self.banner_label.setText(f"Read-only: {reason}" if reason else "Read-only")
         self.trust_button.setVisible(read_only and "trust" in reason)
 
+    def _update_hint(self) -> None:
+        """The hint shows on an empty canvas only, centred in the view."""
+        empty = not self.model.node_ids()
+        self.hint.setVisible(empty)
+        if empty:
+            rect = self.view.viewport().rect()
+            self.hint.setGeometry(rect.adjusted(40, rect.height() // 2 + 50, -40, -20))
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._update_hint()
+
     def _on_model_document_reset(self) -> None:
+        self._update_hint()
         self.hide_notice()
         QTimer.singleShot(0, self.view.fit)
         self._validate_timer.start()

@@ -8,7 +8,13 @@ from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QFrame, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-__all__ = ["NodeSearchPopup"]
+__all__ = ["NodeSearchPopup", "type_label"]
+
+
+def type_label(name: str, title: str | None) -> str:
+    """How a node type is named in the palette and the search popup: its title alone ("Accumulate",
+    "Emit event"); the type name is in the tooltip and still matches a search."""
+    return (title or "").strip() or name
 
 
 class NodeSearchPopup(QFrame):
@@ -52,7 +58,8 @@ class NodeSearchPopup(QFrame):
         self.list.clear()
         for name, title in self._types:
             if not needle or needle in name.lower() or needle in title.lower():
-                item = QListWidgetItem(f"{name} — {title}")
+                item = QListWidgetItem(type_label(name, title))
+                item.setToolTip(f"type: {name}")
                 item.setData(Qt.ItemDataRole.UserRole, name)
                 self.list.addItem(item)
         if self.list.count():

@@ -1,5 +1,6 @@
-"""One small QUndoCommand per edit of a graph document. Each records exactly what it changed (with list
-indices) so that undo restores the document dict exactly, and redo replays it."""
+"""One small QUndoCommand per edit of a graph document. Each calls the model's public edit methods and keeps
+the `Removed` records they return, addressing edges and conditional edges by their stable uids (never list
+indices), so that undo restores the document exactly and redo replays it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from studio.document.model import VIRTUAL_NODES, GraphDocumentModel, JSONDict
+from studio.document.model import VIRTUAL_NODES, GraphDocumentModel, JSONDict, Removed
 
 __all__ = [
     "AddConditionalEdgeCommand",
@@ -49,12 +50,10 @@ class AddNodeCommand(QUndoCommand):
         self._index = index
 
     def redo(self) -> None:
-        index = len(self._model.data["nodes"]) if self._index is None else self._index
-        self._index = index
-        self._model._insert_node(index, self._node)
+        self._index = self._model.insert_node(self._node, self._index).index
 
     def undo(self) -> None:
-        self._model._pop_node(str(self._node["id"]))
+        self._model.remove_node(str(self._node["id"]))
 
 
 class RemoveItemsCommand(QUndoCommand):
@@ -71,38 +70,30 @@ class RemoveItemsCommand(QUndoCommand):
         self._node_ids = [n for n in dict.fromkeys(node_ids) if n not in VIRTUAL_NODES]
         doomed = set(self._node_ids)
         edge_set = set(edges)
-        self._edge_indices = [
-            i
-            for i, (src, dst) in enumerate(model.edges())
-            if (src, dst) in edge_set or src in doomed or dst in doomed
+        self._edge_uids = [
+            e.uid
+            for e in model.edge_records()
+            if (e.source, e.target) in edge_set or e.source in doomed or e.target in doomed
         ]
         cond = set(conditional_uids)
         self._cond_uids = [
             uid for uid, c in model.conditional_edges() if uid in cond or c.get("from") in doomed
         ]
-        self._removed_nodes: list[tuple[int, JSONDict]] = []
-        self._removed_edges: list[tuple[int, JSONDict]] = []
-        self._removed_conds: list[tuple[int, int, JSONDict]] = []
-        count = len(self._node_ids) + len(self._edge_indices) + len(self._cond_uids)
+        self._removed: list[tuple[str, Removed]] = []
+        count = len(self._node_ids) + len(self._edge_uids) + len(self._cond_uids)
         super().__init__(f"Delete {count} item{'s' if count != 1 else ''}")
 
     def redo(self) -> None:
         m = self._model
-        self._removed_conds = []
-        for uid in self._cond_uids:
-            index, cond = m._pop_conditional(uid)
-            self._removed_conds.append((index, uid, cond))
-        self._removed_edges = [(i, m._pop_edge(i)) for i in sorted(self._edge_indices, reverse=True)]
-        self._removed_nodes = [m._pop_node(node_id) for node_id in self._node_ids]
+        self._removed = [("cond", m.remove_conditional(uid)) for uid in self._cond_uids]
+        self._removed += [("edge", m.remove_edge(uid)) for uid in self._edge_uids]
+        self._removed += [("node", m.remove_node(node_id)) for node_id in self._node_ids]
 
     def undo(self) -> None:
         m = self._model
-        for index, node in reversed(self._removed_nodes):
-            m._insert_node(index, node)
-        for index, edge in reversed(self._removed_edges):
-            m._insert_edge(index, edge)
-        for index, uid, cond in reversed(self._removed_conds):
-            m._insert_conditional(index, uid, cond)
+        restore = {"node": m.restore_node, "edge": m.restore_edge, "cond": m.restore_conditional}
+        for kind, removed in reversed(self._removed):
+            restore[kind](removed)
 
 
 class MoveNodesCommand(QUndoCommand):
@@ -117,11 +108,11 @@ class MoveNodesCommand(QUndoCommand):
 
     def redo(self) -> None:
         for node_id, (_old, new) in self._moves.items():
-            self._model._set_position(node_id, new)
+            self._model.set_position(node_id, new)
 
     def undo(self) -> None:
         for node_id, (old, _new) in self._moves.items():
-            self._model._set_position(node_id, old)
+            self._model.set_position(node_id, old)
 
 
 class ConnectCommand(QUndoCommand):
@@ -131,14 +122,14 @@ class ConnectCommand(QUndoCommand):
         super().__init__(f"Connect {src} -> {dst}")
         self._model = model
         self._edge = {"from": src, "to": dst}
-        self._index = -1
+        self._uid: int | None = None
 
     def redo(self) -> None:
-        self._index = len(self._model.data["edges"])
-        self._model._insert_edge(self._index, self._edge)
+        self._uid = self._model.insert_edge(self._edge, uid=self._uid).uid
 
     def undo(self) -> None:
-        self._model._pop_edge(self._index)
+        assert self._uid is not None
+        self._model.remove_edge(self._uid)
 
 
 class DisconnectCommand(QUndoCommand):
@@ -147,16 +138,15 @@ class DisconnectCommand(QUndoCommand):
     def __init__(self, model: GraphDocumentModel, src: str, dst: str) -> None:
         super().__init__(f"Disconnect {src} -> {dst}")
         self._model = model
-        self._src, self._dst = src, dst
-        self._removed: tuple[int, JSONDict] | None = None
+        self._uid = model.edge_uid(src, dst)
+        self._removed: Removed | None = None
 
     def redo(self) -> None:
-        index = self._model._edge_index(self._src, self._dst)
-        self._removed = (index, self._model._pop_edge(index))
+        self._removed = self._model.remove_edge(self._uid)
 
     def undo(self) -> None:
         assert self._removed is not None
-        self._model._insert_edge(*self._removed)
+        self._model.restore_edge(self._removed)
 
 
 def _rename_in_router_config(value: Any, old: str, new: str) -> Any:
@@ -197,13 +187,14 @@ class ChangeNodeCommand(QUndoCommand):
         self._cond_renames: list[tuple[int, JSONDict, JSONDict]] = []
         old_id, fresh_id = str(self._old["id"]), str(self._new["id"])
         if old_id != fresh_id:
-            for i, edge in enumerate(model.data["edges"]):
-                if old_id in (edge.get("from"), edge.get("to")):
+            for e in model.edge_records():
+                if old_id in (e.source, e.target):
+                    edge = model.edge_data(e.uid)
                     renamed = dict(edge)
                     for key in ("from", "to"):
                         if renamed.get(key) == old_id:
                             renamed[key] = fresh_id
-                    self._edge_renames.append((i, copy.deepcopy(edge), renamed))
+                    self._edge_renames.append((e.uid, copy.deepcopy(edge), renamed))
             for uid, cond in model.conditional_edges():
                 renamed_cond = _rename_in_router_config(cond, old_id, fresh_id)
                 if cond.get("from") == old_id:
@@ -215,13 +206,12 @@ class ChangeNodeCommand(QUndoCommand):
         # Edges leave under the old name, the node is renamed, then edges come back under the new one: the
         # scene always finds both ends of every edge it is told about.
         m = self._model
-        for i, _old_edge, _new_edge in reversed(self._edge_renames):
-            m._pop_edge(i)
-        m._replace_node(str(before["id"]), after)
-        for i, old_edge, new_edge in self._edge_renames:
-            m._insert_edge(i, new_edge if forward else old_edge)
+        removed = [m.remove_edge(uid) for uid, _old_edge, _new_edge in reversed(self._edge_renames)]
+        m.update_node(str(before["id"]), after)
+        for gone, (uid, old_edge, new_edge) in zip(reversed(removed), self._edge_renames, strict=True):
+            m.insert_edge(new_edge if forward else old_edge, uid=uid, index=gone.index)
         for uid, old_cond, new_cond in self._cond_renames:
-            m._replace_conditional(uid, new_cond if forward else old_cond)
+            m.update_conditional(uid, new_cond if forward else old_cond)
 
     def redo(self) -> None:
         self._apply(self._old, self._new, True)
@@ -240,10 +230,10 @@ class AddConditionalEdgeCommand(QUndoCommand):
         self.uid = model.new_conditional_uid()
 
     def redo(self) -> None:
-        self._model._insert_conditional(len(self._model.data["conditional_edges"]), self.uid, self._cond)
+        self._model.insert_conditional(self._cond, uid=self.uid)
 
     def undo(self) -> None:
-        self._model._pop_conditional(self.uid)
+        self._model.remove_conditional(self.uid)
 
 
 class ChangeConditionalEdgeCommand(QUndoCommand):
@@ -257,10 +247,10 @@ class ChangeConditionalEdgeCommand(QUndoCommand):
         self._new = copy.deepcopy(cond)
 
     def redo(self) -> None:
-        self._model._replace_conditional(self._uid, self._new)
+        self._model.update_conditional(self._uid, self._new)
 
     def undo(self) -> None:
-        self._model._replace_conditional(self._uid, self._old)
+        self._model.update_conditional(self._uid, self._old)
 
 
 class PasteCommand(QUndoCommand):
@@ -291,6 +281,7 @@ class PasteCommand(QUndoCommand):
         self._nodes = nodes
         existing = set(model.edges())
         self._edges: list[JSONDict] = []
+        self._edge_uids: list[int] = []
         for edge in fragment.get("edges", []):
             src, dst = edge.get("from"), edge.get("to")
             src, dst = renames.get(src, src), renames.get(dst, dst)
@@ -313,20 +304,22 @@ class PasteCommand(QUndoCommand):
     def redo(self) -> None:
         m = self._model
         for node in self._nodes:
-            m._insert_node(len(m.data["nodes"]), node)
-        for edge in self._edges:
-            m._insert_edge(len(m.data["edges"]), edge)
+            m.insert_node(node)
+        uids: list[int | None] = list(self._edge_uids) or [None] * len(self._edges)
+        self._edge_uids = [
+            m.insert_edge(edge, uid=uid).uid for edge, uid in zip(self._edges, uids, strict=True)
+        ]
         for uid, cond in self._conds:
-            m._insert_conditional(len(m.data["conditional_edges"]), uid, cond)
+            m.insert_conditional(cond, uid=uid)
 
     def undo(self) -> None:
         m = self._model
         for uid, _cond in reversed(self._conds):
-            m._pop_conditional(uid)
-        for _edge in self._edges:
-            m._pop_edge(len(m.data["edges"]) - 1)
+            m.remove_conditional(uid)
+        for uid in reversed(self._edge_uids):
+            m.remove_edge(uid)
         for node in reversed(self._nodes):
-            m._pop_node(str(node["id"]))
+            m.remove_node(str(node["id"]))
 
 
 class SetDocumentFieldCommand(QUndoCommand):
@@ -341,10 +334,10 @@ class SetDocumentFieldCommand(QUndoCommand):
         self._new = copy.deepcopy(value)
 
     def redo(self) -> None:
-        self._model._set_field(self._key, self._new)
+        self._model.set_field(self._key, self._new)
 
     def undo(self) -> None:
-        self._model._set_field(self._key, self._old if self._had else None)
+        self._model.set_field(self._key, self._old if self._had else None)
 
 
 def fragment_of(model: GraphDocumentModel, node_ids: Sequence[str]) -> JSONDict:

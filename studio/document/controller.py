@@ -4,6 +4,7 @@ messages through `failed`, never raised into Qt."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from studio.document.editor import DocumentEditor
 from studio.document.io import (
     NotTrusted,
     OpenedDocument,
+    document_folder_importable,
     is_code_ref,
     open_code_first,
     open_file,
@@ -41,10 +43,13 @@ class DocumentController(QObject):
         self.code_app: Any = None
         self.untrusted: list[tuple[str, str]] = []
         self.load_problems: list[str] = []
+        self.example = ""
+        """The bundled example the current untitled document is a copy of ("" otherwise)."""
 
     # ------------------------------------------------------------------ opening
 
     def new(self) -> None:
+        self.example = ""
         self.code_app = None
         self.untrusted = []
         self.load_problems = []
@@ -62,16 +67,21 @@ class DocumentController(QObject):
         return True
 
     def open_example(self, name: str) -> bool:
+        """Open a bundled example as an untitled copy: Save asks where, so the installed file is never
+        overwritten."""
         from engine.graph.document import example_path
 
         try:
             path = example_path(name)
-        except FileNotFoundError as exc:
-            self.failed.emit(str(exc))
+            opened = open_file(path)
+        except Exception as exc:
+            self.failed.emit(_describe(exc, name) if not isinstance(exc, FileNotFoundError) else str(exc))
             return False
-        return self.open(str(path))
+        self._apply(dataclasses.replace(opened, path=""), example=path.name.removesuffix(".wgraph.json"))
+        return True
 
-    def _apply(self, opened: OpenedDocument) -> None:
+    def _apply(self, opened: OpenedDocument, *, example: str = "") -> None:
+        self.example = example
         self.code_app = opened.app
         self.untrusted = opened.untrusted
         self.load_problems = opened.problems
@@ -133,9 +143,9 @@ class DocumentController(QObject):
 
         if self.untrusted:
             raise NotTrusted(sorted({ref for _p, ref in self.untrusted}))
-        return document_to_app(
-            GraphDocument(self.model.to_dict(), self.model.path or "<editor>"), trusted=True
-        )
+        source = self.model.path or "<editor>"
+        with document_folder_importable(source):  # trusted: its own modules may sit beside it
+            return document_to_app(GraphDocument(self.model.to_dict(), source), trusted=True)
 
     def graph_hash(self) -> str | None:
         """The graph definition hash of the current document (None when it cannot be compiled, or would

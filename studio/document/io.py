@@ -3,8 +3,11 @@ examples, code-first graphs (`package.module:attribute`, read-only) and the trus
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ __all__ = [
     "CodeFirstError",
     "NotTrusted",
     "OpenedDocument",
+    "document_folder_importable",
     "is_code_ref",
     "open_code_first",
     "open_file",
@@ -119,3 +123,23 @@ def save_file(data: dict[str, Any], path: str | Path) -> None:
     from engine.graph.document import GraphDocument, save_document
 
     save_document(GraphDocument(data), path)
+
+
+@contextlib.contextmanager
+def document_folder_importable(source: str) -> Iterator[None]:
+    """While active, the folder of the document at `source` is importable (a module saved next to the
+    document can be named `module:function`). Only for trusted documents: the caller checks trust."""
+    folder = ""
+    if source and not source.startswith("<"):
+        with contextlib.suppress(OSError):
+            folder = str(Path(source).resolve().parent)
+    added = bool(folder) and folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+        importlib.invalidate_caches()  # a module written after an earlier failed import is found now
+    try:
+        yield
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)

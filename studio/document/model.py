@@ -1,7 +1,8 @@
-"""The editor's document model: a QObject over a graph document's raw dict, with past-tense signals.
+"""The editor's document model: a QObject over the engine's `GraphDocument` (unknown fields kept), with
+past-tense signals, typed records (`Node`, `Edge`) and stable uids for edges and conditional edges.
 
-Only undo commands (studio.document.commands) call the `_`-prefixed mutators; everything else reads, or
-edits through the public `edit_*`-style helpers of `DocumentEditor`, which push commands.
+Only undo commands (studio.document.commands) call the edit methods (`insert_node`, `remove_edge`, ...);
+everything else reads, or edits through `DocumentEditor`, which pushes commands.
 """
 
 from __future__ import annotations
@@ -9,17 +10,55 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
-__all__ = ["VIRTUAL_NODES", "GraphDocumentModel", "empty_document"]
+from engine.graph.document import GraphDocument
+
+__all__ = ["VIRTUAL_NODES", "Edge", "GraphDocumentModel", "Node", "Removed", "empty_document"]
 
 VIRTUAL_NODES = ("Start", "End")
 _STUDIO_KEY = "studio"  # unknown-to-the-engine field holding UI-only state (virtual node positions)
 
 JSONDict = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A node of the document: id, type, config and position (None: not placed yet)."""
+
+    id: str
+    type: str
+    config: JSONDict
+    position: tuple[float, float] | None = None
+
+    @classmethod
+    def from_json(cls, data: JSONDict) -> Node:
+        pos = data.get("position")
+        where = (float(pos[0]), float(pos[1])) if isinstance(pos, list | tuple) and len(pos) >= 2 else None
+        config = data.get("config")
+        return cls(str(data.get("id")), str(data.get("type")), copy.deepcopy(config or {}), where)
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A plain edge with its stable uid (list positions move; the uid does not)."""
+
+    uid: int
+    source: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """What a removal took out and where from, so that undo puts it back exactly (`key`: node id or uid)."""
+
+    index: int
+    key: str | int
+    data: JSONDict
 
 
 def empty_document(name: str = "untitled") -> JSONDict:
@@ -62,8 +101,11 @@ class GraphDocumentModel(QObject):
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._on_undo_stack_clean_changed)
         self._data: JSONDict = empty_document()
+        self.document = GraphDocument(self._data)
+        """The engine's graph document this model edits (its `.data` is the live dict)."""
         self._node_index: dict[str, int] | None = None
         self._uids = itertools.count(1)
+        self._edge_uids: list[int] = []
         self._cond_uids: list[int] = []
         self._path = ""
         self._read_only = False
@@ -78,8 +120,10 @@ class GraphDocumentModel(QObject):
         for key in ("nodes", "edges", "conditional_edges"):
             if not isinstance(data.get(key), list):
                 data[key] = []
+        self.document = GraphDocument(data, path or "<editor>")
         self._data = data
         self._node_index = None
+        self._edge_uids = [next(self._uids) for _ in data["edges"]]
         self._cond_uids = [next(self._uids) for _ in data["conditional_edges"]]
         self.undo_stack.clear()
         self.undo_stack.setClean()
@@ -107,6 +151,7 @@ class GraphDocumentModel(QObject):
 
     def set_path(self, path: str) -> None:
         self._path = path
+        self.document.source = path or "<editor>"
         self.path_changed.emit(path)
 
     @property
@@ -163,6 +208,28 @@ class GraphDocumentModel(QObject):
     def edges(self) -> list[tuple[str, str]]:
         return [(str(e.get("from")), str(e.get("to"))) for e in self._data["edges"]]
 
+    def edge_records(self) -> list[Edge]:
+        """Every edge as a typed record with its stable uid."""
+        return [
+            Edge(uid, str(e.get("from")), str(e.get("to")))
+            for uid, e in zip(self._edge_uids, self._data["edges"], strict=True)
+        ]
+
+    def edge_uid(self, src: str, dst: str) -> int:
+        """The uid of the edge src -> dst (KeyError when there is none)."""
+        for edge in self.edge_records():
+            if (edge.source, edge.target) == (src, dst):
+                return edge.uid
+        raise KeyError(f"no edge {src} -> {dst} in the document")
+
+    def edge_data(self, uid: int) -> JSONDict:
+        edge: JSONDict = self._data["edges"][self._edge_uids.index(uid)]
+        return edge
+
+    def node_record(self, node_id: str) -> Node:
+        """A node as a typed record (a copy: edit through the undo commands)."""
+        return Node.from_json(self.node(node_id))
+
     def has_edge(self, src: str, dst: str) -> bool:
         return (src, dst) in self.edges()
 
@@ -200,7 +267,7 @@ class GraphDocumentModel(QObject):
     def new_conditional_uid(self) -> int:
         return next(self._uids)
 
-    # ------------------------------------------------------------------ mutators (commands only)
+    # ------------------------------------------------------------------ edits (called by undo commands)
 
     def _index_of_node(self, node_id: str) -> int | None:
         index = self._node_index
@@ -213,21 +280,28 @@ class GraphDocumentModel(QObject):
     def _changed(self) -> None:
         self.edited.emit()
 
-    def _insert_node(self, index: int, node: JSONDict) -> None:
-        self._data["nodes"].insert(index, copy.deepcopy(node))
+    def insert_node(self, node: JSONDict, index: int | None = None) -> Removed:
+        """Add a node (appended, or at `index` to undo a removal); returns where it went."""
+        at = len(self._data["nodes"]) if index is None else index
+        self._data["nodes"].insert(at, copy.deepcopy(node))
         self._node_index = None
         self.node_added.emit(str(node["id"]))
         self._changed()
+        return Removed(at, str(node["id"]), copy.deepcopy(node))
 
-    def _pop_node(self, node_id: str) -> tuple[int, JSONDict]:
+    def remove_node(self, node_id: str) -> Removed:
+        """Remove a node (its edges are the caller's business); the record puts it back exactly."""
         index = self.node_index(node_id)
         node = self._data["nodes"].pop(index)
         self._node_index = None
         self.node_removed.emit(node_id)
         self._changed()
-        return index, node
+        return Removed(index, node_id, node)
 
-    def _set_position(self, node_id: str, pos: tuple[float, float] | None) -> None:
+    def restore_node(self, removed: Removed) -> None:
+        self.insert_node(removed.data, removed.index)
+
+    def set_position(self, node_id: str, pos: tuple[float, float] | None) -> None:
         value = None if pos is None else [round(pos[0], 2), round(pos[1], 2)]
         if node_id in VIRTUAL_NODES:
             studio = self._data.setdefault(_STUDIO_KEY, {})
@@ -249,49 +323,67 @@ class GraphDocumentModel(QObject):
         self.node_moved.emit(node_id)
         self._changed()
 
-    def _replace_node(self, old_id: str, node: JSONDict) -> None:
-        """Replace the node `old_id` by `node` (same index); a renamed id does not touch the edges."""
+    def update_node(self, old_id: str, node: JSONDict) -> None:
+        """Replace the node `old_id` by `node` in place; a renamed id does not touch the edges."""
         index = self.node_index(old_id)
         self._data["nodes"][index] = copy.deepcopy(node)
         self._node_index = None
         self.node_changed.emit(old_id, str(node["id"]))
         self._changed()
 
-    def _insert_edge(self, index: int, edge: JSONDict) -> None:
-        self._data["edges"].insert(index, copy.deepcopy(edge))
+    def insert_edge(self, edge: JSONDict, *, uid: int | None = None, index: int | None = None) -> Edge:
+        """Add an edge {"from", "to", ...} (appended, or at `index` with its old `uid` to undo a removal)."""
+        at = len(self._data["edges"]) if index is None else index
+        uid = next(self._uids) if uid is None else uid
+        self._data["edges"].insert(at, copy.deepcopy(edge))
+        self._edge_uids.insert(at, uid)
         self.edge_added.emit(str(edge["from"]), str(edge["to"]))
         self._changed()
+        return Edge(uid, str(edge["from"]), str(edge["to"]))
 
-    def _pop_edge(self, index: int) -> JSONDict:
+    def remove_edge(self, uid: int) -> Removed:
+        index = self._edge_uids.index(uid)
         edge: JSONDict = self._data["edges"].pop(index)
+        self._edge_uids.pop(index)
         self.edge_removed.emit(str(edge["from"]), str(edge["to"]))
         self._changed()
-        return edge
+        return Removed(index, uid, edge)
 
-    def _edge_index(self, src: str, dst: str) -> int:
-        return self.edges().index((src, dst))
+    def restore_edge(self, removed: Removed) -> None:
+        self.insert_edge(removed.data, uid=int(removed.key), index=removed.index)
 
-    def _insert_conditional(self, index: int, uid: int, cond: JSONDict) -> None:
-        self._data["conditional_edges"].insert(index, copy.deepcopy(cond))
-        self._cond_uids.insert(index, uid)
+    def update_edge(self, uid: int, edge: JSONDict) -> None:
+        """Replace an edge (a rename of one of its ends): it leaves under its old ends and comes back."""
+        removed = self.remove_edge(uid)
+        self.insert_edge(edge, uid=uid, index=removed.index)
+
+    def insert_conditional(self, cond: JSONDict, *, uid: int | None = None, index: int | None = None) -> int:
+        at = len(self._data["conditional_edges"]) if index is None else index
+        uid = next(self._uids) if uid is None else uid
+        self._data["conditional_edges"].insert(at, copy.deepcopy(cond))
+        self._cond_uids.insert(at, uid)
         self.conditional_edge_added.emit(uid)
         self._changed()
+        return uid
 
-    def _pop_conditional(self, uid: int) -> tuple[int, JSONDict]:
+    def remove_conditional(self, uid: int) -> Removed:
         index = self._cond_uids.index(uid)
         cond = self._data["conditional_edges"].pop(index)
         self._cond_uids.pop(index)
         self.conditional_edge_removed.emit(uid)
         self._changed()
-        return index, cond
+        return Removed(index, uid, cond)
 
-    def _replace_conditional(self, uid: int, cond: JSONDict) -> None:
+    def restore_conditional(self, removed: Removed) -> None:
+        self.insert_conditional(removed.data, uid=int(removed.key), index=removed.index)
+
+    def update_conditional(self, uid: int, cond: JSONDict) -> None:
         index = self._cond_uids.index(uid)
         self._data["conditional_edges"][index] = copy.deepcopy(cond)
         self.conditional_edge_changed.emit(uid)
         self._changed()
 
-    def _set_field(self, key: str, value: Any) -> None:
+    def set_field(self, key: str, value: Any) -> None:
         """Set (or, with None, remove) a top-level field such as "name", "runtime" or "input"."""
         if value is None:
             self._data.pop(key, None)

@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from studio.document.model import GraphDocumentModel
 
-__all__ = ["Problem", "ValidationInput", "snapshot", "validate_model", "validate_snapshot"]
+__all__ = [
+    "Problem",
+    "ValidationInput",
+    "empty_required_fields",
+    "snapshot",
+    "unimportable_callables",
+    "validate_model",
+    "validate_snapshot",
+]
 
 _NODE = re.compile(r"^\$\.nodes\[(\d+)\]")
 _EDGE = re.compile(r"^\$\.edges\[(\d+)\]")
@@ -32,13 +41,15 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class ValidationInput:
-    """A copy of what validation needs, taken in the GUI thread (validation itself may run in a worker)."""
+    """A copy of what validation needs, taken in the GUI thread (validation itself may run in a worker).
+    `trusted`: the document's Python callables may be imported (to check that they can be)."""
 
     data: dict[str, object]
     source: str
     node_ids: list[str]
     edges: list[tuple[str, str]]
     conditional_uids: list[int]
+    trusted: bool = False
 
 
 def snapshot(model: GraphDocumentModel) -> ValidationInput:
@@ -48,6 +59,7 @@ def snapshot(model: GraphDocumentModel) -> ValidationInput:
         model.node_ids(),
         model.edges(),
         [uid for uid, _c in model.conditional_edges()],
+        trusted=not model.read_only,
     )
 
 
@@ -63,6 +75,9 @@ def validate_snapshot(snap: ValidationInput, registry: object | None = None) -> 
     doc = GraphDocument(snap.data, snap.source)
     try:
         found = validate_document(doc, registry)  # type: ignore[arg-type]
+        found += empty_required_fields(doc, registry)
+        if not found and snap.trusted:
+            found += unimportable_callables(doc, registry)
     except Exception as exc:  # a checker bug must not break editing; show it as a problem instead
         return [Problem("$", f"validation failed: {exc}")]
     nodes, edges, conds = snap.node_ids, snap.edges, snap.conditional_uids
@@ -81,4 +96,50 @@ def validate_snapshot(snap: ValidationInput, registry: object | None = None) -> 
         if node_id is None and (named := _NAMED.search(p.message)) and named.group(1) in nodes:
             node_id = named.group(1)
         out.append(Problem(p.path, p.message, node_id, edge, uid))
+    return out
+
+
+def empty_required_fields(doc: Any, registry: Any = None) -> list[Any]:
+    """Required text settings left empty ("" or blanks): the schema accepts them, the node cannot do its
+    job (an emit node with no message)."""
+    from engine.graph.document import DocumentProblem
+    from engine.graph.node_types import default_registry
+
+    registry = registry if registry is not None else default_registry()
+    out = []
+    for i, node in enumerate(doc.nodes):
+        type_name, config = node.get("type"), node.get("config")
+        if not isinstance(type_name, str) or not registry.has(type_name) or not isinstance(config, dict):
+            continue
+        schema = registry.get(type_name).config_schema
+        props = schema.get("properties") or {}
+        for key in schema.get("required") or []:
+            sub = props.get(key) if isinstance(props, dict) else None
+            value = config.get(key)
+            if (
+                isinstance(sub, dict)
+                and sub.get("type") == "string"
+                and isinstance(value, str)
+                and not value.strip()
+            ):
+                title = sub.get("title") or key
+                out.append(DocumentProblem(f"$.nodes[{i}].config.{key}", f"{title} is required and empty"))
+    return out
+
+
+def unimportable_callables(doc: Any, registry: Any = None) -> list[Any]:
+    """Python callables of a trusted document that cannot be imported (found before a run, not during it).
+    The document's folder is importable while checking, as it is when the document runs."""
+    from engine.graph.builtin_types import resolve_callable
+    from engine.graph.document import DocumentProblem
+    from engine.graph.trust import document_callables
+    from studio.document.io import document_folder_importable
+
+    out = []
+    with document_folder_importable(doc.source):
+        for path, ref in document_callables(doc, registry):
+            try:
+                resolve_callable(ref)
+            except Exception as exc:  # the user's module may raise anything while importing
+                out.append(DocumentProblem(path, f"cannot import {ref}: {exc}"))
     return out

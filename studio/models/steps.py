@@ -6,9 +6,9 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
-from engine.persistence.base import Checkpoint
 from studio.models.records import PagedRecordModel
 from studio.models.sessions import format_time
+from studio.services.storage import Checkpoint
 
 _Index = QModelIndex | QPersistentModelIndex
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
-
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
@@ -21,19 +18,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.persistence.base import StorageStats
-from engine.persistence.urls import redact_url
-from studio.models.sessions import SessionsModel, format_bytes, sqlite_url_for_path, strip_password
+from studio.models.sessions import SessionsModel, format_bytes
 from studio.models.steps import StepsModel
+from studio.services.storage import StorageStats, redact, sqlite_url_for_path, strip_password
+from studio.widgets.plots import IntegerAxis, ThemedPlot
 
 RECENT_KEY = "checkpointBrowser/recent"
+GROWTH_TITLE = "Growth over steps (selected session)"
 MAX_RECENT = 10
-
-
-async def close_quietly(cp: Any) -> None:
-    """Close a checkpointer, ignoring its errors (it is being replaced or the server is gone)."""
-    with contextlib.suppress(Exception):
-        await cp.aclose()
 
 
 def short_id(session_id: str, limit: int = 14) -> str:
@@ -46,14 +38,6 @@ def compact_table(view: QTableView) -> None:
     view.setWordWrap(False)
     view.verticalHeader().setVisible(False)
     view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
-
-
-def adopt_menus(plot: pg.PlotWidget) -> None:
-    """pyqtgraph creates its context menus without a parent; parent them so they die with the plot."""
-    item = plot.getPlotItem()
-    for menu in (item.ctrlMenu, item.getViewBox().menu):
-        if menu is not None:
-            menu.setParent(plot, menu.windowFlags())
 
 
 class Pager(QWidget):
@@ -92,6 +76,7 @@ class Bar(QFrame):
         )
         self.label = QLabel("")
         self.label.setObjectName(f"{name}Text")
+        self.label.setWordWrap(True)  # a long message wraps; it never widens the window
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.row = QHBoxLayout(self)
         self.row.setContentsMargins(6, 2, 2, 2)
@@ -128,6 +113,7 @@ class ConnectionBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._defaults: list[str] = []
         self.url_edit = QLineEdit()
         self.url_edit.setObjectName("browserUrl")
         self.url_edit.setPlaceholderText("SQLite file path, sqlite://file.db, or postgresql://user@host/db")
@@ -146,6 +132,7 @@ class ConnectionBar(QWidget):
         self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.recent_menu = QMenu(self.recent_button)
         self.recent_button.setMenu(self.recent_menu)
+        self.recent_menu.aboutToShow.connect(self.refresh_recent)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.url_edit, 1)
@@ -166,13 +153,24 @@ class ConnectionBar(QWidget):
         self.url_edit.setText(strip_password(url))
         self.refresh_recent()
 
+    def set_defaults(self, urls: list[str]) -> None:
+        """Databases always offered under Recent (the studio's own, those the run console used)."""
+        self._defaults = [strip_password(u) for u in urls if u and not u.startswith("memory")]
+        self.refresh_recent()
+
+    def recent(self) -> list[str]:
+        """What the Recent menu offers: opened here first, then the defaults (no duplicates)."""
+        return list(dict.fromkeys([*recent_urls(QSettings()), *self._defaults]))
+
     def refresh_recent(self) -> None:
         self.recent_menu.clear()
-        items = recent_urls(QSettings())
+        items = self.recent()
         for item in items:
-            action = self.recent_menu.addAction(redact_url(item))
+            action = self.recent_menu.addAction(redact(item))
             action.triggered.connect(lambda _checked=False, u=item: self._open(u))
-        self.recent_button.setEnabled(bool(items))
+        if not items:
+            self.recent_menu.addAction("(no database opened yet)").setEnabled(False)
+        self.recent_button.setEnabled(True)
 
     def _open(self, url: str) -> None:
         self.url_edit.setText(url)
@@ -203,18 +201,17 @@ class StorageView(QWidget):
         self.summary.setWordWrap(True)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setObjectName("storageRefresh")
-        self.bytes_plot = pg.PlotWidget(title="Bytes per session (largest 30)")
+        self.bytes_plot = ThemedPlot("Bytes per session (largest 30)")
         self.bytes_plot.setObjectName("bytesPerSession")
         self.bytes_plot.setLabel("left", "bytes")
-        self.growth_plot = pg.PlotWidget(title="Growth over steps (selected session)")
+        self.growth_plot = ThemedPlot(GROWTH_TITLE, axisItems={"bottom": IntegerAxis("bottom")})
         self.growth_plot.setObjectName("growthPlot")
         self.growth_plot.setLabel("left", "bytes")
         self.growth_plot.setLabel("bottom", "step")
         for plot in (self.bytes_plot, self.growth_plot):
-            plot.setBackground("w")
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setMinimumHeight(140)
-            adopt_menus(plot)
+            plot.apply_palette()
         self.top_sessions: list[tuple[str, int]] = []
         self.growth: list[tuple[int, int]] = []
         row = QHBoxLayout()
@@ -224,6 +221,16 @@ class StorageView(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.bytes_plot, 1)
         layout.addWidget(self.growth_plot, 1)
+
+    def clear(self) -> None:
+        """Forget the previous database's charts (another one is being opened, or the open failed)."""
+        self.top_sessions = []
+        self.growth = []
+        self.bytes_plot.clear()
+        self.bytes_plot.getAxis("bottom").setTicks(None)
+        self.growth_plot.clear()
+        self.growth_plot.setTitle(GROWTH_TITLE)
+        self.summary.setText("")
 
     def set_stats(self, stats: StorageStats) -> None:
         top = sorted(stats.sessions, key=lambda s: s.bytes, reverse=True)[:30]

@@ -1,69 +1,37 @@
-"""Checkpoint browser (`checkpointBrowser`): open a SQLite file or a Postgres URL, page through its sessions
-and steps, view and diff states, chart storage, prune with a dry-run preview, export, and tail live writes.
-
-All database work runs as bridge tasks owned by the panel, one statement at a time (a lock), and every
-failure becomes one line in the panel's error bar; the panel stays usable and can open another database.
-"""
+"""Checkpoint browser (`checkpointBrowser`): the view of a `BrowserController` - open a SQLite file or a
+Postgres URL, page through its sessions and steps, view and diff states, chart storage, prune with a
+dry-run preview, export, and tail live writes. Every failure is one line in the panel's error bar."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
-    QFileDialog,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QSpinBox,
-    QSplitter,
-    QTableView,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from engine.persistence.base import Checkpoint, PruneReport, SessionQuery, StepQuery
-from engine.persistence.urls import redact_url
-from studio.bridge import Bridge, one_line
+from studio.controllers.browser import BrowserController, GraphMismatch
+from studio.controllers.prune import PruneController
 from studio.diff import diff_checkpoints
-from studio.models.sessions import (
-    ORDER_KEYS,
-    BrowsableCheckpointer,
-    SessionsModel,
-    export_session_json,
-    format_bytes,
-    is_postgres_url,
-    open_browsable,
-    sqlite_url_for_path,
-    step_sizes,
-    strip_password,
-    with_password,
-)
+from studio.models.sessions import ORDER_KEYS, SessionsModel, format_bytes
 from studio.models.steps import StepsModel
-from studio.panels.browser_widgets import (
-    Bar,
-    ConnectionBar,
-    Pager,
-    StorageView,
-    close_quietly,
-    compact_table,
+from studio.panels.browser_panes import ComparePane, SessionsPane, StepsPane
+from studio.panels.browser_widgets import Bar, ConnectionBar, StorageView
+from studio.panels.prune_dialog import PruneDialog
+from studio.services.storage import (
+    Checkpoint,
+    PruneReport,
+    SessionStats,
+    StorageStats,
+    redact,
+    sqlite_url_for_path,
+    strip_password,
 )
-from studio.panels.prune_dialog import PruneController, PruneDialog
-from studio.panels.state_view import DiffView, StateView
+from studio.widgets.labels import shrinkable
 
+__all__ = ["CheckpointBrowserPanel"]
 
-def redact(url: str) -> str:
-    """How a URL is shown: the engine's `redact_url` (any password becomes ***)."""
-    return redact_url(url)
+STORAGE_TAB = 2
 
 
 class CheckpointBrowserPanel(QWidget):
@@ -77,40 +45,27 @@ class CheckpointBrowserPanel(QWidget):
     steps_loaded = Signal()
     diff_shown = Signal()
     stats_loaded = Signal()
-    live_step_seen = Signal(str, int)
     session_deleted = Signal(str)
     export_finished = Signal(str, int)  # path, steps
     error_shown = Signal(str)
 
-    def __init__(self, bridge: Bridge, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: BrowserController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("checkpointBrowser")
         self.setAcceptDrops(True)
-        self._bridge = bridge
-        self._cp: BrowsableCheckpointer | None = None
-        self._url: str | None = None  # with the password; kept in memory only, never shown or stored
-        self._doc_hash: str | None = None
-        self._lock = asyncio.Lock()
-        self._generation = 0
-        self._page_task: asyncio.Task[Any] | None = None
-        self._steps_task: asyncio.Task[Any] | None = None
-        self._tail_task: asyncio.Task[Any] | None = None
+        self.controller = controller
+        self._doc: tuple[str | None, str, list[str]] = (None, "", [])
         self._prune_dialog: PruneDialog | None = None
-        self._closing: set[asyncio.Task[Any]] = set()
+        self.prune_controller: PruneController | None = None
         self.last_prune: tuple[PruneReport, bool] | None = None
         """The last deletion's report and whether it was cancelled."""
-        self._touched: set[str] = set()
         self._selected_id: str | None = None
-        self.live_count = 0
+        self._confirm_id: str | None = None
         self.sessions = SessionsModel(parent=self)
         self.steps = StepsModel(parent=self)
         self._build_ui()
-        self._tail_timer = QTimer(self)
-        self._tail_timer.setSingleShot(True)
-        self._tail_timer.setInterval(250)
-        self._tail_timer.timeout.connect(self._on_tail_timer_timeout)
-        self.sessions.query_changed.connect(self._on_sessions_query_changed)
-        self.steps.query_changed.connect(self._on_steps_query_changed)
+        self._connect_view()
+        self._connect_controller()
         self._set_open(False)
 
     # ================================================================== UI
@@ -122,7 +77,6 @@ class CheckpointBrowserPanel(QWidget):
         self.connect_button = self.connection.connect_button
         self.file_button = self.connection.file_button
         self.recent_menu = self.connection.recent_menu
-
         self.error_bar = Bar("browserError", "#f6c6c6")
         self.warning_bar = Bar("graphHashWarning", "#fbe3a6")
         self.confirm_bar = Bar("deleteConfirm", "#f6d7b0")
@@ -133,131 +87,47 @@ class CheckpointBrowserPanel(QWidget):
         self.confirm_bar.row.insertWidget(2, self.confirm_no)
         self.status = QLabel("No database open. Drop a SQLite file here or choose one.")
         self.status.setObjectName("browserStatus")
+        shrinkable(self.status)
 
-        # left: sessions
-        self.search_edit = QLineEdit()
-        self.search_edit.setObjectName("sessionSearch")
-        self.search_edit.setPlaceholderText("Search session ids…")
-        self.search_edit.setClearButtonEnabled(True)
-        self.live_check = QCheckBox("Live")
-        self.live_check.setObjectName("liveTail")
-        self.live_check.setToolTip("Show steps written by other processes as they arrive")
-        self.live_check.setChecked(True)
-        self.sessions_view = QTableView()
-        self.sessions_view.setObjectName("sessionsTable")
-        self.sessions_view.setModel(self.sessions)
-        self.sessions_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.sessions_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.sessions_view.setSortingEnabled(True)
-        self.sessions_view.horizontalHeader().setSortIndicator(2, Qt.SortOrder.DescendingOrder)
-        compact_table(self.sessions_view)
-        self.sessions_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, 6):
-            self.sessions_view.horizontalHeader().setSectionResizeMode(
-                col, QHeaderView.ResizeMode.ResizeToContents
-            )
-        self.sessions_view.setAlternatingRowColors(True)
-        self.sessions_pager = Pager("sessionsPager")
-        self.delete_button = QPushButton("Delete")
-        self.delete_button.setObjectName("deleteSession")
-        self.export_button = QPushButton("Export…")
-        self.export_button.setObjectName("exportSession")
-        self.prune_button = QPushButton("Prune…")
-        self.prune_button.setObjectName("pruneButton")
-        self.stepper_button = QPushButton("Open in stepper")
-        self.stepper_button.setObjectName("openInStepper")
-        self.resume_button = QPushButton("Resume in run console")
-        self.resume_button.setObjectName("resumeInConsole")
-        search_row = QHBoxLayout()
-        search_row.addWidget(self.search_edit, 1)
-        search_row.addWidget(self.live_check)
-        actions = QHBoxLayout()
-        for b in (self.delete_button, self.export_button, self.prune_button):
-            actions.addWidget(b)
-        actions2 = QHBoxLayout()
-        actions2.addWidget(self.stepper_button)
-        actions2.addWidget(self.resume_button)
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.setContentsMargins(0, 0, 0, 0)
-        lv.addLayout(search_row)
-        lv.addWidget(self.sessions_view, 1)
-        lv.addWidget(self.sessions_pager)
-        lv.addLayout(actions)
-        lv.addLayout(actions2)
-
-        # right: steps + state / compare / storage
-        self.steps_view = QTableView()
-        self.steps_view.setObjectName("stepsTable")
-        self.steps_view.setModel(self.steps)
-        self.steps_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.steps_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        compact_table(self.steps_view)
-        self.steps_view.horizontalHeader().setStretchLastSection(True)
-        for col in range(5):
-            self.steps_view.horizontalHeader().setSectionResizeMode(
-                col, QHeaderView.ResizeMode.ResizeToContents
-            )
-        self.steps_view.setAlternatingRowColors(True)
-        self.steps_pager = Pager("stepsPager")
-        self.state_view = StateView()
-        steps_box = QWidget()
-        sv = QVBoxLayout(steps_box)
-        sv.setContentsMargins(0, 0, 0, 0)
-        sv.addWidget(self.steps_view, 1)
-        sv.addWidget(self.steps_pager)
-        steps_split = QSplitter(Qt.Orientation.Vertical)
-        steps_split.addWidget(steps_box)
-        steps_split.addWidget(self.state_view)
-        steps_split.setSizes([260, 300])
-
-        self.from_spin = QSpinBox()
-        self.from_spin.setObjectName("diffFrom")
-        self.to_spin = QSpinBox()
-        self.to_spin.setObjectName("diffTo")
-        for s in (self.from_spin, self.to_spin):
-            s.setRange(0, 0)
-        self.compare_button = QPushButton("Compare")
-        self.compare_button.setObjectName("compareSteps")
-        self.diff_view = DiffView()
-        compare = QWidget()
-        cv = QVBoxLayout(compare)
-        crow = QHBoxLayout()
-        crow.addWidget(QLabel("From step"))
-        crow.addWidget(self.from_spin)
-        crow.addWidget(QLabel("to step"))
-        crow.addWidget(self.to_spin)
-        crow.addWidget(self.compare_button)
-        crow.addStretch(1)
-        cv.addLayout(crow)
-        cv.addWidget(QLabel("Tip: select two rows in the steps table to compare them."))
-        cv.addWidget(self.diff_view, 1)
-
+        self.sessions_pane = SessionsPane(self.sessions)
+        p = self.sessions_pane
+        self.search_edit, self.live_check, self.sessions_view = p.search_edit, p.live_check, p.view
+        self.sessions_pager = p.pager
+        self.delete_button, self.export_button, self.prune_button = (
+            p.delete_button,
+            p.export_button,
+            p.prune_button,
+        )
+        self.stepper_button, self.resume_button = p.stepper_button, p.resume_button
+        self.steps_pane = StepsPane(self.steps)
+        self.steps_view, self.steps_pager = self.steps_pane.view, self.steps_pane.pager
+        self.state_view = self.steps_pane.state_view
+        self.compare_pane = ComparePane()
+        c = self.compare_pane
+        self.from_spin, self.to_spin, self.compare_button = c.from_spin, c.to_spin, c.compare_button
+        self.diff_view = c.diff_view
         self.storage_view = StorageView()
         self.stats_refresh = self.storage_view.refresh_button
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("browserTabs")
-        self.tabs.addTab(steps_split, "Steps")
-        self.tabs.addTab(compare, "Compare")
+        self.tabs.addTab(self.steps_pane, "Steps")
+        self.tabs.addTab(self.compare_pane, "Compare")
         self.tabs.addTab(self.storage_view, "Storage")
-
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
+        split.addWidget(self.sessions_pane)
         split.addWidget(self.tabs)
         split.setSizes([560, 700])
-
         layout = QVBoxLayout(self)
-        layout.addWidget(self.connection)
-        layout.addWidget(self.error_bar)
-        layout.addWidget(self.warning_bar)
-        layout.addWidget(self.confirm_bar)
+        for w in (self.connection, self.error_bar, self.warning_bar, self.confirm_bar):
+            layout.addWidget(w)
         layout.addWidget(split, 1)
         layout.addWidget(self.status)
 
+    def _connect_view(self) -> None:
         self.connection.open_requested.connect(self.open_database)
-        self.search_edit.textChanged.connect(self._on_search_text_changed)
-        self.live_check.toggled.connect(self._on_live_toggled)
+        self.search_edit.textChanged.connect(self.sessions.set_search)
+        self.live_check.toggled.connect(self.controller.set_live)
         self.sessions_pager.prev.clicked.connect(lambda: self.sessions.set_page(self.sessions.page - 1))
         self.sessions_pager.next.clicked.connect(lambda: self.sessions.set_page(self.sessions.page + 1))
         self.steps_pager.prev.clicked.connect(lambda: self.steps.set_page(self.steps.page - 1))
@@ -269,12 +139,42 @@ class CheckpointBrowserPanel(QWidget):
         self.confirm_yes.clicked.connect(self._on_confirm_delete)
         self.confirm_no.clicked.connect(self.confirm_bar.hide)
         self.export_button.clicked.connect(self._on_export_clicked)
-        self.prune_button.clicked.connect(self._on_prune_clicked)
+        self.prune_button.clicked.connect(self.open_prune_dialog)
         self.stepper_button.clicked.connect(self._on_stepper_clicked)
         self.resume_button.clicked.connect(self._on_resume_clicked)
         self.compare_button.clicked.connect(self._on_compare_clicked)
         self.stats_refresh.clicked.connect(self.refresh_stats)
         self.tabs.currentChanged.connect(self._on_tabs_current_changed)
+        self.sessions.query_changed.connect(self.reload)
+        self.steps.query_changed.connect(self._on_steps_query_changed)
+
+    def _connect_controller(self) -> None:
+        c = self.controller
+        c.opening.connect(self._on_controller_opening)
+        c.opened.connect(self._on_controller_opened)
+        c.open_failed.connect(self._on_controller_open_failed)
+        c.reset.connect(self._on_controller_reset)
+        c.sessions_loaded.connect(self._on_controller_sessions_loaded)
+        c.steps_loaded.connect(self._on_controller_steps_loaded)
+        c.compared.connect(self._show_diff)
+        c.compare_missing.connect(self.diff_view.clear)
+        c.stats_loaded.connect(self._on_controller_stats_loaded)
+        c.growth_loaded.connect(self.storage_view.set_growth)
+        c.graph_checked.connect(self._on_controller_graph_checked)
+        c.sessions_touched.connect(self._on_controller_sessions_touched)
+        c.tail_stopped.connect(self._on_controller_tail_stopped)
+        c.session_deleted.connect(self._on_controller_session_deleted)
+        c.export_finished.connect(self._on_controller_export_finished)
+        c.error.connect(lambda message, _kind: self.show_error(message))
+
+    @property
+    def live_step_seen(self) -> Any:
+        """The controller's `live_step_seen(session_id, step)` signal."""
+        return self.controller.live_step_seen
+
+    @property
+    def live_count(self) -> int:
+        return self.controller.live_count
 
     def _set_open(self, is_open: bool) -> None:
         for w in (self.search_edit, self.prune_button, self.stats_refresh, self.live_check):
@@ -282,7 +182,7 @@ class CheckpointBrowserPanel(QWidget):
         self._update_session_actions()
 
     def _update_session_actions(self) -> None:
-        one = self._cp is not None and self.selected_session_id() is not None
+        one = self.controller.is_open and self.selected_session_id() is not None
         for w in (self.delete_button, self.export_button, self.stepper_button, self.resume_button):
             w.setEnabled(one)
         self.compare_button.setEnabled(one)
@@ -291,50 +191,38 @@ class CheckpointBrowserPanel(QWidget):
 
     def current_url(self) -> str | None:
         """The open database's URL, without its password (None when nothing is open)."""
-        return strip_password(self._url) if self._url is not None else None
+        return self.controller.shown_url()
 
-    def set_graph_hash(self, graph_hash: str | None) -> None:
-        """The current document's graph hash, compared with each selected session's."""
-        self._doc_hash = graph_hash
+    def set_graph_hash(self, graph_hash: str | None, name: str = "", nodes: list[str] | None = None) -> None:
+        """The current document's graph hash, name and node ids, compared with each selected session's."""
+        self._doc = (graph_hash, name, list(nodes or []))
         sid = self.selected_session_id()
-        if sid is not None and self._cp is not None:
-            self._run(self._check_graph_hash(sid), "graph hash")
+        if sid is not None and self.controller.is_open:
+            self.controller.check_graph(sid, *self._doc)
         elif graph_hash is None:
             self.warning_bar.hide()
 
     def open_database(self, url: str) -> None:
         """Open `url` (or a plain SQLite file path) in the background; `database_opened`/`database_failed`."""
-        url = url.strip()
-        if not url:
+        if url.strip():
+            self.controller.open(url, self.password_edit.text())
+
+    def offer_database(self, url: str) -> None:
+        """Put `url` in the URL field with a hint, without opening it (a database no run has created yet)."""
+        if self.controller.is_open:
             return
-        if "://" not in url and not url.startswith("sqlite:"):
-            url = sqlite_url_for_path(str(Path(url).expanduser().resolve()))
-        if is_postgres_url(url):
-            url = with_password(url, self.password_edit.text())
-        self._generation += 1
-        for task in (self._page_task, self._steps_task, self._tail_task):
-            if task is not None:
-                task.cancel()
-        self.error_bar.hide()
-        self.warning_bar.hide()
-        self.confirm_bar.hide()
-        self.status.setText(f"Opening {redact(url)}…")
-        self._run(self._open(url, self._generation), "open database", report=False)
+        self.url_edit.setText(strip_password(url))
+        self.status.setText(
+            f"No runs saved yet in {redact(url)}; run a graph and its checkpoints appear here."
+        )
 
     def selected_session_id(self) -> str | None:
-        rows = self.sessions_view.selectionModel().selectedRows()
-        if not rows:
-            return None
-        s = self.sessions.session_at(rows[0].row())
-        return s.session_id if s is not None else None
+        ids = self.selected_session_ids()
+        return ids[0] if ids else None
 
     def selected_session_ids(self) -> list[str]:
-        out = []
-        for index in self.sessions_view.selectionModel().selectedRows():
-            s = self.sessions.session_at(index.row())
-            if s is not None:
-                out.append(s.session_id)
-        return out
+        rows = sorted(i.row() for i in self.sessions_view.selectionModel().selectedRows())
+        return [s.session_id for s in (self.sessions.session_at(r) for r in rows) if s is not None]
 
     def select_session(self, session_id: str) -> bool:
         row = self.sessions.row_of(session_id)
@@ -352,112 +240,117 @@ class CheckpointBrowserPanel(QWidget):
         self.error_shown.emit(message)
 
     def reload(self) -> None:
-        """Refetch the sessions page (and the selected session's steps)."""
-        if self._cp is not None:
-            self._load_sessions()
+        """Refetch the sessions page (and so the selected session's steps)."""
+        if self.controller.is_open:
+            self.controller.load_sessions(self.sessions.session_query_args())
 
     async def aclose(self) -> None:
-        """Stop every task of the panel and close the database (the main window awaits it on exit)."""
-        self._generation += 1
-        tasks = self._bridge.owned_tasks(self)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        cp, self._cp = self._cp, None
-        if cp is not None:
-            self._close_in_background(cp)
-        await asyncio.gather(*self._closing, return_exceptions=True)
+        """Stop the controller's work and close its database (the main window awaits it on exit)."""
+        await self.controller.aclose()
 
-    def _close_in_background(self, cp: BrowsableCheckpointer) -> None:
-        # Not owned by the panel: a close must finish even when the panel goes away (an unclosed SQLite
-        # connection keeps its worker thread, and so the process, alive). `aclose` waits for these.
-        task = self._bridge.start(close_quietly(cp), name="checkpointBrowser: closing a database")
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+    # ================================================================== controller -> view
 
-    # ================================================================== task plumbing
-
-    def _run(self, coro: Coroutine[Any, Any, Any], what: str, *, report: bool = True) -> asyncio.Task[Any]:
-        return self._bridge.start(
-            self._guard(coro, what, report), name=f"checkpointBrowser: {what}", owner=self
-        )
-
-    async def _guard(self, coro: Coroutine[Any, Any, Any], what: str, report: bool) -> None:
-        try:
-            await coro
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # shown inline in one line; the panel stays usable
-            if report:
-                self.show_error(f"{what} failed: {one_line(exc)}")
-
-    async def _open(self, url: str, generation: int) -> None:
-        old, self._cp = self._cp, None
+    def _clear_views(self) -> None:
         self._selected_id = None
-        self._set_open(False)
         self.sessions.clear()
+        self.sessions_pager.update_from(self.sessions)
         self.steps.set_session(None)
+        self.steps_pager.update_from(self.steps)
         self.state_view.clear()
         self.diff_view.clear()
-        if old is not None:  # closing may wait for a dead server's timeout: never hold up the new database
-            self._close_in_background(old)
-        shown = redact(url)
-        try:
-            cp = await open_browsable(url)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            message = one_line(exc)
-            self.status.setText("No database open.")
-            self.show_error(f"Cannot open {shown}: {message}")
-            self.database_failed.emit(message)
-            return
-        if generation != self._generation:
-            await cp.aclose()
-            return
-        self._cp, self._url = cp, url
-        self.connection.remember(url)
+        self.storage_view.clear()
+        self.warning_bar.hide()
+        self.confirm_bar.hide()
+
+    def _on_controller_reset(self) -> None:
+        self._set_open(False)
+        self._clear_views()
+
+    def _on_controller_opening(self, shown: str) -> None:
+        self.error_bar.hide()
+        self.status.setText(f"Opening {shown}…")
+
+    def _on_controller_opened(self, shown: str) -> None:
+        shown_url = self.controller.shown_url() or shown
+        self.connection.remember(shown_url)
         self._set_open(True)
-        self.status.setText(f"{shown}")
-        self.url_edit.setText(strip_password(url))
+        self.status.setText(shown)
         self.database_opened.emit(shown)
-        self._load_sessions()
-        if self.live_check.isChecked():
-            self._start_tail()
+        self.reload()
+        if self.tabs.currentIndex() == STORAGE_TAB:
+            self.refresh_stats()
+        self.controller.set_live(self.live_check.isChecked())
 
-    # ================================================================== sessions
+    def _on_controller_open_failed(self, message: str, _kind: str) -> None:
+        self.status.setText("No database open.")
+        self.show_error(message)
+        self.database_failed.emit(message)
 
-    def _load_sessions(self) -> None:
-        if self._page_task is not None:
-            self._page_task.cancel()
-        self._page_task = self._run(self._fetch_sessions(), "listing sessions")
-
-    async def _fetch_sessions(self) -> None:
-        cp = self._cp
-        if cp is None:
-            return
+    def _on_controller_sessions_loaded(self, items: list[SessionStats], total: int) -> None:
         keep = self._selected_id
-        async with self._lock:
-            page = await cp.session_page(SessionQuery(**self.sessions.session_query_args()))
-        if cp is not self._cp:
-            return
-        self.sessions.set_page_result(page.items, page.total_count)
+        self.sessions.set_page_result(items, total)
         self.sessions_pager.update_from(self.sessions)
         if keep is not None:
             self.select_session(keep)
         self.sessions_loaded.emit()
 
-    def _on_sessions_query_changed(self) -> None:
-        self._load_sessions()
+    def _on_controller_steps_loaded(self, session_id: str, cps: list[Checkpoint], total: int) -> None:
+        if session_id != self.steps.session_id:
+            return
+        keep = [self.steps.checkpoint_at(i.row()) for i in self.steps_view.selectionModel().selectedRows()]
+        self.steps.set_page_result(cps, total)
+        self.steps_pager.update_from(self.steps)
+        for cp_row in keep:
+            if cp_row is not None and (row := self.steps.row_of_step(cp_row.step)) >= 0:
+                self.steps_view.selectRow(row)
+        if not self.steps_view.selectionModel().hasSelection() and cps:
+            self.steps_view.selectRow(0)
+        self.steps_loaded.emit()
+
+    def _on_controller_stats_loaded(self, stats: StorageStats) -> None:
+        self.storage_view.set_stats(stats)
+        self.stats_loaded.emit()
+
+    def _on_controller_graph_checked(self, session_id: str, mismatch: GraphMismatch | None) -> None:
+        if session_id != self.selected_session_id():
+            return
+        if mismatch is None:
+            self.warning_bar.hide()
+        else:
+            self.warning_bar.show_text(mismatch.text())
+
+    def _on_controller_sessions_touched(self, touched: list[str]) -> None:
+        self.reload()
+        if self.steps.session_id in touched and self.steps.page == 0:
+            self._on_steps_query_changed()
+        if self.tabs.currentIndex() == STORAGE_TAB:
+            self.refresh_stats()
+
+    def _on_controller_tail_stopped(self, message: str) -> None:
+        self.show_error(message)
+        self.live_check.setChecked(False)
+
+    def _on_controller_session_deleted(self, session_id: str) -> None:
+        self.status.setText(f"Deleted session '{session_id}'.")
+        if self._selected_id == session_id:
+            self._selected_id = None
+            self.steps.set_session(None)
+        self.session_deleted.emit(session_id)
+        self.reload()
+        if self.tabs.currentIndex() == STORAGE_TAB:
+            self.refresh_stats()
+
+    def _on_controller_export_finished(self, path: str, count: int) -> None:
+        self.status.setText(f"Exported {count} step(s) to {path}")
+        self.export_finished.emit(path, count)
+
+    # ================================================================== sessions
 
     def _on_sort_indicator_changed(self, column: int, _order: Qt.SortOrder) -> None:
         # A column the database cannot sort by (None in ORDER_KEYS): put the indicator back.
         if column != self.sessions.sort_column() and ORDER_KEYS[column] is None:
             order = Qt.SortOrder.DescendingOrder if self.sessions.descending else Qt.SortOrder.AscendingOrder
             self.sessions_view.horizontalHeader().setSortIndicator(self.sessions.sort_column(), order)
-
-    def _on_search_text_changed(self, text: str) -> None:
-        self.sessions.set_search(text)
 
     def _on_sessions_selection_changed(self, *_args: object) -> None:
         sid = self.selected_session_id()
@@ -471,60 +364,19 @@ class CheckpointBrowserPanel(QWidget):
         self.diff_view.clear()
         self.steps.set_session(sid)
         s = self.sessions.session_at(self.sessions.row_of(sid)) if sid is not None else None
-        for spin in (self.from_spin, self.to_spin):
-            spin.setRange(0, s.last_step if s is not None else 0)
-        if s is not None:
-            self.from_spin.setValue(max(0, s.last_step - 1))
-            self.to_spin.setValue(s.last_step)
+        self.compare_pane.set_range(s.last_step if s is not None else None)
         if sid is not None:
-            self._run(self._check_graph_hash(sid), "graph hash")
-            if self.tabs.currentIndex() == 2:
-                self._run(self._fetch_growth(sid), "growth chart")
+            self.controller.check_graph(sid, *self._doc)
+            if self.tabs.currentIndex() == STORAGE_TAB:
+                self.controller.load_growth(sid)
 
-    async def _check_graph_hash(self, session_id: str) -> None:
-        cp = self._cp
-        if cp is None or self._doc_hash is None or not hasattr(cp, "graph_hash"):
-            self.warning_bar.hide()
-            return
-        async with self._lock:
-            stored = await cp.graph_hash(session_id)
-        if session_id != self.selected_session_id():
-            return
-        if stored is not None and stored != self._doc_hash:
-            self.warning_bar.show_text(
-                f"Session '{session_id}' was written by graph {stored}; the current document is "
-                f"{self._doc_hash}. Resuming runs the current graph on that state."
-            )
-        else:
-            self.warning_bar.hide()
-
-    # ================================================================== steps
+    # ================================================================== steps, compare
 
     def _on_steps_query_changed(self) -> None:
-        if self._steps_task is not None:
-            self._steps_task.cancel()
         self.steps_pager.update_from(self.steps)
         if self.steps.session_id is not None:
-            self._steps_task = self._run(self._fetch_steps(self.steps.session_id), "loading steps")
-
-    async def _fetch_steps(self, session_id: str) -> None:
-        cp = self._cp
-        if cp is None:
-            return
-        async with self._lock:
             args = self.steps.step_query_args()
-            result = await cp.query_steps(session_id, StepQuery(limit=args["limit"], offset=args["offset"]))
-        if cp is not self._cp or session_id != self.steps.session_id:
-            return
-        keep = [self.steps.checkpoint_at(i.row()) for i in self.steps_view.selectionModel().selectedRows()]
-        self.steps.set_page_result(result.checkpoints, result.total_count)
-        self.steps_pager.update_from(self.steps)
-        for cp_row in keep:
-            if cp_row is not None and (row := self.steps.row_of_step(cp_row.step)) >= 0:
-                self.steps_view.selectRow(row)
-        if not self.steps_view.selectionModel().hasSelection() and result.checkpoints:
-            self.steps_view.selectRow(0)
-        self.steps_loaded.emit()
+            self.controller.load_steps(self.steps.session_id, args["limit"], args["offset"])
 
     def _on_steps_selection_changed(self, *_args: object) -> None:
         rows = sorted(i.row() for i in self.steps_view.selectionModel().selectedRows())
@@ -553,52 +405,18 @@ class CheckpointBrowserPanel(QWidget):
         for spin, value in ((self.from_spin, old_step), (self.to_spin, new_step)):
             spin.setMaximum(max(spin.maximum(), value))
             spin.setValue(value)
-        self._run(self._compare(session_id, old_step, new_step), "comparing steps")
-
-    async def _compare(self, session_id: str, old_step: int, new_step: int) -> None:
-        cp = self._cp
-        if cp is None:
-            return
-        async with self._lock:
-            old = await cp.load_step(session_id, old_step)
-            new = await cp.load_step(session_id, new_step)
-        missing = [str(s) for s, c in ((old_step, old), (new_step, new)) if c is None]
-        if missing:
-            self.diff_view.clear(f"Step {' and '.join(missing)} of '{session_id}' is not stored (pruned?)")
-            return
-        assert old is not None and new is not None
-        self._show_diff(old, new)
+        self.controller.compare(session_id, old_step, new_step)
 
     # ================================================================== storage
 
     def _on_tabs_current_changed(self, index: int) -> None:
-        if index == 2 and self._cp is not None:
+        if index == STORAGE_TAB and self.controller.is_open:
             self.refresh_stats()
 
     def refresh_stats(self) -> None:
-        self._run(self._fetch_stats(), "storage statistics")
-        sid = self.selected_session_id()
-        if sid is not None:
-            self._run(self._fetch_growth(sid), "growth chart")
+        self.controller.load_stats(self.selected_session_id())
 
-    async def _fetch_stats(self) -> None:
-        cp = self._cp
-        if cp is None:
-            return
-        async with self._lock:
-            stats = await cp.storage_stats()
-        self.storage_view.set_stats(stats)
-        self.stats_loaded.emit()
-
-    async def _fetch_growth(self, session_id: str) -> None:
-        cp = self._cp
-        if cp is None:
-            return
-        async with self._lock:
-            sizes = await step_sizes(cp, session_id, limit=1000)
-        self.storage_view.set_growth(session_id, sizes)
-
-    # ================================================================== delete / export
+    # ================================================================== delete / export / prune
 
     def _on_delete_clicked(self) -> None:
         sid = self.selected_session_id()
@@ -611,26 +429,12 @@ class CheckpointBrowserPanel(QWidget):
 
     def _on_confirm_delete(self) -> None:
         self.confirm_bar.hide()
-        sid = getattr(self, "_confirm_id", None)
-        if sid is not None:
-            self.delete_session(sid)
+        if self._confirm_id is not None:
+            self.delete_session(self._confirm_id)
 
     def delete_session(self, session_id: str) -> None:
         """Delete without asking (the confirmation bar calls this)."""
-        self._run(self._delete(session_id), f"deleting '{session_id}'")
-
-    async def _delete(self, session_id: str) -> None:
-        cp = self._cp
-        if cp is None:
-            return
-        async with self._lock:
-            await cp.delete_session(session_id)
-        self.status.setText(f"Deleted session '{session_id}'.")
-        if self._selected_id == session_id:
-            self._selected_id = None
-            self.steps.set_session(None)
-        self.session_deleted.emit(session_id)
-        self._load_sessions()
+        self.controller.delete_session(session_id)
 
     def _on_export_clicked(self) -> None:
         sid = self.selected_session_id()
@@ -645,22 +449,7 @@ class CheckpointBrowserPanel(QWidget):
     def export_session(self, session_id: str, path: str) -> None:
         """Write every step of the session to `path` as JSON in the background (`export_finished`)."""
         self.status.setText(f"Exporting '{session_id}'…")
-        self._run(self._export(session_id, path), f"exporting '{session_id}'")
-
-    async def _export(self, session_id: str, path: str) -> None:
-        cp = self._cp
-        if cp is None:
-            return
-        async with self._lock:
-            ghash = await cp.graph_hash(session_id)
-            count = await export_session_json(cp, session_id, path, ghash)
-        self.status.setText(f"Exported {count} step(s) of '{session_id}' to {path}")
-        self.export_finished.emit(path, count)
-
-    # ================================================================== prune
-
-    def _on_prune_clicked(self) -> None:
-        self.open_prune_dialog()
+        self.controller.export_session(session_id, path)
 
     def open_prune_dialog(self) -> PruneDialog:
         """Show the (non-modal) prune dialog for the selected sessions."""
@@ -668,66 +457,30 @@ class CheckpointBrowserPanel(QWidget):
             self._prune_dialog.close()
         dialog = PruneDialog(self.selected_session_ids(), self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.prune_controller = PruneController(
-            dialog, lambda: self._cp, lambda coro, what: self._run(coro, what, report=False), self._lock
-        )
-        self.prune_controller.finished.connect(self._on_prune_controller_finished)
-        self.prune_controller.failed.connect(self._on_prune_controller_failed)
+        prune = PruneController(self.controller, dialog, dialog)
+        dialog.preview_requested.connect(prune.preview)
+        dialog.prune_requested.connect(prune.prune)
+        dialog.cancel_requested.connect(prune.cancel)
+        prune.finished.connect(self._on_prune_finished)
+        prune.failed.connect(self._on_prune_failed)
         dialog.destroyed.connect(lambda *_: setattr(self, "_prune_dialog", None))
+        self.prune_controller = prune
         self._prune_dialog = dialog
         dialog.open()
         return dialog
 
-    def _on_prune_controller_finished(self, report: PruneReport, cancelled: bool) -> None:
+    def _on_prune_finished(self, report: PruneReport, cancelled: bool) -> None:
         self.last_prune = (report, cancelled)
         self.status.setText(f"Pruned {report.steps} step(s), {format_bytes(report.bytes)}.")
-        self._load_sessions()
+        self.reload()
+        self._on_steps_query_changed()
+        self.refresh_stats()  # the Storage tab never shows the counts from before the prune
 
-    def _on_prune_controller_failed(self, message: str) -> None:
+    def _on_prune_failed(self, message: str) -> None:
         self.show_error(f"prune failed: {message}")
-        self._load_sessions()
+        self.reload()
 
-    # ================================================================== live tail
-
-    def _on_live_toggled(self, on: bool) -> None:
-        if on and self._cp is not None:
-            self._start_tail()
-        elif self._tail_task is not None:
-            self._tail_task.cancel()
-            self._tail_task = None
-
-    def _start_tail(self) -> None:
-        if self._tail_task is not None and not self._tail_task.done():
-            return
-        self._tail_task = self._run(self._tail(), "live tail", report=False)
-
-    async def _tail(self) -> None:
-        cp = self._cp
-        if cp is None:
-            return
-        try:
-            async for session_id, step in cp.watch():
-                self.live_count += 1
-                self._touched.add(session_id)
-                self.live_step_seen.emit(session_id, step)
-                if not self._tail_timer.isActive():
-                    self._tail_timer.start()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if cp is self._cp:
-                self.show_error(f"Live tail stopped: {one_line(exc)}")
-                self.live_check.setChecked(False)
-
-    def _on_tail_timer_timeout(self) -> None:
-        touched, self._touched = self._touched, set()
-        if self._cp is None:
-            return
-        self._load_sessions()
-        if self.steps.session_id in touched and self.steps.page == 0:
-            self._on_steps_query_changed()
-
-    # ================================================================== file dialog, drag and drop
+    # ================================================================== drag and drop, stepper, console
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
@@ -744,15 +497,13 @@ class CheckpointBrowserPanel(QWidget):
             self.url_edit.setText(path)
             self.open_database(sqlite_url_for_path(path))
 
-    # ================================================================== stepper / console
-
     def _on_stepper_clicked(self) -> None:
         sid = self.selected_session_id()
-        if sid is not None and self._url is not None:
-            self.open_in_stepper_requested.emit(self._url, sid)
+        if sid is not None and self.controller.url is not None:
+            self.open_in_stepper_requested.emit(self.controller.url, sid)
 
     def _on_resume_clicked(self) -> None:
         sid = self.selected_session_id()
-        if sid is not None and self._url is not None:
-            self._run(self._check_graph_hash(sid), "graph hash")
-            self.resume_requested.emit(self._url, sid)
+        if sid is not None and self.controller.url is not None:
+            self.controller.check_graph(sid, *self._doc)
+            self.resume_requested.emit(self.controller.url, sid)

@@ -10,9 +10,12 @@ from PySide6.QtCore import QMimeData, QModelIndex, QPersistentModelIndex, QSortF
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QListView, QVBoxLayout, QWidget
 
+from studio.canvas.search_popup import type_label
 from studio.canvas.view import NODE_TYPE_MIME
 
 __all__ = ["NodePalettePanel", "NodeTypeListModel"]
+
+SEARCH_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class NodeTypeListModel(QStandardItemModel):
@@ -21,8 +24,9 @@ class NodeTypeListModel(QStandardItemModel):
     def __init__(self, specs: Sequence[Any]) -> None:
         super().__init__()
         for spec in specs:
-            item = QStandardItem(f"{spec.title or spec.name}  ·  {spec.name}")
+            item = QStandardItem(type_label(spec.name, spec.title))
             item.setData(spec.name, Qt.ItemDataRole.UserRole)
+            item.setData(f"{spec.title} {spec.name}", SEARCH_ROLE)
             item.setToolTip(f"{spec.name}: {spec.description}\n(source: {spec.source})")
             item.setEditable(False)
             item.setDragEnabled(True)
@@ -56,6 +60,7 @@ class NodePalettePanel(QWidget):
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterRole(SEARCH_ROLE)  # the title and the type name both match
         self.search = QLineEdit(self)
         self.search.setObjectName("paletteSearch")
         self.search.setPlaceholderText("Search node types…")
@@ -71,8 +76,9 @@ class NodePalettePanel(QWidget):
         layout.addWidget(self.search)
         layout.addWidget(self.list, 1)
         self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        # `activated` comes on double-click (or single click, per platform style) and on Enter: connecting
+        # `doubleClicked` as well would add two nodes per double-click.
         self.list.activated.connect(self._on_list_activated)
-        self.list.doubleClicked.connect(self._on_list_activated)
 
     def visible_types(self) -> list[str]:
         return [

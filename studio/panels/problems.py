@@ -4,7 +4,7 @@ selects the node it concerns."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from studio.document.validation import Problem
 
@@ -21,11 +21,15 @@ class ProblemsPanel(QWidget):
         self.setObjectName("problemsPanel")
         self.list = QListWidget(self)
         self.list.setObjectName("problemsList")
+        # Long messages wrap onto more lines instead of being cut off at the dock's edge.
+        self.list.setWordWrap(True)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setUniformItemSizes(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.list)
-        self.list.itemActivated.connect(self._on_list_item_activated)
-        self.list.itemDoubleClicked.connect(self._on_list_item_activated)
+        self.list.itemActivated.connect(self._on_list_item_activated)  # also comes on double-click
         self.set_problems([])
 
     def set_problems(self, problems: list[Problem]) -> None:

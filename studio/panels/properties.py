@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -42,7 +43,11 @@ class PropertiesPanel(QWidget):
 
         self.title = QLabel("Nothing selected", self)
         self.title.setObjectName("propertiesTitle")
-        self.title.setStyleSheet("font-weight: bold;")
+        # Bold through the font, not a style sheet: a style-sheeted label keeps the palette it was polished
+        # with, so after a theme switch it drew black text on the dark background.
+        bold = self.title.font()
+        bold.setBold(True)
+        self.title.setFont(bold)
         self.id_edit = QLineEdit(self)
         self.id_edit.setObjectName("nodeIdEdit")
         self.type_combo = QComboBox(self)
@@ -53,7 +58,7 @@ class PropertiesPanel(QWidget):
         self.raw_toggle.setObjectName("rawJsonToggle")
         self.description = QLabel(self)
         self.description.setWordWrap(True)
-        self.description.setStyleSheet("color: palette(mid);")
+        self.description.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.form_host = QScrollArea(self)
         self.form_host.setWidgetResizable(True)
         self.raw = JsonEditor(self)

@@ -7,13 +7,10 @@ with a `PruneOptions`; `PruneController` carries them out and reports back throu
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
 
-from PySide6.QtCore import QDateTime, QObject, Qt, Signal
+from PySide6.QtCore import QDateTime, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -30,9 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.persistence.base import PrunePolicy, PruneReport
-from studio.bridge import one_line
-from studio.models.sessions import format_bytes, prune_in_batches
+from studio.models.sessions import format_bytes
+from studio.services.storage import PrunePolicy, PruneReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,87 +281,3 @@ class PruneDialog(QDialog):
             self.cancel_requested.emit()
             return
         super().keyPressEvent(event)
-
-
-class PruneController(QObject):
-    """Carries out a `PruneDialog`'s requests on the open database: a batched dry run for the preview,
-    the batched deletion with progress, Cancel between batches, then the optional VACUUM.
-
-    `checkpointer()` gives the database (None when closed), `run(coro, what)` starts a task owned by the
-    browser, and `lock` serialises database work with the browser's other queries.
-    `finished(report, cancelled)` follows a deletion; `failed(message)` any error (also shown in the dialog).
-    """
-
-    finished = Signal(object, bool)
-    failed = Signal(str)
-
-    def __init__(
-        self,
-        dialog: PruneDialog,
-        checkpointer: Callable[[], Any],
-        run: Callable[[Coroutine[Any, Any, Any], str], Any],
-        lock: asyncio.Lock,
-    ) -> None:
-        super().__init__(dialog)
-        self.dialog = dialog
-        self._checkpointer = checkpointer
-        self._run = run
-        self._lock = lock
-        self.cancelled = False
-        dialog.preview_requested.connect(self._on_dialog_preview_requested)
-        dialog.prune_requested.connect(self._on_dialog_prune_requested)
-        dialog.cancel_requested.connect(self._on_dialog_cancel_requested)
-
-    def _on_dialog_preview_requested(self, options: PruneOptions) -> None:
-        self.cancelled = False
-        self._run(self._preview(options), "prune preview")
-
-    def _on_dialog_prune_requested(self, options: PruneOptions) -> None:
-        self.cancelled = False
-        self._run(self._prune(options), "prune")
-
-    def _on_dialog_cancel_requested(self) -> None:
-        self.cancelled = True
-
-    async def _preview(self, options: PruneOptions) -> None:
-        cp = self._checkpointer()
-        if cp is None:
-            return
-
-        def progress(done: int, total: int, steps: int) -> None:
-            self.dialog.set_progress(done, total, steps, verb="counted")
-
-        try:
-            async with self._lock:
-                report, cancelled = await prune_in_batches(
-                    cp, options, on_progress=progress, cancelled=lambda: self.cancelled, dry_run=True
-                )
-        except Exception as exc:
-            self.dialog.show_error(one_line(exc))
-            self.failed.emit(one_line(exc))
-            return
-        if cancelled:
-            self.dialog.show_preview_cancelled()
-        else:
-            self.dialog.show_preview(options, report)
-
-    async def _prune(self, options: PruneOptions) -> None:
-        cp = self._checkpointer()
-        if cp is None:
-            return
-        vacuumed = False
-        try:
-            async with self._lock:
-                report, cancelled = await prune_in_batches(
-                    cp, options, on_progress=self.dialog.set_progress, cancelled=lambda: self.cancelled
-                )
-                if options.vacuum and not cancelled:
-                    self.dialog.set_vacuuming()
-                    await cp.vacuum()
-                    vacuumed = True
-        except Exception as exc:
-            self.dialog.show_error(one_line(exc))
-            self.failed.emit(one_line(exc))
-            return
-        self.dialog.show_result(report, cancelled, vacuumed)
-        self.finished.emit(report, cancelled)

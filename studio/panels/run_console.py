@@ -1,6 +1,6 @@
-"""The run console (`runConsole`): checkpointer, session id and initial state; Run / Step / Continue /
-Stop; the live event table with filters, follow-tail, detail pane and JSON Lines export; the final state;
-a failed run's error inline. Business logic lives in RunController; this widget only wires it."""
+"""The run console (`runConsole`): the view of a `RunController` - checkpointer, session id and initial
+state; Run / Step / Continue / Stop; the live event table with filters, follow-tail, detail pane and JSON
+Lines export; the final state; a failed run's error inline with the user's traceback behind a toggle."""
 
 from __future__ import annotations
 
@@ -8,49 +8,35 @@ import datetime as _dt
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QFileDialog,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from engine.persistence.factory import redact_url
-from studio.models.run_controller import RunController, RunState
+from studio.controllers.run import RunController, RunRequest, RunState
 from studio.models.run_log import RunLogModel
+from studio.panels.console_widgets import KINDS, CheckpointerRow, EventsPane, FailureBox, RunButtons
+from studio.services import storage
+from studio.theme import is_dark
 from studio.widgets.json_editor import JsonEditor, JsonInvalid, monospace_font
 
 __all__ = ["RunConsolePanel", "RunSource"]
 
+STATE_COLOURS = {
+    False: {RunState.FAILED: "#b0302b", RunState.COMPLETED: "#1e7a45", RunState.RUNNING: "#9a6200"},
+    True: {RunState.FAILED: "#ff6b61", RunState.COMPLETED: "#47c17a", RunState.RUNNING: "#f5b940"},
+}
+"""Run-state colours readable on the light (False) and the dark (True) window background."""
+
 RunSource = Callable[[], Any]
 """Returns the App to run; raises an EngineError (shown inline) when the document cannot run."""
-
-KINDS = (("memory", "In-memory"), ("sqlite", "SQLite file"), ("postgres", "Postgres URL"))
-
-
-def _with_password(url: str, password: str) -> str:
-    if not password:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    user = quote(parts.username or "", safe="")
-    netloc = f"{user}:{quote(password, safe='')}@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 class RunConsolePanel(QWidget):
@@ -79,61 +65,36 @@ class RunConsolePanel(QWidget):
     # ------------------------------------------------------------------ UI
 
     def _build_ui(self) -> None:
-        self.kind = QComboBox(self)
-        self.kind.setObjectName("checkpointerKind")
-        for key, title in KINDS:
-            self.kind.addItem(title, key)
-        self.location = QLineEdit(self)
-        self.location.setObjectName("checkpointerLocation")
-        self.browse = QPushButton("…", self)
-        self.browse.setToolTip("Choose a SQLite file")
-        self.password = QLineEdit(self)
-        self.password.setObjectName("postgresPassword")
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password.setPlaceholderText("password")
-        self.session = QLineEdit(self)
-        self.session.setObjectName("sessionId")
-        self.session.setPlaceholderText("session id (new one when empty)")
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Checkpointer"))
-        top.addWidget(self.kind)
-        top.addWidget(self.location, 2)
-        top.addWidget(self.browse)
-        top.addWidget(self.password, 1)
-        top.addWidget(QLabel("Session"))
-        top.addWidget(self.session, 1)
+        self.where = CheckpointerRow(self)
+        w = self.where
+        self.kind, self.location, self.browse = w.kind, w.location, w.browse
+        self.password, self.session = w.password, w.session
+        self.buttons = RunButtons(self)
+        b = self.buttons
+        self.run_button, self.step_button = b.run_button, b.step_button
+        self.continue_button, self.stop_button = b.continue_button, b.stop_button
+        self.state_label, self.breakpoints_label = b.state_label, b.breakpoints_label
+        self.failure = FailureBox(self)
+        self.error_label = self.failure.error_label
+        self.tabs = self._build_state_tabs()
+        self.events = EventsPane(self.log, self)
+        e = self.events
+        self.type_filter, self.node_filter, self.text_filter = e.type_filter, e.node_filter, e.text_filter
+        self.follow, self.export_button, self.count_label = e.follow, e.export_button, e.count_label
+        self.table, self.detail = e.table, e.detail
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.addWidget(self.tabs)
+        split.addWidget(self.events)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 3)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.where)
+        layout.addWidget(self.buttons)
+        layout.addWidget(self.failure)
+        layout.addWidget(split, 1)
 
-        self.run_button = QPushButton("Run (F5)", self)
-        self.run_button.setObjectName("runButton")
-        self.step_button = QPushButton("Step (F10)", self)
-        self.step_button.setObjectName("stepButton")
-        self.continue_button = QPushButton("Continue", self)
-        self.continue_button.setObjectName("continueButton")
-        self.stop_button = QPushButton("Stop (Shift+F5)", self)
-        self.stop_button.setObjectName("stopButton")
-        self.state_label = QLabel(self)
-        self.state_label.setObjectName("runState")
-        self.breakpoints_label = QLabel(self)
-        self.breakpoints_label.setObjectName("breakpointsLabel")
-        self.breakpoints_label.setStyleSheet("color: #c0392b;")
-        buttons = QHBoxLayout()
-        for b in (self.run_button, self.step_button, self.continue_button, self.stop_button):
-            buttons.addWidget(b)
-        buttons.addSpacing(12)
-        buttons.addWidget(self.state_label)
-        buttons.addStretch(1)
-        buttons.addWidget(self.breakpoints_label)
-
-        self.error_label = QLabel(self)
-        self.error_label.setObjectName("runError")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setStyleSheet(
-            "background: #fdecea; color: #8e1f1a; border: 1px solid #f0b4af; padding: 6px;"
-        )
-        self.error_label.hide()
-
-        # left: input and final state
+    def _build_state_tabs(self) -> QTabWidget:
         self.input_editor = JsonEditor(self, placeholder='{"messages": [...], "extra": {...}}')
         self.input_editor.setObjectName("initialStateEditor")
         reset = QPushButton("Reset from document", self)
@@ -148,78 +109,10 @@ class RunConsolePanel(QWidget):
         self.final_state.setReadOnly(True)
         self.final_state.setFont(monospace_font())
         self.final_state.setPlaceholderText("The state appears here when a run completes, pauses or steps.")
-        self.tabs = QTabWidget(self)
-        self.tabs.addTab(input_box, "Initial state")
-        self.tabs.addTab(self.final_state, "Final state")
-
-        # right: events
-        self.type_filter = QComboBox(self)
-        self.type_filter.setObjectName("typeFilter")
-        for t in ("all types", "lifecycle", "node", "diagnostic", "llm"):
-            self.type_filter.addItem(t)
-        self.node_filter = QLineEdit(self)
-        self.node_filter.setObjectName("nodeFilter")
-        self.node_filter.setPlaceholderText("node")
-        self.text_filter = QLineEdit(self)
-        self.text_filter.setObjectName("textFilter")
-        self.text_filter.setPlaceholderText("filter text (Ctrl+F)")
-        self.text_filter.setClearButtonEnabled(True)
-        self.follow = QCheckBox("Follow", self)
-        self.follow.setObjectName("followTail")
-        self.follow.setChecked(True)
-        self.export_button = QPushButton("Export…", self)
-        self.export_button.setToolTip("Export every event as JSON Lines")
-        self.count_label = QLabel(self)
-        filters = QHBoxLayout()
-        filters.addWidget(self.type_filter)
-        filters.addWidget(self.node_filter)
-        filters.addWidget(self.text_filter, 2)
-        filters.addWidget(self.follow)
-        filters.addWidget(self.count_label)
-        filters.addWidget(self.export_button)
-
-        self.table = QTableView(self)
-        self.table.setObjectName("eventTable")
-        self.table.setModel(self.log)
-        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.verticalHeader().setDefaultSectionSize(20)
-        header = self.table.horizontalHeader()
-        header.setStretchLastSection(True)
-        for col, width in enumerate((56, 92, 72, 120, 90, 44)):
-            header.resizeSection(col, width)
-        self.detail = QPlainTextEdit(self)
-        self.detail.setObjectName("eventDetail")
-        self.detail.setReadOnly(True)
-        self.detail.setFont(monospace_font())
-        self.detail.setPlaceholderText("Select an event to see it as JSON.")
-        events_split = QSplitter(Qt.Orientation.Vertical, self)
-        events_box = QWidget(self)
-        eb = QVBoxLayout(events_box)
-        eb.setContentsMargins(0, 0, 0, 0)
-        eb.addLayout(filters)
-        eb.addWidget(self.table, 1)
-        events_split.addWidget(events_box)
-        events_split.addWidget(self.detail)
-        events_split.setStretchFactor(0, 3)
-        events_split.setStretchFactor(1, 1)
-
-        split = QSplitter(Qt.Orientation.Horizontal, self)
-        split.addWidget(self.tabs)
-        split.addWidget(events_split)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 3)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(top)
-        layout.addLayout(buttons)
-        layout.addWidget(self.error_label)
-        layout.addWidget(split, 1)
+        tabs = QTabWidget(self)
+        tabs.addTab(input_box, "Initial state")
+        tabs.addTab(self.final_state, "Final state")
+        return tabs
 
     def _connect(self) -> None:
         c = self.controller
@@ -227,6 +120,8 @@ class RunConsolePanel(QWidget):
         c.run_failed.connect(self._on_controller_run_failed)
         c.outcome.connect(self._on_controller_outcome)
         c.run_started.connect(self._on_controller_run_started)
+        c.resume_requested.connect(self._on_controller_resume_requested)
+        c.breakpoints.changed.connect(self.update_breakpoints)
         self.run_button.clicked.connect(self.run)
         self.step_button.clicked.connect(self.step)
         self.continue_button.clicked.connect(self.continue_)
@@ -243,6 +138,12 @@ class RunConsolePanel(QWidget):
         self._on_kind_changed()
 
     # ------------------------------------------------------------------ configuration
+
+    def set_database(self, url: str) -> None:
+        """Use `url` for the next runs (a Postgres password goes to the password field)."""
+        kind = storage.backend_of(url)
+        location = "" if kind == "memory" else storage.strip_password(url)
+        self.set_checkpointer(kind, location, storage.password_of(url))
 
     def set_checkpointer(self, kind: str, location: str = "", password: str = "") -> None:
         index = max(0, [k for k, _t in KINDS].index(kind) if kind in [k for k, _t in KINDS] else 0)
@@ -261,9 +162,9 @@ class RunConsolePanel(QWidget):
             if not text:
                 raise ValueError("choose a SQLite file for the checkpointer")
             return text if text.startswith("sqlite:") else f"sqlite://{text}"
-        if not text.startswith(("postgresql://", "postgres://")):
+        if not storage.is_postgres_url(text):
             raise ValueError("a Postgres URL starts with postgresql:// (the password goes in its own field)")
-        return _with_password(text, self.password.text())
+        return storage.with_password(text, self.password.text())
 
     def reset_input(self) -> None:
         try:
@@ -303,7 +204,7 @@ class RunConsolePanel(QWidget):
             self.session.text().strip() or "studio-" + _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
         )
         self.session.setPlaceholderText(f"last: {session}")
-        self.database_used.emit(redact_url(url))
+        self.database_used.emit(storage.redact(url))
         return app, state, url, session
 
     def run(self) -> bool:
@@ -340,13 +241,11 @@ class RunConsolePanel(QWidget):
     def stop(self) -> bool:
         return self.controller.stop()
 
-    def show_error(self, text: str) -> None:
-        self.error_label.setText(text)
-        self.error_label.show()
+    def show_error(self, text: str, traceback: str = "") -> None:
+        self.failure.show_error(text, traceback)
 
     def hide_error(self) -> None:
-        self.error_label.hide()
-        self.error_label.clear()
+        self.failure.clear()
 
     def focus_filter(self) -> None:
         self.text_filter.setFocus()
@@ -370,18 +269,11 @@ class RunConsolePanel(QWidget):
 
     def _on_location_editing_finished(self) -> None:
         text = self.location.text().strip()
-        if text.startswith(("postgresql://", "postgres://")):
-            parts = urlsplit(text)
-            if parts.password:
-                # a pasted password moves to the password field; the URL field never shows it
-                from urllib.parse import unquote
-
-                self.password.setText(unquote(parts.password))
-                host = parts.hostname or ""
-                if parts.port:
-                    host += f":{parts.port}"
-                user = f"{parts.username}@" if parts.username else ""
-                self.location.setText(urlunsplit((parts.scheme, user + host, parts.path, parts.query, "")))
+        if storage.is_postgres_url(text):
+            password = storage.password_of(text)
+            if password:  # a pasted password moves to the password field; the URL field never shows it
+                self.password.setText(password)
+                self.location.setText(storage.strip_password(text))
             self.kind.setCurrentIndex(2)
 
     def _on_browse_clicked(self) -> None:
@@ -399,8 +291,10 @@ class RunConsolePanel(QWidget):
         self.step_button.setEnabled(not busy)
         self.continue_button.setEnabled(paused)
         self.stop_button.setEnabled(busy or paused)
-        colours = {RunState.FAILED: "#d64541", RunState.COMPLETED: "#2e9e5b", RunState.RUNNING: "#f0a30a"}
-        self.state_label.setStyleSheet(f"color: {colours.get(state, 'palette(text)')}; font-weight: bold;")
+        colour = STATE_COLOURS[is_dark()].get(state)
+        # No style sheet for the plain case: a style-sheeted label keeps the palette it was polished with
+        # and would stay black on the dark theme.
+        self.state_label.setStyleSheet(f"color: {colour};" if colour else "")
         text = state
         session = self.controller.session
         if session is not None and state != RunState.IDLE:
@@ -410,12 +304,21 @@ class RunConsolePanel(QWidget):
         self.state_label.setText(text)
 
     def _on_controller_run_started(self) -> None:
+        """A new run starts clean: no error, no old state, no old event in the detail, Follow on."""
         self.hide_error()
         self.final_state.clear()
+        self.table.clearSelection()
+        self.detail.clear()
+        self.follow.setChecked(True)
+
+    def _on_controller_resume_requested(self, request: RunRequest) -> None:
+        self.set_database(request.url)
+        self.session.setText(request.session_id)
+        self.run()
 
     def _on_controller_run_failed(self, node: str, message: str) -> None:
         where = f"Node '{node}' failed: " if node and f"'{node}'" not in message else "The run failed: "
-        self.show_error(where + message)
+        self.show_error(where + message, self.controller.last_traceback)
         # the error event is still in flight (events arrive in batches): select it once it is in the table
         QTimer.singleShot(150, self.select_error_event)
 

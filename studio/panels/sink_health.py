@@ -18,19 +18,23 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from engine.events.event import EVENT_TYPES, Event
-from studio.bridge import Bridge, EventPump
+from studio.bridge import Bridge, EventPump, one_line
+from studio.widgets.labels import shrinkable
+from studio.widgets.plots import ThemedPlot
 
 __all__ = ["RateHistory", "SinkHealthModel", "SinkHealthPanel"]
 
 HEALTH_COLUMNS = ("sink", "handled", "errors", "last error", "when", "queue", "dropped")
 _Index = QModelIndex | QPersistentModelIndex
 _TYPE_COLOURS = {"node": "#2f7de1", "lifecycle": "#2e9e5b", "diagnostic": "#9b59b6", "llm": "#f0a30a"}
+MIN_SPAN_S = 60
 _SINK_COLOURS = ["#d64541", "#f0a30a", "#9b59b6", "#2f7de1", "#16a085", "#7f8c8d"]
 
 
@@ -45,6 +49,19 @@ class RateHistory:
 
     def names(self) -> list[str]:
         return list(self._series)
+
+    def drop(self, name: str) -> None:
+        """Forget a series (its sink was detached)."""
+        self._series.pop(name, None)
+
+    @property
+    def filled(self) -> int:
+        """How many samples are stored (up to `size`)."""
+        return self._filled
+
+    def peak(self) -> float:
+        """The largest sample of every series (0 when empty)."""
+        return max((float(buf.max()) for buf in self._series.values()), default=0.0)
 
     def push(self, values: dict[str, float]) -> None:
         """Append one sample per series (missing series get 0; new series start from zeros)."""
@@ -139,6 +156,32 @@ class SinkHealthPanel(QWidget):
         self._pump = EventPump(bridge, interval_ms=100, max_batch=20000, parent=self)
         self._pump.batch_ready.connect(self._on_pump_batch_ready)
 
+        self._rate_curves: dict[str, Any] = {}
+        self._problem_curves: dict[str, Any] = {}
+        top = self._build_sinks_box()
+        plots = self._build_plots()
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(top)
+        split.addWidget(plots)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 2)
+        split.setSizes([160, 320])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(split)
+
+        self.attach_file.clicked.connect(self._on_attach_file_clicked)
+        self.attach_stdout.clicked.connect(self.attach_stdout_sink)
+        self.detach_button.clicked.connect(self.detach_selected)
+        self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start()
+        self.refresh()
+
+    def _build_sinks_box(self) -> QWidget:
+        """Attach / Detach buttons, the bus summary, a notice line and the sinks table."""
         self.table = QTableView(self)
         self.table.setObjectName("sinkTable")
         self.table.setModel(self.model)
@@ -151,8 +194,13 @@ class SinkHealthPanel(QWidget):
         self.attach_file.setObjectName("attachJsonl")
         self.attach_stdout = QPushButton("Attach stdout", self)
         self.attach_stdout.setObjectName("attachStdout")
+        self.detach_button = QPushButton("Detach", self)
+        self.detach_button.setObjectName("detachSink")
+        self.detach_button.setToolTip("Detach the selected sink (it finishes its queue and is closed)")
+        self.detach_button.setEnabled(False)
         self.summary = QLabel(self)
         self.summary.setObjectName("busSummary")
+        shrinkable(self.summary)
         self.notice = QLabel(self)
         self.notice.setStyleSheet("color: #d64541;")
         self.notice.setWordWrap(True)
@@ -160,76 +208,51 @@ class SinkHealthPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.attach_file)
         buttons.addWidget(self.attach_stdout)
-        buttons.addStretch(1)
-        buttons.addWidget(self.summary)
-
-        pg.setConfigOptions(antialias=False)
-        self.rate_plot = pg.PlotWidget(self)
-        self.rate_plot.setObjectName("eventRatePlot")
-        self.rate_plot.setTitle("events / s by type")
-        self.rate_plot.addLegend(offset=(-5, 5))
-        self.rate_plot.setLabel("bottom", "seconds")
-        self.rate_plot.showGrid(x=True, y=True, alpha=0.2)
-        self.problem_plot = pg.PlotWidget(self)
-        self.problem_plot.setObjectName("sinkProblemPlot")
-        self.problem_plot.setTitle("errors + drops / s per sink")
-        self.problem_plot.addLegend(offset=(-5, 5))
-        self.problem_plot.setLabel("bottom", "seconds")
-        self.problem_plot.showGrid(x=True, y=True, alpha=0.2)
-        for plot in (self.rate_plot, self.problem_plot):
-            # pyqtgraph creates its context menus without a parent; tie them to the plot so they die with it
-            item = plot.getPlotItem()
-            for menu in (item.ctrlMenu, item.getViewBox().menu):
-                if menu is not None:
-                    menu.setParent(plot, menu.windowFlags())
-        self._rate_curves: dict[str, Any] = {}
-        self._problem_curves: dict[str, Any] = {}
-
-        plots = QSplitter(Qt.Orientation.Horizontal, self)
-        plots.addWidget(self.rate_plot)
-        plots.addWidget(self.problem_plot)
-        split = QSplitter(Qt.Orientation.Vertical, self)
+        buttons.addWidget(self.detach_button)
+        buttons.addWidget(self.summary, 1)  # takes the rest of the row, right-aligned, never widens it
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         top = QWidget(self)
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addLayout(buttons)
         tl.addWidget(self.notice)
         tl.addWidget(self.table, 1)
-        split.addWidget(top)
-        split.addWidget(plots)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 2)
-        split.setSizes([160, 320])
-        self.apply_palette()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(split)
+        return top
 
-        self.attach_file.clicked.connect(self._on_attach_file_clicked)
-        self.attach_stdout.clicked.connect(self.attach_stdout_sink)
-        self._timer = QTimer(self)
-        self._timer.setInterval(interval_ms)
-        self._timer.timeout.connect(self.refresh)
-        self._timer.start()
-        self.refresh()
+    def _build_plots(self) -> QSplitter:
+        """Events per second by type, and errors + drops per sink (or a sentence when there are none)."""
+        pg.setConfigOptions(antialias=False)
+        self.rate_plot = self._plot("eventRatePlot", "events / s by type")
+        self.problem_plot = self._plot("sinkProblemPlot", "errors + drops / s per sink")
+        self.no_sinks = QLabel(
+            "No sinks attached: attach a JSON Lines file or stdout above to watch its errors and drops here.",
+            self,
+        )
+        self.no_sinks.setObjectName("noSinks")
+        self.no_sinks.setWordWrap(True)
+        self.no_sinks.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.problem_stack = QStackedWidget(self)
+        self.problem_stack.addWidget(self.no_sinks)
+        self.problem_stack.addWidget(self.problem_plot)
+        plots = QSplitter(Qt.Orientation.Horizontal, self)
+        plots.addWidget(self.rate_plot)
+        plots.addWidget(self.problem_stack)
+        return plots
 
-    def apply_palette(self) -> None:
-        """Plot colours that follow the app palette (light or dark)."""
-        pal = self.palette()
-        base = pal.color(pal.ColorRole.Base)
-        text = pal.color(pal.ColorRole.Text)
-        for plot in (self.rate_plot, self.problem_plot):
-            plot.setBackground(base)
-            item = plot.getPlotItem()
-            item.titleLabel.setText(item.titleLabel.text, color=text.name())
-            for axis in ("left", "bottom"):
-                item.getAxis(axis).setPen(pg.mkPen(text))
-                item.getAxis(axis).setTextPen(pg.mkPen(text))
-
-    def changeEvent(self, event: Any) -> None:
-        super().changeEvent(event)
-        if event.type() == event.Type.PaletteChange and hasattr(self, "problem_plot"):
-            self.apply_palette()
+    def _plot(self, name: str, title: str) -> ThemedPlot:
+        """A themed plot of the last `rates.size` seconds: newest at the right edge (x = 0), the legend at
+        the top left over the oldest samples, y from 0 (rates are never negative)."""
+        plot = ThemedPlot(title, self)
+        plot.setObjectName(name)
+        plot.addLegend(offset=(8, 5))
+        plot.setLabel("bottom", "seconds")
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.setXRange(-MIN_SPAN_S + 1, 0, padding=0)
+        plot.setYRange(0, 1, padding=0)
+        plot.setLimits(yMin=0)
+        plot.apply_palette()
+        return plot
 
     # ------------------------------------------------------------------ data
 
@@ -258,7 +281,8 @@ class SinkHealthPanel(QWidget):
         problems: dict[str, float] = {}
         for h in health:
             prev_err, prev_drop = self._last_sink.get(h.sink, (h.error_count, h.dropped))
-            problems[h.sink] = ((h.error_count - prev_err) + (h.dropped - prev_drop)) / elapsed
+            new = max(0, h.error_count - prev_err) + max(0, h.dropped - prev_drop)
+            problems[h.sink] = new / elapsed
             self._last_sink[h.sink] = (h.error_count, h.dropped)
         self.problems.push(problems)
         metrics = self.bus.metrics()
@@ -269,6 +293,19 @@ class SinkHealthPanel(QWidget):
         self._draw()
 
     def _draw(self) -> None:
+        self.problem_stack.setCurrentWidget(self.problem_plot if self.model.rowCount() else self.no_sinks)
+        added = self._draw_curves()
+        # the last minute at first, growing to the whole history as it fills: newest at the right edge
+        span = min(self.rates.size, max(MIN_SPAN_S, self.rates.filled))
+        for plot, history in ((self.rate_plot, self.rates), (self.problem_plot, self.problems)):
+            plot.setYRange(0, max(1.0, history.peak() * 1.1), padding=0)
+            plot.setXRange(-span + 1, 0, padding=0)
+            if added:
+                plot.theme_legend()
+
+    def _draw_curves(self) -> bool:
+        """Update every curve; True when a new one (a new legend entry) was added."""
+        before = len(self._rate_curves) + len(self._problem_curves)
         for name in self.rates.names():
             curve = self._rate_curves.get(name)
             if curve is None:
@@ -283,6 +320,7 @@ class SinkHealthPanel(QWidget):
                 curve = self._problem_curves[name] = self.problem_plot.plot(name=name, pen=pen)
             x, y = self.problems.series(name)
             curve.setData(x, y, skipFiniteCheck=True)
+        return len(self._rate_curves) + len(self._problem_curves) > before
 
     # ------------------------------------------------------------------ attaching sinks
 
@@ -296,6 +334,39 @@ class SinkHealthPanel(QWidget):
         self.notice.hide()
         self.refresh()
         return True
+
+    def selected_sink(self) -> Any:
+        rows = self.table.selectionModel().selectedRows()
+        sinks = self.bus.sinks
+        return sinks[rows[0].row()] if rows and rows[0].row() < len(sinks) else None
+
+    def _on_table_selection_changed(self, *_args: object) -> None:
+        self.detach_button.setEnabled(self.selected_sink() is not None)
+
+    def detach_selected(self) -> None:
+        """Detach the selected sink in the background (it drains its queue and is closed)."""
+        sink = self.selected_sink()
+        if sink is None:
+            return
+        name = self.model.row(self.table.selectionModel().selectedRows()[0].row()).sink
+        self.detach_button.setEnabled(False)
+        self.bridge.guarded(
+            self._detach(sink, name), f"detaching {name}", owner=self, on_error=self._on_detach_error
+        )
+
+    async def _detach(self, sink: Any, name: str) -> None:
+        await self.bus.remove_sink(sink)
+        curve = self._problem_curves.pop(name, None)
+        if curve is not None:
+            self.problem_plot.removeItem(curve)
+        self.problems.drop(name)
+        self._last_sink.pop(name, None)
+        self.notice.hide()
+        self.refresh()
+
+    def _on_detach_error(self, what: str, exc: BaseException) -> None:
+        self.notice.setText(f"{what} failed: {one_line(exc)}")
+        self.notice.show()
 
     def attach_jsonl(self, path: str) -> bool:
         from engine.events.sinks import JsonLinesSink

@@ -1,19 +1,12 @@
-"""Session stepper (`sessionStepper`): drive an iterative session one input patch at a time.
-
-Create (or resume) a session on any checkpointer, edit the next patch as JSON, "Invoke next" (Ctrl+Enter),
-feed a JSON Lines file of patches with progress and Cancel, and finish. Each invocation's input, step,
-resulting state and events are kept in a table. Engine work runs as bridge tasks owned by the panel.
-"""
+"""Session stepper (`sessionStepper`): the view of a `StepperController` - create (or resume) an iterative
+session on any checkpointer (the studio's database by default), edit the next patch as JSON, "Invoke next"
+(Ctrl+Enter), feed a JSON Lines file of patches with progress and Cancel, and finish. Each invocation's
+input, step, resulting state and events are listed."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import json
 import uuid
-from collections.abc import Coroutine
-from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QKeyEvent, QKeySequence, QShortcut
@@ -39,22 +32,16 @@ from PySide6.QtWidgets import (
 
 from engine.graph.document import GraphDocument
 from engine.state import VersionedState
-from engine.types import JSON
-from studio.bridge import Bridge, one_line
-from studio.models.invocations import (
-    Invocation,
-    InvocationsModel,
-    PatchError,
-    event_line,
-    parse_jsonl,
-    parse_patch,
-    patch_to_partial,
-    patch_to_state,
-)
-from studio.models.sessions import is_postgres_url, strip_password, with_password
+from studio.controllers.stepper import StepperController
+from studio.models.invocations import PatchError, event_line, parse_patch, patch_to_state
 from studio.panels.state_view import StateView
+from studio.services import storage
+from studio.widgets.labels import shrinkable
 
-CHECKPOINTERS = (("In-memory", "memory:"), ("SQLite file", "sqlite://weavegraph.db"), ("Postgres URL", ""))
+__all__ = ["SessionStepperPanel"]
+
+KINDS = ("memory", "sqlite", "postgres")
+KIND_TITLES = ("In-memory", "SQLite file", "Postgres URL")
 
 
 class _JsonEdit(QPlainTextEdit):
@@ -80,46 +67,22 @@ class _JsonEdit(QPlainTextEdit):
         super().keyPressEvent(event)
 
 
-class SessionStepperPanel(QWidget):
-    """See the module docstring. `session_changed(str)` fires with the session id ("" when finished)."""
+def _error_label(name: str) -> QLabel:
+    label = QLabel("")
+    label.setObjectName(name)
+    label.setStyleSheet("color: #c62828;")
+    label.hide()
+    return label
 
-    session_changed = Signal(str)
-    invocation_finished = Signal(int)  # row
-    feed_finished = Signal(int, bool)  # invocations done, cancelled
-    error_shown = Signal(str)
 
-    def __init__(self, bridge: Bridge, parent: QWidget | None = None) -> None:
+class SessionForm(QWidget):
+    """Where (checkpointer, URL, password), which session (id, entry) and its initial state."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("sessionStepper")
-        self._bridge = bridge
-        self._doc: GraphDocument | None = None
-        self._runner: Any = None
-        self._cp: Any = None
-        self._session_id: str | None = None
-        self._step = 0
-        self._busy = False
-        self._feed_cancelled = False
-        self._event_target = 0
-        self._events_task: asyncio.Task[Any] | None = None
-        self.invocations = InvocationsModel(self)
-        self._build_ui()
-        self._update_enabled()
-
-    # ================================================================== UI
-
-    def _build_ui(self) -> None:
-        self.error_label = QLabel("")
-        self.error_label.setObjectName("stepperError")
-        self.error_label.setStyleSheet(
-            "#stepperError { background: #f6c6c6; color: #202020; padding: 2px 6px; }"
-        )
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
-
         self.cp_combo = QComboBox()
         self.cp_combo.setObjectName("stepperCheckpointer")
-        for label, _ in CHECKPOINTERS:
-            self.cp_combo.addItem(label)
+        self.cp_combo.addItems(list(KIND_TITLES))
         self.url_edit = QLineEdit()
         self.url_edit.setObjectName("stepperUrl")
         self.password_edit = QLineEdit()
@@ -134,17 +97,14 @@ class SessionStepperPanel(QWidget):
         self.entry_combo.addItem("Start")
         self.initial_edit = _JsonEdit("stepperInitialState", '{"messages": [], "extra": {}}')
         self.initial_edit.setMaximumHeight(52)
-        self.initial_error = QLabel("")
-        self.initial_error.setObjectName("stepperInitialError")
-        self.initial_error.setStyleSheet("color: #c62828;")
-        self.initial_error.hide()
+        self.initial_error = _error_label("stepperInitialError")
         self.create_button = QPushButton("Create / resume session")
         self.create_button.setObjectName("stepperCreate")
         self.finish_button = QPushButton("Finish")
         self.finish_button.setObjectName("stepperFinish")
         self.session_label = QLabel("No session.")
         self.session_label.setObjectName("stepperSessionLabel")
-
+        shrinkable(self.session_label)
         where = QHBoxLayout()
         where.addWidget(self.cp_combo)
         where.addWidget(self.url_edit, 1)
@@ -153,23 +113,27 @@ class SessionStepperPanel(QWidget):
         ident.addWidget(self.session_edit, 1)
         ident.addWidget(QLabel("Entry"))
         ident.addWidget(self.entry_combo)
-        form = QFormLayout()
-        form.addRow("Checkpointer", where)
-        form.addRow("Session id", ident)
-        form.addRow("Initial state", self.initial_edit)
-        form.addRow(self.initial_error)
         buttons = QHBoxLayout()
         buttons.addWidget(self.create_button)
         buttons.addWidget(self.finish_button)
         buttons.addWidget(self.session_label, 1)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Checkpointer", where)
+        form.addRow("Session id", ident)
+        form.addRow("Initial state", self.initial_edit)
+        form.addRow(self.initial_error)
         form.addRow(buttons)
 
+
+class InputForm(QWidget):
+    """The next input patch, Invoke / Feed, the feed's progress and Cancel."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.patch_edit = _JsonEdit("stepperPatch", '{"extra": {"tick": 1}}')
         self.patch_edit.setMaximumHeight(64)
-        self.patch_error = QLabel("")
-        self.patch_error.setObjectName("stepperPatchError")
-        self.patch_error.setStyleSheet("color: #c62828;")
-        self.patch_error.hide()
+        self.patch_error = _error_label("stepperPatchError")
         self.invoke_button = QPushButton("Invoke next  (Ctrl+Enter)")
         self.invoke_button.setObjectName("stepperInvoke")
         self.feed_button = QPushButton("Feed JSON Lines…")
@@ -179,15 +143,61 @@ class SessionStepperPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setObjectName("stepperProgress")
         self.progress.setVisible(False)
-        patch_row = QHBoxLayout()
-        patch_row.addWidget(self.invoke_button)
-        patch_row.addWidget(self.feed_button)
-        patch_row.addWidget(self.progress, 1)
-        patch_row.addWidget(self.cancel_button)
+        row = QHBoxLayout()
+        row.addWidget(self.invoke_button)
+        row.addWidget(self.feed_button)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Next input", self.patch_edit)
         form.addRow(self.patch_error)
-        form.addRow(patch_row)
+        form.addRow(row)
 
+
+class SessionStepperPanel(QWidget):
+    """See the module docstring. `session_changed(str)` fires with the session id ("" when finished)."""
+
+    session_changed = Signal(str)
+    invocation_finished = Signal(int)  # row
+    feed_finished = Signal(int, bool)  # invocations done, cancelled
+    error_shown = Signal(str)
+
+    def __init__(self, controller: StepperController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("sessionStepper")
+        self.controller = controller
+        self.invocations = controller.invocations
+        self._doc: GraphDocument | None = None
+        self._build_ui()
+        self._connect()
+        self.set_default_database(controller.default_url)
+        self._update_enabled()
+
+    # ================================================================== UI
+
+    def _build_ui(self) -> None:
+        self.error_label = QLabel("")
+        self.error_label.setObjectName("stepperError")
+        self.error_label.setStyleSheet(
+            "#stepperError { background: #f6c6c6; color: #202020; padding: 2px 6px; }"
+        )
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+        self.session_form = SessionForm()
+        f = self.session_form
+        self.cp_combo, self.url_edit, self.password_edit = f.cp_combo, f.url_edit, f.password_edit
+        self.session_edit, self.entry_combo, self.initial_edit = f.session_edit, f.entry_combo, f.initial_edit
+        self.initial_error, self.create_button, self.finish_button = (
+            f.initial_error,
+            f.create_button,
+            f.finish_button,
+        )
+        self.session_label = f.session_label
+        self.input_form = InputForm()
+        i = self.input_form
+        self.patch_edit, self.patch_error, self.invoke_button = i.patch_edit, i.patch_error, i.invoke_button
+        self.feed_button, self.cancel_button, self.progress = i.feed_button, i.cancel_button, i.progress
         self.table = QTableView()
         self.table.setObjectName("stepperInvocations")
         self.table.setModel(self.invocations)
@@ -196,10 +206,12 @@ class SessionStepperPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        for col, mode in enumerate(("fit", "stretch", "fit", "stretch")):
+            header.setSectionResizeMode(
+                col,
+                QHeaderView.ResizeMode.ResizeToContents if mode == "fit" else QHeaderView.ResizeMode.Stretch,
+            )
         self.state_view = StateView()
         self.events_list = QListWidget()
         self.events_list.setObjectName("stepperEvents")
@@ -211,22 +223,33 @@ class SessionStepperPanel(QWidget):
         split.addWidget(self.table)
         split.addWidget(self.detail_tabs)
         split.setSizes([460, 520])
-
         layout = QVBoxLayout(self)
         layout.addWidget(self.error_label)
-        layout.addLayout(form)
+        layout.addWidget(self.session_form)
+        layout.addWidget(self.input_form)
         layout.addWidget(split, 1)
 
+    def _connect(self) -> None:
+        c = self.controller
+        c.busy_changed.connect(self._update_enabled)
+        c.session_changed.connect(self._on_controller_session_changed)
+        c.status.connect(self.session_label.setText)
+        c.state_shown.connect(self.state_view.set_state)
+        c.invocation_added.connect(self.table.selectRow)
+        c.invocation_finished.connect(self._on_controller_invocation_finished)
+        c.event_added.connect(self._on_controller_event_added)
+        c.progress.connect(self._on_controller_progress)
+        c.feed_finished.connect(self._on_controller_feed_finished)
+        c.error.connect(self.show_error)
         self.cp_combo.currentIndexChanged.connect(self._on_cp_combo_current_index_changed)
-        self._on_cp_combo_current_index_changed(0)
         self.initial_edit.textChanged.connect(self._validate)
         self.patch_edit.textChanged.connect(self._validate)
-        self.create_button.clicked.connect(self._on_create_clicked)
-        self.finish_button.clicked.connect(self._on_finish_clicked)
+        self.create_button.clicked.connect(self.create_session)
+        self.finish_button.clicked.connect(self.finish)
         self.invoke_button.clicked.connect(self.invoke_next)
         self.patch_edit.submitted.connect(self.invoke_next)
         self.feed_button.clicked.connect(self._on_feed_clicked)
-        self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        self.cancel_button.clicked.connect(self.controller.cancel)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             shortcut = QShortcut(QKeySequence(keys), self)
@@ -234,13 +257,19 @@ class SessionStepperPanel(QWidget):
             shortcut.activated.connect(self.invoke_next)
 
     def _on_cp_combo_current_index_changed(self, index: int) -> None:
-        default = CHECKPOINTERS[index][1]
-        self.url_edit.setEnabled(index != 0)
-        self.password_edit.setVisible(index == 2)
-        if index == 0:
+        kind = KINDS[index]
+        self.url_edit.setEnabled(kind != "memory")
+        self.password_edit.setVisible(kind == "postgres")
+        current = self.url_edit.text()
+        if kind == "memory":
             self.url_edit.setText("memory:")
-        elif not self.url_edit.text() or self.url_edit.text() == "memory:" or index == 2:
-            self.url_edit.setText(default if index == 1 else "postgresql://localhost/weavegraph")
+        elif storage.backend_of(current) != kind or current in ("", "memory:"):
+            default = self.controller.default_url
+            if storage.backend_of(default) == kind:
+                self.url_edit.setText(storage.strip_password(default))
+            else:  # never a path relative to the working directory: the user picks the file
+                self.url_edit.setText("postgresql://localhost/weavegraph" if kind == "postgres" else "")
+                self.url_edit.setPlaceholderText("sqlite:///absolute/path/to/file.db")
 
     def _validate(self) -> None:
         for edit, label, what in (
@@ -255,21 +284,30 @@ class SessionStepperPanel(QWidget):
             label.setVisible(bool(label.text()))
         self._update_enabled()
 
-    def _update_enabled(self) -> None:
-        live = self._session_id is not None
+    def _update_enabled(self, *_args: object) -> None:
+        live = self.controller.session_id is not None
+        busy = self.controller.busy
         patch_ok = not self.patch_error.text()
         initial_ok = not self.initial_error.text()
-        self.invoke_button.setEnabled(live and not self._busy and patch_ok)
-        self.feed_button.setEnabled(live and not self._busy)
-        self.finish_button.setEnabled(live and not self._busy)
-        self.create_button.setEnabled(not live and not self._busy and initial_ok and self._doc is not None)
-        self.cancel_button.setEnabled(self._busy)
+        self.invoke_button.setEnabled(live and not busy and patch_ok)
+        self.feed_button.setEnabled(live and not busy)
+        self.finish_button.setEnabled(live and not busy)
+        self.create_button.setEnabled(not live and not busy and initial_ok and self._doc is not None)
+        self.cancel_button.setEnabled(busy)
         for w in (self.cp_combo, self.url_edit, self.password_edit, self.session_edit, self.initial_edit):
-            w.setEnabled(not live and not self._busy)
-        if not live and not self._busy:
+            w.setEnabled(not live and not busy)
+        if not live and not busy:
             self.url_edit.setEnabled(self.cp_combo.currentIndex() != 0)
+        if not busy:
+            self.progress.setVisible(False)
 
     # ================================================================== public API
+
+    def set_default_database(self, url: str) -> None:
+        """Use the studio's database (`url`) for new sessions unless a session is live."""
+        self.controller.default_url = url
+        if self.controller.session_id is None and not self.controller.busy:
+            self._set_url(url)
 
     def set_document(self, doc: GraphDocument) -> None:
         """The graph the next session runs: fills the entry choices and the initial state from `input`."""
@@ -279,9 +317,8 @@ class SessionStepperPanel(QWidget):
         self.entry_combo.addItem("Start")
         for node in doc.nodes:
             self.entry_combo.addItem(str(node.get("id")))
-        index = self.entry_combo.findText(current)
-        self.entry_combo.setCurrentIndex(max(0, index))
-        if self._session_id is None:
+        self.entry_combo.setCurrentIndex(max(0, self.entry_combo.findText(current)))
+        if self.controller.session_id is None:
             self.initial_edit.setPlainText(
                 json.dumps(doc.input or {"messages": [], "extra": {}}, ensure_ascii=False)
             )
@@ -290,32 +327,29 @@ class SessionStepperPanel(QWidget):
     def open_session(self, url: str, session_id: str) -> None:
         """Resume `session_id` stored at `url` (its step counter continues); a live session is finished
         first. While an invocation or a feed runs it is refused with an inline message."""
-        if self._busy:
+        if self.controller.busy:
             self.show_error(
                 "wait for the current invocation (or cancel the feed) before opening another session"
             )
             return
         self._set_url(url)
         self.session_edit.setText(session_id)
-        self._run(self._reopen(), "opening the session")
-
-    async def _reopen(self) -> None:
-        if self._session_id is not None:
-            await self._finish()
         params = self._form_params()
         if params is not None:
-            await self._create(*params)
+            self.show_error("")
+            self.controller.create(*params)
 
     def create_session(self) -> None:
         """Create or resume the session described by the form (in the background)."""
-        if self._session_id is not None or self._busy:
+        if self.controller.session_id is not None or self.controller.busy:
             self.show_error("finish the current session first")
             return
         params = self._form_params()
         if params is not None:
-            self._run(self._create(*params), "creating the session")
+            self.show_error("")
+            self.controller.create(*params)
 
-    def _form_params(self) -> tuple[GraphDocument, str, str, VersionedState] | None:
+    def _form_params(self) -> tuple[GraphDocument, str, str, VersionedState, str] | None:
         if self._doc is None:
             self.show_error("open a graph document first: the stepper runs the current document")
             return None
@@ -328,32 +362,35 @@ class SessionStepperPanel(QWidget):
         if not session_id:
             self.show_error("a session id is required")
             return None
-        url = self.url_edit.text().strip() if self.cp_combo.currentIndex() else "memory:"
-        return self._doc, with_password(url, self.password_edit.text()), session_id, state
+        url = storage.normalize_location(self.url_edit.text()) if self.cp_combo.currentIndex() else "memory:"
+        if not url:
+            self.show_error("choose the SQLite file (or pick In-memory)")
+            return None
+        url = storage.with_password(url, self.password_edit.text())
+        return self._doc, url, session_id, state, self.entry_combo.currentText()
 
     def invoke_next(self) -> None:
         """Merge the patch in the editor at the barrier and run from the entry to completion."""
-        if self._session_id is None or self._busy or not self.invoke_button.isEnabled():
+        if self.controller.session_id is None or self.controller.busy or not self.invoke_button.isEnabled():
             return
-        patch = parse_patch(self.patch_edit.toPlainText())
-        self._run(self._invoke_many([patch]), "invoke_next")
+        self.controller.invoke(parse_patch(self.patch_edit.toPlainText()), self.entry_combo.currentText())
 
     def feed_file(self, path: str) -> None:
         """Invoke once per line of a JSON Lines file, with progress and Cancel."""
-        self._run(self._feed(path), "feeding inputs")
+        self.controller.feed_file(path, self.entry_combo.currentText())
 
     def finish(self) -> None:
-        self._run(self._finish(), "finishing the session")
+        self.controller.finish()
 
     def cancel(self) -> None:
         """Stop a feed after the invocation in flight."""
-        self._feed_cancelled = True
+        self.controller.cancel()
 
     def current_session(self) -> str | None:
-        return self._session_id
+        return self.controller.session_id
 
     def current_step(self) -> int:
-        return self._step
+        return self.controller.step
 
     def show_error(self, message: str) -> None:
         text = " ".join(message.split())
@@ -366,183 +403,40 @@ class SessionStepperPanel(QWidget):
         return "" if self.error_label.isHidden() else self.error_label.text()
 
     async def aclose(self) -> None:
-        """Close the runner and its storage (the main window awaits it on exit)."""
-        tasks = self._bridge.owned_tasks(self)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self._close_runner()
-
-    # ================================================================== work
-
-    def _set_url(self, url: str) -> None:
-        if url.startswith("memory"):
-            self.cp_combo.setCurrentIndex(0)
-        else:
-            self.cp_combo.setCurrentIndex(2 if is_postgres_url(url) else 1)
-            self.url_edit.setText(strip_password(url))
-            if is_postgres_url(url):
-                from engine.persistence.urls import url_password
-
-                self.password_edit.setText(url_password(url) or "")
-
-    def _run(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
-        return self._bridge.start(self._guard(coro, what), name=f"sessionStepper: {what}", owner=self)
-
-    async def _guard(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
-        self._busy = True
-        self._update_enabled()
-        try:
-            await coro
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.show_error(f"{what} failed: {one_line(exc)}")
-        finally:
-            self._busy = False
-            self.progress.setVisible(False)
-            self._update_enabled()
-
-    async def _create(self, doc: GraphDocument, url: str, session_id: str, state: VersionedState) -> None:
-        from engine.graph.document import TrustStore, document_to_app
-        from engine.persistence.factory import open_checkpointer
-        from engine.runner import AppRunner
-
-        self.show_error("")
-        app = document_to_app(doc, trusted=TrustStore().is_trusted(doc))
-        cp = await open_checkpointer(url)
-        try:
-            runner = await AppRunner.builder().app(app).checkpointer_custom(cp).lifecycle_events(True).build()
-        except BaseException:
-            await cp.aclose()
-            raise
-        self._runner, self._cp = runner, cp
-        try:
-            stream = runner.event_stream()
-            init = await runner.create_iterative_session(session_id, state, self.entry_combo.currentText())
-        except BaseException:
-            await self._close_runner()
-            raise
-        self._session_id = session_id
-        self._step = runner.get_session(session_id).step
-        self.invocations.clear()
-        self._event_target = 0
-        self._events_task = self._bridge.start(
-            self._consume(stream), name="sessionStepper: events", owner=self
-        )
-        how = "created" if init.fresh else f"resumed at step {init.checkpoint_step}"
-        self.session_label.setText(f"Session '{session_id}' {how} on {strip_password(url)}")
-        self.state_view.set_state(runner.get_session(session_id).state, f"Step {self._step}")
-        self.session_changed.emit(session_id)
-
-    async def _consume(self, stream: Any) -> None:
-        from engine.events.event import INVOCATION_END_SCOPE
-
-        async for event in stream:
-            inv = self.invocations.invocation_at(self._event_target)
-            if inv is not None:
-                inv.events.append(event)
-                if self._selected_row() == self._event_target:
-                    self.events_list.addItem(event_line(event))
-            if event.scope == INVOCATION_END_SCOPE:
-                self._event_target += 1
-
-    async def _invoke_many(self, patches: list[JSON], progress: bool = False) -> int:
-        self._feed_cancelled = False
-        if progress:
-            self.progress.setVisible(True)
-            self.progress.setRange(0, len(patches))
-            self.progress.setValue(0)
-        done = 0
-        for patch in patches:
-            if self._feed_cancelled or self._runner is None or self._session_id is None:
-                break
-            await self._invoke_one(patch)
-            done += 1
-            if progress:
-                self.progress.setValue(done)
-                self.progress.setFormat(f"{done}/{len(patches)}")
-        return done
-
-    async def _invoke_one(self, patch: JSON) -> None:
-        runner, sid = self._runner, self._session_id
-        assert runner is not None and sid is not None
-        before = runner.get_session(sid).state.extra
-        inv = Invocation(
-            len(self.invocations.invocations()) + 1,
-            patch,
-            dt.datetime.now(dt.UTC),
-            previous_extra=dict(before),
-        )
-        row = self.invocations.append(inv)
-        entry = self.entry_combo.currentText()
-        try:
-            state = await runner.invoke_next(sid, patch_to_partial(patch), entry)
-        except asyncio.CancelledError:
-            inv.error = "cancelled"
-            raise
-        except Exception as exc:
-            inv.error = one_line(exc)
-            inv.step = runner.get_session(sid).step
-            self._step = inv.step
-            self.invocations.update_row(row)
-            self.table.selectRow(row)
-            raise
-        inv.state = state
-        inv.step = self._step = runner.get_session(sid).step
-        self.invocations.update_row(row)
-        self.table.selectRow(row)
-        self.table.scrollToBottom()
-        self.session_label.setText(f"Session '{sid}' at step {self._step}, {row + 1} invocation(s)")
-        self.invocation_finished.emit(row)
-
-    async def _feed(self, path: str) -> None:
-        text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
-        try:
-            patches = parse_jsonl(text)
-        except PatchError as exc:
-            raise PatchError(f"{Path(path).name} {exc}") from exc
-        cancelled = False
-        done = 0
-        try:
-            done = await self._invoke_many(patches, progress=True)
-            cancelled = self._feed_cancelled and done < len(patches)
-        finally:
-            self.feed_finished.emit(done, cancelled)
-
-    async def _finish(self) -> None:
-        runner, sid = self._runner, self._session_id
-        if runner is not None and sid is not None:
-            await runner.finish_iterative_session(sid)
-        await self._close_runner()
-        self.session_label.setText(f"Session '{sid}' finished at step {self._step}.")
-        self.session_changed.emit("")
-
-    async def _close_runner(self) -> None:
-        runner, cp = self._runner, self._cp
-        self._runner = self._cp = None
-        self._session_id = None
-        if self._events_task is not None:
-            self._events_task.cancel()
-            self._events_task = None
-        try:
-            if runner is not None:
-                await runner.aclose()
-        finally:
-            if cp is not None:
-                await cp.aclose()
-        self._update_enabled()
+        await self.controller.aclose()
 
     # ================================================================== slots
 
-    def _on_create_clicked(self) -> None:
-        self.create_session()
+    def _set_url(self, url: str) -> None:
+        kind = storage.backend_of(url)
+        self.cp_combo.setCurrentIndex(KINDS.index(kind))
+        if kind != "memory":
+            self.url_edit.setText(storage.strip_password(url))
+        if kind == "postgres":
+            self.password_edit.setText(storage.password_of(url))
 
-    def _on_finish_clicked(self) -> None:
-        self.finish()
+    def _on_controller_session_changed(self, session_id: str) -> None:
+        self._update_enabled()
+        self.session_changed.emit(session_id)
 
-    def _on_cancel_clicked(self) -> None:
-        self.cancel()
+    def _on_controller_invocation_finished(self, row: int) -> None:
+        self.table.selectRow(row)
+        self.table.scrollToBottom()
+        self._on_table_selection_changed()
+        self.invocation_finished.emit(row)
+
+    def _on_controller_event_added(self, row: int, event: object) -> None:
+        if self._selected_row() == row:
+            self.events_list.addItem(event_line(event))
+
+    def _on_controller_progress(self, done: int, total: int) -> None:
+        self.progress.setVisible(True)
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{done}/{total}")
+
+    def _on_controller_feed_finished(self, done: int, cancelled: bool) -> None:
+        self.feed_finished.emit(done, cancelled)
 
     def _on_feed_clicked(self) -> None:
         dialog = QFileDialog(

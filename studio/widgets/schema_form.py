@@ -41,6 +41,19 @@ def _check_for(schema: Mapping[str, Any]) -> Any:
     return check
 
 
+class NumberSpin(QDoubleSpinBox):
+    """A number field that writes 100 as "100" and 0.25 as "0.25" (never "100.0000")."""
+
+    def textFromValue(self, value: float) -> str:
+        return format_number(value, self.decimals())
+
+
+def format_number(value: float, decimals: int = 4) -> str:
+    """`value` rounded to `decimals` places, without trailing zeros ("100", "0.25", "-3.5")."""
+    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
 def _tidy_number(value: float) -> int | float:
     """250.0 -> 250: integral numbers are written as integers in the document."""
     return int(value) if value.is_integer() else value
@@ -96,7 +109,7 @@ class SchemaForm(QWidget):
             self._kinds[key] = "integer"
             return spin
         if kind == "number":
-            dspin = QDoubleSpinBox(self)
+            dspin = NumberSpin(self)
             dspin.setDecimals(4)
             dspin.setRange(float(sub.get("minimum", -_BIG)), float(sub.get("maximum", _BIG)))
             dspin.editingFinished.connect(lambda k=key, s=dspin: self._commit(k, _tidy_number(s.value())))

@@ -133,3 +133,22 @@ def _is_qt_internal(widget: Any) -> bool:
 @pytest.fixture
 def examples_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "resources" / "examples"
+
+
+@pytest.fixture
+def main_window(qtbot: Any, bridge: Bridge, run_async: Callable[..., Any]) -> Iterator[Any]:
+    """A shown main window on an in-memory database with the market-ticks example open; shut down after."""
+    from engine.events.bus import EventBus
+    from studio.main_window import MainWindow
+
+    w = MainWindow(bridge, EventBus(buffer_capacity=4096))
+    w.show()
+    qtbot.waitExposed(w)
+    w.runs.listen()
+    w.set_database("memory:")
+    assert w.open_example("market_ticks")
+    yield w
+    w._close_confirmed = True
+    run_async(w.shutdown(), timeout=15)
+    w.close()
+    w.deleteLater()

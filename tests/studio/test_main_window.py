@@ -239,7 +239,7 @@ def test_checkpoint_browser_learns_the_graph_hash(
     window: MainWindow, qtbot: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[str | None] = []
-    monkeypatch.setattr(window.browser, "set_graph_hash", seen.append)
+    monkeypatch.setattr(window.browser, "set_graph_hash", lambda h, *_names: seen.append(h))
     assert window.open_example("market_ticks")
     window.graph_editor.validate_now()
     assert seen[-1] == window.documents.build_app().graph_definition_hash()

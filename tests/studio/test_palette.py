@@ -22,7 +22,7 @@ def test_search_filters_and_activation_reports_the_type(qtbot: Any) -> None:
     palette.search.setText("LLM")
     assert palette.visible_types() == ["scripted_llm"]
     with qtbot.waitSignal(palette.type_activated) as blocker:
-        palette.list.doubleClicked.emit(palette.proxy.index(0, 0))
+        palette.list.activated.emit(palette.proxy.index(0, 0))
     assert blocker.args == ["scripted_llm"]
     mime = palette.model.mimeData([palette.model.index(0, 0)])
     assert mime.hasFormat(NODE_TYPE_MIME)

@@ -62,3 +62,33 @@ def test_table_counts_errors_and_attaches_a_jsonl_file(
     assert not panel.attach_jsonl(str(tmp_path / "missing-dir" / "x.jsonl"))
     assert panel.notice.isVisibleTo(panel)
     run_async(bus.aclose())
+
+
+def test_plots_start_at_zero_keep_the_legend_off_the_newest_data_and_detach_sinks(
+    qtbot: Any, bridge: Bridge, run_async: Any, tmp_path: Path
+) -> None:
+    bus = EventBus(buffer_capacity=64)
+    panel = SinkHealthPanel(bridge, bus, interval_ms=50)
+    qtbot.addWidget(panel)
+    panel.resize(1000, 500)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.refresh()
+    # no sinks: a sentence says so instead of an empty 0.1-0.9 placeholder axis
+    assert panel.problem_stack.currentWidget() is panel.no_sinks
+    assert panel.attach_jsonl(str(tmp_path / "events.jsonl"))
+    panel.refresh()
+    assert panel.problem_stack.currentWidget() is panel.problem_plot
+    for plot in (panel.rate_plot, panel.problem_plot):
+        (x0, x1), (y0, _y1) = plot.getViewBox().viewRange()
+        assert y0 >= 0, plot.objectName()  # rates are never negative
+        assert x1 == 0 and x0 <= -59  # the last minute at least, newest at the right edge
+        legend = plot.getPlotItem().legend
+        left_in_view = legend.mapRectToItem(plot.getPlotItem(), legend.boundingRect()).left()
+        assert left_in_view < plot.getPlotItem().boundingRect().width() / 3  # legend at the left (oldest)
+    panel.table.selectRow(0)
+    assert panel.detach_button.isEnabled()
+    panel.detach_button.click()
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 0, timeout=5000)
+    assert bus.sinks == () and panel.problem_stack.currentWidget() is panel.no_sinks
+    run_async(bus.aclose())

@@ -28,6 +28,7 @@ class RunStatus:
     DONE = "done"
     SKIPPED = "skipped"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # running when the run was stopped
 
 
 class NodeItem(QGraphicsObject):
@@ -154,6 +155,7 @@ class NodeItem(QGraphicsObject):
             RunStatus.DONE: colors.done,
             RunStatus.SKIPPED: colors.skipped,
             RunStatus.FAILED: colors.failed,
+            RunStatus.CANCELLED: colors.cancelled,
         }.get(self.status)
         border = colors.selected if self.isSelected() else (status_color or colors.node_border)
         width = 2.5 if (self.isSelected() or status_color is not None) else 1.2
@@ -219,8 +221,13 @@ class NodeItem(QGraphicsObject):
         painter.setPen(QColor("#ffffff"))
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
 
+    def problem_rect(self) -> QRectF:
+        """Where the warning triangle goes: centred on the top edge, clear of both breakpoint badges."""
+        r = self.body_rect()
+        return QRectF(r.center().x() - 9, r.top() - 10, 18, 16)
+
     def _paint_problem(self, painter: QPainter, rect: QRectF, color: QColor) -> None:
-        x, y = rect.right() - 24 if not self.virtual else rect.right() - 8, rect.top() - 10
+        x, y = self.problem_rect().left(), self.problem_rect().top()
         path = QPainterPath()
         path.moveTo(x + 9, y)
         path.lineTo(x + 18, y + 16)

@@ -12,6 +12,7 @@ import pytest
 from engine.persistence.base import Checkpoint
 from engine.state import VersionedState
 from engine.types import Message, NodeKind
+from studio.controllers.browser import BrowserController
 from studio.panels.checkpoint_browser import CheckpointBrowserPanel
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -58,7 +59,7 @@ async def fill_sqlite(path: Path, sessions: dict[str, int], *, graph_hash: str |
 
 @pytest.fixture
 def panel(qtbot: Any, bridge: Any, run_async: Callable[..., Any]) -> Iterator[CheckpointBrowserPanel]:
-    p = CheckpointBrowserPanel(bridge)
+    p = CheckpointBrowserPanel(BrowserController(bridge))
     qtbot.addWidget(p)
     p.resize(1100, 700)
     yield p

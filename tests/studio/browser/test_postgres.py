@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QSettings
 
-from studio.models.sessions import strip_password
 from studio.panels.browser_widgets import RECENT_KEY
 from studio.panels.checkpoint_browser import CheckpointBrowserPanel
+from studio.services.storage import strip_password
 from tests.studio.browser.conftest import make_checkpoint
 
 pytestmark = pytest.mark.postgres

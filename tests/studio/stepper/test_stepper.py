@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from engine.graph.document import GraphDocument, load_document
+from studio.controllers.stepper import StepperController
 from studio.models.invocations import PatchError, parse_jsonl, parse_patch
 from studio.panels.stepper import SessionStepperPanel
 from tests.studio.browser.conftest import dispose
@@ -28,7 +29,7 @@ def doc() -> GraphDocument:
 def stepper(
     qtbot: Any, bridge: Any, run_async: Callable[..., Any], doc: GraphDocument
 ) -> Iterator[SessionStepperPanel]:
-    p = SessionStepperPanel(bridge)
+    p = SessionStepperPanel(StepperController(bridge))
     p.set_document(doc)
     yield p
     run_async(p.aclose())
@@ -177,7 +178,7 @@ def test_open_session_while_one_is_live_finishes_it_first(
 def test_stepper_on_postgres_resumes_with_the_password_field(
     qtbot: Any, stepper: SessionStepperPanel, postgres_url: str
 ) -> None:
-    from studio.models.sessions import strip_password
+    from studio.services.storage import strip_password
 
     stepper.open_session(postgres_url, "pg-steps")
     qtbot.waitUntil(lambda: stepper.current_session() == "pg-steps", timeout=10000)

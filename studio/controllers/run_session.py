@@ -9,15 +9,16 @@ opened here and closed by `close()`.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from PySide6.QtCore import QObject, Signal
 
 from engine.app import App
 from engine.errors import CheckpointerError, StepLimitExceeded
-from engine.persistence.factory import open_checkpointer, redact_url
-from engine.persistence.serde import state_to_json
 from engine.runner import AppRunner, PausedReport, StepOptions, StepReport
 from engine.state import VersionedState
+from studio.services import storage
 
 __all__ = ["Breakpoints", "RunOutcome", "RunSession", "connect_timeout"]
 
@@ -28,30 +29,49 @@ def connect_timeout() -> float:
     return CONNECT_TIMEOUT_S
 
 
-@dataclass(slots=True)
-class Breakpoints:
-    """Node names to pause before / after (mapped to `StepOptions` interrupts)."""
+class Breakpoints(QObject):
+    """The one source of truth for breakpoints: node names to pause before / after (mapped to `StepOptions`
+    interrupts). The canvas badges and the console's list follow `changed`; nothing else keeps a copy."""
 
-    before: set[str] = field(default_factory=set)
-    after: set[str] = field(default_factory=set)
+    changed = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.before: set[str] = set()
+        self.after: set[str] = set()
 
     def toggle(self, node: str, which: str) -> bool:
         """Flip one breakpoint; returns whether it is now set."""
         target = self.before if which == "before" else self.after
-        if node in target:
+        now = node not in target
+        if now:
+            target.add(node)
+        else:
             target.discard(node)
-            return False
-        target.add(node)
-        return True
+        self.changed.emit()
+        return now
 
     def of(self, node: str) -> set[str]:
         return {w for w, s in (("before", self.before), ("after", self.after)) if node in s}
 
+    def by_node(self) -> dict[str, set[str]]:
+        """{node: {"before", "after"}} for every node with a breakpoint."""
+        return {n: self.of(n) for n in self.before | self.after}
+
     def rename(self, old: str, new: str) -> None:
-        for target in (self.before, self.after):
-            if old in target:
-                target.discard(old)
-                target.add(new)
+        if old in self.before | self.after:
+            for target in (self.before, self.after):
+                if old in target:
+                    target.discard(old)
+                    target.add(new)
+            self.changed.emit()
+
+    def clear(self) -> None:
+        """Forget every breakpoint (another document was opened)."""
+        if self:
+            self.before.clear()
+            self.after.clear()
+            self.changed.emit()
 
     def options(self, skip_before: str | None = None) -> StepOptions:
         return StepOptions(
@@ -102,28 +122,21 @@ class RunSession:
 
     @property
     def redacted_url(self) -> str:
-        return redact_url(self.url)
+        return storage.redact(self.url)
 
     async def open(self) -> None:
         """Open storage (at most `CONNECT_TIMEOUT_S` seconds), build the runner, create/resume the session."""
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                self.checkpointer = await open_checkpointer(self.url)
+                self.checkpointer = await storage.open_storage(self.url)
         except TimeoutError:
             seconds = f"{CONNECT_TIMEOUT_S:.0f} s"
             raise CheckpointerError(
                 f"{self.redacted_url} did not answer within {seconds}; check the host, port and network"
             ) from None
-        builder = (
-            AppRunner.builder()
-            .app(self.app)
-            .checkpointer_custom(self.checkpointer)
-            .event_bus(self.bus)
-            .lifecycle_events(True)
+        self.runner = await storage.build_runner(
+            self.app, self.checkpointer, bus=self.bus, max_steps=self.max_steps
         )
-        if self.max_steps:
-            builder = builder.max_steps(self.max_steps)
-        self.runner = await builder.build()
         init = await self.runner.create_session(self.session_id, self.initial_state)
         self.resumed_from = None if init.fresh else init.checkpoint_step
 
@@ -133,7 +146,7 @@ class RunSession:
         return self.runner
 
     def state_json(self) -> dict[str, Any]:
-        return state_to_json(self._require().get_session(self.session_id).state)
+        return storage.state_json(self._require().get_session(self.session_id).state)
 
     def step_number(self) -> int:
         return self._require().get_session(self.session_id).step

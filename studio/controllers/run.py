@@ -1,21 +1,27 @@
-"""Drives studio runs for the run console: one RunSession at a time, started through the bridge; engine
-events come from one long-lived subscription (batched by an EventPump) into the run log and into per-node
-run states for the canvas. Stop cancels the run's task."""
+"""The run console's controller: one RunSession (runner + storage) at a time, started through the bridge;
+engine events come from one long-lived subscription (batched by an EventPump) into the run log, per-node run
+states and the routed edges (`edge.routed` lifecycle events) for the canvas. Stop cancels the run's task, and
+a stopped run reads "stopped" everywhere: its running nodes become "cancelled", and the engine's closing
+events of that run (which report the cancellation as an error) are shown as "stopped"."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import traceback
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.events.event import Event
+from engine.errors import NodeRunError
+from engine.events.event import STREAM_END_SCOPE, Event, end_message
 from engine.state import VersionedState
 from studio.bridge import Bridge, EventPump, one_line
+from studio.controllers.run_session import Breakpoints, RunOutcome, RunSession
 from studio.models.run_log import RunLogModel
-from studio.models.run_session import Breakpoints, RunOutcome, RunSession
 
-__all__ = ["RunController", "RunState"]
+__all__ = ["RunController", "RunRequest", "RunState", "user_traceback"]
 
 SUBSCRIPTION_CAPACITY = (
     1_000_000  # the console must not lose events in a flood (memory-bounded by the log cap)
@@ -39,6 +45,47 @@ _LIFECYCLE_STATUS = {
     "node.skip": "skipped",
     "node.error": "failed",
 }
+CANCELLED = "cancelled"
+EDGE_ROUTED = "edge.routed"
+_ENGINE_DIR = Path(__file__).resolve().parents[2] / "engine"
+_STDLIB_DIR = Path(traceback.__file__).resolve().parent
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunRequest:
+    """What the console asks the controller to resume: a database URL (with its password, never shown)
+    and a session id. The browser's "Resume in run console" travels as one of these."""
+
+    url: str
+    session_id: str
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of the user's own code inside a failed run: the innermost cause's frames that are
+    neither the engine's nor the standard library's ("" when there are none, e.g. a built-in node)."""
+    inner: BaseException = exc
+    while inner.__cause__ is not None or getattr(inner, "error", None) is not None:
+        nxt = inner.__cause__ or getattr(inner, "error", None)
+        if not isinstance(nxt, BaseException) or nxt is inner:
+            break
+        inner = nxt
+    frames = [
+        f
+        for f in traceback.extract_tb(inner.__traceback__)
+        if not _is_under(f.filename, _ENGINE_DIR) and not _is_under(f.filename, _STDLIB_DIR)
+    ]
+    if not frames:
+        return ""
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(type(inner), inner)
+    return "".join(lines).rstrip()
+
+
+def _is_under(filename: str, folder: Path) -> bool:
+    try:
+        return Path(filename).resolve().is_relative_to(folder)
+    except (OSError, ValueError):
+        return False
 
 
 class RunController(QObject):
@@ -48,23 +95,28 @@ class RunController(QObject):
 
     state_changed = Signal(str)
     node_statuses = Signal(dict)
-    edges_taken = Signal(list)  # [(source, target)] routed at the end of a step
+    edges_taken = Signal(list)  # [(source, target)] from `edge.routed` events, in routing order
     run_failed = Signal(str, str)
+    failure_detail = Signal(str)  # the user's traceback of the last failure ("" when none)
     outcome = Signal(dict)
     run_started = Signal()
+    resume_requested = Signal(object)  # RunRequest: the console fills its form from it and runs
 
     def __init__(self, bridge: Bridge, bus: Any, log: RunLogModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
         self.bus = bus
         self.log = log
-        self.breakpoints = Breakpoints()
+        self.breakpoints = Breakpoints(self)
         self.state = RunState.IDLE
         self.session: RunSession | None = None
         self.last_error = ""
         self.last_failed_node = ""
         self.stop_requested_at: float | None = None
         self.stop_latency_ms: float | None = None
+        self.last_traceback = ""
+        self._stopped: set[str] = set()  # session ids this controller cancelled (their end events say so)
+        self._running_nodes: dict[str, int | None] = {}
         self._task: Any = None
         self._pump = EventPump(bridge, interval_ms=50, max_batch=5000, parent=self)
         self._pump.batch_ready.connect(self._on_pump_batch_ready)
@@ -79,28 +131,53 @@ class RunController(QObject):
             self._pump.pump(self.bus.subscribe(capacity=SUBSCRIPTION_CAPACITY), name="run-console-events")
 
     def _on_pump_batch_ready(self, batch: list[Event]) -> None:
+        if self._stopped:
+            batch = [self._as_stopped(ev) for ev in batch]
         self.log.enqueue(batch)
         statuses: dict[str, tuple[str, int | None, str]] = {}
         taken: list[tuple[str, str]] = []
         for ev in batch:
             if ev.type != "lifecycle":
                 continue
-            if ev.scope == "step.start" and ev.step == 1:
-                frontier = ev.metadata.get("frontier")
-                if isinstance(frontier, list):
-                    taken += [("Start", str(n)) for n in frontier]
-            elif ev.scope == "step.end":
-                ran, nxt = ev.metadata.get("ran"), ev.metadata.get("next_frontier")
-                if isinstance(ran, list) and isinstance(nxt, list):
-                    taken += [(str(a), str(b)) for a in ran for b in nxt]
+            if ev.scope == EDGE_ROUTED:
+                source, target = ev.metadata.get("source"), ev.metadata.get("target")
+                if isinstance(source, str) and isinstance(target, str):
+                    taken.append((source, target))
+                continue
             status = _LIFECYCLE_STATUS.get(ev.scope)
-            if status is not None and ev.node_id:
-                message = str(ev.metadata.get("error", "")) if status == "failed" else ""
-                statuses[ev.node_id] = (status, ev.step, message)
+            if status is None or not ev.node_id:
+                continue
+            if status == "running" and ev.invocation_id in self._stopped:
+                status = CANCELLED  # started just before the stop took effect
+            if status == "running":
+                self._running_nodes[ev.node_id] = ev.step
+            else:
+                self._running_nodes.pop(ev.node_id, None)
+            message = str(ev.metadata.get("error", "")) if status == "failed" else ""
+            statuses[ev.node_id] = (status, ev.step, message)
         if statuses:
             self.node_statuses.emit(statuses)
         if taken:
             self.edges_taken.emit(taken)
+
+    def _as_stopped(self, ev: Event) -> Event:
+        """The engine reports a cancelled run as failed (`run.end` status error, a stream end with
+        `error=CancelledError`); for a run the user stopped, say "stopped" instead."""
+        sid = ev.invocation_id
+        if sid not in self._stopped:
+            return ev
+        if ev.scope == "run.end" and ev.metadata.get("status") == "error":
+            meta = {**ev.metadata, "status": "stopped"}
+            return dataclasses.replace(ev, message=f"run of {sid} stopped", metadata=meta)
+        if ev.scope == STREAM_END_SCOPE and "status=error" in ev.message:
+            return dataclasses.replace(ev, message=end_message(sid, "stopped", ev.step or 0))
+        return ev
+
+    def _mark_cancelled(self) -> None:
+        """Nodes still running when the run was stopped are cancelled, not running forever."""
+        running, self._running_nodes = self._running_nodes, {}
+        if running:
+            self.node_statuses.emit({n: (CANCELLED, step, "stopped") for n, step in running.items()})
 
     # ------------------------------------------------------------------ commands
 
@@ -139,9 +216,16 @@ class RunController(QObject):
                 self._finish(RunState.STOPPED)
                 return True
             return False
+        if self.session is not None:
+            self._stopped.add(self.session.session_id)
         self.stop_requested_at = time.perf_counter()
         self._task.cancel()
         return True
+
+    def request_resume(self, url: str, session_id: str) -> None:
+        """Resume `session_id` stored at `url` in the console (from the checkpoint browser): the console
+        puts them in its form and starts the run, as if the user had typed them."""
+        self.resume_requested.emit(RunRequest(url, session_id))
 
     async def shutdown(self) -> None:
         """Stop the run and close its storage (the window is closing)."""
@@ -164,6 +248,9 @@ class RunController(QObject):
         self.session = session
         self.last_error = ""
         self.last_failed_node = ""
+        self.last_traceback = ""
+        self._stopped.discard(session.session_id)
+        self._running_nodes = {}
         self.log.clear()  # the table shows the current run (export it first to keep it)
         self.run_started.emit()
         self._start(session, kind, new=True)
@@ -184,9 +271,11 @@ class RunController(QObject):
                 session.run(self.breakpoints) if kind == "run" else session.step(self.breakpoints)
             )
         except Exception as exc:
-            node = getattr(exc, "kind", None)
+            node = exc.kind if isinstance(exc, NodeRunError) else None
             self.last_failed_node = str(getattr(node, "name", node) or "")
             self.last_error = one_line(exc)
+            self.last_traceback = user_traceback(exc)
+            self.failure_detail.emit(self.last_traceback)
             self.run_failed.emit(self.last_failed_node, self.last_error)
             self._finish(RunState.FAILED)
             await session.close()
@@ -215,6 +304,7 @@ class RunController(QObject):
                 self.stop_latency_ms = (time.perf_counter() - self.stop_requested_at) * 1000.0
                 self.stop_requested_at = None
             self._finish(RunState.STOPPED)
+            self._mark_cancelled()
             session = self.session
             if session is not None:
                 try:

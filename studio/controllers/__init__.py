@@ -1,0 +1,1 @@
+"""Controllers: QObjects (no widgets) owning connections, runners, tasks and locks; panels are their views."""

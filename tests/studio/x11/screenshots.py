@@ -1,0 +1,144 @@
+"""Screenshots of every panel in the light and the dark theme, taken in a real X window driven by real keys.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb \\
+        .venv/bin/python tests/studio/x11/screenshots.py resources/screenshots
+
+Runs the examples with F5 (pressed through xdotool), steps a session with Ctrl+Enter, opens the studio's
+database in the checkpoint browser, and saves `<panel>.png` (light) and `<panel>_dark.png` for the editor,
+run console, sink health, checkpoint browser and session stepper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+import PySide6  # noqa: F401  (the binding before qasync)
+import qasync
+from PySide6.QtWidgets import QApplication
+
+
+def key(*keys: str) -> None:
+    subprocess.run(["xdotool", "key", "--delay", "40", *keys], check=True, timeout=10)
+
+
+async def until(predicate: Any, seconds: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while not predicate():
+        if loop.time() > end:
+            raise TimeoutError("the studio did not get there in time")
+        await asyncio.sleep(0.05)
+
+
+async def run_with_f5(window: Any) -> None:
+    window.activateWindow()
+    window.graph_editor.view.setFocus()
+    await asyncio.sleep(0.1)
+    key("F5")
+    await until(lambda: window.runs.state in ("completed", "failed", "stopped"))
+    await asyncio.sleep(0.3)
+
+
+async def both_themes(window: Any, out: Path, shots: dict[str, str]) -> None:
+    """`<shot>.png` in the light theme and `<shot>_dark.png` in the dark one, with `dock` raised."""
+    for suffix, dark in (("", False), ("_dark", True)):
+        window.commands.dark.setChecked(dark)
+        await asyncio.sleep(0.4)
+        for shot, dock in shots.items():
+            window.docks[dock].raise_()
+            await asyncio.sleep(0.4)
+            window.grab().save(str(out / f"{shot}{suffix}.png"))
+    window.commands.dark.setChecked(False)
+
+
+async def shoot(out: Path) -> None:
+    from engine.events.bus import EventBus
+    from engine.events.sinks import FunctionSink, JsonLinesSink
+    from studio.bridge import Bridge
+    from studio.main_window import MainWindow
+    from studio.theme import apply_theme
+
+    tmp = Path(tempfile.mkdtemp())
+    bridge = Bridge()
+    window = MainWindow(bridge, EventBus(buffer_capacity=4096))
+    apply_theme(False)
+    window.resize(1600, 1000)
+    window.show()
+    window.activateWindow()
+    window.runs.listen()
+    window.sink_health.listen()
+    await until(window.isActiveWindow, 5)
+    window.set_database(f"sqlite://{(tmp / 'studio.db').as_posix()}")
+
+    def broken(_event: Any) -> None:
+        raise RuntimeError("disk full: /var/log/events")
+
+    window.sink_health.attach(FunctionSink(broken, name="broken-archive"))
+    window.sink_health.attach(JsonLinesSink.to_file(tmp / "events.jsonl"))
+    for name in ("streaming_chat", "retry_loop", "market_ticks"):
+        window.open_example(name)
+        await run_with_f5(window)
+    window.open_example("fan_out_in")
+    await asyncio.sleep(0.3)
+    window.console.session.setText("fan-out-demo")
+    await run_with_f5(window)
+    window.graph_editor.view.fit()
+    window.graph_editor.scene.select_nodes(["join"])
+    window.console.select_event_row(min(8, window.run_log.rowCount() - 1))
+    await both_themes(window, out, {"console": "runConsole"})
+
+    await until(lambda: window.browser.sessions.rowCount() >= 4)
+    window.browser.select_session("fan-out-demo")
+    await until(lambda: window.browser.steps.rowCount() > 0)
+
+    window.open_example("market_ticks")
+    window.docks["sessionStepper"].raise_()
+    stepper = window.stepper
+    stepper.session_edit.setText("ticks-stepper")
+    stepper.create_session()
+    await until(lambda: stepper.current_session() == "ticks-stepper")
+    for tick in (3, 5, 8):
+        stepper.patch_edit.setPlainText(f'{{"extra": {{"tick": {tick}}}}}')
+        stepper.patch_edit.setFocus()
+        await asyncio.sleep(0.1)
+        key("ctrl+Return")
+        await until(lambda n=tick: len(stepper.invocations.invocations()) == (3, 5, 8).index(n) + 1)
+        await until(lambda: not stepper.controller.busy)
+    window.graph_editor.view.fit()
+    window.graph_editor.scene.select_nodes(["accumulate"])
+    window.sink_health.refresh()
+    shots = {
+        "sink_health": "sinkHealth",
+        "checkpoint_browser": "checkpointBrowser",
+        "stepper": "sessionStepper",
+    }
+    await both_themes(window, out, shots)
+    window.docks["runConsole"].raise_()
+    await both_themes(window, out, {"editor": "runConsole"})
+    window._close_confirmed = True
+    window.close()
+    await window.shutdown()
+    await bridge.shutdown()
+    print(f"screenshots in {out}", flush=True)
+
+
+def main() -> None:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "resources/screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication(sys.argv[:1])
+    app.setQuitOnLastWindowClosed(False)
+    qasync.run(shoot(out))
+    app.processEvents()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
