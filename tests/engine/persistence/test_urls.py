@@ -88,3 +88,11 @@ def test_no_password_survives_str_repr_or_scrub(password: str) -> None:
     assert DatabaseURL.parse(url.dsn()).password == password, "the DSN round-trips"
     message = f"error for {url.dsn()}"
     assert url.dsn() not in scrub(message, url)
+
+
+def test_scrub_stays_linear_on_huge_text() -> None:
+    """A fuzzed document echoed in a message can hold a megabyte of letters: scrubbing must not backtrack
+    quadratically (it hung `weavegraph validate` once). Quadratic here would run for hours, not seconds."""
+    huge = "a" * 1_000_000 + " postgresql://u:pw-1@h/db " + "b://" * 10_000 + "c" * 1_000_000
+    out = scrub(huge, "postgresql://u:pw-1@h/db")
+    assert "pw-1" not in out and "postgresql://u:***@h/db" in out
