@@ -18,8 +18,8 @@ SQLITE_MEMORY_URLS = ("sqlite::memory:", "sqlite://:memory:", "sqlite:///:memory
 OUR_OPTIONS = ("storage", "snapshot_every")
 """Query options the engine reads itself (never passed to a driver)."""
 
-# The scheme starts where a run of scheme characters starts (look-behind) and is at most 32 long, so a huge run
-# of letters is scanned once, not once per position (a 1 MB string in a message stays linear).
+# The scheme starts where a run of scheme characters starts (look-behind) and is at most 32 long, so a huge
+# run of letters is scanned once, not once per position (a 1 MB string in a message stays linear).
 _USERINFO = re.compile(
     r"(?P<scheme>(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]{0,31}://)(?P<user>[^:/@?#\s]*):(?P<pw>[^@/?#\s]*)@"
 )
