@@ -68,13 +68,6 @@ def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
             table.setItem(r, c, item)
 
 
-def lane_text(lane: int, forked: bool) -> str:
-    """The tree column's drawing: one rail per lane, the checkpoint's dot in its own lane; a checkpoint
-    that starts a branch (its parent has other children) is marked with a corner."""
-    rails = "│ " * lane
-    return f"{rails}{'└●' if forked else '●'}"
-
-
 class LangGraphView(QWidget):
     """See the module docstring. `threads_loaded`, `tree_loaded`, `checkpoint_shown` and
     `analytics_shown` fire after the view has been updated (tests wait on them)."""
@@ -111,7 +104,8 @@ class LangGraphView(QWidget):
         self.banner.setObjectName("langGraphBanner")
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet(
-            "#langGraphBanner { background: #dbe7f7; color: #202020; padding: 4px; border-radius: 3px; }"
+            "#langGraphBanner { background: palette(alternate-base); color: palette(window-text); "
+            "border: 1px solid palette(highlight); padding: 4px; border-radius: 3px; }"
         )
         self.search_edit = QLineEdit()
         self.search_edit.setObjectName("lgThreadSearch")
@@ -119,6 +113,9 @@ class LangGraphView(QWidget):
         self.search_edit.setClearButtonEnabled(True)
         self.threads_table = _table("lgThreads", ["Thread", "Namespace", "Updated", "Checkpoints", "Bytes"])
         self.threads_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        header = self.threads_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # long subgraph namespaces elide
         self.prev_button, self.next_button = QToolButton(), QToolButton()
         self.prev_button.setArrowType(Qt.ArrowType.LeftArrow)
         self.next_button.setArrowType(Qt.ArrowType.RightArrow)
@@ -242,7 +239,7 @@ class LangGraphView(QWidget):
         )
         self.banner.setText(
             f"LangGraph database {shown_url}: read-only (opening and browsing never write); "
-            f"only Prune changes it. {decoding}."
+            f"only Prune changes it. {decoding[0].upper()}{decoding[1:]}."
         )
         self.clear()
         self.reload()
@@ -341,10 +338,11 @@ class LangGraphView(QWidget):
             return
         self.tree = tree
         self.tree_widget.clear()
-        for info, lane, forked in tree_rows(tree):
+        for info, rails in tree_rows(tree):
+            lane = tree.lanes.get(info.checkpoint_id, 0)
             item = QTreeWidgetItem(
                 [
-                    lane_text(lane, forked),
+                    rails,
                     info.checkpoint_id,
                     "" if info.step is None else str(info.step),
                     info.source or "",
@@ -353,7 +351,7 @@ class LangGraphView(QWidget):
                 ]
             )
             item.setData(0, Qt.ItemDataRole.UserRole, info.checkpoint_id)
-            item.setToolTip(0, f"lane {lane}" + (" (a fork)" if forked else ""))
+            item.setToolTip(0, f"lane {lane}" + (" (a branch)" if lane else " (leads to the newest)"))
             self.tree_widget.addTopLevelItem(item)
         self.tree_loaded.emit()
         first = self.tree_widget.topLevelItem(0)

@@ -85,14 +85,32 @@ def value_text(value: Value, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def tree_rows(tree: CheckpointTree) -> list[tuple[CheckpointInfo, int, bool]]:
-    """Rows for drawing the checkpoint tree newest first: (checkpoint, lane, starts a branch), where a
-    checkpoint "starts a branch" when its parent has more than one child (a fork made by `update_state`)."""
-    parent_children = {
-        n.checkpoint_id: len(tree.children.get(n.parent_checkpoint_id or "", [])) for n in tree.nodes
-    }
-    rows: list[tuple[CheckpointInfo, int, bool]] = []
-    for node in reversed(tree.nodes):
-        lane = tree.lanes.get(node.checkpoint_id, 0)
-        rows.append((node, lane, parent_children[node.checkpoint_id] > 1))
+def tree_rows(tree: CheckpointTree) -> list[tuple[CheckpointInfo, str]]:
+    """Rows for drawing the checkpoint tree newest first: (checkpoint, rails). The rails have one cell per
+    lane (lane 0 leads to the newest checkpoint, each fork opens the next): "●" the checkpoint, "│" a lane
+    that passes this row (it goes on to an older checkpoint), "┘" where a branch leaves from (its first
+    checkpoint's parent, in another lane)."""
+    nodes = list(reversed(tree.nodes))
+    row_of = {n.checkpoint_id: i for i, n in enumerate(nodes)}
+    lanes = [tree.lanes.get(n.checkpoint_id, 0) for n in nodes]
+    width = max(lanes, default=0) + 1
+    spans: dict[int, tuple[int, int]] = {}  # lane -> (first row, last row incl. the parent it leaves from)
+    for i, (node, lane) in enumerate(zip(nodes, lanes, strict=True)):
+        first, last = spans.get(lane, (i, i))
+        parent = row_of.get(node.parent_checkpoint_id or "")
+        spans[lane] = (min(first, i), max(last, i, parent if parent is not None else i))
+    rows: list[tuple[CheckpointInfo, str]] = []
+    for i, (node, lane) in enumerate(zip(nodes, lanes, strict=True)):
+        cells = []
+        for col in range(width):
+            first, last = spans.get(col, (-1, -1))
+            if col == lane:
+                cells.append("●")
+            elif first <= i < last:
+                cells.append("│")
+            elif i == last and first >= 0 and last > first:
+                cells.append("┘")
+            else:
+                cells.append(" ")
+        rows.append((node, " ".join(cells).rstrip()))
     return rows

@@ -83,8 +83,10 @@ def test_browse_threads_tree_state_diff_writes_and_analytics_without_writing(
     rows = [tree.topLevelItem(i) for i in range(13)]
     fork = lg_file[1]["fork"]
     assert rows[0].text(1) == fork and rows[0].text(3) == "update"
-    assert rows[0].text(0) == "└●"  # a branch that starts at a checkpoint with two children
-    assert any(r.text(0).startswith("│ ") for r in rows)  # lane 1: the branch the fork left
+    rails = [r.text(0) for r in rows]  # lane 0 leads to the fork; lane 1 is the branch it left behind
+    assert rails == ["●"] + ["│ ●"] * 6 + ["● ┘"] + ["●"] * 5, rails
+    parent = lg_file[1]["fork_parent"]["configurable"]["checkpoint_id"]
+    assert rows[7].text(1) == parent  # both branches leave from the fork's parent
     assert view.selected_checkpoint_id() == fork
     assert view.shown is not None
     assert [m.content for m in view.shown.state.messages][-1] == "forked"
