@@ -134,3 +134,30 @@ def test_our_database_still_uses_our_commands(tmp_path: Path, capsys: pytest.Cap
     assert code == 0 and "format" not in json.loads(out) and json.loads(out)["sessions"] == []
     code, _, err = cli(capsys, "export", "s1", "--db", url, "--ns", "x")
     assert code == 2 and "--ns and --checkpoint apply to LangGraph databases only" in err
+
+
+@pytest.mark.postgres
+def test_postgres_sessions_stats_and_dry_run_never_write(
+    postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    from tests.engine.foreign.lg_graphs import populate
+    from tests.engine.foreign.test_langgraph_postgres import _fingerprint
+
+    with PostgresSaver.from_conn_string(postgres_url) as saver:
+        saver.setup()
+        populate(saver)
+    before = asyncio.run(_fingerprint(postgres_url))
+    password = postgres_url.split("@")[0].split(":")[-1]
+    code, out, err = cli(capsys, "sessions", "--db", postgres_url, "--json")
+    value = json.loads(out)
+    assert code == 0 and value["format"] == "langgraph" and value["total_count"] == 7, err
+    assert password not in out and password not in value["database"]
+    code, out, _ = cli(capsys, "stats", "--db", postgres_url)
+    assert code == 0 and "LangGraph postgres database" in out and password not in out
+    code, out, _ = cli(capsys, "prune", "--db", postgres_url, "--keep-last", "2", "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["checkpoints"] > 0
+    assert asyncio.run(_fingerprint(postgres_url)) == before

@@ -173,3 +173,44 @@ def test_only_the_langgraph_service_imports_engine_foreign() -> None:
             if any(n == "engine.foreign" or n.startswith("engine.foreign.") for n in names):
                 importers.add(path.relative_to(root).as_posix())
     assert importers == {"studio/services/langgraph.py"}
+
+
+def test_drop_a_file_and_page_through_many_threads(
+    qtbot: Any, panel: CheckpointBrowserPanel, lg_copy: Path
+) -> None:
+    conn = sqlite3.connect(lg_copy)
+    try:  # 60 more threads: copies of chat-2's rows under new thread ids
+        for i in range(60):
+            conn.execute(
+                "INSERT INTO checkpoints SELECT ?, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, "
+                "checkpoint, metadata FROM checkpoints WHERE thread_id = 'chat-2'",
+                (f"copy-{i:02d}",),
+            )
+        conn.commit()
+    finally:
+        conn.close()
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(lg_copy))])
+    drop = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    view = panel.langgraph_view
+    with qtbot.waitSignal(view.threads_loaded, timeout=10000):
+        panel.dropEvent(drop)
+    assert panel.controller.is_langgraph and view.total == 67
+    assert view.threads_table.rowCount() == 50 and view.page_label.text() == "page 1 of 2 · 67 threads"
+    assert not view.prev_button.isEnabled() and view.next_button.isEnabled()
+    with qtbot.waitSignal(view.threads_loaded):
+        view.next_button.click()
+    assert view.threads_table.rowCount() == 17 and not view.next_button.isEnabled()
+    with qtbot.waitSignal(view.threads_loaded):
+        view.search_edit.setText("copy-5")
+    assert sorted(t.key.thread_id for t in view.threads) == [f"copy-5{i}" for i in range(10)]
+    assert view.page == 0
