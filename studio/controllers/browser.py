@@ -135,6 +135,15 @@ class BrowserController(QObject):
             self._tasks[key] = task
         return task
 
+    async def refresh_langgraph_reader(self) -> None:
+        """After our prune wrote to a LangGraph database: a fresh read-only reader (one opened `immutable`
+        would not see the change), the old one closed in the background."""
+        if self._lg is None or self._url is None:
+            return
+        fresh = await langgraph.open_reader(self._url)
+        old, self._lg = self._lg, fresh
+        self._close_in_background(old)
+
     def cancel_task(self, key: str) -> None:
         """Cancel the keyed task (a prune preview the user stopped), if it runs."""
         task = self._tasks.pop(key, None)

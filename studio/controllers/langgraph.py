@@ -134,6 +134,7 @@ class LangGraphController(QObject):
         try:
             async with self.browser.lock:
                 plan = await langgraph.apply_prune(url, keep_last, thread_ids, vacuum)
+                await self.browser.refresh_langgraph_reader()
         except Exception as exc:
             self.prune_failed.emit(_line(exc))
             return

@@ -147,11 +147,12 @@ def test_prune_preview_then_delete_removes_what_was_shown(
     with qtbot.waitSignal(panel.langgraph.prune_previewed, timeout=10000):
         dialog.preview_button.click()
     dialog.vacuum_check.setChecked(True)
-    with qtbot.waitSignal(view.pruned, timeout=15000):
+    with qtbot.waitSignal(view.threads_loaded, timeout=15000):  # the list is reloaded after the prune
         dialog.delete_button.click()
     assert dialog.result_plan is not None and dialog.result_plan.summary == plan.summary
     assert _count(lg_copy) == total - plan.summary.checkpoints
     assert "VACUUM done" in dialog.preview_label.text()
+    assert sum(t.checkpoints for t in view.threads) == _count(lg_copy)  # the view sees the pruned file
     dialog.close()
     QApplication.processEvents()
 
