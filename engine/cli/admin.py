@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 
+import engine.cli.langgraph as langgraph
 from engine.cli.support import (
     EXIT_FAILED,
     EXIT_OK,
@@ -33,6 +34,8 @@ async def cmd_prune(args: argparse.Namespace) -> int:
         raise CliError(f"--older-than must not be negative, got {args.older_than}")
     older = _dt.timedelta(days=args.older_than) if args.older_than is not None else None
     url = db_url(args)
+    if await langgraph.is_langgraph(url):  # LangGraph's keep-last-N (README "LangGraph databases")
+        return await langgraph.prune(args, url)
     steps = size = sessions = 0
     async with opened_checkpointer(url, create=False) as cp:
         ids = list(args.session) if args.session else await cp.list_sessions()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+import engine.cli.langgraph as langgraph
 from engine.cli.support import (
     EXIT_OK,
     db_url,
@@ -36,6 +37,8 @@ def session_json(s: SessionStats) -> dict[str, JSON]:
 
 async def cmd_sessions(args: argparse.Namespace) -> int:
     url = db_url(args)
+    if await langgraph.is_langgraph(url):  # a LangGraph saver's database: its threads, read-only
+        return await langgraph.sessions(args, url)
     async with opened_checkpointer(url, create=False) as cp:
         if hasattr(cp, "session_page"):
             page = await cp.session_page(
@@ -107,6 +110,8 @@ async def cmd_steps(args: argparse.Namespace) -> int:
 
 async def cmd_stats(args: argparse.Namespace) -> int:
     url = db_url(args)
+    if await langgraph.is_langgraph(url):  # a LangGraph saver's database: its storage analytics
+        return await langgraph.stats(args, url)
     async with opened_checkpointer(url, create=False) as cp:
         stats = await cp.storage_stats()
     if args.json:

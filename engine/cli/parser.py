@@ -128,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=admin.cmd_migrate)
 
     p = sub.add_parser("export", parents=[common], help="export a session's steps as one JSON document")
-    p.add_argument("session", metavar="SESSION")
+    p.add_argument("session", metavar="SESSION", help="session id (a LangGraph database: the thread id)")
     _db(p)
+    _langgraph_export(p)
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     _progress(p)
     p.set_defaults(func=transfer.cmd_export)
@@ -147,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     _json(p)
     p.set_defaults(func=transfer.cmd_import)
     return parser
+
+
+def _langgraph_export(parser: argparse.ArgumentParser) -> None:
+    """LangGraph databases (engine/cli/langgraph.py): which chain and checkpoint of the thread to export."""
+    parser.add_argument("--ns", metavar="NS", help="LangGraph: the checkpoint namespace (default: the root)")
+    parser.add_argument(
+        "--checkpoint", metavar="ID", help="LangGraph: export the branch ending here (default: newest)"
+    )
 
 
 def _version() -> str:

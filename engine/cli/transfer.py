@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import engine.cli.langgraph as langgraph
 from engine.cli.support import (
     EXIT_OK,
     CliError,
@@ -66,22 +67,33 @@ def _write_atomic(path: Path, text: str) -> None:
 
 async def cmd_export(args: argparse.Namespace) -> int:
     url = db_url(args)
+    if await langgraph.is_langgraph(url):  # a LangGraph thread as JSON Lines that `import` reads
+        text, count, label = await langgraph.export_text(args, url)
+        _write_output(args.output, text, f"exported {count} checkpoints of LangGraph thread {label}")
+        return EXIT_OK
+    if args.ns is not None or args.checkpoint is not None:
+        raise CliError("--ns and --checkpoint apply to LangGraph databases only")
     async with opened_checkpointer(url, create=False) as cp:
         await require_session(cp, args.session, url)
         value = await export_session(cp, args.session, progress=args.progress or None)
     text = json.dumps(value, ensure_ascii=False, indent=1) + "\n"
-    if args.output and args.output != "-":
-        target = Path(args.output)
+    steps = value["steps"]
+    count = len(steps) if isinstance(steps, list) else 0
+    _write_output(args.output, text, f"exported {count} steps of session {args.session}")
+    return EXIT_OK
+
+
+def _write_output(output: str | None, text: str, done: str) -> None:
+    """`text` to `-o FILE` atomically (saying `done` to FILE), or to stdout."""
+    if output and output != "-":
+        target = Path(output)
         try:
             _write_atomic(target, text)
         except OSError as exc:
             raise CliError(f"-o {target}: cannot write: {exc.strerror or exc}") from exc
-        steps = value["steps"]
-        count = len(steps) if isinstance(steps, list) else 0
-        say(f"exported {count} steps of session {args.session} to {target}")
+        say(f"{done} to {target}")
     else:
         sys.stdout.write(text)
-    return EXIT_OK
 
 
 def _import_records(path: Path, text: str, rename: str | None) -> list[Checkpoint]:

@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from studio.bridge import Bridge, one_line
-from studio.services import storage
+from studio.services import langgraph, storage
 from studio.services.storage import BrowsableCheckpointer, SessionQuery, StepQuery
 
 __all__ = ["BrowserController", "GraphMismatch", "storage_close"]
@@ -79,6 +79,8 @@ class BrowserController(QObject):
         self.bridge = bridge
         self.lock = asyncio.Lock()
         self._cp: BrowsableCheckpointer | None = None
+        self._lg: langgraph.LangGraphReader | None = None
+        """The open LangGraph database's reader (then `_cp` is None): read-only, prune aside."""
         self._url: str | None = None
         self._generation = 0
         self._tasks: dict[str, asyncio.Task[Any]] = {}
@@ -96,7 +98,16 @@ class BrowserController(QObject):
 
     @property
     def is_open(self) -> bool:
-        return self._cp is not None
+        return self._cp is not None or self._lg is not None
+
+    @property
+    def is_langgraph(self) -> bool:
+        """Whether the open database is a LangGraph saver's (its queries: `LangGraphController`)."""
+        return self._lg is not None
+
+    @property
+    def langgraph_reader(self) -> langgraph.LangGraphReader | None:
+        return self._lg
 
     @property
     def url(self) -> str | None:
@@ -124,6 +135,21 @@ class BrowserController(QObject):
             self._tasks[key] = task
         return task
 
+    async def refresh_langgraph_reader(self) -> None:
+        """After our prune wrote to a LangGraph database: a fresh read-only reader (one opened `immutable`
+        would not see the change), the old one closed in the background."""
+        if self._lg is None or self._url is None:
+            return
+        fresh = await langgraph.open_reader(self._url)
+        old, self._lg = self._lg, fresh
+        self._close_in_background(old)
+
+    def cancel_task(self, key: str) -> None:
+        """Cancel the keyed task (a prune preview the user stopped), if it runs."""
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+
     def _on_task_error(self, what: str, exc: BaseException) -> None:
         self.error.emit(f"{what} failed: {one_line(exc)}", storage.storage_error_kind(exc))
 
@@ -142,8 +168,10 @@ class BrowserController(QObject):
             task.cancel()
         self._tasks.clear()
         old, self._cp, self._url = self._cp, None, None
-        if old is not None:  # closing may wait for a dead server's timeout: never hold up the new database
-            self._close_in_background(old)
+        old_lg, self._lg = self._lg, None
+        for gone in (old, old_lg):
+            if gone is not None:  # closing may wait for a dead server's timeout: never hold up the new one
+                self._close_in_background(gone)
         self.reset.emit()
         self.opening.emit(storage.redact(url))
         self.bridge.guarded(self._open(url, self._generation), "open database", owner=self)
@@ -169,7 +197,10 @@ class BrowserController(QObject):
         if generation != self._generation:
             self._close_in_background(cp)
             return
-        self._cp, self._url = cp, url
+        if isinstance(cp, _LangGraph):
+            self._lg, self._url = cp.reader, url
+        else:
+            self._cp, self._url = cp, url
         self.opened.emit(shown)
 
     def _track(self, task: asyncio.Task[Any]) -> None:
@@ -192,10 +223,13 @@ class BrowserController(QObject):
         cp, self._cp = self._cp, None
         if cp is not None:
             self._close_in_background(cp)
+        lg_reader, self._lg = self._lg, None
+        if lg_reader is not None:
+            self._close_in_background(lg_reader)
         while self._closing:  # an abandoned open adds its close when it arrives
             await asyncio.gather(*list(self._closing), return_exceptions=True)
 
-    def _close_in_background(self, cp: BrowsableCheckpointer) -> None:
+    def _close_in_background(self, cp: Any) -> None:
         # Not owned by the controller: a close must finish even when it goes away (an unclosed SQLite
         # connection keeps its worker thread, and so the process, alive). `aclose` waits for these.
         self._track(self.bridge.start(storage_close(cp), name="browserController: closing a database"))
@@ -377,11 +411,31 @@ class BrowserController(QObject):
             self.sessions_touched.emit(sorted(touched))
 
 
-async def _attempt_open(url: str) -> tuple[BrowsableCheckpointer | None, Exception | None]:
-    """(checkpointer, None) or (None, the error): the caller reports the error (not a failed task)."""
+@dataclass(frozen=True, slots=True)
+class _LangGraph:
+    """What `_attempt_open` returns for a LangGraph database."""
+
+    reader: Any
+
+    async def aclose(self) -> None:
+        await self.reader.aclose()
+
+
+async def _attempt_open(url: str) -> tuple[Any, Exception | None]:
+    """(checkpointer or _LangGraph, None) or (None, the error): the caller reports the error (not a failed
+    task). A LangGraph saver's database is recognised by its tables before our checkpointer opens the file
+    (a read-only look), so opening one never writes to it."""
     try:
+        if not storage.is_postgres_url(url) and await langgraph.is_langgraph(url):
+            return _LangGraph(await langgraph.open_reader(url)), None
         return await storage.open_browsable(url), None
     except Exception as exc:
+        if storage.storage_error_kind(exc) == "not_ours" and storage.is_postgres_url(url):
+            try:  # our tables are missing: a LangGraph saver's Postgres database?
+                if await langgraph.is_langgraph(url):
+                    return _LangGraph(await langgraph.open_reader(url)), None
+            except Exception as lg_exc:
+                return None, lg_exc
         return None, exc
 
 

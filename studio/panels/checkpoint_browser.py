@@ -8,15 +8,26 @@ from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.controllers.browser import BrowserController, GraphMismatch
+from studio.controllers.langgraph import LangGraphController
 from studio.controllers.prune import PruneController
 from studio.diff import diff_checkpoints
 from studio.models.sessions import ORDER_KEYS, SessionsModel, format_bytes
 from studio.models.steps import StepsModel
 from studio.panels.browser_panes import ComparePane, SessionsPane, StepsPane
 from studio.panels.browser_widgets import Bar, ConnectionBar, StorageView
+from studio.panels.langgraph_view import LangGraphView
 from studio.panels.prune_dialog import PruneDialog
 from studio.services.storage import (
     Checkpoint,
@@ -118,10 +129,16 @@ class CheckpointBrowserPanel(QWidget):
         split.addWidget(self.sessions_pane)
         split.addWidget(self.tabs)
         split.setSizes([560, 700])
+        # A LangGraph database gets its own view in place of the sessions/steps split (issue 19).
+        self.langgraph = LangGraphController(self.controller, self)
+        self.langgraph_view = LangGraphView(self.langgraph)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(split)
+        self.stack.addWidget(self.langgraph_view)
         layout = QVBoxLayout(self)
         for w in (self.connection, self.error_bar, self.warning_bar, self.confirm_bar):
             layout.addWidget(w)
-        layout.addWidget(split, 1)
+        layout.addWidget(self.stack, 1)
         layout.addWidget(self.status)
 
     def _connect_view(self) -> None:
@@ -265,6 +282,8 @@ class CheckpointBrowserPanel(QWidget):
     def _on_controller_reset(self) -> None:
         self._set_open(False)
         self._clear_views()
+        self.stack.setCurrentIndex(0)
+        self.langgraph_view.clear()
 
     def _on_controller_opening(self, shown: str) -> None:
         self.error_bar.hide()
@@ -273,6 +292,12 @@ class CheckpointBrowserPanel(QWidget):
     def _on_controller_opened(self, shown: str) -> None:
         shown_url = self.controller.shown_url() or shown
         self.connection.remember(shown_url)
+        if self.controller.is_langgraph:  # LangGraph's saver: its own view, read-only but for Prune
+            self.status.setText(f"{shown} (LangGraph database, read-only)")
+            self.stack.setCurrentIndex(1)
+            self.langgraph_view.start(shown)
+            self.database_opened.emit(shown)
+            return
         self._set_open(True)
         self.status.setText(shown)
         self.database_opened.emit(shown)

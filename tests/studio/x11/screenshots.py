@@ -5,7 +5,8 @@
 
 Runs the examples with F5 (pressed through xdotool), steps a session with Ctrl+Enter, opens the studio's
 database in the checkpoint browser, and saves `<panel>.png` (light) and `<panel>_dark.png` for the editor,
-run console, sink health, checkpoint browser and session stepper.
+run console, sink health, checkpoint browser and session stepper, and `checkpoint_browser_langgraph.png` (the
+browser on a LangGraph database a real LangGraph run wrote). `--langgraph` takes only the last one.
 """
 
 from __future__ import annotations
@@ -59,7 +60,34 @@ async def both_themes(window: Any, out: Path, shots: dict[str, str]) -> None:
     window.commands.dark.setChecked(False)
 
 
-async def shoot(out: Path) -> None:
+async def shoot_langgraph(window: Any, out: Path, tmp: Path) -> None:
+    """The checkpoint browser on a LangGraph SQLite file (the test suite's graphs: a fork, an interrupt)."""
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from tests.engine.foreign.lg_graphs import populate
+
+    path = tmp / "langgraph.sqlite"
+    conn = sqlite3.connect(path, check_same_thread=False)
+    try:
+        populate(SqliteSaver(conn))
+    finally:
+        conn.close()
+    browser = window.browser
+    view = browser.langgraph_view
+    window.docks["checkpointBrowser"].raise_()
+    browser.open_database(str(path))
+    await until(lambda: len(view.threads) >= 7)
+    view.select_thread("chat-1")
+    await until(lambda: view.shown is not None and view.shown.detail.info.key.thread_id == "chat-1")
+    await both_themes(window, out, {"checkpoint_browser_langgraph": "checkpointBrowser"})
+    view.tabs.setCurrentIndex(2)
+    await until(lambda: view.report is not None)
+    await both_themes(window, out, {"checkpoint_browser_langgraph_storage": "checkpointBrowser"})
+
+
+async def shoot(out: Path, only_langgraph: bool = False) -> None:
     from engine.events.bus import EventBus
     from engine.events.sinks import FunctionSink, JsonLinesSink
     from studio.bridge import Bridge
@@ -77,6 +105,10 @@ async def shoot(out: Path) -> None:
     window.sink_health.listen()
     await until(window.isActiveWindow, 5)
     window.set_database(f"sqlite://{(tmp / 'studio.db').as_posix()}")
+    if only_langgraph:
+        await shoot_langgraph(window, out, tmp)
+        await close(window, bridge, out)
+        return
 
     def broken(_event: Any) -> None:
         raise RuntimeError("disk full: /var/log/events")
@@ -123,6 +155,11 @@ async def shoot(out: Path) -> None:
     await both_themes(window, out, shots)
     window.docks["runConsole"].raise_()
     await both_themes(window, out, {"editor": "runConsole"})
+    await shoot_langgraph(window, out, tmp)
+    await close(window, bridge, out)
+
+
+async def close(window: Any, bridge: Any, out: Path) -> None:
     window._close_confirmed = True
     window.close()
     await window.shutdown()
@@ -131,11 +168,12 @@ async def shoot(out: Path) -> None:
 
 
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "resources/screenshots")
+    args = [a for a in sys.argv[1:] if a != "--langgraph"]
+    out = Path(args[0] if args else "resources/screenshots")
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
-    qasync.run(shoot(out))
+    qasync.run(shoot(out, only_langgraph="--langgraph" in sys.argv[1:]))
     app.processEvents()
     os._exit(0)
 
