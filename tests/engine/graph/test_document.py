@@ -129,8 +129,8 @@ def test_every_problem_is_reported_with_its_path() -> None:
         "$.nodes[1].id: duplicate node id 'A' (first at $.nodes[0])",
         "$.nodes[1].config.ms: expected number, got string",
         "$.nodes[2].id: 'Start' is reserved for the virtual Start node; choose another id",
-        "$.nodes[3].type: unknown node type 'nope' (known: accumulate, delay, emit, fail, message, python, "
-        "scripted_llm, set)",
+        "$.nodes[3].type: unknown node type 'nope' (known: accumulate, ask, delay, emit, fail, message, "
+        "python, scripted_llm, set)",
         "$.nodes[5].config: unknown field(s) are not allowed ('extra_key' was unexpected)",
         '$.edges[1].to: no node \'Missing\' (use a node id, "Start" or "End")',
         '$.edges[2].from: no node \'Ghost\' (use a node id, "Start" or "End")',
