@@ -200,19 +200,27 @@ class InterruptsMixin(SessionKeeper):
             self._sessions[session_id] = session
         return session
 
-    async def resume(self, session_id: str, answers: Any = _NO_ANSWERS) -> StepReport | PausedReport:
+    async def resume(
+        self, session_id: str, answers: Any = _NO_ANSWERS, *, by_id: bool | None = None
+    ) -> StepReport | PausedReport:
         """Answer interrupts of the session's paused step and run that step again: only the interrupted nodes
         run; the step commits (its `StepReport`) or pauses again (a new `PausedReport`). `answers` maps
-        interrupt ids to answers; a bare value answers the only pending interrupt. A bad answer raises
-        (`InvalidAnswer`, `UnknownInterrupt`) and changes nothing."""
+        interrupt ids to answers; a bare value answers the only pending interrupt (`by_id=True` / `False` says
+        which one `answers` is when a mapping could be either). A bad answer raises (`InvalidAnswer`,
+        `UnknownInterrupt`) and changes nothing."""
         session = await self._live_or_restored(session_id)
         store = self._interrupt_store()
         step = session.step + 1
         rows = await store.session_interrupts(session_id, step)
         if not rows:
+            # say why the named interrupt cannot be answered
+            if isinstance(answers, Mapping) and len(answers) == 1 and by_id is not False:
+                (key,) = answers
+                if isinstance(key, str):
+                    raise UnknownInterrupt(session_id, key, await self._whose(session_id, key))
             raise NothingToResume(session_id, f"no interrupt is waiting at step {step}")
         pending = [i for i in rows if i.pending]
-        given = await self._answers_by_id(session_id, rows, pending, answers)
+        given = await self._answers_by_id(session_id, rows, pending, answers, by_id)
         for iid, value in given.items():
             check_answer(next(i for i in rows if i.id == iid), value)
         if given and await store.answer(session_id, given, self._now_dt()) != len(given):
@@ -236,19 +244,25 @@ class InterruptsMixin(SessionKeeper):
         return report
 
     async def _answers_by_id(
-        self, session_id: str, rows: list[PendingInterrupt], pending: list[PendingInterrupt], answers: Any
+        self,
+        session_id: str,
+        rows: list[PendingInterrupt],
+        pending: list[PendingInterrupt],
+        answers: Any,
+        by_id: bool | None,
     ) -> dict[str, Any]:
         if answers is _NO_ANSWERS:
             if pending:
                 raise NothingToResume(session_id, f"{len(pending)} interrupt(s) wait for an answer")
             return {}
         ids = {i.id: i for i in rows}
-        if isinstance(answers, Mapping) and answers and all(isinstance(k, str) for k in answers):
-            if all(k in ids for k in answers) or len(pending) != 1:
+        mapping = isinstance(answers, Mapping) and answers and all(isinstance(k, str) for k in answers)
+        if mapping and by_id is not False:
+            if by_id or all(k in ids for k in answers) or len(pending) != 1:
                 for key in answers:
                     row = ids.get(key)
                     if row is None:
-                        raise UnknownInterrupt(session_id, key, await self._whose(key))
+                        raise UnknownInterrupt(session_id, key, await self._whose(session_id, key))
                     if not row.pending:
                         raise UnknownInterrupt(
                             session_id, key, f"it was already answered at {row.answered_at}"
@@ -260,14 +274,17 @@ class InterruptsMixin(SessionKeeper):
             )
         return {pending[0].id: answers}
 
-    async def _whose(self, interrupt_id: str) -> str:
+    async def _whose(self, session_id: str, interrupt_id: str) -> str:
+        """Why `interrupt_id` cannot be answered in `session_id` (another session's, answered, or unknown)."""
         store = self._interrupt_store()
         offset = 0
         while True:
             page = await store.list_interrupts(False, 500, offset)
             for row in page:
-                if row.id == interrupt_id:
+                if row.id == interrupt_id and row.session_id != session_id:
                     return f"it belongs to session '{row.session_id}'"
+                if row.id == interrupt_id:
+                    return f"already answered at {row.answered_at}"
             if len(page) < 500:
                 return "no such interrupt"
             offset += 500

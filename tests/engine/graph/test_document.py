@@ -25,7 +25,7 @@ from engine.graph.document import (
 )
 
 REPO = Path(__file__).resolve().parents[3]
-EXAMPLES = ["fails_on_purpose", "fan_out_in", "market_ticks", "retry_loop", "streaming_chat"]
+EXAMPLES = ["approval", "fails_on_purpose", "fan_out_in", "market_ticks", "retry_loop", "streaming_chat"]
 
 
 def minimal(**extra: Any) -> dict[str, Any]:
@@ -311,7 +311,7 @@ def test_examples_validate_and_are_canonical(name: str) -> None:
 def test_example_lookup() -> None:
     assert example_names() == EXAMPLES
     assert example_path("market_ticks.wgraph.json") == example_path("market_ticks")
-    with pytest.raises(FileNotFoundError, match="available: fails_on_purpose"):
+    with pytest.raises(FileNotFoundError, match="available: approval, fails_on_purpose"):
         example_path("nope")
     assert sorted(p.name for p in (REPO / "resources" / "examples").glob("*.wgraph.json")) == [
         f"{n}.wgraph.json" for n in EXAMPLES
