@@ -124,6 +124,11 @@ class InterruptsMixin(SessionKeeper):
             self, session_id: str, options: StepOptions | None = None
         ) -> StepReport | PausedReport: ...
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._paused_at: dict[str, int] = {}
+        """Sessions of this runner paused at an interrupt: the step waiting for answers."""
+
     def _interrupt_store(self) -> InterruptStore:
         get = getattr(self.checkpointer, "interrupt_store", None)
         if get is None:
@@ -165,8 +170,18 @@ class InterruptsMixin(SessionKeeper):
                 continue
             if first is None:
                 first = kind
+        known = {(i.node, i.index) for i in await store.session_interrupts(sid, step)}
+        new = [i for i in new if (i.node, i.index) not in known]  # the same question is asked once
         await store.save_paused(sid, step, writes, new)
+        self._paused_at[sid] = step
         pending = [i for i in await store.session_interrupts(sid, step) if i.pending]
+        return PausedReport("interrupt", first, step, self._copy_of(session), pending)
+
+    async def _still_paused(self, session: Session) -> PausedReport:
+        """`run_step` on a session waiting for answers: its paused step again, nothing run."""
+        step = self._paused_at[session.session_id]
+        pending = [i for i in await self.pending_interrupts(session.session_id) if i.step == step]
+        first = NodeKind.coerce(pending[0].node) if pending else None
         return PausedReport("interrupt", first, step, self._copy_of(session), pending)
 
     async def _save_live_state(self, session: Session) -> None:
@@ -240,6 +255,7 @@ class InterruptsMixin(SessionKeeper):
         finally:
             self._env.resuming.pop(session_id, None)
         if isinstance(report, StepReport):
+            self._paused_at.pop(session_id, None)
             await store.clear_writes(session_id, step)
         return report
 

@@ -177,6 +177,8 @@ class AppRunner(InterruptsMixin, SessionKeeper):
     ) -> StepReport | PausedReport:
         """Run one superstep (or pause at an interrupt). A completed session reports completed=True."""
         session = self._get(session_id)
+        if session_id in self._paused_at and session_id not in self._env.resuming:  # hitl: waits for answers
+            return await self._still_paused(session)
         if plan.is_complete(session.frontier):
             return StepReport(session.step, [], [], [], list(session.frontier), True)
         gate = plan.gate(session, self.graph.joins)

@@ -272,3 +272,26 @@ async def test_resume_from_another_process(tmp_path: Path) -> None:
     assert latest is not None and latest.step == 1
     assert latest.state.extra == {"a": {"ok": False}, "b": ["x", "y"], "c": 1}
     await cp.aclose()
+
+
+async def test_running_a_waiting_session_again_neither_reruns_nor_asks_twice(opener: Any) -> None:
+    calls = Calls()
+    cp = await opener()
+    runner = await runner_on(build(calls), cp)
+    await runner.create_session("s", VersionedState.new_with_user_message("hi"))
+    with pytest.raises(SessionInterrupted):
+        await runner.run_until_complete("s")
+    with pytest.raises(SessionInterrupted) as again:  # same runner: the paused step, nothing run
+        await runner.run_until_complete("s")
+    assert len(again.value.interrupts) == 2 and (calls.a, calls.b, calls.c) == (1, 1, 1)
+    await runner.aclose()
+    other = await runner_on(build(calls), cp)  # another runner that does not know: the same two questions
+    await other.create_session("s", VersionedState.new_with_user_message("ignored"))
+    paused = await other.run_step("s")
+    assert isinstance(paused, PausedReport) and len(paused.interrupts) == 2
+    assert len(await cp.list_interrupts()) == 2
+    ids = {i.node: i.id for i in paused.interrupts}
+    await other.resume("s", {ids["A"]: {"ok": True}, ids["B"]: "one"})
+    assert isinstance(await other.resume("s", "two"), StepReport)
+    assert other.get_session("s").state.extra == {"a": {"ok": True}, "b": ["one", "two"], "c": 2}
+    await other.aclose()
