@@ -97,6 +97,16 @@ from engine.graph.document import (
     validate_document,
 )
 from engine.graph.node_types import NodeTypeRegistry, NodeTypeSpec, default_registry
+from engine.hitl_types import (
+    InterruptError,
+    InvalidAnswer,
+    InvalidInterruptSchema,
+    NodeInterrupted,
+    NothingToResume,
+    PendingInterrupt,
+    SessionInterrupted,
+    UnknownInterrupt,
+)
 from engine.launch import open_runner
 from engine.logsetup import configure_logging
 from engine.node import Node, NodeContext
@@ -211,8 +221,11 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "GraphMetadata",
     "INVOCATION_END_SCOPE",
     "InMemoryCheckpointer",
+    "InterruptError",
+    "InvalidAnswer",
     "InvalidCheckpointerUrl",
     "InvalidEvent",
+    "InvalidInterruptSchema",
     "InvalidIterativeEntry",
     "InvalidJoin",
     "InvalidNode",
@@ -237,6 +250,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "Node",
     "NodeContext",
     "NodeError",
+    "NodeInterrupted",
     "NodeKind",
     "NodePartial",
     "NodeRetry",
@@ -245,7 +259,9 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "NodeTypeRegistry",
     "NodeTypeSpec",
     "NotACheckpointDatabase",
+    "NothingToResume",
     "PausedReport",
+    "PendingInterrupt",
     "PostgresCheckpointer",
     "ProviderError",
     "PrunePolicy",
@@ -267,6 +283,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "STREAM_END_SCOPE",
     "SchemaTooNew",
     "SessionInit",
+    "SessionInterrupted",
     "SessionNotFound",
     "SessionPage",
     "SessionQuery",
@@ -298,6 +315,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "SystemClock",
     "TrustStore",
     "UnknownChannel",
+    "UnknownInterrupt",
     "UnknownNode",
     "UnreachableNodes",
     "UntrustedDocument",

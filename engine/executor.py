@@ -16,6 +16,7 @@ from engine.errors import EngineError, NodeError, RoutingError
 from engine.events.event import Event
 from engine.events.records import LifecycleRecord, NodeFinish, NodeRetry, NodeStart
 from engine.graph.compiled import CompiledGraph
+from engine.hitl_types import NodeInterrupted, StepInterrupted
 from engine.joins import JoinProgress, carry_waiting
 from engine.node import NodeContext, NodeInvoker
 from engine.partial import NodePartial
@@ -58,7 +59,7 @@ def as_node_error(kind: NodeKind, exc: BaseException) -> NodeError:
 class StepEnv:
     """What a step needs from the runner: the graph, event publishing, the clock and the lifecycle switch."""
 
-    __slots__ = ("clock", "graph", "lifecycle", "loop", "publish")
+    __slots__ = ("clock", "graph", "lifecycle", "loop", "publish", "resuming")
 
     def __init__(
         self, graph: CompiledGraph, publish: Callable[[Event], object], clock: Clock | None, lifecycle: bool
@@ -68,6 +69,7 @@ class StepEnv:
         self.clock = clock
         self.lifecycle = lifecycle
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.resuming: dict[str, Any] = {}  # hitl: the paused steps being resumed, by session id
 
     def emit(self, record: LifecycleRecord, session_id: str) -> None:
         """Publish a lifecycle record (the caller checks `lifecycle` first)."""
@@ -79,6 +81,8 @@ async def _run_one(
     env: StepEnv, invoker: NodeInvoker, kind: NodeKind, snapshot: StateSnapshot, session: Session, step: int
 ) -> NodePartial | None:
     ctx = NodeContext(kind.name, step, session.session_id, env.publish, env.clock, env.loop)
+    if env.resuming and session.session_id in env.resuming:  # hitl: the answers to this node's interrupts
+        ctx.interrupt_answers = env.resuming[session.session_id].answers.get(kind.name, [])
     guarded = env.graph.guarded
     if guarded and kind in guarded:
         return await _run_guarded(env, guarded[kind], invoker, kind, snapshot, ctx, session, step)
@@ -146,7 +150,7 @@ async def _guarded(
     snapshot: StateSnapshot,
     session: Session,
     step: int,
-    results: list[NodePartial | None],
+    results: list[Any],
     sem: asyncio.Semaphore | None,
 ) -> None:
     invoker = env.graph.invokers[kind]
@@ -156,6 +160,8 @@ async def _guarded(
         else:
             async with sem:
                 results[index] = await _run_one(env, invoker, kind, snapshot, session, step)
+    except NodeInterrupted as exc:  # hitl: not a failure; the other nodes go on
+        results[index] = exc
     except Exception as exc:
         raise NodeFailure(index, kind, as_node_error(kind, exc)) from exc
 
@@ -169,9 +175,11 @@ async def run_nodes(
         kind = run[0]
         try:
             return [await _run_one(env, env.graph.invokers[kind], kind, snapshot, session, step)]
+        except NodeInterrupted as exc:  # hitl
+            raise StepInterrupted([exc]) from None
         except Exception as exc:
             raise NodeFailure(0, kind, as_node_error(kind, exc)) from exc
-    results: list[NodePartial | None] = [None] * len(run)
+    results: list[Any] = [None] * len(run)
     limit = session.concurrency_limit
     sem = asyncio.Semaphore(limit) if 0 < limit < len(run) else None
     try:
@@ -183,6 +191,8 @@ async def run_nodes(
         if not failures:
             raise
         raise min(failures, key=lambda f: f.index) from None
+    if any(isinstance(r, NodeInterrupted) for r in results):  # hitl: the step is not committed
+        raise StepInterrupted(results)
     return results
 
 
@@ -257,7 +267,11 @@ async def execute(env: StepEnv, session: Session, gate: StepGate) -> StepPlan:
         snapshot = state.snapshot()
         if env.loop is None:
             env.loop = asyncio.get_running_loop()
-        partials = await run_nodes(env, run, snapshot, session, step)
+        resume = env.resuming.get(session.session_id) if env.resuming else None  # hitl: a paused step
+        if resume is None:
+            partials = await run_nodes(env, run, snapshot, session, step)
+        else:
+            partials = await resume.run_nodes(run_nodes, env, run, snapshot, session, step)
         merged = plan.merge_partials(partials)
         updated = plan.apply_barrier(state, merged, graph.reducers)
         plan.record_seen(session.versions_seen, run, snapshot.messages_version, snapshot.extra_version)

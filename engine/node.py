@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from engine.clock import Clock
 from engine.errors import InvalidNode
 from engine.events.event import Event
+from engine.hitl_types import InvalidInterruptSchema, NodeInterrupted
 from engine.partial import NodePartial
 from engine.state import StateSnapshot
 from engine.types import JSON
@@ -28,7 +29,17 @@ Publish = Callable[[Event], object]
 class NodeContext:
     """What a node knows about its run and how it emits events; emitting never fails for lack of listeners."""
 
-    __slots__ = ("_clock", "_loop", "_publish", "_thread", "invocation_id", "node_id", "step")
+    __slots__ = (
+        "_asked",
+        "_clock",
+        "_loop",
+        "_publish",
+        "_thread",
+        "interrupt_answers",
+        "invocation_id",
+        "node_id",
+        "step",
+    )
 
     def __init__(
         self,
@@ -46,10 +57,25 @@ class NodeContext:
         self._clock = clock
         self._loop = loop
         self._thread = threading.get_ident()
+        # hitl: this node's answers at this step, by index
+        self.interrupt_answers: list[Any] = []
+        self._asked = 0
 
     def now_unix_ms(self) -> int | None:
         """Milliseconds from the injected clock; None when the runner has no clock."""
         return self._clock.now_unix_ms() if self._clock is not None else None
+
+    def interrupt(self, payload: Any, schema: dict[str, Any] | None = None) -> Any:
+        """Ask a person (ENGINE.md 8.3): the k-th call of one node run returns the k-th answer, or raises
+        `NodeInterrupted` (let it through) when there is none yet; the node is re-run from its start when
+        answered. `schema` (a JSON Schema) checks the answer."""
+        index = self._asked
+        self._asked += 1
+        if index < len(self.interrupt_answers):
+            return self.interrupt_answers[index]
+        if schema is not None:
+            check_schema(self.node_id, schema)
+        raise NodeInterrupted(self.node_id, index, payload, schema)
 
     def _send(self, type_: str, scope: str, message: str, metadata: dict[str, JSON] | None) -> None:
         if self._publish is None:
@@ -105,6 +131,20 @@ class NodeContext:
         return (
             f"NodeContext(node_id={self.node_id!r}, step={self.step}, invocation_id={self.invocation_id!r})"
         )
+
+
+def check_schema(node: str, schema: Any) -> None:
+    """Raise `InvalidInterruptSchema` naming `node` unless `schema` is a valid JSON Schema (draft 2020-12)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    if not isinstance(schema, dict | bool):
+        raise InvalidInterruptSchema(node, f"expected an object, got {type(schema).__name__}")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        path = "/".join(str(p) for p in exc.path) or "(root)"
+        raise InvalidInterruptSchema(node, f"{exc.message} at {path}") from None
 
 
 def _is_async(fn: Any) -> bool:

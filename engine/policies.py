@@ -11,11 +11,12 @@ from typing import Any, Protocol
 
 from engine.clock import Clock
 from engine.errors import InvalidNodePolicy, NodeError, NodeTimeout
+from engine.hitl_types import NodeInterrupted
 from engine.partial import NodePartial
 
-NEVER_RETRIED: tuple[type[BaseException], ...] = ()
-"""Exception types no policy ever retries, whatever its `retry_on` (the executor's own control flow).
-`NodeInterrupted` (ENGINE.md 8.3) belongs here once it exists; `RetryPolicy.never_retry` adds more."""
+NEVER_RETRIED: tuple[type[BaseException], ...] = (NodeInterrupted,)
+"""Exception types no policy ever retries, whatever its `retry_on` (the executor's own control flow):
+`NodeInterrupted` (ENGINE.md 8.3); `RetryPolicy.never_retry` adds more."""
 
 _ATTEMPTS_ATTR = "_weavegraph_attempts"
 

@@ -4,11 +4,12 @@ stream that ends after the stream-end event."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from engine.events.event import STREAM_END_SCOPE, Event
 from engine.graph.compiled import GraphMetadata
+from engine.hitl_types import PendingInterrupt
 from engine.state import VersionedState
 from engine.types import NodeKind, NodeLike
 
@@ -54,10 +55,11 @@ class StepReport:
 
 @dataclass(frozen=True, slots=True)
 class PausedReport:
-    reason: Literal["before_node", "after_node", "after_step"]
+    reason: Literal["before_node", "after_node", "after_step", "interrupt"]
     node: NodeKind | None
     step: int
     session_state: SessionState
+    interrupts: list[PendingInterrupt] = field(default_factory=list)  # hitl: reason "interrupt" only
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ from engine.errors import InvalidIterativeEntry, InvalidOption, NodeRunError, No
 from engine.events.event import INVOCATION_END_SCOPE, STREAM_END_SCOPE, Event, end_message
 from engine.events.records import NodeFailed, NodeSkip, RunEnd, RunStart, StepEnd, StepStart
 from engine.executor import NodeFailure, RouteFailure
+from engine.hitl_types import SessionInterrupted, StepInterrupted
+from engine.interrupts import InterruptsMixin
 from engine.partial import NodePartial
 from engine.persistence.base import CheckpointerType
 from engine.plan import Session, StepPlan
@@ -136,7 +138,7 @@ class AppRunnerBuilder:
         )
 
 
-class AppRunner(SessionKeeper):
+class AppRunner(InterruptsMixin, SessionKeeper):
     """Runs sessions of one App. Use as `async with await AppRunner.builder().app(app).build() as r:`."""
 
     @staticmethod
@@ -175,6 +177,8 @@ class AppRunner(SessionKeeper):
     ) -> StepReport | PausedReport:
         """Run one superstep (or pause at an interrupt). A completed session reports completed=True."""
         session = self._get(session_id)
+        if session_id in self._paused_at and session_id not in self._env.resuming:  # hitl: waits for answers
+            return await self._still_paused(session)
         if plan.is_complete(session.frontier):
             return StepReport(session.step, [], [], [], list(session.frontier), True)
         gate = plan.gate(session, self.graph.joins)
@@ -193,6 +197,8 @@ class AppRunner(SessionKeeper):
         except NodeFailure as failure:
             await self._record_node_failure(session, step, failure)
             raise NodeRunError(failure.kind.name, step, failure.error) from failure.error
+        except StepInterrupted as interrupted:  # hitl: the step is not committed
+            return await self._pause_for_interrupt(session, gate, interrupted)
         except RouteFailure as failure:
             session.step = step
             exc = failure.error
@@ -254,6 +260,8 @@ class AppRunner(SessionKeeper):
                 await self._save(session)
                 raise exc
             report = await self.run_step(session.session_id)
+            if isinstance(report, PausedReport) and report.reason == "interrupt":  # hitl
+                raise SessionInterrupted(session.session_id, report.interrupts)
             count += 1
             if isinstance(report, StepReport) and report.completed:
                 break
@@ -261,6 +269,8 @@ class AppRunner(SessionKeeper):
     def _end_event(self, scope: str, session: Session, error: BaseException | None) -> None:
         if error is None:
             text = end_message(session.session_id, "completed", session.step)
+        elif isinstance(error, SessionInterrupted):  # hitl
+            text = end_message(session.session_id, "interrupted", session.step)
         else:
             detail = str(error) or type(error).__name__
             text = end_message(session.session_id, "error", session.step, detail)
@@ -283,7 +293,8 @@ class AppRunner(SessionKeeper):
         try:
             await self._run_to_completion(session)
         except BaseException as exc:
-            self._emit(RunEnd(session.step, what, sid, "error"), session)
+            status = "interrupted" if isinstance(exc, SessionInterrupted) else "error"  # hitl
+            self._emit(RunEnd(session.step, what, sid, status), session)
             self._end_event(end_scope, session, exc)
             raise
         self._emit(RunEnd(session.step, what, sid, "completed"), session)

@@ -17,7 +17,7 @@ from engine.cli.support import EXIT_FAILED, EXIT_USAGE, SECRETS, CliError, warn
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
 EPILOG = (
-    "exit codes: 0 ok, 1 the run failed, 2 bad input or an untrusted document. "
+    "exit codes: 0 ok, 1 the run failed, 2 bad input or an untrusted document, 3 waiting at an interrupt. "
     "Databases: memory:, sqlite://file.db, sqlite:///abs/path.db, postgresql://user@host/db; the default "
     "(every command but run) is WEAVEGRAPH_SQLITE_URL, SQLITE_DB_NAME or sqlite://weavegraph.db."
 )
@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     _progress(p)
     _json(p)
     p.set_defaults(func=transfer.cmd_import)
+
+    import engine.cli.hitl as hitl  # human in the loop: inbox, resume (ENGINE.md 8.3/8.5)
+
+    hitl.add_commands(sub, common)
     return parser
 
 

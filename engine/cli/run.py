@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from engine.cli.hitl_report import report_interrupted
 from engine.cli.support import (
     EXIT_FAILED,
     EXIT_OK,
@@ -36,6 +37,7 @@ from engine.graph.document import (
     load_document,
     validate_document,
 )
+from engine.hitl_types import SessionInterrupted
 from engine.observability.cli import RunControl
 from engine.observability.shutdown import Stopped
 from engine.state import VersionedState
@@ -196,6 +198,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 final = await control.run(
                     _whole_run(runner, session_id, state), runner=runner, session_id=session_id
                 )
+            except SessionInterrupted as exc:  # hitl: waits for answers (exit 3)
+                return report_interrupted(args, session_id, exc.interrupts)
             except RunnerError as exc:
                 raise _run_failed(exc) from exc
             except Stopped as exc:  # SIGTERM/SIGINT: saved, sinks drained and storage closed on the way out
@@ -229,6 +233,8 @@ async def cmd_step(args: argparse.Namespace) -> int:
                 final = await control.run(
                     runner.invoke_next(args.session, partial, "Start"), runner=runner, session_id=args.session
                 )
+            except SessionInterrupted as exc:  # hitl: waits for answers (exit 3)
+                return report_interrupted(args, args.session, exc.interrupts)
             except RunnerError as exc:
                 raise _run_failed(exc) from exc
             except Stopped as exc:

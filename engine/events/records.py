@@ -67,7 +67,7 @@ class RunStart(LifecycleRecord):
 
 @dataclass(frozen=True, slots=True)
 class RunEnd(LifecycleRecord):
-    """`run.end`: status "completed" or "error"."""
+    """`run.end`: status "completed", "error" or "interrupted" (nodes wait for answers)."""
 
     scope: ClassVar[str] = "run.end"
     step: int
@@ -76,7 +76,7 @@ class RunEnd(LifecycleRecord):
     status: str
 
     def message(self) -> str:
-        verb = "completed" if self.status == "completed" else "failed"
+        verb = {"completed": "completed", "interrupted": "was interrupted"}.get(self.status, "failed")
         return f"{self.what} of {self.session_id} {verb}"
 
     def own_metadata(self) -> dict[str, JSON]:

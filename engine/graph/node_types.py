@@ -204,10 +204,11 @@ _cache = _Cache()
 
 def builtin_registry() -> NodeTypeRegistry:
     """A new registry with only the built-in types."""
+    from engine.graph.builtin_ask import ASK_TYPE
     from engine.graph.builtin_routers import ROUTER_TYPES
     from engine.graph.builtin_types import NODE_TYPES
 
-    return NodeTypeRegistry([*NODE_TYPES, *ROUTER_TYPES])
+    return NodeTypeRegistry([*NODE_TYPES, ASK_TYPE, *ROUTER_TYPES])
 
 
 def default_registry(*, reload: bool = False) -> NodeTypeRegistry:

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 
 from engine.errors import CheckpointConflict
+from engine.hitl_types import PendingInterrupt
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,
@@ -19,6 +20,7 @@ from engine.persistence.base import (
     StepQueryResult,
     StorageStats,
 )
+from engine.persistence.interrupts_store import InterruptStore, MemoryInterrupts
 from engine.persistence.serde import state_to_json
 
 
@@ -48,6 +50,7 @@ class InMemoryCheckpointer:
         self._updated: dict[str, _dt.datetime] = {}
         self._created: dict[str, _dt.datetime] = {}
         self._watchers: list[asyncio.Queue[tuple[str, int]]] = []
+        self._interrupts = MemoryInterrupts()  # hitl: for the life of this checkpointer
 
     async def save(self, checkpoint: Checkpoint, expected_last_step: int | None = None) -> None:
         current = self._latest.get(checkpoint.session_id)
@@ -67,6 +70,17 @@ class InMemoryCheckpointer:
         self._created.setdefault(checkpoint.session_id, now)
         for queue in self._watchers:
             queue.put_nowait((checkpoint.session_id, checkpoint.step))
+
+    # ---- hitl (ENGINE.md 8.3): interrupts, in tables of our own (engine/persistence/interrupts_store.py)
+
+    def interrupt_store(self) -> InterruptStore:
+        return self._interrupts
+
+    async def list_interrupts(
+        self, pending: bool = True, limit: int = 100, offset: int = 0
+    ) -> list[PendingInterrupt]:
+        """Interrupts across every session, newest first; `pending=False` adds the answered ones."""
+        return await self.interrupt_store().list_interrupts(pending, limit, offset)
 
     async def load_latest(self, session_id: str) -> Checkpoint | None:
         cp = self._latest.get(session_id)

@@ -19,6 +19,7 @@ import asyncpg
 
 import engine.persistence.pg_ops as pg_ops
 from engine.errors import CheckpointerError
+from engine.hitl_types import PendingInterrupt
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,
@@ -39,6 +40,7 @@ from engine.persistence.errors import (
     StorageUnavailable,
 )
 from engine.persistence.incremental import StoreMode, encode_save
+from engine.persistence.interrupts_store import InterruptStore, PostgresInterrupts
 from engine.persistence.pg_ops import STEP_COLUMNS
 from engine.persistence.pg_support import (
     apply_migrations,
@@ -305,6 +307,17 @@ class PostgresCheckpointer:
             return (await pg_ops.to_checkpoints(conn, session_id, [row]))[0] if row is not None else None
 
         return await self._run(run, f"loading step {step} of session '{session_id}'")
+
+    # ---- hitl (ENGINE.md 8.3): interrupts, in tables of our own (engine/persistence/interrupts_store.py)
+
+    def interrupt_store(self) -> InterruptStore:
+        return PostgresInterrupts(self._run)
+
+    async def list_interrupts(
+        self, pending: bool = True, limit: int = 100, offset: int = 0
+    ) -> list[PendingInterrupt]:
+        """Interrupts across every session, newest first; `pending=False` adds the answered ones."""
+        return await self.interrupt_store().list_interrupts(pending, limit, offset)
 
     async def list_sessions(self) -> list[str]:
         async def run(conn: Any) -> list[str]:

@@ -25,6 +25,7 @@ import engine.persistence.sqlite_ops as ops
 import engine.persistence.sqlite_reads as reads
 import engine.persistence.sqlite_schema as schema_mod
 from engine.errors import CheckpointerError
+from engine.hitl_types import PendingInterrupt
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,
@@ -46,6 +47,7 @@ from engine.persistence.errors import (
     map_sqlite_errors,
 )
 from engine.persistence.incremental import StoreMode, encode_save
+from engine.persistence.interrupts_store import InterruptStore, SQLiteInterrupts
 from engine.persistence.serde import decode_checkpoint, format_timestamp
 from engine.persistence.sqlite_open import MEMORY, open_connection
 from engine.persistence.sqlite_ops import SESSION_STATS, STEP_COLUMNS
@@ -297,6 +299,17 @@ class SQLiteCheckpointer:
                 (session_id, step),
             )
             return (await reads.to_checkpoints(self._db, session_id, rows))[0] if rows else None
+
+    # ---- hitl (ENGINE.md 8.3): interrupts, in tables of our own (engine/persistence/interrupts_store.py)
+
+    def interrupt_store(self) -> InterruptStore:
+        return SQLiteInterrupts(self._call)
+
+    async def list_interrupts(
+        self, pending: bool = True, limit: int = 100, offset: int = 0
+    ) -> list[PendingInterrupt]:
+        """Interrupts across every session, newest first; `pending=False` adds the answered ones."""
+        return await self.interrupt_store().list_interrupts(pending, limit, offset)
 
     async def list_sessions(self) -> list[str]:
         with self._mapped("listing sessions"):

@@ -206,7 +206,7 @@ def test_help_menu_has_getting_started_and_open_example(main_window: Any, qtbot:
     page.close()
     dialog = w.show_examples()
     assert sorted(dialog.names()) == sorted(
-        ["fails_on_purpose", "fan_out_in", "market_ticks", "retry_loop", "streaming_chat"]
+        ["approval", "fails_on_purpose", "fan_out_in", "market_ticks", "retry_loop", "streaming_chat"]
     )
     lines = [dialog.list.item(i).text() for i in range(dialog.list.count())]
     assert all(" — " in line and line.count("\n") == 0 and len(line) < 200 for line in lines), lines

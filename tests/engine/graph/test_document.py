@@ -25,7 +25,7 @@ from engine.graph.document import (
 )
 
 REPO = Path(__file__).resolve().parents[3]
-EXAMPLES = ["fails_on_purpose", "fan_out_in", "market_ticks", "retry_loop", "streaming_chat"]
+EXAMPLES = ["approval", "fails_on_purpose", "fan_out_in", "market_ticks", "retry_loop", "streaming_chat"]
 
 
 def minimal(**extra: Any) -> dict[str, Any]:
@@ -129,8 +129,8 @@ def test_every_problem_is_reported_with_its_path() -> None:
         "$.nodes[1].id: duplicate node id 'A' (first at $.nodes[0])",
         "$.nodes[1].config.ms: expected number, got string",
         "$.nodes[2].id: 'Start' is reserved for the virtual Start node; choose another id",
-        "$.nodes[3].type: unknown node type 'nope' (known: accumulate, delay, emit, fail, message, python, "
-        "scripted_llm, set)",
+        "$.nodes[3].type: unknown node type 'nope' (known: accumulate, ask, delay, emit, fail, message, "
+        "python, scripted_llm, set)",
         "$.nodes[5].config: unknown field(s) are not allowed ('extra_key' was unexpected)",
         '$.edges[1].to: no node \'Missing\' (use a node id, "Start" or "End")',
         '$.edges[2].from: no node \'Ghost\' (use a node id, "Start" or "End")',
@@ -311,7 +311,7 @@ def test_examples_validate_and_are_canonical(name: str) -> None:
 def test_example_lookup() -> None:
     assert example_names() == EXAMPLES
     assert example_path("market_ticks.wgraph.json") == example_path("market_ticks")
-    with pytest.raises(FileNotFoundError, match="available: fails_on_purpose"):
+    with pytest.raises(FileNotFoundError, match="available: approval, fails_on_purpose"):
         example_path("nope")
     assert sorted(p.name for p in (REPO / "resources" / "examples").glob("*.wgraph.json")) == [
         f"{n}.wgraph.json" for n in EXAMPLES

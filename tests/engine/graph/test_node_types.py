@@ -69,6 +69,7 @@ def test_builtin_names_match_the_spec() -> None:
     registry = builtin_registry()
     assert registry.names("node") == [
         "accumulate",
+        "ask",
         "delay",
         "emit",
         "fail",
