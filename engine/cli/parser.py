@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     _progress(p)
     _json(p)
     p.set_defaults(func=transfer.cmd_import)
+
+    # Queue mode (issue 18): worker, submit, jobs, cancel; bodies in engine/cli/queue.py.
+    from engine.cli.queue import add_queue_commands
+
+    add_queue_commands(sub, common)
     return parser
 
 
