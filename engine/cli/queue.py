@@ -76,7 +76,13 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     if not apps:
         raise CliError("worker: no graph to serve (give documents or module:attr names)", EXIT_USAGE)
     try:
-        worker = Worker(url, apps, concurrency=args.concurrency, lease_timeout_s=args.lease_timeout_s)
+        worker = Worker(
+            url,
+            apps,
+            concurrency=args.concurrency,
+            heartbeat_s=args.heartbeat_s,
+            lease_timeout_s=args.lease_timeout_s,
+        )
     except QueueError as exc:
         raise _queue_error(exc, EXIT_USAGE) from exc
     loop = asyncio.get_running_loop()
@@ -239,6 +245,13 @@ def add_queue_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         default=30.0,
         metavar="S",
         help="a job whose worker sent no heartbeat for S seconds is taken over (default 30)",
+    )
+    p.add_argument(
+        "--heartbeat-s",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds between the worker's registry heartbeats and idle queue checks (default 5)",
     )
     p.add_argument("--trust", action="store_true", help="allow (and remember) the documents' Python imports")
     add_run_options(p)
