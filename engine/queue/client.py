@@ -137,6 +137,13 @@ class QueueClient:
             )
         return [Job.from_row(r) for r in rows]
 
+    async def counts(self) -> dict[str, int]:
+        """How many jobs have each status (every status present, 0 when none)."""
+        async with self._lock:
+            rows = await self._conn.fetch("SELECT status, count(*) AS n FROM weavegraph_jobs GROUP BY status")
+        found = {str(r["status"]): int(r["n"]) for r in rows}
+        return {status: found.get(status, 0) for status in STATUSES}
+
     async def workers(self) -> list[WorkerInfo]:
         async with self._lock:
             rows = await self._conn.fetch(f"SELECT {WORKER_COLUMNS} FROM weavegraph_workers ORDER BY id")
