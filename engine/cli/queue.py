@@ -61,6 +61,8 @@ def load_graph(spec: str, trust: bool) -> tuple[str, Any]:
 
 async def cmd_worker(args: argparse.Namespace) -> int:
     """Serve the graphs until SIGTERM/SIGINT, then finish the running jobs (up to --grace-s) and exit."""
+    from engine.cli.run import EVENT_BUFFER
+    from engine.events.bus import EventBus
     from engine.observability.cli import RunControl
     from engine.queue import Worker
 
@@ -75,18 +77,30 @@ async def cmd_worker(args: argparse.Namespace) -> int:
         apps[name] = app
     if not apps:
         raise CliError("worker: no graph to serve (give documents or module:attr names)", EXIT_USAGE)
-    try:
-        worker = Worker(
-            url,
-            apps,
-            concurrency=args.concurrency,
-            heartbeat_s=args.heartbeat_s,
-            lease_timeout_s=args.lease_timeout_s,
-        )
-    except QueueError as exc:
-        raise _queue_error(exc, EXIT_USAGE) from exc
     loop = asyncio.get_running_loop()
-    with RunControl(args, warn):
+    control = RunControl(args, warn)
+    with control:
+        # Tracing (OTEL_*) and --metrics-port: one event bus per graph with the sinks RunControl attaches;
+        # each job continues the trace context its submitter sent.
+        buses: dict[str, Any] = {}
+        options: dict[str, dict[str, Any]] = {}
+        tracers: dict[str, Any] = {}
+        for name, app in apps.items():
+            buses[name] = EventBus(buffer_capacity=EVENT_BUFFER)
+            options[name] = {"event_bus": buses[name], "lifecycle_events": control.attach(buses[name], app)}
+            tracers[name] = control.instrumentation
+        try:
+            worker = Worker(
+                url,
+                apps,
+                concurrency=args.concurrency,
+                heartbeat_s=args.heartbeat_s,
+                lease_timeout_s=args.lease_timeout_s,
+                runner_options=options,
+                before_job=lambda graph, sid, trace: tracers[graph].continue_trace(sid, trace),
+            )
+        except QueueError as exc:
+            raise _queue_error(exc, EXIT_USAGE) from exc
         task = asyncio.create_task(worker.run())
         stop: list[signal.Signals] = []
 
@@ -112,6 +126,8 @@ async def cmd_worker(args: argparse.Namespace) -> int:
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+            for bus in buses.values():
+                await bus.aclose()
     warn(f"weavegraph: worker {worker.id} stopped ({worker.jobs_done} jobs done)")
     return 128 + stop[0].value if stop else EXIT_OK
 

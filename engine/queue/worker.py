@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -46,7 +47,14 @@ class Worker:
         concurrency: int = 4,
         heartbeat_s: float = 5,
         lease_timeout_s: float = 30,
+        *,
+        runner_options: Mapping[str, Mapping[str, Any]] | None = None,
+        before_job: Callable[[str, str, Mapping[str, str]], None] | None = None,
     ) -> None:
+        """`runner_options[graph]`: builder options of that graph's runners (`open_runner`: e.g. an
+        `event_bus` with tracing/metrics sinks and `lifecycle_events=True`). `before_job(graph, session_id,
+        trace)` is called before each job runs, with the W3C trace context the submitter sent (a worker
+        hands it to `Instrumentation.continue_trace`)."""
         if not apps:
             raise QueueError("a worker needs at least one graph to serve")
         if concurrency < 1:
@@ -56,6 +64,8 @@ class Worker:
         self.concurrency = concurrency
         self.heartbeat_s = heartbeat_s
         self.lease_timeout_s = lease_timeout_s
+        self.runner_options = {name: dict(opts) for name, opts in (runner_options or {}).items()}
+        self.before_job = before_job
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.jobs_done = 0
         self._qm: Any = None
@@ -169,7 +179,17 @@ class Worker:
         with context.cancellation:
             while True:
                 try:
-                    await run_session(app, checkpointer, graph_name, session_id, payload.get("input"))
+                    trace = payload.get("trace") or {}
+                    if self.before_job is not None and isinstance(trace, dict):
+                        self.before_job(graph_name, session_id, trace)
+                    await run_session(
+                        app,
+                        checkpointer,
+                        graph_name,
+                        session_id,
+                        payload.get("input"),
+                        **self.runner_options.get(graph_name, {}),
+                    )
                 except CheckpointConflict as exc:
                     # Another worker saved a step of this session first (a takeover): our save was refused
                     # and nothing of it written. The job's owner goes on from the latest checkpoint; a worker

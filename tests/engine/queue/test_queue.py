@@ -140,3 +140,32 @@ async def test_queue_mode_needs_postgres_and_migrate(tmp_path: Any, postgres_url
     async with await QueueClient.connect(postgres_url) as client:
         with pytest.raises(QueueError, match=client_error):
             await client.submit("chain", resume={"q": "yes"})
+
+
+async def test_runner_options_and_the_trace_context_reach_each_job(queue_url: str) -> None:
+    from engine import EventBus, MemorySink
+
+    sink = MemorySink()
+    bus = EventBus(sinks=[sink])
+    seen: list[tuple[str, str, dict[str, str]]] = []
+    worker = Worker(
+        queue_url,
+        {"chain": chain},
+        heartbeat_s=0.2,
+        runner_options={"chain": {"event_bus": bus, "lifecycle_events": True}},
+        before_job=lambda graph, sid, trace: seen.append((graph, sid, dict(trace))),
+    )
+    task = asyncio.create_task(worker.run())
+    parent = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    try:
+        async with await QueueClient.connect(queue_url) as client:
+            job = await client.submit("chain", session_id="traced", trace=parent)
+            assert (await client.wait(job.id, timeout=30)).status == "completed"
+    finally:
+        await asyncio.wait_for(worker.drain(), 20)
+        await task
+    await bus.flush(2.0)
+    await bus.aclose()
+    assert seen == [("chain", "traced", parent)]
+    scopes = [e.scope for e in sink.snapshot() if e.metadata.get("invocation_id") == "traced"]
+    assert "step.end" in scopes and scopes.count("step.end") == 3
