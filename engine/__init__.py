@@ -143,6 +143,7 @@ from engine.persistence import (
 )
 from engine.persistence.transfer import copy_checkpoints, export_jsonl, import_jsonl
 from engine.policies import RetryPolicy
+from engine.queue import Job, QueueClient, Worker, WorkerInfo
 from engine.reducers import AddErrors, AddMessages, MapMerge, Reducer
 from engine.replay import (
     ReplayComparison,
@@ -236,6 +237,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "InvalidPredicate",
     "InvalidReducer",
     "InvocationHandle",
+    "Job",
     "JsonLinesSink",
     "LLM_SCOPES",
     "LifecycleRecord",
@@ -266,6 +268,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "ProviderError",
     "PrunePolicy",
     "PruneReport",
+    "QueueClient",
     "RecordDecodeError",
     "Reducer",
     "Replace",
@@ -323,6 +326,8 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "VersionedState",
     "VersionedStateBuilder",
     "WeaveError",
+    "Worker",
+    "WorkerInfo",
     "__version__",
     "app_to_document",
     "compare_event_sequences",

@@ -28,6 +28,7 @@ from studio.actions import Actions
 from studio.bridge import Bridge
 from studio.canvas.editor_panel import GraphEditorPanel
 from studio.controllers.browser import BrowserController
+from studio.controllers.queue import QueueController
 from studio.controllers.run import RunController, RunState
 from studio.controllers.stepper import StepperController
 from studio.document.controller import DocumentController
@@ -39,6 +40,7 @@ from studio.panels.checkpoint_browser import CheckpointBrowserPanel
 from studio.panels.palette import NodePalettePanel
 from studio.panels.problems import ProblemsPanel
 from studio.panels.properties import PropertiesPanel
+from studio.panels.queue import QueuePanel
 from studio.panels.run_console import RunConsolePanel
 from studio.panels.sink_health import SinkHealthPanel
 from studio.panels.stepper import SessionStepperPanel
@@ -85,6 +87,10 @@ class MainWindow(QMainWindow):
         self.browser = CheckpointBrowserPanel(self.browser_controller, self)
         self.stepper_controller = StepperController(bridge, self)
         self.stepper = SessionStepperPanel(self.stepper_controller, self)
+        self.queue_controller = QueueController(bridge, self)  # queue mode (issue 18)
+        self.queue = QueuePanel(
+            self.queue_controller, lambda: self.model.data.get("name"), self.documents.default_input, self
+        )
         self.database_url = "memory:"
         """The studio's database: runs, the stepper and the browser use it unless told otherwise."""
         self.commands = Actions(self, self.model.undo_stack)
@@ -122,6 +128,7 @@ class MainWindow(QMainWindow):
             (self.sink_health, "Sink Health"),
             (self.browser, "Checkpoints"),
             (self.stepper, "Session Stepper"),
+            (self.queue, "Queue"),
         ):
             self.tabifyDockWidget(console, self._dock(widget, title, bottom))
         console.raise_()

@@ -64,6 +64,10 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
     SECRETS.add_url(url)
     try:
         applied = await migrate(url)
+        if url.startswith(("postgres://", "postgresql://")):  # queue mode (issue 18): PgQueuer's own schema
+            from engine.queue.migrate import install_queue_schema
+
+            applied += await install_queue_schema(url)
     except CheckpointerError as exc:
         raise CliError(f"migrating {shown_url(url)} failed: {SECRETS.scrub(str(exc))}", EXIT_FAILED) from exc
     if args.json:

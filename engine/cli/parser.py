@@ -151,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     import engine.cli.hitl as hitl  # human in the loop: inbox, resume (ENGINE.md 8.3/8.5)
 
     hitl.add_commands(sub, common)
+
+    # Queue mode (issue 18): worker, submit, jobs, cancel; bodies in engine/cli/queue.py.
+    import engine.cli.queue as queue_cli
+
+    queue_cli.add_queue_commands(sub, common)
     return parser
 
 

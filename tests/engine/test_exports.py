@@ -39,24 +39,24 @@ DuplicateEdge DuplicateNode EdgeFromEnd EdgeRouted EngineError ErrorEvent ErrorS
 EventBusConfig EventBusError FrontierCommand FunctionSink GraphBuilder GraphCompileError GraphDocument
 GraphMetadata INVOCATION_END_SCOPE InMemoryCheckpointer InterruptError InvalidAnswer InvalidCheckpointerUrl
 InvalidEvent InvalidInterruptSchema InvalidIterativeEntry InvalidJoin InvalidNode InvalidNodeName
-InvalidNodePolicy InvalidNodeResult InvalidOption InvalidPredicate InvalidReducer InvocationHandle
+InvalidNodePolicy InvalidNodeResult InvalidOption InvalidPredicate InvalidReducer InvocationHandle Job
 JsonLinesSink LLM_SCOPES LifecycleRecord MapMerge MemorySink Message MissingEntry MissingInput MockClock
 NoPathToEnd NoStartNodes Node NodeContext NodeError NodeInterrupted NodeKind NodePartial NodeRetry
 NodeRunError NodeTimeout NodeTypeRegistry NodeTypeSpec NotACheckpointDatabase NothingToResume PausedReport
-PendingInterrupt PostgresCheckpointer ProviderError PrunePolicy PruneReport RecordDecodeError Reducer
-Replace ReplayComparison ReplayConformanceError ReplayRun ReservedNodeName RetryPolicy Role RoutingError
-RunMetadata RunnerError RuntimeConfig SQLiteCheckpointer STREAM_END_SCOPE SchemaTooNew SessionInit
-SessionInterrupted SessionNotFound SessionPage SessionQuery SessionState SessionStats Sink SinkDiagnostic
-SinkHealth StateKey StateSlotDeserialize StateSlotError StateSlotMissing StateSlotSerialize StateSnapshot
-StdOutSink StepLimitExceeded StepOptions StepQuery StepQueryResult StepReport StorageErrorKind StorageFull
-StorageLocked StorageNotFound StorageReadOnly StorageStats StorageUnavailable Subscription SystemClock
-TrustStore UnknownChannel UnknownInterrupt UnknownNode UnreachableNodes UntrustedDocument ValidationFailed
-VersionedState VersionedStateBuilder WeaveError __version__ app_to_document compare_event_sequences
-compare_event_sequences_with compare_replay_runs compare_replay_runs_with configure_logging content_hash
-copy_checkpoints default_registry document_callables document_input_state document_to_app
-document_to_builder dumps_document example_names example_path export_jsonl import_jsonl layered_layout
-lifecycle_record load_document open_checkpointer open_runner parse_document redact_url resolve_url
-save_document validate_document
+PendingInterrupt PostgresCheckpointer ProviderError PrunePolicy PruneReport QueueClient RecordDecodeError
+Reducer Replace ReplayComparison ReplayConformanceError ReplayRun ReservedNodeName RetryPolicy Role
+RoutingError RunMetadata RunnerError RuntimeConfig SQLiteCheckpointer STREAM_END_SCOPE SchemaTooNew
+SessionInit SessionInterrupted SessionNotFound SessionPage SessionQuery SessionState SessionStats Sink
+SinkDiagnostic SinkHealth StateKey StateSlotDeserialize StateSlotError StateSlotMissing StateSlotSerialize
+StateSnapshot StdOutSink StepLimitExceeded StepOptions StepQuery StepQueryResult StepReport StorageErrorKind
+StorageFull StorageLocked StorageNotFound StorageReadOnly StorageStats StorageUnavailable Subscription
+SystemClock TrustStore UnknownChannel UnknownInterrupt UnknownNode UnreachableNodes UntrustedDocument
+ValidationFailed VersionedState VersionedStateBuilder WeaveError Worker WorkerInfo __version__
+app_to_document compare_event_sequences compare_event_sequences_with compare_replay_runs
+compare_replay_runs_with configure_logging content_hash copy_checkpoints default_registry document_callables
+document_input_state document_to_app document_to_builder dumps_document example_names example_path
+export_jsonl import_jsonl layered_layout lifecycle_record load_document open_checkpointer open_runner
+parse_document redact_url resolve_url save_document validate_document
 """.split()
 
 
@@ -80,7 +80,7 @@ def test_star_import_gives_exactly_all() -> None:
 
 # Subsections of ENGINE.md section 8 whose names are exported so far. A subsection joins this set when its
 # feature lands; until then its names must not be exported either (a half-exported subsection fails below).
-IMPLEMENTED_SECTION_8: set[str] = {"8.3", "8.4"}
+IMPLEMENTED_SECTION_8: set[str] = {"8.3", "8.4", "8.5"}
 
 INTERNAL = {
     "JSON",

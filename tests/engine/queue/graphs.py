@@ -1,0 +1,35 @@
+"""Graphs the queue tests serve (imported by worker processes as `tests.engine.queue.graphs:chain`)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from engine import GraphBuilder, Message, NodePartial
+
+
+def _node(name: str) -> Any:
+    async def run(snapshot: Any, ctx: Any) -> NodePartial:
+        await asyncio.sleep(float(snapshot.extra.get("sleep", 0)))
+        count = int(snapshot.extra.get("count", 0)) + 1
+        return NodePartial(messages=[Message.assistant(f"{name}{count}")], extra={"count": count})
+
+    return run
+
+
+def _chain(names: list[str]) -> Any:
+    builder = GraphBuilder()
+    for name in names:
+        builder.add_node(name, _node(name))
+    builder.add_edge("Start", names[0])
+    for a, b in itertools.pairwise(names):
+        builder.add_edge(a, b)
+    builder.add_edge(names[-1], "End")
+    return builder.compile()
+
+
+chain = _chain(["a", "b", "c"])
+"""Three nodes, one checkpoint per step: steps 0..3; `extra.sleep` slows every node down."""
+other = _chain(["x", "y"])
+"""Another graph (another hash), to write a session `chain` must refuse."""
