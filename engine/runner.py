@@ -29,6 +29,7 @@ from engine.reports import (
 )
 from engine.sessions import RunnableApp, SessionKeeper
 from engine.state import VersionedState
+from engine.timetravel import TimeTravel
 from engine.types import ErrorScope, NodeKind, NodeLike
 
 DEFAULT_MAX_STEPS = 10_000
@@ -48,6 +49,7 @@ class AppRunnerBuilder:
     _concurrency: int | None = None
     _max_steps: int | None = None
     _lifecycle: bool = False
+    _record_nodes: bool = True  # node records (issue 15)
     _extra: dict[str, Any] = field(default_factory=dict)
 
     def app(self, app: RunnableApp) -> AppRunnerBuilder:
@@ -96,6 +98,11 @@ class AppRunnerBuilder:
         self._lifecycle = enabled
         return self
 
+    def record_nodes(self, enabled: bool) -> AppRunnerBuilder:
+        """Keep a `NodeRecord` of every node with each saved step (on by default; ENGINE.md 8.1)."""
+        self._record_nodes = enabled
+        return self
+
     async def build(self) -> AppRunner:
         if self._app is None:
             raise InvalidOption("app", None, "is required: call AppRunner.builder().app(app) before build()")
@@ -133,10 +140,11 @@ class AppRunnerBuilder:
             max_steps=self._max_steps or cfg.max_steps or DEFAULT_MAX_STEPS,
             lifecycle=self._lifecycle,
             start_listener=self._start_listener,
+            record_nodes=self._record_nodes,
         )
 
 
-class AppRunner(SessionKeeper):
+class AppRunner(TimeTravel, SessionKeeper):
     """Runs sessions of one App. Use as `async with await AppRunner.builder().app(app).build() as r:`."""
 
     @staticmethod

@@ -14,6 +14,7 @@ from engine.events.event import utc_from_unix_ms
 from engine.events.records import CheckpointSaved, EdgeRouted, LifecycleRecord, RouteDropped
 from engine.executor import StepEnv
 from engine.graph.compiled import CompiledGraph
+from engine.node_records import NodeRecorder
 from engine.persistence.base import Checkpoint, Checkpointer
 from engine.plan import RoutedEdge, Session
 from engine.reports import RunMetadata, SessionState, UntilStreamEnd
@@ -51,6 +52,7 @@ class SessionKeeper:
         max_steps: int,
         lifecycle: bool,
         start_listener: bool,
+        record_nodes: bool = True,
     ) -> None:
         self.app = app
         self.graph = app.graph
@@ -68,6 +70,8 @@ class SessionKeeper:
         self.start_listener = start_listener
         self._sessions: dict[str, Session] = {}
         self._env = StepEnv(self.graph, bus.publish, clock, lifecycle)
+        if record_nodes and checkpointer is not None:  # node records (issue 15)
+            self._env.recorder = NodeRecorder(clock)
         self._closed = False
 
     async def aclose(self) -> None:
@@ -139,6 +143,8 @@ class SessionKeeper:
     ) -> None:
         """Save the session's checkpoint when autosave is on (or `force`: a fresh session's step 0)."""
         if (not self.autosave and not force) or self.checkpointer is None:
+            if self._env.recorder is not None:  # node records (issue 15): nothing keeps them
+                self._env.recorder.take(session.session_id, session.step, ())
             return
         cp = Checkpoint(
             session.session_id,
@@ -153,6 +159,8 @@ class SessionKeeper:
             list(updated or ()),
         )
         cp.graph_hash = self.graph.definition_hash
+        if self._env.recorder is not None:  # node records (issue 15): saved with the step
+            cp.node_records = self._env.recorder.take(session.session_id, session.step, ran or ())
         started = time.perf_counter()
         await self.checkpointer.save(cp, expected_last_step=session.last_saved_step)
         session.last_saved_step = session.step

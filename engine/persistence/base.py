@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from engine.node_records import NodeRecord
 from engine.state import VersionedState
 from engine.types import NodeKind
 
@@ -37,6 +38,8 @@ class Checkpoint:
     updated_channels: list[str] = field(default_factory=list)
     graph_hash: str | None = None
     """The graph definition hash of the app that wrote it (stored per session; None when unknown)."""
+    node_records: list[NodeRecord] | None = None
+    """Node records (issue 15) saved with this step in the same transaction; None when records are off."""
 
 
 @dataclass(frozen=True, slots=True)

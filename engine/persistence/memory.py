@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 
 from engine.errors import CheckpointConflict
+from engine.node_records import NodeRecord
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,
@@ -48,6 +49,7 @@ class InMemoryCheckpointer:
         self._updated: dict[str, _dt.datetime] = {}
         self._created: dict[str, _dt.datetime] = {}
         self._watchers: list[asyncio.Queue[tuple[str, int]]] = []
+        self._records: dict[str, list[NodeRecord]] = {}  # node records (issue 15): the latest step's
 
     async def save(self, checkpoint: Checkpoint, expected_last_step: int | None = None) -> None:
         current = self._latest.get(checkpoint.session_id)
@@ -62,6 +64,8 @@ class InMemoryCheckpointer:
         if stored.graph_hash is None and current is not None:
             stored.graph_hash = current.graph_hash
         self._latest[checkpoint.session_id] = stored
+        if checkpoint.node_records is not None or current is None or current.step != checkpoint.step:
+            self._records[checkpoint.session_id] = list(checkpoint.node_records or ())
         now = _dt.datetime.now(_dt.UTC)
         self._updated[checkpoint.session_id] = now
         self._created.setdefault(checkpoint.session_id, now)
@@ -71,6 +75,10 @@ class InMemoryCheckpointer:
     async def load_latest(self, session_id: str) -> Checkpoint | None:
         cp = self._latest.get(session_id)
         return _copy(cp) if cp is not None else None
+
+    async def node_records(self, session_id: str, step: int | None = None) -> list[NodeRecord]:
+        """The latest step's node records (only those are kept), or none for another `step`."""
+        return [r for r in self._records.get(session_id, ()) if step is None or r.step == step]
 
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
         """Only the latest step is kept, so only it can be loaded."""
@@ -123,6 +131,7 @@ class InMemoryCheckpointer:
         self._latest.pop(session_id, None)
         self._updated.pop(session_id, None)
         self._created.pop(session_id, None)
+        self._records.pop(session_id, None)
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
         return PruneReport(0, 0, 0, dry_run)  # only latest steps are kept, and those are never pruned

@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 import asyncpg
 
 import engine.persistence.pg_ops as pg_ops
+import engine.persistence.records_store as records_store
 from engine.errors import CheckpointerError
+from engine.node_records import NodeRecord
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,
@@ -205,12 +207,15 @@ class PostgresCheckpointer:
         """
         store = self._store
         enc = encode_save(checkpoint, store.texts)
+        records = checkpoint.node_records
         committing = False
 
         async def run(conn: Any) -> None:
             nonlocal committing
             committing = True  # one autocommitted statement: a loss during it leaves the outcome unknown
-            known = await pg_ops.fast_save(conn, enc, expected_last_step, store)
+            known = None
+            if not records:  # node records (issue 15) need the transaction below
+                known = await pg_ops.fast_save(conn, enc, expected_last_step, store)
             committing = False
             if known is not None:
                 store.remember(enc.session_id, known)
@@ -219,6 +224,9 @@ class PostgresCheckpointer:
             await tr.start()
             try:
                 known = await pg_ops.save(conn, enc, expected_last_step, store)
+                await records_store.pg_write(
+                    conn, enc.session_id, enc.step, records
+                )  # node records (issue 15)
             except BaseException:
                 await tr.rollback()
                 raise
@@ -293,6 +301,15 @@ class PostgresCheckpointer:
             return decode_checkpoint(session_id, *row)
 
         return await self._run(run, f"loading session '{session_id}'")
+
+    async def node_records(self, session_id: str, step: int | None = None) -> list[NodeRecord]:
+        """The session's node records (one step, or all), step then frontier order (ENGINE.md 8.1)."""
+        sql, args = records_store.pg_query(session_id, step)
+
+        async def run(conn: Any) -> list[NodeRecord]:
+            return [records_store.decode_row(r) for r in await conn.fetch(sql, *args)]
+
+        return await self._run(run, f"reading node records of session '{session_id}'")
 
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
         async def run(conn: Any) -> Checkpoint | None:

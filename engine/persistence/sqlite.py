@@ -21,10 +21,12 @@ from typing import TypeVar
 
 import aiosqlite
 
+import engine.persistence.records_store as records_store
 import engine.persistence.sqlite_ops as ops
 import engine.persistence.sqlite_reads as reads
 import engine.persistence.sqlite_schema as schema_mod
 from engine.errors import CheckpointerError
+from engine.node_records import NodeRecord
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,
@@ -214,7 +216,7 @@ class SQLiteCheckpointer:
         now = format_timestamp(_dt.datetime.now(_dt.UTC))
         try:
             await self._call(
-                lambda c: ops.save(c, enc, expected_last_step, now, store),
+                lambda c: ops.save(c, enc, expected_last_step, now, store, checkpoint.node_records),
                 f"saving session '{enc.session_id}'",
             )
         except StorageFull as exc:
@@ -287,6 +289,13 @@ class SQLiteCheckpointer:
                 )
             # Full mode (and Weavegraph 0.6 files): the session row holds the latest state in full.
             return decode_checkpoint(session_id, *row)
+
+    async def node_records(self, session_id: str, step: int | None = None) -> list[NodeRecord]:
+        """The session's node records (one step, or all), step then frontier order (ENGINE.md 8.1)."""
+        sql, args = records_store.sqlite_query(session_id, step)
+        with self._mapped(f"reading node records of session '{session_id}'"):
+            rows = await reads.fetchall(self._db, sql, args)
+        return [records_store.decode_row(r) for r in rows]
 
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
         with self._mapped(f"loading step {step} of session '{session_id}'"):

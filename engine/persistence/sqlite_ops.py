@@ -12,7 +12,9 @@ import json
 import sqlite3
 from typing import Any
 
+import engine.persistence.records_store as records_store
 from engine.errors import CheckpointConflict
+from engine.node_records import NodeRecord
 from engine.persistence.base import SessionStats
 from engine.persistence.compact import LATEST_MARKER, JsonDict, resolve_state
 from engine.persistence.incremental import EncodedSave, StoreMode, new_token
@@ -85,7 +87,12 @@ class Transaction:
 
 
 def save(
-    conn: sqlite3.Connection, enc: EncodedSave, expected: int | None, now: str, store: StoreMode
+    conn: sqlite3.Connection,
+    enc: EncodedSave,
+    expected: int | None,
+    now: str,
+    store: StoreMode,
+    records: list[NodeRecord] | None = None,
 ) -> None:
     """One IMMEDIATE transaction: the conflict check, then the session row and the step row.
 
@@ -143,6 +150,7 @@ def save(
                 parent,
             ),
         )
+        records_store.sqlite_write(conn, sid, enc.step, records)  # node records (issue 15)
     if compact and (actual is None or enc.step >= actual):
         store.remember(sid, enc.known(token, chain))
 
