@@ -50,6 +50,7 @@ class AppRunnerBuilder:
     _max_steps: int | None = None
     _lifecycle: bool = False
     _record_nodes: bool = True  # node records (issue 15)
+    _persist_events: bool = False  # stored events (issue 15)
     _extra: dict[str, Any] = field(default_factory=dict)
 
     def app(self, app: RunnableApp) -> AppRunnerBuilder:
@@ -103,6 +104,11 @@ class AppRunnerBuilder:
         self._record_nodes = enabled
         return self
 
+    def persist_events(self, enabled: bool) -> AppRunnerBuilder:
+        """Store every event published for a session with its checkpoints (off by default; ENGINE.md 8.1)."""
+        self._persist_events = enabled
+        return self
+
     async def build(self) -> AppRunner:
         if self._app is None:
             raise InvalidOption("app", None, "is required: call AppRunner.builder().app(app) before build()")
@@ -141,6 +147,7 @@ class AppRunnerBuilder:
             lifecycle=self._lifecycle,
             start_listener=self._start_listener,
             record_nodes=self._record_nodes,
+            persist_events=self._persist_events,
         )
 
 
@@ -293,9 +300,11 @@ class AppRunner(TimeTravel, SessionKeeper):
         except BaseException as exc:
             self._emit(RunEnd(session.step, what, sid, "error"), session)
             self._end_event(end_scope, session, exc)
+            await self._flush_events(sid)  # stored events (issue 15)
             raise
         self._emit(RunEnd(session.step, what, sid, "completed"), session)
         self._end_event(end_scope, session, None)
+        await self._flush_events(sid)  # stored events (issue 15)
         return session.state.copy()
 
     async def run_until_complete(self, session_id: str) -> VersionedState:
@@ -359,6 +368,7 @@ class AppRunner(TimeTravel, SessionKeeper):
         """Emit the stream-end event, which closes streams taken with `event_stream()`."""
         session = self._get(session_id)
         self._end_event(STREAM_END_SCOPE, session, None)
+        await self._flush_events(session_id)  # stored events (issue 15)
 
 
 def _step_end(outcome: StepPlan) -> StepEnd:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from engine.events.event import Event
 from engine.node_records import NodeRecord
 from engine.state import VersionedState
 from engine.types import NodeKind
@@ -40,6 +41,8 @@ class Checkpoint:
     """The graph definition hash of the app that wrote it (stored per session; None when unknown)."""
     node_records: list[NodeRecord] | None = None
     """Node records (issue 15) saved with this step in the same transaction; None when records are off."""
+    events: list[Event] | None = None
+    """Stored events (issue 15, `persist_events`) written in the same transaction as this step."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 
 from engine.errors import CheckpointConflict
+from engine.events.event import Event
 from engine.node_records import NodeRecord
 from engine.persistence.base import (
     Checkpoint,
@@ -50,6 +51,7 @@ class InMemoryCheckpointer:
         self._created: dict[str, _dt.datetime] = {}
         self._watchers: list[asyncio.Queue[tuple[str, int]]] = []
         self._records: dict[str, list[NodeRecord]] = {}  # node records (issue 15): the latest step's
+        self._events: dict[str, list[Event]] = {}  # stored events (issue 15): all of a live session's
 
     async def save(self, checkpoint: Checkpoint, expected_last_step: int | None = None) -> None:
         current = self._latest.get(checkpoint.session_id)
@@ -64,6 +66,8 @@ class InMemoryCheckpointer:
         if stored.graph_hash is None and current is not None:
             stored.graph_hash = current.graph_hash
         self._latest[checkpoint.session_id] = stored
+        if checkpoint.events:
+            self._events.setdefault(checkpoint.session_id, []).extend(checkpoint.events)
         if checkpoint.node_records is not None or current is None or current.step != checkpoint.step:
             self._records[checkpoint.session_id] = list(checkpoint.node_records or ())
         now = _dt.datetime.now(_dt.UTC)
@@ -79,6 +83,25 @@ class InMemoryCheckpointer:
     async def node_records(self, session_id: str, step: int | None = None) -> list[NodeRecord]:
         """The latest step's node records (only those are kept), or none for another `step`."""
         return [r for r in self._records.get(session_id, ()) if step is None or r.step == step]
+
+    async def append_events(self, session_id: str, events: list[Event]) -> None:
+        self._events.setdefault(session_id, []).extend(events)
+
+    async def events(
+        self,
+        session_id: str,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """The session's stored events in order; those without a step pass the step filters."""
+        out = [
+            e
+            for e in self._events.get(session_id, ())
+            if e.step is None
+            or ((min_step is None or e.step >= min_step) and (max_step is None or e.step <= max_step))
+        ]
+        return out[:limit] if limit is not None else out
 
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
         """Only the latest step is kept, so only it can be loaded."""
@@ -132,6 +155,7 @@ class InMemoryCheckpointer:
         self._updated.pop(session_id, None)
         self._created.pop(session_id, None)
         self._records.pop(session_id, None)
+        self._events.pop(session_id, None)
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
         return PruneReport(0, 0, 0, dry_run)  # only latest steps are kept, and those are never pruned

@@ -20,6 +20,7 @@ import asyncpg
 import engine.persistence.pg_ops as pg_ops
 import engine.persistence.records_store as records_store
 from engine.errors import CheckpointerError
+from engine.events.event import Event
 from engine.node_records import NodeRecord
 from engine.persistence.base import (
     Checkpoint,
@@ -214,7 +215,7 @@ class PostgresCheckpointer:
             nonlocal committing
             committing = True  # one autocommitted statement: a loss during it leaves the outcome unknown
             known = None
-            if not records:  # node records (issue 15) need the transaction below
+            if not records and not checkpoint.events:  # issue 15's rows need the transaction below
                 known = await pg_ops.fast_save(conn, enc, expected_last_step, store)
             committing = False
             if known is not None:
@@ -224,9 +225,7 @@ class PostgresCheckpointer:
             await tr.start()
             try:
                 known = await pg_ops.save(conn, enc, expected_last_step, store)
-                await records_store.pg_write(
-                    conn, enc.session_id, enc.step, records
-                )  # node records (issue 15)
+                await records_store.pg_write(conn, checkpoint)  # node records, events (issue 15)
             except BaseException:
                 await tr.rollback()
                 raise
@@ -310,6 +309,30 @@ class PostgresCheckpointer:
             return [records_store.decode_row(r) for r in await conn.fetch(sql, *args)]
 
         return await self._run(run, f"reading node records of session '{session_id}'")
+
+    async def append_events(self, session_id: str, events: list[Event]) -> None:
+        """Store events published after the session's last save (stored events, issue 15)."""
+
+        async def run(conn: Any) -> None:
+            async with conn.transaction():
+                await records_store.pg_append_events(conn, session_id, events)
+
+        await self._run(run, f"storing events of session '{session_id}'", retry=False)
+
+    async def events(
+        self,
+        session_id: str,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """The session's stored events in publish order (ENGINE.md 8.1)."""
+        sql, args = records_store.events_query(session_id, min_step, max_step, limit, postgres=True)
+
+        async def run(conn: Any) -> list[Event]:
+            return records_store.decode_events(await conn.fetch(sql, *args))
+
+        return await self._run(run, f"reading events of session '{session_id}'")
 
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
         async def run(conn: Any) -> Checkpoint | None:

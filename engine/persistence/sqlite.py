@@ -26,6 +26,7 @@ import engine.persistence.sqlite_ops as ops
 import engine.persistence.sqlite_reads as reads
 import engine.persistence.sqlite_schema as schema_mod
 from engine.errors import CheckpointerError
+from engine.events.event import Event
 from engine.node_records import NodeRecord
 from engine.persistence.base import (
     Checkpoint,
@@ -216,7 +217,7 @@ class SQLiteCheckpointer:
         now = format_timestamp(_dt.datetime.now(_dt.UTC))
         try:
             await self._call(
-                lambda c: ops.save(c, enc, expected_last_step, now, store, checkpoint.node_records),
+                lambda c: ops.save(c, enc, expected_last_step, now, store, checkpoint),
                 f"saving session '{enc.session_id}'",
             )
         except StorageFull as exc:
@@ -296,6 +297,34 @@ class SQLiteCheckpointer:
         with self._mapped(f"reading node records of session '{session_id}'"):
             rows = await reads.fetchall(self._db, sql, args)
         return [records_store.decode_row(r) for r in rows]
+
+    async def append_events(self, session_id: str, events: list[Event]) -> None:
+        """Store events published after the session's last save (stored events, issue 15)."""
+        with self._mapped(f"storing events of session '{session_id}'"):
+            await schema_mod.execute(self._db, "BEGIN IMMEDIATE")
+            try:
+                await self._db.executemany(
+                    f"INSERT INTO {records_store.EVENTS} (session_id, step, event_json) VALUES (?, ?, ?)",
+                    [(session_id, e.step, e.to_json_string()) for e in events],
+                )
+                await schema_mod.execute(self._db, "COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    await schema_mod.execute(self._db, "ROLLBACK")
+                raise
+
+    async def events(
+        self,
+        session_id: str,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """The session's stored events in publish order (ENGINE.md 8.1)."""
+        sql, args = records_store.events_query(session_id, min_step, max_step, limit, postgres=False)
+        with self._mapped(f"reading events of session '{session_id}'"):
+            rows = await reads.fetchall(self._db, sql, tuple(args))
+        return records_store.decode_events(rows)
 
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
         with self._mapped(f"loading step {step} of session '{session_id}'"):

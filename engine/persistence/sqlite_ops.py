@@ -14,8 +14,7 @@ from typing import Any
 
 import engine.persistence.records_store as records_store
 from engine.errors import CheckpointConflict
-from engine.node_records import NodeRecord
-from engine.persistence.base import SessionStats
+from engine.persistence.base import Checkpoint, SessionStats
 from engine.persistence.compact import LATEST_MARKER, JsonDict, resolve_state
 from engine.persistence.incremental import EncodedSave, StoreMode, new_token
 from engine.persistence.serde import (
@@ -92,7 +91,7 @@ def save(
     expected: int | None,
     now: str,
     store: StoreMode,
-    records: list[NodeRecord] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> None:
     """One IMMEDIATE transaction: the conflict check, then the session row and the step row.
 
@@ -150,7 +149,8 @@ def save(
                 parent,
             ),
         )
-        records_store.sqlite_write(conn, sid, enc.step, records)  # node records (issue 15)
+        if checkpoint is not None:  # node records and stored events (issue 15)
+            records_store.sqlite_write(conn, checkpoint)
     if compact and (actual is None or enc.step >= actual):
         store.remember(sid, enc.known(token, chain))
 

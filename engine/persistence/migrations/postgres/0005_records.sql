@@ -16,3 +16,25 @@ CREATE TABLE IF NOT EXISTS wg_node_records (
     PRIMARY KEY (session_id, step, idx),
     FOREIGN KEY (session_id, step) REFERENCES steps (session_id, step) ON DELETE CASCADE
 );
+
+-- Stored events (persist_events): in publish order (id); a step's events go when the step goes, a session's
+-- remaining ones (step NULL: run.start and the like) when the session goes.
+CREATE TABLE IF NOT EXISTS wg_events (
+    id BIGSERIAL PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    step BIGINT,
+    event_json JSONB NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS idx_wg_events_session ON wg_events (session_id, step);
+
+CREATE OR REPLACE FUNCTION wg_events_step_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM wg_events WHERE session_id = OLD.session_id AND step = OLD.step;
+    RETURN OLD;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS wg_events_step_deleted ON steps;
+CREATE TRIGGER wg_events_step_deleted AFTER DELETE ON steps
+    FOR EACH ROW EXECUTE FUNCTION wg_events_step_deleted();

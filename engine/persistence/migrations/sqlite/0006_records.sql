@@ -19,3 +19,25 @@ CREATE TRIGGER IF NOT EXISTS wg_node_records_step_deleted AFTER DELETE ON steps
 BEGIN
     DELETE FROM wg_node_records WHERE session_id = old.session_id AND step = old.step;
 END;
+
+-- Stored events (persist_events): in publish order (id); a step's events go when the step goes, a session's
+-- remaining ones (step NULL: run.start and the like) when the session goes.
+CREATE TABLE IF NOT EXISTS wg_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    step INTEGER,
+    event_json TEXT NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS idx_wg_events_session ON wg_events(session_id, step);
+
+CREATE TRIGGER IF NOT EXISTS wg_events_step_deleted AFTER DELETE ON steps
+BEGIN
+    DELETE FROM wg_events WHERE session_id = old.session_id AND step = old.step;
+END;
+
+CREATE TRIGGER IF NOT EXISTS wg_debug_session_deleted AFTER DELETE ON sessions
+BEGIN
+    DELETE FROM wg_events WHERE session_id = old.id;
+    DELETE FROM wg_node_records WHERE session_id = old.id;
+END;
