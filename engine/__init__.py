@@ -100,6 +100,7 @@ from engine.graph.node_types import NodeTypeRegistry, NodeTypeSpec, default_regi
 from engine.launch import open_runner
 from engine.logsetup import configure_logging
 from engine.node import Node, NodeContext
+from engine.node_records import NodeRecord
 from engine.partial import Append, FrontierCommand, NodePartial, Replace
 from engine.persistence import (
     AuthenticationFailed,
@@ -239,6 +240,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "NodeError",
     "NodeKind",
     "NodePartial",
+    "NodeRecord",
     "NodeRetry",
     "NodeRunError",
     "NodeTimeout",

@@ -41,7 +41,7 @@ GraphMetadata INVOCATION_END_SCOPE InMemoryCheckpointer InvalidCheckpointerUrl I
 InvalidIterativeEntry InvalidJoin InvalidNode InvalidNodeName InvalidNodePolicy InvalidNodeResult
 InvalidOption InvalidPredicate InvalidReducer InvocationHandle JsonLinesSink LLM_SCOPES LifecycleRecord
 MapMerge MemorySink Message MissingEntry MissingInput MockClock NoPathToEnd NoStartNodes Node NodeContext
-NodeError NodeKind NodePartial NodeRetry NodeRunError NodeTimeout NodeTypeRegistry NodeTypeSpec
+NodeError NodeKind NodePartial NodeRecord NodeRetry NodeRunError NodeTimeout NodeTypeRegistry NodeTypeSpec
 NotACheckpointDatabase PausedReport PostgresCheckpointer ProviderError PrunePolicy PruneReport
 RecordDecodeError Reducer Replace ReplayComparison ReplayConformanceError ReplayRun ReservedNodeName
 RetryPolicy Role RoutingError RunMetadata RunnerError RuntimeConfig SQLiteCheckpointer STREAM_END_SCOPE
@@ -79,7 +79,7 @@ def test_star_import_gives_exactly_all() -> None:
 
 # Subsections of ENGINE.md section 8 whose names are exported so far. A subsection joins this set when its
 # feature lands; until then its names must not be exported either (a half-exported subsection fails below).
-IMPLEMENTED_SECTION_8: set[str] = {"8.4"}
+IMPLEMENTED_SECTION_8: set[str] = {"8.1", "8.4"}
 
 INTERNAL = {
     "JSON",
