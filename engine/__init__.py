@@ -132,6 +132,7 @@ from engine.persistence import (
     redact_url,
     resolve_url,
 )
+from engine.persistence.records_store import SessionInfo
 from engine.persistence.transfer import copy_checkpoints, export_jsonl, import_jsonl
 from engine.policies import RetryPolicy
 from engine.reducers import AddErrors, AddMessages, MapMerge, Reducer
@@ -155,6 +156,7 @@ from engine.runner import (
 )
 from engine.runtime_config import EventBusConfig, RuntimeConfig
 from engine.state import StateKey, StateSnapshot, VersionedState, VersionedStateBuilder
+from engine.timetravel import CheckpointNotFound, ReplayResult, SessionExists
 from engine.types import ErrorEvent, ErrorScope, Message, NodeKind, Role, WeaveError
 from engine.version import __version__
 
@@ -182,6 +184,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "Checkpoint",
     "CheckpointConflict",
     "CheckpointDataError",
+    "CheckpointNotFound",
     "CheckpointStore",
     "Checkpointer",
     "CheckpointerError",
@@ -257,6 +260,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "Replace",
     "ReplayComparison",
     "ReplayConformanceError",
+    "ReplayResult",
     "ReplayRun",
     "ReservedNodeName",
     "RetryPolicy",
@@ -268,6 +272,8 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "SQLiteCheckpointer",
     "STREAM_END_SCOPE",
     "SchemaTooNew",
+    "SessionExists",
+    "SessionInfo",
     "SessionInit",
     "SessionNotFound",
     "SessionPage",

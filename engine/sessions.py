@@ -72,6 +72,7 @@ class SessionKeeper:
         self.start_listener = start_listener
         self._sessions: dict[str, Session] = {}
         self._event_log: EventLog | None = None
+        self._fork_parents: dict[str, tuple[str, int]] = {}  # session info (issue 15): a fork's source
         if persist_events and checkpointer is not None:  # stored events (issue 15)
             self._event_log = EventLog(bus.publish)
             self.bus = bus = LoggingBus(bus, self._event_log)
@@ -170,6 +171,8 @@ class SessionKeeper:
         cp.graph_hash = self.graph.definition_hash
         if self._env.recorder is not None:  # node records (issue 15): saved with the step
             cp.node_records = self._env.recorder.take(session.session_id, session.step, ran or ())
+        cp.parent = self._fork_parents.pop(session.session_id, None)  # session info (issue 15)
+        cp.graph_name = self.app.runtime_config.graph_name
         if self._event_log is not None:  # stored events (issue 15): saved with the step
             cp.events = self._event_log.take(session.session_id)
         started = time.perf_counter()

@@ -157,10 +157,12 @@ class TimeTravel(SessionKeeper):
             src.concurrency_limit or self.concurrency_limit,
         )
         self._sessions[new_id] = session
+        self._fork_parents[new_id] = (source_id, at_step)
         try:
             await self._save(session, None, None, updated, force=True)
         except BaseException:
             del self._sessions[new_id]
+            self._fork_parents.pop(new_id, None)
             raise
         return SessionInit(True, at_step)
 

@@ -21,6 +21,7 @@ from engine.persistence.base import (
     StepQueryResult,
     StorageStats,
 )
+from engine.persistence.records_store import SessionInfo
 from engine.persistence.serde import state_to_json
 
 
@@ -51,6 +52,7 @@ class InMemoryCheckpointer:
         self._created: dict[str, _dt.datetime] = {}
         self._watchers: list[asyncio.Queue[tuple[str, int]]] = []
         self._records: dict[str, list[NodeRecord]] = {}  # node records (issue 15): the latest step's
+        self._info: dict[str, tuple[str | None, int | None, str | None]] = {}  # session info (issue 15)
         self._events: dict[str, list[Event]] = {}  # stored events (issue 15): all of a live session's
 
     async def save(self, checkpoint: Checkpoint, expected_last_step: int | None = None) -> None:
@@ -66,6 +68,9 @@ class InMemoryCheckpointer:
         if stored.graph_hash is None and current is not None:
             stored.graph_hash = current.graph_hash
         self._latest[checkpoint.session_id] = stored
+        if checkpoint.parent is not None or checkpoint.session_id not in self._info:
+            parent = checkpoint.parent or (None, None)
+            self._info[checkpoint.session_id] = (parent[0], parent[1], checkpoint.graph_name)
         if checkpoint.events:
             self._events.setdefault(checkpoint.session_id, []).extend(checkpoint.events)
         if checkpoint.node_records is not None or current is None or current.step != checkpoint.step:
@@ -83,6 +88,31 @@ class InMemoryCheckpointer:
     async def node_records(self, session_id: str, step: int | None = None) -> list[NodeRecord]:
         """The latest step's node records (only those are kept), or none for another `step`."""
         return [r for r in self._records.get(session_id, ()) if step is None or r.step == step]
+
+    async def session_info(self, session_id: str) -> SessionInfo | None:
+        cp = self._latest.get(session_id)
+        if cp is None:
+            return None
+        parent, step, name = self._info.get(session_id, (None, None, None))
+        return SessionInfo(
+            session_id,
+            self._created[session_id],
+            self._updated[session_id],
+            cp.step,
+            1,
+            parent,
+            step,
+            cp.graph_hash,
+            name,
+        )
+
+    async def children(self, session_id: str) -> list[SessionInfo]:
+        out = []
+        for sid in sorted(s for s, info in self._info.items() if info[0] == session_id):
+            info = await self.session_info(sid)
+            if info is not None:
+                out.append(info)
+        return out
 
     async def append_events(self, session_id: str, events: list[Event]) -> None:
         self._events.setdefault(session_id, []).extend(events)
@@ -156,6 +186,7 @@ class InMemoryCheckpointer:
         self._created.pop(session_id, None)
         self._records.pop(session_id, None)
         self._events.pop(session_id, None)
+        self._info.pop(session_id, None)
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
         return PruneReport(0, 0, 0, dry_run)  # only latest steps are kept, and those are never pruned

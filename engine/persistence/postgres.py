@@ -49,6 +49,7 @@ from engine.persistence.pg_support import (
     map_pg_errors,
     pending_migrations,
 )
+from engine.persistence.records_store import SessionInfo
 from engine.persistence.serde import (
     contiguous_total,
     decode_checkpoint,
@@ -333,6 +334,25 @@ class PostgresCheckpointer:
             return records_store.decode_events(await conn.fetch(sql, *args))
 
         return await self._run(run, f"reading events of session '{session_id}'")
+
+    async def session_info(self, session_id: str) -> SessionInfo | None:
+        """The session's info (ENGINE.md 8.2), None for an unknown session."""
+        sql = records_store.info_query("s.id", postgres=True)
+
+        async def run(conn: Any) -> SessionInfo | None:
+            row = await conn.fetchrow(sql, session_id)
+            return records_store.decode_info(row) if row is not None else None
+
+        return await self._run(run, f"reading session '{session_id}'")
+
+    async def children(self, session_id: str) -> list[SessionInfo]:
+        """The sessions forked from `session_id` (ENGINE.md 8.2)."""
+        sql = records_store.info_query("i.parent_session", postgres=True)
+
+        async def run(conn: Any) -> list[SessionInfo]:
+            return [records_store.decode_info(r) for r in await conn.fetch(sql, session_id)]
+
+        return await self._run(run, f"reading the forks of session '{session_id}'")
 
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
         async def run(conn: Any) -> Checkpoint | None:

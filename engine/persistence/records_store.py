@@ -8,13 +8,79 @@ import datetime as _dt
 import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from engine.events.event import Event
 from engine.node_records import NodeRecord
 from engine.persistence.base import Checkpoint
+from engine.persistence.serde import parse_timestamp
 
 TABLE = "wg_node_records"
+INFO = "wg_session_info"
+_INFO_SQLITE = (
+    f"INSERT INTO {INFO} (session_id, parent_session, parent_step, graph_name) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (session_id) DO UPDATE SET"
+    f" parent_session = COALESCE(excluded.parent_session, {INFO}.parent_session),"
+    f" parent_step = COALESCE(excluded.parent_step, {INFO}.parent_step),"
+    f" graph_name = COALESCE(excluded.graph_name, {INFO}.graph_name)"
+)
+
+_INFO_PG = _INFO_SQLITE.replace("VALUES (?, ?, ?, ?)", "VALUES ($1, $2, $3, $4)")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A session's lineage and identity (ENGINE.md 8.2); None where unknown."""
+
+    session_id: str
+    created_at: _dt.datetime | None
+    updated_at: _dt.datetime | None
+    last_step: int
+    step_count: int
+    parent_session: str | None = None
+    parent_step: int | None = None
+    graph_hash: str | None = None
+    graph_name: str | None = None
+
+
+def _info_row(cp: Checkpoint) -> tuple[Any, ...]:
+    parent = cp.parent or (None, None)
+    return (cp.session_id, parent[0], parent[1], cp.graph_name)
+
+
+def info_query(where: str, *, postgres: bool) -> str:
+    """The SELECT of `SessionInfo` rows; `where` filters on `s.id` or `i.parent_session` ($1 or ?)."""
+    counts = "weavegraph_session_counts"
+    return (
+        "SELECT s.id, s.created_at, s.updated_at, s.last_step, COALESCE(c.steps, 0), i.parent_session,"
+        f" i.parent_step, s.graph_hash, i.graph_name FROM sessions s LEFT JOIN {counts} c"
+        f" ON c.session_id = s.id LEFT JOIN {INFO} i ON i.session_id = s.id"
+        f" WHERE {where} = {'$1' if postgres else '?'} AND s.last_state_json IS NOT NULL ORDER BY s.id"
+    )
+
+
+def decode_info(row: Sequence[Any]) -> SessionInfo:
+    sid, created, updated, last, count, parent, pstep, ghash, gname = row
+
+    def stamp(v: Any) -> _dt.datetime | None:
+        if v is None or isinstance(v, _dt.datetime):
+            return v
+        return parse_timestamp(v)
+
+    return SessionInfo(
+        sid,
+        stamp(created),
+        stamp(updated),
+        int(last),
+        int(count),
+        parent,
+        None if pstep is None else int(pstep),
+        ghash,
+        gname,
+    )
+
+
 EVENTS = "wg_events"
 _COLUMNS = "session_id, step, idx, node, status, attempts, started_at, duration_ms, output_json, error_json"
 
@@ -39,6 +105,8 @@ def sqlite_write(conn: sqlite3.Connection, cp: Checkpoint) -> None:
     append the checkpoint's events."""
     if cp.events:
         sqlite_append_events(conn, cp.session_id, cp.events)
+    if cp.parent is not None or (cp.graph_name is not None and cp.step == 0):
+        conn.execute(_INFO_SQLITE, _info_row(cp))
     session_id, step, records = cp.session_id, cp.step, cp.node_records
     if records is None:
         return
@@ -78,6 +146,8 @@ async def pg_write(conn: Any, cp: Checkpoint) -> None:
     alone) and append the checkpoint's events."""
     if cp.events:
         await pg_append_events(conn, cp.session_id, cp.events)
+    if cp.parent is not None or (cp.graph_name is not None and cp.step == 0):
+        await conn.execute(_INFO_PG, *_info_row(cp))
     session_id, step, records = cp.session_id, cp.step, cp.node_records
     if records is None:
         return

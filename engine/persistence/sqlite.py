@@ -49,6 +49,7 @@ from engine.persistence.errors import (
     map_sqlite_errors,
 )
 from engine.persistence.incremental import StoreMode, encode_save
+from engine.persistence.records_store import SessionInfo
 from engine.persistence.serde import decode_checkpoint, format_timestamp
 from engine.persistence.sqlite_open import MEMORY, open_connection
 from engine.persistence.sqlite_ops import SESSION_STATS, STEP_COLUMNS
@@ -325,6 +326,21 @@ class SQLiteCheckpointer:
         with self._mapped(f"reading events of session '{session_id}'"):
             rows = await reads.fetchall(self._db, sql, tuple(args))
         return records_store.decode_events(rows)
+
+    async def session_info(self, session_id: str) -> SessionInfo | None:
+        """The session's info (ENGINE.md 8.2), None for an unknown session."""
+        with self._mapped(f"reading session '{session_id}'"):
+            rows = await reads.fetchall(
+                self._db, records_store.info_query("s.id", postgres=False), (session_id,)
+            )
+        return records_store.decode_info(rows[0]) if rows else None
+
+    async def children(self, session_id: str) -> list[SessionInfo]:
+        """The sessions forked from `session_id` (ENGINE.md 8.2)."""
+        sql = records_store.info_query("i.parent_session", postgres=False)
+        with self._mapped(f"reading the forks of session '{session_id}'"):
+            rows = await reads.fetchall(self._db, sql, (session_id,))
+        return [records_store.decode_info(r) for r in rows]
 
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
         with self._mapped(f"loading step {step} of session '{session_id}'"):

@@ -38,3 +38,13 @@ $$;
 DROP TRIGGER IF EXISTS wg_events_step_deleted ON steps;
 CREATE TRIGGER wg_events_step_deleted AFTER DELETE ON steps
     FOR EACH ROW EXECUTE FUNCTION wg_events_step_deleted();
+
+-- Session info (ENGINE.md 8.2): where a fork came from and the graph's name, beside Weavegraph's sessions row.
+CREATE TABLE IF NOT EXISTS wg_session_info (
+    session_id TEXT PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+    parent_session TEXT,
+    parent_step BIGINT,
+    graph_name TEXT
+);
+
+CREATE INDEX IF NOT EXISTS idx_wg_session_info_parent ON wg_session_info (parent_session);

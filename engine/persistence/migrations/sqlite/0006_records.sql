@@ -41,3 +41,18 @@ BEGIN
     DELETE FROM wg_events WHERE session_id = old.id;
     DELETE FROM wg_node_records WHERE session_id = old.id;
 END;
+
+-- Session info (ENGINE.md 8.2): where a fork came from and the graph's name, beside Weavegraph's sessions row.
+CREATE TABLE IF NOT EXISTS wg_session_info (
+    session_id TEXT PRIMARY KEY,
+    parent_session TEXT,
+    parent_step INTEGER,
+    graph_name TEXT
+);
+
+CREATE INDEX IF NOT EXISTS idx_wg_session_info_parent ON wg_session_info(parent_session);
+
+CREATE TRIGGER IF NOT EXISTS wg_session_info_deleted AFTER DELETE ON sessions
+BEGIN
+    DELETE FROM wg_session_info WHERE session_id = old.id;
+END;
