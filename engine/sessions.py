@@ -189,11 +189,12 @@ class SessionKeeper:
 
     async def _flush_events(self, session_id: str) -> None:
         """Store the session's events published since its last save (stored events, issue 15)."""
-        if self._event_log is None or self.checkpointer is None:
+        append = getattr(self.checkpointer, "append_events", None)  # a custom checkpointer may lack it
+        if self._event_log is None or append is None:
             return
         events = self._event_log.take(session_id)
         if events:
-            await self.checkpointer.append_events(session_id, events)  # type: ignore[attr-defined]
+            await append(session_id, events)
 
     async def _restore(self, session_id: str) -> Session | None:
         if self.checkpointer is None:

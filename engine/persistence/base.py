@@ -42,10 +42,11 @@ class Checkpoint:
     node_records: list[NodeRecord] | None = None
     """Node records (issue 15) saved with this step in the same transaction; None when records are off."""
     events: list[Event] | None = None
+    """Stored events (issue 15, `persist_events`) written in the same transaction as this step."""
     parent: tuple[str, int] | None = None
     """(source session, step) when this is a fork's first checkpoint (issue 15)."""
     graph_name: str | None = None
-    """Stored events (issue 15, `persist_events`) written in the same transaction as this step."""
+    """`RuntimeConfig.graph_name`, kept in the session info (issue 15)."""
 
 
 @dataclass(frozen=True, slots=True)
