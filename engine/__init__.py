@@ -110,6 +110,7 @@ from engine.hitl_types import (
 from engine.launch import open_runner
 from engine.logsetup import configure_logging
 from engine.node import Node, NodeContext
+from engine.node_records import NodeRecord
 from engine.partial import Append, FrontierCommand, NodePartial, Replace
 from engine.persistence import (
     AuthenticationFailed,
@@ -141,6 +142,7 @@ from engine.persistence import (
     redact_url,
     resolve_url,
 )
+from engine.persistence.records_store import SessionInfo
 from engine.persistence.transfer import copy_checkpoints, export_jsonl, import_jsonl
 from engine.policies import RetryPolicy
 from engine.queue import Job, QueueClient, Worker, WorkerInfo
@@ -165,6 +167,7 @@ from engine.runner import (
 )
 from engine.runtime_config import EventBusConfig, RuntimeConfig
 from engine.state import StateKey, StateSnapshot, VersionedState, VersionedStateBuilder
+from engine.timetravel import CheckpointNotFound, ReplayResult, SessionExists
 from engine.types import ErrorEvent, ErrorScope, Message, NodeKind, Role, WeaveError
 from engine.version import __version__
 
@@ -192,6 +195,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "Checkpoint",
     "CheckpointConflict",
     "CheckpointDataError",
+    "CheckpointNotFound",
     "CheckpointStore",
     "Checkpointer",
     "CheckpointerError",
@@ -255,6 +259,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "NodeInterrupted",
     "NodeKind",
     "NodePartial",
+    "NodeRecord",
     "NodeRetry",
     "NodeRunError",
     "NodeTimeout",
@@ -274,6 +279,7 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "Replace",
     "ReplayComparison",
     "ReplayConformanceError",
+    "ReplayResult",
     "ReplayRun",
     "ReservedNodeName",
     "RetryPolicy",
@@ -285,6 +291,8 @@ __all__ = [  # noqa: RUF022  (plain sorted() order, pinned by tests/engine/test_
     "SQLiteCheckpointer",
     "STREAM_END_SCOPE",
     "SchemaTooNew",
+    "SessionExists",
+    "SessionInfo",
     "SessionInit",
     "SessionInterrupted",
     "SessionNotFound",

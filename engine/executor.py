@@ -19,6 +19,7 @@ from engine.graph.compiled import CompiledGraph
 from engine.hitl_types import NodeInterrupted, StepInterrupted
 from engine.joins import JoinProgress, carry_waiting
 from engine.node import NodeContext, NodeInvoker
+from engine.node_records import NodeRecorder
 from engine.partial import NodePartial
 from engine.plan import Routing, Session, StepGate, StepPlan
 from engine.policies import Emit, NodePolicy, run_attempts
@@ -59,7 +60,7 @@ def as_node_error(kind: NodeKind, exc: BaseException) -> NodeError:
 class StepEnv:
     """What a step needs from the runner: the graph, event publishing, the clock and the lifecycle switch."""
 
-    __slots__ = ("clock", "graph", "lifecycle", "loop", "publish", "resuming")
+    __slots__ = ("clock", "graph", "lifecycle", "loop", "publish", "recorder", "resuming")
 
     def __init__(
         self, graph: CompiledGraph, publish: Callable[[Event], object], clock: Clock | None, lifecycle: bool
@@ -70,6 +71,7 @@ class StepEnv:
         self.lifecycle = lifecycle
         self.loop: asyncio.AbstractEventLoop | None = None
         self.resuming: dict[str, Any] = {}  # hitl: the paused steps being resumed, by session id
+        self.recorder: NodeRecorder | None = None  # node records (issue 15): set by the runner when on
 
     def emit(self, record: LifecycleRecord, session_id: str) -> None:
         """Publish a lifecycle record (the caller checks `lifecycle` first)."""
@@ -78,6 +80,16 @@ class StepEnv:
 
 
 async def _run_one(
+    env: StepEnv, invoker: NodeInvoker, kind: NodeKind, snapshot: StateSnapshot, session: Session, step: int
+) -> NodePartial | None:
+    # node records (issue 15): the recorder times the node and keeps its own partial or its error
+    if env.recorder is not None:
+        call = lambda: _run_node(env, invoker, kind, snapshot, session, step)  # noqa: E731
+        return await env.recorder.run(session.session_id, step, kind, call)
+    return await _run_node(env, invoker, kind, snapshot, session, step)
+
+
+async def _run_node(
     env: StepEnv, invoker: NodeInvoker, kind: NodeKind, snapshot: StateSnapshot, session: Session, step: int
 ) -> NodePartial | None:
     ctx = NodeContext(kind.name, step, session.session_id, env.publish, env.clock, env.loop)
@@ -137,6 +149,8 @@ async def _run_guarded(
         clock=env.clock,
         emit=emit,
     )
+    if env.recorder is not None:  # node records (issue 15): the attempts made
+        env.recorder.attempts[(sid, step, name)] = attempts
     if env.lifecycle:
         ms = round((time.perf_counter() - started) * 1000.0, 3)
         env.emit(NodeFinish(step, name, ms, attempts), sid)

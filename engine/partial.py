@@ -75,6 +75,56 @@ class NodePartial:
     def with_frontier_append(self, targets: Iterable[NodeLike]) -> NodePartial:
         return replace(self, frontier=Append(targets))
 
+    def to_json_value(self) -> dict[str, JSON]:
+        """This partial as JSON (node records, issue 15); unset fields are left out."""
+        out: dict[str, JSON] = {}
+        if self.messages is not None:
+            out["messages"] = [m.to_json_value() for m in self.messages]
+        if self.extra is not None:
+            out["extra"] = dict(self.extra)
+        if self.errors is not None:
+            out["errors"] = [e.to_json_value() for e in self.errors]
+        if self.frontier is not None:
+            out["frontier"] = {
+                "mode": self.frontier.mode,
+                "targets": [t.encode() for t in self.frontier.targets],
+            }
+        return out
+
+    @classmethod
+    def from_json_value(cls, value: JSON) -> NodePartial:
+        """The inverse of `to_json_value`; raises ValueError naming what is wrong."""
+        if not isinstance(value, dict):
+            raise ValueError(f"a node partial must be a JSON object, got {type(value).__name__}")
+        unknown = set(value) - {"messages", "extra", "errors", "frontier"}
+        if unknown:
+            raise ValueError(f"a node partial has unknown keys: {', '.join(sorted(unknown))}")
+        messages = value.get("messages")
+        extra = value.get("extra")
+        errors = value.get("errors")
+        frontier = value.get("frontier")
+        if messages is not None and not isinstance(messages, list):
+            raise ValueError("a node partial's messages must be a list")
+        if extra is not None and not isinstance(extra, dict):
+            raise ValueError("a node partial's extra must be an object")
+        if errors is not None and not isinstance(errors, list):
+            raise ValueError("a node partial's errors must be a list")
+        command = None
+        if frontier is not None:
+            if not isinstance(frontier, dict) or not isinstance(frontier.get("targets"), list):
+                raise ValueError("a node partial's frontier must be {mode, targets}")
+            mode = frontier.get("mode")
+            if mode not in ("replace", "append"):
+                raise ValueError(f"a node partial's frontier mode must be replace or append, got {mode!r}")
+            targets = [NodeKind.decode(str(t)) for t in frontier["targets"]]
+            command = FrontierCommand(mode, targets)
+        return cls(
+            [Message.from_json_value(m) for m in messages] if messages is not None else None,
+            dict(extra) if extra is not None else None,
+            [ErrorEvent.from_json_value(e) for e in errors] if errors is not None else None,
+            command,
+        )
+
     def is_empty(self) -> bool:
         return not self.messages and self.extra is None and not self.errors and self.frontier is None
 

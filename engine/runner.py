@@ -31,6 +31,7 @@ from engine.reports import (
 )
 from engine.sessions import RunnableApp, SessionKeeper
 from engine.state import VersionedState
+from engine.timetravel import TimeTravel
 from engine.types import ErrorScope, NodeKind, NodeLike
 
 DEFAULT_MAX_STEPS = 10_000
@@ -50,6 +51,8 @@ class AppRunnerBuilder:
     _concurrency: int | None = None
     _max_steps: int | None = None
     _lifecycle: bool = False
+    _record_nodes: bool = True  # node records (issue 15)
+    _persist_events: bool = False  # stored events (issue 15)
     _extra: dict[str, Any] = field(default_factory=dict)
 
     def app(self, app: RunnableApp) -> AppRunnerBuilder:
@@ -98,6 +101,16 @@ class AppRunnerBuilder:
         self._lifecycle = enabled
         return self
 
+    def record_nodes(self, enabled: bool) -> AppRunnerBuilder:
+        """Keep a `NodeRecord` of every node with each saved step (on by default; ENGINE.md 8.1)."""
+        self._record_nodes = enabled
+        return self
+
+    def persist_events(self, enabled: bool) -> AppRunnerBuilder:
+        """Store every event published for a session with its checkpoints (off by default; ENGINE.md 8.1)."""
+        self._persist_events = enabled
+        return self
+
     async def build(self) -> AppRunner:
         if self._app is None:
             raise InvalidOption("app", None, "is required: call AppRunner.builder().app(app) before build()")
@@ -135,10 +148,12 @@ class AppRunnerBuilder:
             max_steps=self._max_steps or cfg.max_steps or DEFAULT_MAX_STEPS,
             lifecycle=self._lifecycle,
             start_listener=self._start_listener,
+            record_nodes=self._record_nodes,
+            persist_events=self._persist_events,
         )
 
 
-class AppRunner(InterruptsMixin, SessionKeeper):
+class AppRunner(InterruptsMixin, TimeTravel, SessionKeeper):
     """Runs sessions of one App. Use as `async with await AppRunner.builder().app(app).build() as r:`."""
 
     @staticmethod
@@ -296,9 +311,11 @@ class AppRunner(InterruptsMixin, SessionKeeper):
             status = "interrupted" if isinstance(exc, SessionInterrupted) else "error"  # hitl
             self._emit(RunEnd(session.step, what, sid, status), session)
             self._end_event(end_scope, session, exc)
+            await self._flush_events(sid)  # stored events (issue 15)
             raise
         self._emit(RunEnd(session.step, what, sid, "completed"), session)
         self._end_event(end_scope, session, None)
+        await self._flush_events(sid)  # stored events (issue 15)
         return session.state.copy()
 
     async def run_until_complete(self, session_id: str) -> VersionedState:
@@ -362,6 +379,7 @@ class AppRunner(InterruptsMixin, SessionKeeper):
         """Emit the stream-end event, which closes streams taken with `event_stream()`."""
         session = self._get(session_id)
         self._end_event(STREAM_END_SCOPE, session, None)
+        await self._flush_events(session_id)  # stored events (issue 15)
 
 
 def _step_end(outcome: StepPlan) -> StepEnd:

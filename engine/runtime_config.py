@@ -36,6 +36,8 @@ class RuntimeConfig:
     custom_checkpointer: Any = None
     max_steps: int | None = None
     concurrency_limit: int | None = None
+    graph_name: str | None = None
+    """Stored in the session info (ENGINE.md 8.2); not a part of `config_hash()`."""
 
     def config_hash(self) -> str:
         parts = [

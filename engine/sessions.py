@@ -10,10 +10,12 @@ from typing import Any, Protocol
 
 from engine.clock import Clock
 from engine.errors import SessionNotFound
+from engine.event_log import EventLog, LoggingBus
 from engine.events.event import utc_from_unix_ms
 from engine.events.records import CheckpointSaved, EdgeRouted, LifecycleRecord, RouteDropped
 from engine.executor import StepEnv
 from engine.graph.compiled import CompiledGraph
+from engine.node_records import NodeRecorder
 from engine.persistence.base import Checkpoint, Checkpointer
 from engine.plan import RoutedEdge, Session
 from engine.reports import RunMetadata, SessionState, UntilStreamEnd
@@ -51,6 +53,8 @@ class SessionKeeper:
         max_steps: int,
         lifecycle: bool,
         start_listener: bool,
+        record_nodes: bool = True,
+        persist_events: bool = False,
     ) -> None:
         self.app = app
         self.graph = app.graph
@@ -67,7 +71,14 @@ class SessionKeeper:
         self.lifecycle = lifecycle
         self.start_listener = start_listener
         self._sessions: dict[str, Session] = {}
+        self._event_log: EventLog | None = None
+        self._fork_parents: dict[str, tuple[str, int]] = {}  # session info (issue 15): a fork's source
+        if persist_events and checkpointer is not None:  # stored events (issue 15)
+            self._event_log = EventLog(bus.publish)
+            self.bus = bus = LoggingBus(bus, self._event_log)
         self._env = StepEnv(self.graph, bus.publish, clock, lifecycle)
+        if record_nodes and checkpointer is not None:  # node records (issue 15)
+            self._env.recorder = NodeRecorder(clock)
         self._closed = False
 
     async def aclose(self) -> None:
@@ -76,6 +87,9 @@ class SessionKeeper:
             return
         self._closed = True
         try:
+            if self._event_log is not None:  # stored events (issue 15): nothing left unstored
+                for sid in self._event_log.sessions():
+                    await self._flush_events(sid)
             await self.bus.aclose()
         finally:
             close = getattr(self.checkpointer, "aclose", None)  # a custom Checkpointer need not have one
@@ -139,6 +153,8 @@ class SessionKeeper:
     ) -> None:
         """Save the session's checkpoint when autosave is on (or `force`: a fresh session's step 0)."""
         if (not self.autosave and not force) or self.checkpointer is None:
+            if self._env.recorder is not None:  # node records (issue 15): nothing keeps them
+                self._env.recorder.take(session.session_id, session.step, ())
             return
         cp = Checkpoint(
             session.session_id,
@@ -153,12 +169,32 @@ class SessionKeeper:
             list(updated or ()),
         )
         cp.graph_hash = self.graph.definition_hash
+        if self._env.recorder is not None:  # node records (issue 15): saved with the step
+            cp.node_records = self._env.recorder.take(session.session_id, session.step, ran or ())
+        cp.parent = self._fork_parents.pop(session.session_id, None)  # session info (issue 15)
+        cp.graph_name = self.app.runtime_config.graph_name
+        if self._event_log is not None:  # stored events (issue 15): saved with the step
+            cp.events = self._event_log.take(session.session_id)
         started = time.perf_counter()
-        await self.checkpointer.save(cp, expected_last_step=session.last_saved_step)
+        try:
+            await self.checkpointer.save(cp, expected_last_step=session.last_saved_step)
+        except BaseException:
+            if cp.events and self._event_log is not None:  # stored events (issue 15): kept for the next try
+                self._event_log.put_back(session.session_id, cp.events)
+            raise
         session.last_saved_step = session.step
         if self.lifecycle:
             ms = round((time.perf_counter() - started) * 1000.0, 3)
             self._emit(CheckpointSaved(session.step, self._storage_name, ms), session)
+
+    async def _flush_events(self, session_id: str) -> None:
+        """Store the session's events published since its last save (stored events, issue 15)."""
+        append = getattr(self.checkpointer, "append_events", None)  # a custom checkpointer may lack it
+        if self._event_log is None or append is None:
+            return
+        events = self._event_log.take(session_id)
+        if events:
+            await append(session_id, events)
 
     async def _restore(self, session_id: str) -> Session | None:
         if self.checkpointer is None:

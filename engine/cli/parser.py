@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand (each subparser's `func` is the coroutine to run)."""
     import engine.cli.admin as admin
     import engine.cli.browse as browse
+    import engine.cli.debug as debug
     import engine.cli.run as run
     import engine.cli.transfer as transfer
     from engine.observability.cli import add_run_options
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("doc", metavar="DOC")
     _json(p)
     p.set_defaults(func=run.cmd_validate)
+
+    debug.add_commands(sub, common, _db, _json)  # records, events, fork, replay (issue 15)
 
     p = sub.add_parser("sessions", parents=[common], help="list the sessions of a database")
     _db(p)

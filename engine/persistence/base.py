@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from engine.events.event import Event
+from engine.node_records import NodeRecord
 from engine.state import VersionedState
 from engine.types import NodeKind
 
@@ -37,6 +39,14 @@ class Checkpoint:
     updated_channels: list[str] = field(default_factory=list)
     graph_hash: str | None = None
     """The graph definition hash of the app that wrote it (stored per session; None when unknown)."""
+    node_records: list[NodeRecord] | None = None
+    """Node records (issue 15) saved with this step in the same transaction; None when records are off."""
+    events: list[Event] | None = None
+    """Stored events (issue 15, `persist_events`) written in the same transaction as this step."""
+    parent: tuple[str, int] | None = None
+    """(source session, step) when this is a fork's first checkpoint (issue 15)."""
+    graph_name: str | None = None
+    """`RuntimeConfig.graph_name`, kept in the session info (issue 15)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,9 @@ import json
 from collections.abc import AsyncIterator
 
 from engine.errors import CheckpointConflict
+from engine.events.event import Event
 from engine.hitl_types import PendingInterrupt
+from engine.node_records import NodeRecord
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,
@@ -21,6 +23,7 @@ from engine.persistence.base import (
     StorageStats,
 )
 from engine.persistence.interrupts_store import InterruptStore, MemoryInterrupts
+from engine.persistence.records_store import SessionInfo
 from engine.persistence.serde import state_to_json
 
 
@@ -51,6 +54,9 @@ class InMemoryCheckpointer:
         self._created: dict[str, _dt.datetime] = {}
         self._watchers: list[asyncio.Queue[tuple[str, int]]] = []
         self._interrupts = MemoryInterrupts()  # hitl: for the life of this checkpointer
+        self._records: dict[str, list[NodeRecord]] = {}  # node records (issue 15): the latest step's
+        self._info: dict[str, tuple[str | None, int | None, str | None]] = {}  # session info (issue 15)
+        self._events: dict[str, list[Event]] = {}  # stored events (issue 15): all of a live session's
 
     async def save(self, checkpoint: Checkpoint, expected_last_step: int | None = None) -> None:
         current = self._latest.get(checkpoint.session_id)
@@ -65,6 +71,13 @@ class InMemoryCheckpointer:
         if stored.graph_hash is None and current is not None:
             stored.graph_hash = current.graph_hash
         self._latest[checkpoint.session_id] = stored
+        if checkpoint.parent is not None or checkpoint.session_id not in self._info:
+            parent = checkpoint.parent or (None, None)
+            self._info[checkpoint.session_id] = (parent[0], parent[1], checkpoint.graph_name)
+        if checkpoint.events:
+            self._events.setdefault(checkpoint.session_id, []).extend(checkpoint.events)
+        if checkpoint.node_records is not None or current is None or current.step != checkpoint.step:
+            self._records[checkpoint.session_id] = list(checkpoint.node_records or ())
         now = _dt.datetime.now(_dt.UTC)
         self._updated[checkpoint.session_id] = now
         self._created.setdefault(checkpoint.session_id, now)
@@ -85,6 +98,54 @@ class InMemoryCheckpointer:
     async def load_latest(self, session_id: str) -> Checkpoint | None:
         cp = self._latest.get(session_id)
         return _copy(cp) if cp is not None else None
+
+    async def node_records(self, session_id: str, step: int | None = None) -> list[NodeRecord]:
+        """The latest step's node records (only those are kept), or none for another `step`."""
+        return [r for r in self._records.get(session_id, ()) if step is None or r.step == step]
+
+    async def session_info(self, session_id: str) -> SessionInfo | None:
+        cp = self._latest.get(session_id)
+        if cp is None:
+            return None
+        parent, step, name = self._info.get(session_id, (None, None, None))
+        return SessionInfo(
+            session_id,
+            self._created[session_id],
+            self._updated[session_id],
+            cp.step,
+            1,
+            parent,
+            step,
+            cp.graph_hash,
+            name,
+        )
+
+    async def children(self, session_id: str) -> list[SessionInfo]:
+        out = []
+        for sid in sorted(s for s, info in self._info.items() if info[0] == session_id):
+            info = await self.session_info(sid)
+            if info is not None:
+                out.append(info)
+        return out
+
+    async def append_events(self, session_id: str, events: list[Event]) -> None:
+        self._events.setdefault(session_id, []).extend(events)
+
+    async def events(
+        self,
+        session_id: str,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """The session's stored events in order; those without a step pass the step filters."""
+        out = [
+            e
+            for e in self._events.get(session_id, ())
+            if e.step is None
+            or ((min_step is None or e.step >= min_step) and (max_step is None or e.step <= max_step))
+        ]
+        return out[:limit] if limit is not None else out
 
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
         """Only the latest step is kept, so only it can be loaded."""
@@ -137,6 +198,9 @@ class InMemoryCheckpointer:
         self._latest.pop(session_id, None)
         self._updated.pop(session_id, None)
         self._created.pop(session_id, None)
+        self._records.pop(session_id, None)
+        self._events.pop(session_id, None)
+        self._info.pop(session_id, None)
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
         return PruneReport(0, 0, 0, dry_run)  # only latest steps are kept, and those are never pruned

@@ -18,8 +18,11 @@ from typing import Any, TypeVar
 import asyncpg
 
 import engine.persistence.pg_ops as pg_ops
+import engine.persistence.records_store as records_store
 from engine.errors import CheckpointerError
+from engine.events.event import Event
 from engine.hitl_types import PendingInterrupt
+from engine.node_records import NodeRecord
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,
@@ -48,6 +51,7 @@ from engine.persistence.pg_support import (
     map_pg_errors,
     pending_migrations,
 )
+from engine.persistence.records_store import SessionInfo
 from engine.persistence.serde import (
     contiguous_total,
     decode_checkpoint,
@@ -207,12 +211,15 @@ class PostgresCheckpointer:
         """
         store = self._store
         enc = encode_save(checkpoint, store.texts)
+        records = checkpoint.node_records
         committing = False
 
         async def run(conn: Any) -> None:
             nonlocal committing
             committing = True  # one autocommitted statement: a loss during it leaves the outcome unknown
-            known = await pg_ops.fast_save(conn, enc, expected_last_step, store)
+            known = None
+            if not records and not checkpoint.events:  # issue 15's rows need the transaction below
+                known = await pg_ops.fast_save(conn, enc, expected_last_step, store)
             committing = False
             if known is not None:
                 store.remember(enc.session_id, known)
@@ -221,6 +228,7 @@ class PostgresCheckpointer:
             await tr.start()
             try:
                 known = await pg_ops.save(conn, enc, expected_last_step, store)
+                await records_store.pg_write(conn, checkpoint)  # node records, events (issue 15)
             except BaseException:
                 await tr.rollback()
                 raise
@@ -295,6 +303,58 @@ class PostgresCheckpointer:
             return decode_checkpoint(session_id, *row)
 
         return await self._run(run, f"loading session '{session_id}'")
+
+    async def node_records(self, session_id: str, step: int | None = None) -> list[NodeRecord]:
+        """The session's node records (one step, or all), step then frontier order (ENGINE.md 8.1)."""
+        sql, args = records_store.pg_query(session_id, step)
+
+        async def run(conn: Any) -> list[NodeRecord]:
+            return [records_store.decode_row(r) for r in await conn.fetch(sql, *args)]
+
+        return await self._run(run, f"reading node records of session '{session_id}'")
+
+    async def append_events(self, session_id: str, events: list[Event]) -> None:
+        """Store events published after the session's last save (stored events, issue 15)."""
+
+        async def run(conn: Any) -> None:
+            async with conn.transaction():
+                await records_store.pg_append_events(conn, session_id, events)
+
+        await self._run(run, f"storing events of session '{session_id}'", retry=False)
+
+    async def events(
+        self,
+        session_id: str,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """The session's stored events in publish order (ENGINE.md 8.1)."""
+        sql, args = records_store.events_query(session_id, min_step, max_step, limit, postgres=True)
+
+        async def run(conn: Any) -> list[Event]:
+            return records_store.decode_events(await conn.fetch(sql, *args))
+
+        return await self._run(run, f"reading events of session '{session_id}'")
+
+    async def session_info(self, session_id: str) -> SessionInfo | None:
+        """The session's info (ENGINE.md 8.2), None for an unknown session."""
+        sql = records_store.info_query("s.id", postgres=True)
+
+        async def run(conn: Any) -> SessionInfo | None:
+            row = await conn.fetchrow(sql, session_id)
+            return records_store.decode_info(row) if row is not None else None
+
+        return await self._run(run, f"reading session '{session_id}'")
+
+    async def children(self, session_id: str) -> list[SessionInfo]:
+        """The sessions forked from `session_id` (ENGINE.md 8.2)."""
+        sql = records_store.info_query("i.parent_session", postgres=True)
+
+        async def run(conn: Any) -> list[SessionInfo]:
+            return [records_store.decode_info(r) for r in await conn.fetch(sql, session_id)]
+
+        return await self._run(run, f"reading the forks of session '{session_id}'")
 
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
         async def run(conn: Any) -> Checkpoint | None:

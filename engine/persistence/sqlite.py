@@ -21,11 +21,14 @@ from typing import TypeVar
 
 import aiosqlite
 
+import engine.persistence.records_store as records_store
 import engine.persistence.sqlite_ops as ops
 import engine.persistence.sqlite_reads as reads
 import engine.persistence.sqlite_schema as schema_mod
 from engine.errors import CheckpointerError
+from engine.events.event import Event
 from engine.hitl_types import PendingInterrupt
+from engine.node_records import NodeRecord
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,
@@ -48,6 +51,7 @@ from engine.persistence.errors import (
 )
 from engine.persistence.incremental import StoreMode, encode_save
 from engine.persistence.interrupts_store import InterruptStore, SQLiteInterrupts
+from engine.persistence.records_store import SessionInfo
 from engine.persistence.serde import decode_checkpoint, format_timestamp
 from engine.persistence.sqlite_open import MEMORY, open_connection
 from engine.persistence.sqlite_ops import SESSION_STATS, STEP_COLUMNS
@@ -216,7 +220,7 @@ class SQLiteCheckpointer:
         now = format_timestamp(_dt.datetime.now(_dt.UTC))
         try:
             await self._call(
-                lambda c: ops.save(c, enc, expected_last_step, now, store),
+                lambda c: ops.save(c, enc, expected_last_step, now, store, checkpoint),
                 f"saving session '{enc.session_id}'",
             )
         except StorageFull as exc:
@@ -289,6 +293,56 @@ class SQLiteCheckpointer:
                 )
             # Full mode (and Weavegraph 0.6 files): the session row holds the latest state in full.
             return decode_checkpoint(session_id, *row)
+
+    async def node_records(self, session_id: str, step: int | None = None) -> list[NodeRecord]:
+        """The session's node records (one step, or all), step then frontier order (ENGINE.md 8.1)."""
+        sql, args = records_store.sqlite_query(session_id, step)
+        with self._mapped(f"reading node records of session '{session_id}'"):
+            rows = await reads.fetchall(self._db, sql, args)
+        return [records_store.decode_row(r) for r in rows]
+
+    async def append_events(self, session_id: str, events: list[Event]) -> None:
+        """Store events published after the session's last save (stored events, issue 15)."""
+        with self._mapped(f"storing events of session '{session_id}'"):
+            await schema_mod.execute(self._db, "BEGIN IMMEDIATE")
+            try:
+                await self._db.executemany(
+                    f"INSERT INTO {records_store.EVENTS} (session_id, step, event_json) VALUES (?, ?, ?)",
+                    [(session_id, e.step, e.to_json_string()) for e in events],
+                )
+                await schema_mod.execute(self._db, "COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    await schema_mod.execute(self._db, "ROLLBACK")
+                raise
+
+    async def events(
+        self,
+        session_id: str,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """The session's stored events in publish order (ENGINE.md 8.1)."""
+        sql, args = records_store.events_query(session_id, min_step, max_step, limit, postgres=False)
+        with self._mapped(f"reading events of session '{session_id}'"):
+            rows = await reads.fetchall(self._db, sql, tuple(args))
+        return records_store.decode_events(rows)
+
+    async def session_info(self, session_id: str) -> SessionInfo | None:
+        """The session's info (ENGINE.md 8.2), None for an unknown session."""
+        with self._mapped(f"reading session '{session_id}'"):
+            rows = await reads.fetchall(
+                self._db, records_store.info_query("s.id", postgres=False), (session_id,)
+            )
+        return records_store.decode_info(rows[0]) if rows else None
+
+    async def children(self, session_id: str) -> list[SessionInfo]:
+        """The sessions forked from `session_id` (ENGINE.md 8.2)."""
+        sql = records_store.info_query("i.parent_session", postgres=False)
+        with self._mapped(f"reading the forks of session '{session_id}'"):
+            rows = await reads.fetchall(self._db, sql, (session_id,))
+        return [records_store.decode_info(r) for r in rows]
 
     async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
         with self._mapped(f"loading step {step} of session '{session_id}'"):

@@ -12,8 +12,9 @@ import json
 import sqlite3
 from typing import Any
 
+import engine.persistence.records_store as records_store
 from engine.errors import CheckpointConflict
-from engine.persistence.base import SessionStats
+from engine.persistence.base import Checkpoint, SessionStats
 from engine.persistence.compact import LATEST_MARKER, JsonDict, resolve_state
 from engine.persistence.incremental import EncodedSave, StoreMode, new_token
 from engine.persistence.serde import (
@@ -85,7 +86,12 @@ class Transaction:
 
 
 def save(
-    conn: sqlite3.Connection, enc: EncodedSave, expected: int | None, now: str, store: StoreMode
+    conn: sqlite3.Connection,
+    enc: EncodedSave,
+    expected: int | None,
+    now: str,
+    store: StoreMode,
+    checkpoint: Checkpoint | None = None,
 ) -> None:
     """One IMMEDIATE transaction: the conflict check, then the session row and the step row.
 
@@ -143,6 +149,8 @@ def save(
                 parent,
             ),
         )
+        if checkpoint is not None:  # node records and stored events (issue 15)
+            records_store.sqlite_write(conn, checkpoint)
     if compact and (actual is None or enc.step >= actual):
         store.remember(sid, enc.known(token, chain))
 

@@ -33,19 +33,20 @@ def test_spec_names_are_importable() -> None:
 # Every public name, exactly: adding or removing an export means changing this list on purpose.
 PUBLIC = """
 AddErrors AddMessages App AppRunner AppRunnerBuilder Append AuthenticationFailed BuilderError BusMetrics
-ChannelSink Checkpoint CheckpointConflict CheckpointDataError CheckpointStore Checkpointer CheckpointerError
-CheckpointerType Clock CompiledGraph ConditionalEdge CycleDetected DatabaseURL DocumentError DocumentProblem
-DuplicateEdge DuplicateNode EdgeFromEnd EdgeRouted EngineError ErrorEvent ErrorScope Event EventBus
-EventBusConfig EventBusError FrontierCommand FunctionSink GraphBuilder GraphCompileError GraphDocument
-GraphMetadata INVOCATION_END_SCOPE InMemoryCheckpointer InterruptError InvalidAnswer InvalidCheckpointerUrl
-InvalidEvent InvalidInterruptSchema InvalidIterativeEntry InvalidJoin InvalidNode InvalidNodeName
-InvalidNodePolicy InvalidNodeResult InvalidOption InvalidPredicate InvalidReducer InvocationHandle Job
-JsonLinesSink LLM_SCOPES LifecycleRecord MapMerge MemorySink Message MissingEntry MissingInput MockClock
-NoPathToEnd NoStartNodes Node NodeContext NodeError NodeInterrupted NodeKind NodePartial NodeRetry
-NodeRunError NodeTimeout NodeTypeRegistry NodeTypeSpec NotACheckpointDatabase NothingToResume PausedReport
-PendingInterrupt PostgresCheckpointer ProviderError PrunePolicy PruneReport QueueClient RecordDecodeError
-Reducer Replace ReplayComparison ReplayConformanceError ReplayRun ReservedNodeName RetryPolicy Role
-RoutingError RunMetadata RunnerError RuntimeConfig SQLiteCheckpointer STREAM_END_SCOPE SchemaTooNew
+ChannelSink Checkpoint CheckpointConflict CheckpointDataError CheckpointNotFound CheckpointStore
+Checkpointer CheckpointerError CheckpointerType Clock CompiledGraph ConditionalEdge CycleDetected
+DatabaseURL DocumentError DocumentProblem DuplicateEdge DuplicateNode EdgeFromEnd EdgeRouted EngineError
+ErrorEvent ErrorScope Event EventBus EventBusConfig EventBusError FrontierCommand FunctionSink GraphBuilder
+GraphCompileError GraphDocument GraphMetadata INVOCATION_END_SCOPE InMemoryCheckpointer InterruptError
+InvalidAnswer InvalidCheckpointerUrl InvalidEvent InvalidInterruptSchema InvalidIterativeEntry InvalidJoin
+InvalidNode InvalidNodeName InvalidNodePolicy InvalidNodeResult InvalidOption InvalidPredicate
+InvalidReducer InvocationHandle Job JsonLinesSink LLM_SCOPES LifecycleRecord MapMerge MemorySink Message
+MissingEntry MissingInput MockClock NoPathToEnd NoStartNodes Node NodeContext NodeError NodeInterrupted
+NodeKind NodePartial NodeRecord NodeRetry NodeRunError NodeTimeout NodeTypeRegistry NodeTypeSpec
+NotACheckpointDatabase NothingToResume PausedReport PendingInterrupt PostgresCheckpointer ProviderError
+PrunePolicy PruneReport QueueClient RecordDecodeError Reducer Replace ReplayComparison
+ReplayConformanceError ReplayResult ReplayRun ReservedNodeName RetryPolicy Role RoutingError RunMetadata
+RunnerError RuntimeConfig SQLiteCheckpointer STREAM_END_SCOPE SchemaTooNew SessionExists SessionInfo
 SessionInit SessionInterrupted SessionNotFound SessionPage SessionQuery SessionState SessionStats Sink
 SinkDiagnostic SinkHealth StateKey StateSlotDeserialize StateSlotError StateSlotMissing StateSlotSerialize
 StateSnapshot StdOutSink StepLimitExceeded StepOptions StepQuery StepQueryResult StepReport StorageErrorKind
@@ -80,7 +81,7 @@ def test_star_import_gives_exactly_all() -> None:
 
 # Subsections of ENGINE.md section 8 whose names are exported so far. A subsection joins this set when its
 # feature lands; until then its names must not be exported either (a half-exported subsection fails below).
-IMPLEMENTED_SECTION_8: set[str] = {"8.3", "8.4", "8.5"}
+IMPLEMENTED_SECTION_8: set[str] = {"8.1", "8.2", "8.3", "8.4", "8.5"}
 
 INTERNAL = {
     "JSON",

@@ -1,0 +1,214 @@
+"""Node records in SQL storage (ENGINE.md 8.1): the rows of `wg_node_records`, written in the save
+transaction by `sqlite_write` and read back by `sqlite_read`. Deleting steps deletes their records (a
+trigger of migration 0006)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.events.event import Event
+from engine.node_records import NodeRecord
+from engine.persistence.base import Checkpoint
+from engine.persistence.serde import parse_timestamp
+
+TABLE = "wg_node_records"
+INFO = "wg_session_info"
+_INFO_SQLITE = (
+    f"INSERT INTO {INFO} (session_id, parent_session, parent_step, graph_name) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (session_id) DO UPDATE SET"
+    f" parent_session = COALESCE(excluded.parent_session, {INFO}.parent_session),"
+    f" parent_step = COALESCE(excluded.parent_step, {INFO}.parent_step),"
+    f" graph_name = COALESCE(excluded.graph_name, {INFO}.graph_name)"
+)
+
+_INFO_PG = _INFO_SQLITE.replace("VALUES (?, ?, ?, ?)", "VALUES ($1, $2, $3, $4)")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A session's lineage and identity (ENGINE.md 8.2); None where unknown."""
+
+    session_id: str
+    created_at: _dt.datetime | None
+    updated_at: _dt.datetime | None
+    last_step: int
+    step_count: int
+    parent_session: str | None = None
+    parent_step: int | None = None
+    graph_hash: str | None = None
+    graph_name: str | None = None
+
+
+def _info_row(cp: Checkpoint) -> tuple[Any, ...]:
+    parent = cp.parent or (None, None)
+    return (cp.session_id, parent[0], parent[1], cp.graph_name)
+
+
+def info_query(where: str, *, postgres: bool) -> str:
+    """The SELECT of `SessionInfo` rows; `where` filters on `s.id` or `i.parent_session` ($1 or ?)."""
+    counts = "weavegraph_session_counts"
+    return (
+        "SELECT s.id, s.created_at, s.updated_at, s.last_step, COALESCE(c.steps, 0), i.parent_session,"
+        f" i.parent_step, s.graph_hash, i.graph_name FROM sessions s LEFT JOIN {counts} c"
+        f" ON c.session_id = s.id LEFT JOIN {INFO} i ON i.session_id = s.id"
+        f" WHERE {where} = {'$1' if postgres else '?'} AND s.last_state_json IS NOT NULL ORDER BY s.id"
+    )
+
+
+def decode_info(row: Sequence[Any]) -> SessionInfo:
+    sid, created, updated, last, count, parent, pstep, ghash, gname = row
+
+    def stamp(v: Any) -> _dt.datetime | None:
+        if v is None or isinstance(v, _dt.datetime):
+            return v
+        return parse_timestamp(v)
+
+    return SessionInfo(
+        sid,
+        stamp(created),
+        stamp(updated),
+        int(last),
+        int(count),
+        parent,
+        None if pstep is None else int(pstep),
+        ghash,
+        gname,
+    )
+
+
+EVENTS = "wg_events"
+_COLUMNS = "session_id, step, idx, node, status, attempts, started_at, duration_ms, output_json, error_json"
+
+
+def _row(idx: int, rec: NodeRecord) -> tuple[Any, ...]:
+    return (
+        rec.session_id,
+        rec.step,
+        idx,
+        rec.node,
+        rec.status,
+        rec.attempts,
+        rec.started_at.isoformat(),
+        rec.duration_ms,
+        None if rec.output is None else json.dumps(rec.output, separators=(",", ":")),
+        None if rec.error is None else json.dumps(rec.error, separators=(",", ":")),
+    )
+
+
+def sqlite_write(conn: sqlite3.Connection, cp: Checkpoint) -> None:
+    """Inside the caller's save transaction: replace the step's node records (None leaves them alone) and
+    append the checkpoint's events."""
+    if cp.events:
+        sqlite_append_events(conn, cp.session_id, cp.events)
+    if cp.parent is not None or (cp.graph_name is not None and cp.step == 0):
+        conn.execute(_INFO_SQLITE, _info_row(cp))
+    session_id, step, records = cp.session_id, cp.step, cp.node_records
+    if records is None:
+        return
+    conn.execute(f"DELETE FROM {TABLE} WHERE session_id = ? AND step = ?", (session_id, step))
+    if records:
+        conn.executemany(
+            f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_row(i, r) for i, r in enumerate(records)],
+        )
+
+
+def decode_row(row: Sequence[Any]) -> NodeRecord:
+    sid, step, _idx, node, status, attempts, started, ms, output, error = row
+    started_at = started if isinstance(started, _dt.datetime) else _dt.datetime.fromisoformat(started)
+    return NodeRecord(
+        sid,
+        int(step),
+        node,
+        status,
+        int(attempts),
+        started_at,
+        float(ms),
+        json.loads(output) if isinstance(output, str) else output,
+        json.loads(error) if isinstance(error, str) else error,
+    )
+
+
+def sqlite_query(session_id: str, step: int | None) -> tuple[str, tuple[Any, ...]]:
+    """The SELECT (and its arguments) of a session's records, step then frontier order."""
+    where = "session_id = ?" + ("" if step is None else " AND step = ?")
+    args: tuple[Any, ...] = (session_id,) if step is None else (session_id, step)
+    return f"SELECT {_COLUMNS} FROM {TABLE} WHERE {where} ORDER BY step, idx", args
+
+
+async def pg_write(conn: Any, cp: Checkpoint) -> None:
+    """Postgres, inside the caller's save transaction: replace the step's node records (None leaves them
+    alone) and append the checkpoint's events."""
+    if cp.events:
+        await pg_append_events(conn, cp.session_id, cp.events)
+    if cp.parent is not None or (cp.graph_name is not None and cp.step == 0):
+        await conn.execute(_INFO_PG, *_info_row(cp))
+    session_id, step, records = cp.session_id, cp.step, cp.node_records
+    if records is None:
+        return
+    await conn.execute(f"DELETE FROM {TABLE} WHERE session_id = $1 AND step = $2", session_id, step)
+    if records:
+        rows = []
+        for i, r in enumerate(records):
+            row = list(_row(i, r))
+            row[6] = r.started_at
+            rows.append(tuple(row))
+        await conn.executemany(
+            f"INSERT INTO {TABLE} ({_COLUMNS})"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb)",
+            rows,
+        )
+
+
+def pg_query(session_id: str, step: int | None) -> tuple[str, tuple[Any, ...]]:
+    where = "session_id = $1" + ("" if step is None else " AND step = $2")
+    args: tuple[Any, ...] = (session_id,) if step is None else (session_id, step)
+    cols = _COLUMNS.replace("output_json, error_json", "output_json::text, error_json::text")
+    return f"SELECT {cols} FROM {TABLE} WHERE {where} ORDER BY step, idx", args
+
+
+def _event_rows(session_id: str, events: Sequence[Event]) -> list[tuple[Any, ...]]:
+    return [(session_id, e.step, e.to_json_string()) for e in events]
+
+
+def sqlite_append_events(conn: sqlite3.Connection, session_id: str, events: Sequence[Event]) -> None:
+    conn.executemany(
+        f"INSERT INTO {EVENTS} (session_id, step, event_json) VALUES (?, ?, ?)",
+        _event_rows(session_id, events),
+    )
+
+
+async def pg_append_events(conn: Any, session_id: str, events: Sequence[Event]) -> None:
+    await conn.executemany(
+        f"INSERT INTO {EVENTS} (session_id, step, event_json) VALUES ($1, $2, $3::jsonb)",
+        _event_rows(session_id, events),
+    )
+
+
+def events_query(
+    session_id: str, min_step: int | None, max_step: int | None, limit: int | None, *, postgres: bool
+) -> tuple[str, list[Any]]:
+    """The SELECT of a session's stored events in order (filters on their step; `limit` the first n)."""
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}" if postgres else "?"
+
+    where = f"session_id = {arg(session_id)}"
+    if min_step is not None:
+        where += f" AND step >= {arg(min_step)}"
+    if max_step is not None:
+        where += f" AND step <= {arg(max_step)}"
+    tail = f" LIMIT {arg(limit)}" if limit is not None else ""
+    col = "event_json::text" if postgres else "event_json"
+    return f"SELECT {col} FROM {EVENTS} WHERE {where} ORDER BY id{tail}", args
+
+
+def decode_events(rows: Sequence[Any]) -> list[Event]:
+    return [Event.from_json(r[0]) for r in rows]
