@@ -85,7 +85,63 @@ def test_each_example_runs_from_the_console(
         assert final.startswith("// completed") and '"messages"' in final
         items = [s for s in window.graph_editor.scene.nodes.values() if s.status == "done"]
         assert all(i.step is not None and i.step >= 1 for i in items)
-        # Edges light from the engine's `edge.routed` events (contract C1): tests/studio/test_run_events.py
+
+
+def two_routers_document() -> dict[str, Any]:
+    """`a` and `b` both run in step 1 and route in that step: `a` along a plain edge, `b` through a
+    conditional edge whose predicate picks End, never `c`."""
+    return {
+        "format": "weavegraph.graph",
+        "version": 1,
+        "name": "two routers",
+        "nodes": [
+            {"id": "a", "type": "set", "config": {"values": {"a": 1}}, "position": [200, -80]},
+            {"id": "b", "type": "set", "config": {"values": {"b": 2}}, "position": [200, 80]},
+            {"id": "c", "type": "set", "config": {"values": {"c": 3}}, "position": [400, 80]},
+        ],
+        "edges": [
+            {"from": "Start", "to": "a"},
+            {"from": "Start", "to": "b"},
+            {"from": "a", "to": "End"},
+            {"from": "c", "to": "End"},
+        ],
+        "conditional_edges": [
+            {
+                "from": "b",
+                "router": {
+                    "type": "route_if",
+                    "config": {"key": "b", "op": "<", "value": 0, "then": ["c"], "else": ["End"]},
+                },
+                "targets": ["c", "End"],
+            }
+        ],
+    }
+
+
+def test_a_real_run_lights_exactly_the_edges_taken(window: MainWindow, qtbot: Any) -> None:
+    """Edges light from the engine's `edge.routed` events (contract C1), never from ran x frontier."""
+    window.documents._apply(OpenedDocument(two_routers_document()))
+    scene = window.graph_editor.scene
+    drawn = set(scene.edges) | {edge.key for items in scene.conditional.values() for edge in items}
+    assert {("b", "c"), ("b", "End"), ("c", "End")} <= drawn
+    assert window.console.run()
+    assert wait_finished(qtbot, window) == RunState.COMPLETED, window.runs.last_error
+    routed = [
+        (e.metadata["source"], e.metadata["target"], e.step)
+        for e in window.run_log.events()
+        if e.scope == "edge.routed"
+    ]
+    assert sorted(routed) == [("Start", "a", 0), ("Start", "b", 0), ("a", "End", 1), ("b", "End", 1)]
+    lit = {key for key, edge in scene.edges.items() if edge.active}
+    lit |= {edge.key for items in scene.conditional.values() for edge in items if edge.active}
+    assert lit == {("Start", "a"), ("Start", "b"), ("a", "End"), ("b", "End")}
+    assert not any(
+        edge.active for items in scene.conditional.values() for edge in items if edge.key == ("b", "c")
+    )
+    assert scene.node_statuses()["c"] == "idle"
+    # a new run starts dark again
+    window.runs.run_started.emit()
+    assert not any(edge.active for edge in scene.edges.values())
 
 
 def long_delay_document(ms: int = 10_000) -> dict[str, Any]:
