@@ -45,7 +45,10 @@ _LIFECYCLE_STATUS = {
     "node.finish": "done",
     "node.skip": "skipped",
     "node.error": "failed",
+    "node.retry": "running",
 }
+NODE_RETRY = "node.retry"
+WAITING = "waiting"
 CANCELLED = "cancelled"
 EDGE_ROUTED = "edge.routed"
 _ENGINE_DIR = Path(__file__).resolve().parents[2] / "engine"
@@ -147,6 +150,13 @@ class RunController(QObject):
                 continue
             status = _LIFECYCLE_STATUS.get(ev.scope)
             if status is None or not ev.node_id:
+                continue
+            if status == "skipped" and ev.metadata.get("reason") == "waiting":
+                status = WAITING  # a join whose wait_for sources have not all run
+            if ev.scope == NODE_RETRY:  # still running: attempt (the failed one) + 1 is under way
+                attempt, limit = ev.metadata.get("attempt"), ev.metadata.get("max_attempts")
+                if isinstance(attempt, int) and isinstance(limit, int):
+                    statuses[ev.node_id] = ("running", ev.step, f"attempt {attempt + 1} of {limit}")
                 continue
             if status == "running" and ev.invocation_id in self._stopped:
                 status = CANCELLED  # started just before the stop took effect

@@ -367,3 +367,49 @@ def test_shutdown_during_a_run_cancels_it_and_closes_storage(
     assert session.checkpointer is None  # closed
     assert window.bus.closed
     db.unlink()  # nothing holds the file
+
+
+def test_a_retrying_node_shows_its_attempt_and_a_join_shows_waiting(window: MainWindow, qtbot: Any) -> None:
+    """Real runs: `node.retry` (attempt = the failed one) shows "attempt n+1 of max" on a running node;
+    `node.skip` with reason "waiting" shows the join as waiting, not skipped."""
+    doc = {
+        "format": "weavegraph.graph",
+        "version": 1,
+        "name": "retrying",
+        "nodes": [
+            {
+                "id": "flaky",
+                "type": "fail",
+                "config": {"message": "down"},
+                "position": [200, 0],
+                "retry": {"max_attempts": 3, "initial_delay_s": 0.01},
+            }
+        ],
+        "edges": [{"from": "Start", "to": "flaky"}, {"from": "flaky", "to": "End"}],
+    }
+    window.documents._apply(OpenedDocument(doc))
+    assert window.console.run()
+    assert wait_finished(qtbot, window) == RunState.FAILED
+    events = window.run_log.events()
+    assert [e.metadata["attempt"] for e in events if e.scope == "node.retry"] == [1, 2]
+    seen: list[tuple[str, tuple[str, int | None, str]]] = []
+    window.runs.node_statuses.connect(lambda d: seen.extend(d.items()))
+    for ev in events:  # the same events, one batch each, as a slow pump would deliver them
+        window.runs._on_pump_batch_ready([ev])
+    flaky = [status for node, status in seen if node == "flaky"]
+    assert ("running", 1, "attempt 2 of 3") in flaky and ("running", 1, "attempt 3 of 3") in flaky
+    assert flaky[-1][0] == "failed"
+    item = window.graph_editor.scene.nodes["flaky"]
+    item.set_status("running", 1, "attempt 2 of 3")
+    assert "attempt 2 of 3" in item.toolTip()
+
+    assert window.open_example("fan_out_in")
+    assert window.console.run()
+    assert wait_finished(qtbot, window) == RunState.COMPLETED
+    events = window.run_log.events()
+    assert any(e.scope == "node.skip" and e.metadata.get("reason") == "waiting" for e in events)
+    seen.clear()
+    for ev in events:
+        window.runs._on_pump_batch_ready([ev])
+    join = [status[0] for node, status in seen if node == "join"]
+    assert "waiting" in join and join[-1] == "done"

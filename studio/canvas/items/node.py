@@ -29,6 +29,7 @@ class RunStatus:
     SKIPPED = "skipped"
     FAILED = "failed"
     CANCELLED = "cancelled"  # running when the run was stopped
+    WAITING = "waiting"  # a join whose wait_for sources have not all run yet
 
 
 class NodeItem(QGraphicsObject):
@@ -156,6 +157,7 @@ class NodeItem(QGraphicsObject):
             RunStatus.SKIPPED: colors.skipped,
             RunStatus.FAILED: colors.failed,
             RunStatus.CANCELLED: colors.cancelled,
+            RunStatus.WAITING: colors.skipped,
         }.get(self.status)
         border = colors.selected if self.isSelected() else (status_color or colors.node_border)
         width = 2.5 if (self.isSelected() or status_color is not None) else 1.2
@@ -195,7 +197,10 @@ class NodeItem(QGraphicsObject):
         font.setPointSizeF(8.5)
         painter.setFont(font)
         painter.setPen(colors.node_subtext)
-        sub = self.type_name + (f" · {self.status}" if self.status != RunStatus.IDLE else "")
+        shown = self.status
+        if self.status == RunStatus.RUNNING and self.status_message:  # a retry: "attempt 2 of 3"
+            shown = self.status_message
+        sub = self.type_name + (f" · {shown}" if self.status != RunStatus.IDLE else "")
         painter.drawText(rect.adjusted(12, rect.height() / 2 + 2, -8, -4), Qt.AlignmentFlag.AlignLeft, sub)
 
     def _paint_badges(self, painter: QPainter, colors: Any) -> None:
