@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QApplication
 from studio import __version__
 from studio.settings import APPLICATION, ORGANISATION
 
-__all__ = ["build_window", "main", "parse_args"]
+__all__ = ["build_window", "main", "parse_args", "terminate"]
 
 SELF_TEST_TIMEOUT_S = 90.0
 
@@ -85,11 +85,11 @@ async def _amain(app: QApplication, args: argparse.Namespace, started: float) ->
     # full collections then scan only what runs create, which keeps event floods free of 100 ms pauses.
     gc.freeze()
     window.closed.connect(closed.set)
+    result = {"code": 0}
     window.show()
-    _close_on_sigint(window)
+    _close_on_signals(window, result)
     window.runs.listen()
     window.sink_health.listen()
-    result = {"code": 0}
     if args.self_test:
         from studio.self_test import self_test
 
@@ -123,16 +123,38 @@ async def _amain(app: QApplication, args: argparse.Namespace, started: float) ->
     return result["code"]
 
 
-def _close_on_sigint(window: Any) -> None:
-    """Ctrl+C in the terminal closes the window (and so shuts down cleanly). Qt's loop runs in C++, so a
-    slow no-op timer gives Python a chance to run its signal handler."""
+def _close_on_signals(window: Any, result: dict[str, int]) -> None:
+    """Ctrl+C in the terminal closes the window (and so shuts down cleanly). SIGTERM (a session logout,
+    `kill`, a service manager) closes it without the unsaved-changes question, after the running step has
+    finished and saved (`GracefulShutdown`), and the process exits 143. Qt's loop runs in C++, so a slow
+    no-op timer gives Python a chance to run its signal handlers."""
     if threading.current_thread() is not threading.main_thread():
         return
     signal.signal(signal.SIGINT, lambda *_args: window.close())
+    signal.signal(signal.SIGTERM, lambda *_args: QTimer.singleShot(0, lambda: terminate(window, result)))
     timer = QTimer(window)
     timer.setInterval(250)
     timer.timeout.connect(lambda: None)
     timer.start()
+
+
+def terminate(window: Any, result: dict[str, int]) -> None:
+    """What SIGTERM does: exit status 143; a running step finishes and saves, then the window closes
+    without asking about unsaved changes. A second SIGTERM while waiting cancels that step."""
+    from engine.observability.shutdown import EXIT_CODES
+
+    result["code"] = EXIT_CODES[signal.SIGTERM]
+    window._close_confirmed = True
+    runs = window.runs
+
+    def close_when_idle(_state: str = "") -> None:
+        if not runs.busy:
+            window.close()
+
+    if runs.stop_gracefully():
+        runs.state_changed.connect(close_when_idle)
+    else:
+        close_when_idle()
 
 
 def _configure_logging() -> None:

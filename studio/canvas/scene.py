@@ -148,6 +148,8 @@ class GraphScene(QGraphicsScene):
         virtual = node_id in VIRTUAL_NODES
         type_name = "" if virtual else str(self.model.node(node_id).get("type", ""))
         item = NodeItem(node_id, type_name, virtual=virtual)
+        if not virtual:
+            item.set_policies(self.model.node(node_id))
         x, y = self._position_of(node_id)
         item.setPos(x, y)
         self.addItem(item)
@@ -245,6 +247,7 @@ class GraphScene(QGraphicsScene):
         if item is None:
             return
         item.set_identity(new_id, str(self.model.node(new_id).get("type", "")))
+        item.set_policies(self.model.node(new_id))
         self.nodes[new_id] = item
         # conditional edges drawn to the old id are rebuilt by conditional_edge_changed
 

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.errors import NodeRunError
 from engine.events.event import STREAM_END_SCOPE, Event, end_message
+from engine.observability.shutdown import Stopped
 from engine.state import VersionedState
 from studio.bridge import Bridge, EventPump, one_line
 from studio.controllers.run_session import Breakpoints, RunOutcome, RunSession
@@ -44,7 +45,10 @@ _LIFECYCLE_STATUS = {
     "node.finish": "done",
     "node.skip": "skipped",
     "node.error": "failed",
+    "node.retry": "running",
 }
+NODE_RETRY = "node.retry"
+WAITING = "waiting"
 CANCELLED = "cancelled"
 EDGE_ROUTED = "edge.routed"
 _ENGINE_DIR = Path(__file__).resolve().parents[2] / "engine"
@@ -147,6 +151,13 @@ class RunController(QObject):
             status = _LIFECYCLE_STATUS.get(ev.scope)
             if status is None or not ev.node_id:
                 continue
+            if status == "skipped" and ev.metadata.get("reason") == "waiting":
+                status = WAITING  # a join whose wait_for sources have not all run
+            if ev.scope == NODE_RETRY:  # still running: attempt (the failed one) + 1 is under way
+                attempt, limit = ev.metadata.get("attempt"), ev.metadata.get("max_attempts")
+                if isinstance(attempt, int) and isinstance(limit, int):
+                    statuses[ev.node_id] = ("running", ev.step, f"attempt {attempt + 1} of {limit}")
+                continue
             if status == "running" and ev.invocation_id in self._stopped:
                 status = CANCELLED  # started just before the stop took effect
             if status == "running":
@@ -227,6 +238,15 @@ class RunController(QObject):
         puts them in its form and starts the run, as if the user had typed them."""
         self.resume_requested.emit(RunRequest(url, session_id))
 
+    def stop_gracefully(self) -> bool:
+        """SIGTERM: let the running step finish and save, then stop the run (STOPPED). False when no run
+        is going on."""
+        if self.session is None or self._task is None or self._task.done():
+            return False
+        self._stopped.add(self.session.session_id)
+        self.session.request_graceful_stop()
+        return True
+
     async def shutdown(self) -> None:
         """Stop the run and close its storage (the window is closing)."""
         if self._task is not None and not self._task.done():
@@ -270,6 +290,12 @@ class RunController(QObject):
             result = await (
                 session.run(self.breakpoints) if kind == "run" else session.step(self.breakpoints)
             )
+        except Stopped as exc:
+            self.last_error = exc.line
+            self._finish(RunState.STOPPED)
+            self._mark_cancelled()
+            await session.close()
+            return
         except Exception as exc:
             node = exc.kind if isinstance(exc, NodeRunError) else None
             self.last_failed_node = str(getattr(node, "name", node) or "")

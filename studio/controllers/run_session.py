@@ -9,6 +9,7 @@ opened here and closed by `close()`.
 from __future__ import annotations
 
 import asyncio
+import signal
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.app import App
 from engine.errors import CheckpointerError, StepLimitExceeded
+from engine.observability.shutdown import GracefulShutdown
 from engine.runner import AppRunner, PausedReport, StepOptions, StepReport
 from engine.state import VersionedState
 from studio.services import storage
@@ -23,6 +25,8 @@ from studio.services import storage
 __all__ = ["Breakpoints", "RunOutcome", "RunSession", "connect_timeout"]
 
 CONNECT_TIMEOUT_S = 5.0
+GRACE_S = 25.0
+"""How long a graceful stop (SIGTERM) lets the running step go on before cancelling it."""
 
 
 def connect_timeout() -> float:
@@ -119,6 +123,12 @@ class RunSession:
         self.completed = False
         self.resumed_from: int | None = None
         self._skip_before: str | None = None
+        # SIGTERM: the studio's own handler calls `request_graceful_stop`; no loop signal handlers here
+        self.graceful = GracefulShutdown(GRACE_S, signals=())
+
+    def request_graceful_stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Let the running step finish and save, then stop (`Stopped` ends the run call)."""
+        self.graceful.request(sig)
 
     @property
     def redacted_url(self) -> str:
@@ -152,7 +162,19 @@ class RunSession:
         return self._require().get_session(self.session_id).step
 
     async def run(self, breakpoints: Breakpoints) -> RunOutcome:
-        """Run until completion, or until a breakpoint pauses it."""
+        """Run until completion, or until a breakpoint pauses it; a graceful stop raises `Stopped` after
+        the running step saved."""
+        return await self.graceful.run(
+            self._run(breakpoints), runner=self._require(), session_id=self.session_id
+        )
+
+    async def step(self, breakpoints: Breakpoints) -> RunOutcome:
+        """Run exactly one superstep (a breakpoint before a node may pause it instead)."""
+        return await self.graceful.run(
+            self._step(breakpoints), runner=self._require(), session_id=self.session_id
+        )
+
+    async def _run(self, breakpoints: Breakpoints) -> RunOutcome:
         runner = self._require()
         if not breakpoints and self._skip_before is None:
             await runner.run_until_complete(self.session_id)
@@ -166,8 +188,7 @@ class RunSession:
                 return outcome
         raise StepLimitExceeded(self.session_id, limit, self.step_number())
 
-    async def step(self, breakpoints: Breakpoints) -> RunOutcome:
-        """Run exactly one superstep (a breakpoint before a node may pause it instead)."""
+    async def _step(self, breakpoints: Breakpoints) -> RunOutcome:
         report = await self._require().run_step(self.session_id, breakpoints.options(self._skip_before))
         outcome = self._after(report)
         return outcome or RunOutcome("stepped", self.step_number(), state_json=self.state_json())

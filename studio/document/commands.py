@@ -5,7 +5,7 @@ indices), so that undo restores the document exactly and redo replays it."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,6 +56,32 @@ class AddNodeCommand(QUndoCommand):
         self._model.remove_node(str(self._node["id"]))
 
 
+POLICY_FIELDS = ("retry", "timeout_s", "wait_for")
+"""Node policy fields (engine/graph/schema, README "Node policies"): edited through `ChangeNodeCommand`."""
+
+
+def _wait_for_rewrites(
+    model: GraphDocumentModel, rewrite: Callable[[list[Any]], list[Any]], skip: set[str]
+) -> list[tuple[str, JSONDict, JSONDict]]:
+    """(node id, node before, node after) for every node (outside `skip`) whose `wait_for` changes under
+    `rewrite`; an emptied list is dropped."""
+    out: list[tuple[str, JSONDict, JSONDict]] = []
+    for node in model.nodes():
+        node_id = str(node.get("id"))
+        wait_for = node.get("wait_for")
+        if node_id in skip or not isinstance(wait_for, list):
+            continue
+        fresh = rewrite(wait_for)
+        if fresh != wait_for:
+            after = copy.deepcopy(node)
+            if fresh:
+                after["wait_for"] = fresh
+            else:
+                after.pop("wait_for", None)
+            out.append((node_id, copy.deepcopy(node), after))
+    return out
+
+
 class RemoveItemsCommand(QUndoCommand):
     """Remove nodes, edges and conditional edges; edges and conditional edges of removed nodes go too."""
 
@@ -80,6 +106,8 @@ class RemoveItemsCommand(QUndoCommand):
             uid for uid, c in model.conditional_edges() if uid in cond or c.get("from") in doomed
         ]
         self._removed: list[tuple[str, Removed]] = []
+        # joins that waited for a deleted node stop waiting for it
+        self._waits = _wait_for_rewrites(model, lambda w: [x for x in w if x not in doomed], doomed)
         count = len(self._node_ids) + len(self._edge_uids) + len(self._cond_uids)
         super().__init__(f"Delete {count} item{'s' if count != 1 else ''}")
 
@@ -88,9 +116,13 @@ class RemoveItemsCommand(QUndoCommand):
         self._removed = [("cond", m.remove_conditional(uid)) for uid in self._cond_uids]
         self._removed += [("edge", m.remove_edge(uid)) for uid in self._edge_uids]
         self._removed += [("node", m.remove_node(node_id)) for node_id in self._node_ids]
+        for node_id, _before, after in self._waits:
+            m.update_node(node_id, after)
 
     def undo(self) -> None:
         m = self._model
+        for node_id, before, _after in self._waits:
+            m.update_node(node_id, before)
         restore = {"node": m.restore_node, "edge": m.restore_edge, "cond": m.restore_conditional}
         for kind, removed in reversed(self._removed):
             restore[kind](removed)
@@ -170,11 +202,17 @@ class ChangeNodeCommand(QUndoCommand):
         new_id: str | None = None,
         new_type: str | None = None,
         new_config: JSONDict | None = None,
+        new_fields: JSONDict | None = None,
         text: str = "",
     ) -> None:
         self._model = model
         self._old = copy.deepcopy(model.node(node_id))
         self._new = copy.deepcopy(self._old)
+        for key, value in (new_fields or {}).items():  # policy fields; None removes one
+            if value is None:
+                self._new.pop(key, None)
+            else:
+                self._new[key] = copy.deepcopy(value)
         if new_id is not None:
             self._new["id"] = new_id
         if new_type is not None:
@@ -201,6 +239,12 @@ class ChangeNodeCommand(QUndoCommand):
                     renamed_cond["from"] = fresh_id
                 if renamed_cond != cond:
                     self._cond_renames.append((uid, copy.deepcopy(cond), renamed_cond))
+        # other nodes' wait_for lists follow a rename
+        self._waits = (
+            _wait_for_rewrites(model, lambda w: [fresh_id if x == old_id else x for x in w], {old_id})
+            if old_id != fresh_id
+            else []
+        )
 
     def _apply(self, before: JSONDict, after: JSONDict, forward: bool) -> None:
         # Edges leave under the old name, the node is renamed, then edges come back under the new one: the
@@ -212,6 +256,8 @@ class ChangeNodeCommand(QUndoCommand):
             m.insert_edge(new_edge if forward else old_edge, uid=uid, index=gone.index)
         for uid, old_cond, new_cond in self._cond_renames:
             m.update_conditional(uid, new_cond if forward else old_cond)
+        for node_id, old_node, new_node in self._waits:
+            m.update_node(node_id, new_node if forward else old_node)
 
     def redo(self) -> None:
         self._apply(self._old, self._new, True)

@@ -28,6 +28,35 @@ from studio.document.model import VIRTUAL_NODES, GraphDocumentModel, JSONDict
 __all__ = ["DocumentEditor", "EditRejected"]
 
 
+def _check_policies(model: GraphDocumentModel, node_id: str, fields: Mapping[str, Any]) -> None:
+    from engine.policies import RetryPolicy
+
+    retry = fields.get("retry")
+    if retry is not None:
+        try:
+            problems = (
+                RetryPolicy.from_json(retry).problems() if isinstance(retry, Mapping) else ["not an object"]
+            )
+        except (TypeError, ValueError) as exc:
+            problems = [str(exc)]
+        if problems:
+            raise EditRejected(f"node '{node_id}' retry: {'; '.join(problems)}")
+    timeout = fields.get("timeout_s")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+    ):
+        raise EditRejected(
+            f"node '{node_id}' timeout_s: must be a positive number of seconds, got {timeout!r}"
+        )
+    wait_for = fields.get("wait_for")
+    if wait_for is not None:
+        if not isinstance(wait_for, list):
+            raise EditRejected(f"node '{node_id}' wait_for: must be a list of node ids")
+        for other in wait_for:
+            if other == node_id or not model.has_node(str(other)) or other in VIRTUAL_NODES:
+                raise EditRejected(f"node '{node_id}' wait_for: '{other}' is not another node of the graph")
+
+
 class EditRejected(ValueError):
     """An edit that would make the document wrong in an obvious way (shown to the user, nothing changes)."""
 
@@ -136,6 +165,24 @@ class DocumentEditor:
             return
         self.model.undo_stack.push(
             ChangeNodeCommand(self.model, node_id, new_id=new_id, new_type=new_type, new_config=new_config)
+        )
+
+    def set_node_policies(self, node_id: str, **fields: Any) -> None:
+        """Set (or with None remove) a node's `retry`, `timeout_s` and `wait_for` as one undo step; the
+        changed document is validated like every edit (EditRejected names a bad value)."""
+        from studio.document.commands import POLICY_FIELDS
+
+        self._check_writable()
+        unknown = sorted(set(fields) - set(POLICY_FIELDS))
+        if unknown:
+            raise EditRejected(f"not a node policy: {', '.join(unknown)} (use {', '.join(POLICY_FIELDS)})")
+        _check_policies(self.model, node_id, fields)
+        node = self.model.node(node_id)
+        changed = {k: v for k, v in fields.items() if node.get(k) != v}
+        if not changed:
+            return
+        self.model.undo_stack.push(
+            ChangeNodeCommand(self.model, node_id, new_fields=changed, text=f"Edit policies of {node_id}")
         )
 
     # ------------------------------------------------------------------ edges

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from studio.canvas.scene import GraphScene
 from studio.document.editor import DocumentEditor, EditRejected
+from studio.panels.policy_form import PolicyForm
 from studio.widgets.json_editor import JsonEditor
 from studio.widgets.schema_form import SchemaForm
 
@@ -89,6 +90,9 @@ class PropertiesPanel(QWidget):
         nb.addWidget(self.description)
         nb.addWidget(self.raw_toggle)
         nb.addWidget(self.stack, 1)
+        self.policies = PolicyForm(editor, self.node_box)
+        self.policies.rejected.connect(self._show_rejected)
+        nb.addWidget(self.policies)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.title)
@@ -152,7 +156,12 @@ class PropertiesPanel(QWidget):
         self.form_host.setWidget(self.form)
         self.raw.set_value(config or {})
         self.stack.setCurrentIndex(1 if (self.raw_toggle.isChecked() or spec is None) else 0)
+        self.policies.show_node(self.node_id, node)
         self._on_model_read_only_changed(self.model.read_only)
+
+    def _show_rejected(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.show()
 
     def show_conditional(self, uid: int) -> None:
         self.node_id = None
@@ -267,7 +276,7 @@ class PropertiesPanel(QWidget):
             self.show_conditional(uid)
 
     def _on_model_read_only_changed(self, read_only: bool) -> None:
-        for w in (self.id_edit, self.type_combo, self.stack, self.raw_toggle):
+        for w in (self.id_edit, self.type_combo, self.stack, self.raw_toggle, self.policies):
             w.setEnabled(not read_only)
         if self.cond_uid is not None:
             self.id_edit.setEnabled(False)

@@ -1,9 +1,9 @@
 """The studio's one door to storage: opening databases and runners, database URLs (parse, redact, passwords),
 checkpoints as JSON, and what kind of storage error an exception is.
 
-Every controller calls these functions and nothing else of `engine.persistence`, so the storage branch's
-contracts (C2 error kinds, C3 `DatabaseURL`, C4 `open_checkpointer`/`open_runner`, C5 codec) replace the
-bodies here and nowhere else. Panels import only the record types re-exported below.
+Every controller calls these functions and nothing else of `engine.persistence`. Each is a thin door to the
+engine's single owner: C2 error kinds (`exc.kind`), C3 `DatabaseURL`/`scrub`, C4 `open_checkpointer`/
+`engine.open_runner`, C5 `engine.persistence.codec`. Panels import only the record types re-exported below.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol, cast
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from engine.errors import CheckpointerError
+from engine.persistence import codec
 from engine.persistence.base import (
     Checkpoint,
     CheckpointStore,
@@ -26,9 +26,9 @@ from engine.persistence.base import (
     StepQuery,
     StorageStats,
 )
-from engine.persistence.errors import NotACheckpointDatabase
-from engine.persistence.serde import nodes_to_json, state_from_json, state_to_json, versions_seen_to_json
-from engine.persistence.urls import redact_url, url_password
+from engine.persistence.errors import InvalidCheckpointerUrl
+from engine.persistence.factory import open_checkpointer
+from engine.persistence.urls import DatabaseURL, scrub
 from engine.state import VersionedState
 
 __all__ = [
@@ -64,17 +64,21 @@ __all__ = [
 # ---------------------------------------------------------------------- URLs (C3: DatabaseURL)
 
 
+def _parsed(url: str) -> DatabaseURL | None:
+    try:
+        return DatabaseURL.parse(url)
+    except InvalidCheckpointerUrl:
+        return None
+
+
 def is_postgres_url(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
+    return backend_of(url) == "postgres"
 
 
 def backend_of(url: str) -> str:
-    """ "memory", "sqlite" or "postgres" (C3: `DatabaseURL.parse(url).backend`)."""
-    if is_postgres_url(url):
-        return "postgres"
-    if url.startswith("sqlite"):
-        return "sqlite"
-    return "memory"
+    """ "memory", "sqlite" or "postgres" (`DatabaseURL.backend`; "memory" for text that is no URL)."""
+    parsed = _parsed(url)
+    return parsed.backend if parsed is not None else "memory"
 
 
 def sqlite_url_for_path(path: str | Path) -> str:
@@ -91,65 +95,37 @@ def normalize_location(text: str) -> str:
 
 
 def redact(url: str) -> str:
-    """How a URL is shown: any password becomes *** (C3: `DatabaseURL.parse(url).redacted()`)."""
-    return redact_url(url)
+    """How a URL is shown: any password becomes *** (`str(DatabaseURL)`; text that does not parse is
+    scrubbed instead)."""
+    parsed = _parsed(url)
+    return str(parsed) if parsed is not None else scrub(url, None)
 
 
 def password_of(url: str) -> str:
-    """The password a URL carries ("" when none; C3: `DatabaseURL.parse(url).password`)."""
-    return url_password(url) or ""
+    """The password a URL carries ("" when none)."""
+    parsed = _parsed(url)
+    return (parsed.password or "") if parsed is not None else ""
 
 
 def with_password(url: str, password: str) -> str:
-    """Put `password` into a Postgres URL's user info (C3: `.with_password(pw).dsn()`); others unchanged."""
-    if not password or not is_postgres_url(url):
+    """The driver text of `url` with `password` (`DatabaseURL.parse(url, password=pw).dsn()`); unchanged when
+    no password is given or the text does not parse (opening it then names the problem)."""
+    if not password:
         return url
-    parts = urlsplit(url)
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    netloc = f"{quote(unquote(user), safe='')}:{quote(password, safe='')}@{host}{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    try:
+        return DatabaseURL.parse(url, password=password).dsn()
+    except InvalidCheckpointerUrl:
+        return url
 
 
 def strip_password(url: str) -> str:
     """The URL without any password (user info or a `password=` parameter), fit to be remembered or shown
-    in an editable field (C3: `str(DatabaseURL)` without the *** marker)."""
-    if not is_postgres_url(url):
-        return url
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        user = parts.username or ""
-        host_part = netloc.rsplit("@", 1)[1]
-        netloc = f"{user}@{host_part}" if user else host_part
-    query = "&".join(p for p in parts.query.split("&") if p and not p.lower().startswith("password="))
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    in an editable field (the URL's own options are kept)."""
+    parsed = _parsed(url)
+    return str(parsed.with_password(None)) if parsed is not None else scrub(url, None)
 
 
 # ---------------------------------------------------------------------- errors (C2: kinds)
-
-KINDS = frozenset(
-    {
-        "invalid_url",
-        "not_found",
-        "not_ours",
-        "locked",
-        "unavailable",
-        "auth",
-        "data",
-        "conflict",
-        "disk_full",
-        "read_only",
-        "schema_newer",
-        "checkpoint_missing",
-        "exists",
-        "other",
-    }
-)
-"""The C2 `StorageErrorKind` values."""
 
 KIND_HINTS = {
     "invalid_url": "check the URL (memory:, sqlite:///path.db or postgresql://user@host/db)",
@@ -165,32 +141,9 @@ KIND_HINTS = {
 
 
 def storage_error_kind(exc: BaseException) -> str:
-    """The C2 kind of a storage error ("other" for anything else). The one place that reads `exc.kind`:
-    other engine errors (a node's `NodeRunError.kind` is the node) are never mistaken for one."""
-    if not isinstance(exc, CheckpointerError):
-        return "other"
-    kind = getattr(exc, "kind", None)
-    if isinstance(kind, str) and str(kind) in KINDS:
-        return str(kind)
-    return _legacy_kind(exc)
-
-
-def _legacy_kind(exc: CheckpointerError) -> str:
-    # Until the storage branch gives every CheckpointerError a `kind`, the class tells it (never the text).
-    from engine.persistence import errors as perr
-
-    for cls, kind in (
-        (perr.InvalidCheckpointerUrl, "invalid_url"),
-        (perr.StorageNotFound, "not_found"),
-        (perr.NotACheckpointDatabase, "not_ours"),
-        (perr.StorageLocked, "locked"),
-        (perr.StorageUnavailable, "unavailable"),
-        (perr.AuthenticationFailed, "auth"),
-        (perr.CheckpointDataError, "data"),
-    ):
-        if isinstance(exc, cls):
-            return kind
-    return "other"
+    """The C2 kind of a storage error (`exc.kind`), "other" for anything that is no `CheckpointerError`
+    (a node's `NodeRunError.kind` is the node and is never mistaken for one)."""
+    return str(exc.kind) if isinstance(exc, CheckpointerError) else "other"
 
 
 def describe_storage_error(exc: BaseException) -> str:
@@ -217,91 +170,47 @@ class BrowsableCheckpointer(Checkpointer, Protocol):
 
 
 async def open_storage(url: str) -> Checkpointer:
-    """Open (creating when needed) the checkpointer `url` names, for runs and the stepper
-    (C4: `engine.persistence.open_checkpointer(url, create=True)`)."""
-    from engine.persistence.factory import open_checkpointer
-
+    """Open (creating when needed) the checkpointer `url` names, for runs and the stepper."""
     return await open_checkpointer(url)
 
 
-async def open_browsable(url: str, *, busy_timeout: float = 1.0) -> BrowsableCheckpointer:
-    """Open an existing checkpoint database for browsing without creating one
-    (C4: `open_checkpointer(url, create=False)`).
-
-    A missing SQLite file, a foreign file and an unreachable server raise `CheckpointerError`s naming the
-    database. A Weavegraph 0.6 file gets our additive columns (as the runner would add them); a file or
-    database without checkpoint tables is refused rather than initialised.
-    """
-    if is_postgres_url(url):
-        from engine.persistence.factory import open_checkpointer
-
-        cp: Any = await open_checkpointer(url, migrate=False)
-    else:
-        from engine.persistence.sqlite import SQLiteCheckpointer
-
-        cp = await SQLiteCheckpointer.connect(url, create=False, busy_timeout=busy_timeout)
-    for attempt in range(2):
-        try:
-            await cp.session_page(SessionQuery(limit=1))
-            return cast(BrowsableCheckpointer, cp)
-        except Exception as exc:
-            text = str(exc).lower()
-            await cp.aclose()
-            if attempt == 0 and "no such column" in text and not is_postgres_url(url):
-                from engine.persistence.sqlite import SQLiteCheckpointer
-
-                cp = await SQLiteCheckpointer.connect(url, create=True, busy_timeout=busy_timeout)
-                continue
-            if "no such table" in text or ("does not exist" in text and "relation" in text):
-                raise NotACheckpointDatabase(
-                    f"{strip_password(url)} holds no checkpoint tables (sessions, steps); "
-                    "open a database written by Weavegraph, or run `weavegraph migrate` first"
-                ) from exc
-            raise
-    raise AssertionError("unreachable")
+async def open_browsable(url: str) -> BrowsableCheckpointer:
+    """Open an existing checkpoint database for browsing without creating one (`create=False`): a missing
+    SQLite file, a foreign file, a database without checkpoint tables and an unreachable server raise
+    `CheckpointerError`s naming the database and telling their `kind`."""
+    return cast(BrowsableCheckpointer, await open_checkpointer(url, create=False))
 
 
 async def build_runner(
     app: Any, checkpointer: Checkpointer, *, bus: Any = None, max_steps: int | None = None
 ) -> Any:
-    """An `AppRunner` over an open checkpointer with lifecycle events on (C4: `engine.open_runner`)."""
-    from engine.runner import AppRunner
+    """An `AppRunner` over an open checkpointer (not closed by the runner) with lifecycle events on."""
+    from engine.launch import open_runner
 
-    builder = AppRunner.builder().app(app).checkpointer_custom(checkpointer).lifecycle_events(True)
+    options: dict[str, Any] = {"checkpointer": checkpointer, "lifecycle_events": True}
     if bus is not None:
-        builder = builder.event_bus(bus)
+        options["event_bus"] = bus
     if max_steps:
-        builder = builder.max_steps(max_steps)
-    return await builder.build()
+        options["max_steps"] = max_steps
+    return await open_runner(app, **options)
 
 
 # ---------------------------------------------------------------------- checkpoints as JSON (C5)
 
 
 def checkpoint_to_json(cp: Checkpoint) -> dict[str, Any]:
-    """One step in the stored JSON shapes (ENGINE.md section 6), for export
-    (C5: `codec.checkpoint_to_json`)."""
-    return {
-        "step": cp.step,
-        "created_at": cp.created_at.isoformat() if cp.created_at else None,
-        "state": state_to_json(cp.state),
-        "frontier": nodes_to_json(cp.frontier),
-        "versions_seen": versions_seen_to_json(cp.versions_seen),
-        "concurrency_limit": cp.concurrency_limit,
-        "ran_nodes": nodes_to_json(cp.ran_nodes),
-        "skipped_nodes": nodes_to_json(cp.skipped_nodes),
-        "updated_channels": list(cp.updated_channels),
-    }
+    """One step as `weavegraph export` writes it (`codec.step_to_json`)."""
+    return codec.step_to_json(cp)
 
 
 def state_json(state: Any) -> dict[str, Any]:
-    """A state as stored in checkpoints (C5: `codec.state_to_json`)."""
-    return state_to_json(state)
+    """A state as stored in checkpoints (`codec.state_to_json`)."""
+    return codec.state_to_json(state)
 
 
 def state_from_stored_json(value: Any) -> VersionedState:
-    """A state from its stored JSON (C5: `codec.state_from_json`)."""
-    return state_from_json(value)
+    """A state from its stored JSON (`codec.state_from_json`; `CheckpointDataError` naming the field)."""
+    return codec.state_from_json(value)
 
 
 async def iter_steps_desc(
@@ -327,12 +236,11 @@ async def export_session_json(
     cp: Checkpointer, session_id: str, path: str | Path, graph_hash: str | None = None
 ) -> int:
     """Write every step of a session (ascending) to `path` as one JSON document; returns the step count."""
-    steps: list[dict[str, Any]] = []
+    checkpoints: list[Checkpoint] = []
     async for page in iter_steps_desc(cp, session_id):
-        steps.extend(checkpoint_to_json(c) for c in page)
-    steps.reverse()
-    doc = {"format": "weavegraph.session", "version": 1, "session_id": session_id, "graph_hash": graph_hash}
-    doc["steps"] = steps
+        checkpoints.extend(page)
+    checkpoints.reverse()
+    doc = codec.session_to_json(session_id, graph_hash, checkpoints)
 
     def _write() -> None:
         tmp = Path(str(path) + ".part")
@@ -340,7 +248,7 @@ async def export_session_json(
         tmp.replace(path)
 
     await asyncio.to_thread(_write)
-    return len(steps)
+    return len(checkpoints)
 
 
 async def step_sizes(cp: Checkpointer, session_id: str, limit: int = 1000) -> list[tuple[int, int]]:
@@ -348,6 +256,8 @@ async def step_sizes(cp: Checkpointer, session_id: str, limit: int = 1000) -> li
     out: list[tuple[int, int]] = []
     async for page in iter_steps_desc(cp, session_id, page_size=250, limit=limit):
         for c in page:
-            out.append((c.step, len(json.dumps(state_to_json(c.state), separators=(",", ":")).encode())))
+            out.append(
+                (c.step, len(json.dumps(codec.state_to_json(c.state), separators=(",", ":")).encode()))
+            )
     out.sort()
     return out

@@ -85,7 +85,63 @@ def test_each_example_runs_from_the_console(
         assert final.startswith("// completed") and '"messages"' in final
         items = [s for s in window.graph_editor.scene.nodes.values() if s.status == "done"]
         assert all(i.step is not None and i.step >= 1 for i in items)
-        # Edges light from the engine's `edge.routed` events (contract C1): tests/studio/test_run_events.py
+
+
+def two_routers_document() -> dict[str, Any]:
+    """`a` and `b` both run in step 1 and route in that step: `a` along a plain edge, `b` through a
+    conditional edge whose predicate picks End, never `c`."""
+    return {
+        "format": "weavegraph.graph",
+        "version": 1,
+        "name": "two routers",
+        "nodes": [
+            {"id": "a", "type": "set", "config": {"values": {"a": 1}}, "position": [200, -80]},
+            {"id": "b", "type": "set", "config": {"values": {"b": 2}}, "position": [200, 80]},
+            {"id": "c", "type": "set", "config": {"values": {"c": 3}}, "position": [400, 80]},
+        ],
+        "edges": [
+            {"from": "Start", "to": "a"},
+            {"from": "Start", "to": "b"},
+            {"from": "a", "to": "End"},
+            {"from": "c", "to": "End"},
+        ],
+        "conditional_edges": [
+            {
+                "from": "b",
+                "router": {
+                    "type": "route_if",
+                    "config": {"key": "b", "op": "<", "value": 0, "then": ["c"], "else": ["End"]},
+                },
+                "targets": ["c", "End"],
+            }
+        ],
+    }
+
+
+def test_a_real_run_lights_exactly_the_edges_taken(window: MainWindow, qtbot: Any) -> None:
+    """Edges light from the engine's `edge.routed` events (contract C1), never from ran x frontier."""
+    window.documents._apply(OpenedDocument(two_routers_document()))
+    scene = window.graph_editor.scene
+    drawn = set(scene.edges) | {edge.key for items in scene.conditional.values() for edge in items}
+    assert {("b", "c"), ("b", "End"), ("c", "End")} <= drawn
+    assert window.console.run()
+    assert wait_finished(qtbot, window) == RunState.COMPLETED, window.runs.last_error
+    routed = [
+        (e.metadata["source"], e.metadata["target"], e.step)
+        for e in window.run_log.events()
+        if e.scope == "edge.routed"
+    ]
+    assert sorted(routed) == [("Start", "a", 0), ("Start", "b", 0), ("a", "End", 1), ("b", "End", 1)]
+    lit = {key for key, edge in scene.edges.items() if edge.active}
+    lit |= {edge.key for items in scene.conditional.values() for edge in items if edge.active}
+    assert lit == {("Start", "a"), ("Start", "b"), ("a", "End"), ("b", "End")}
+    assert not any(
+        edge.active for items in scene.conditional.values() for edge in items if edge.key == ("b", "c")
+    )
+    assert scene.node_statuses()["c"] == "idle"
+    # a new run starts dark again
+    window.runs.run_started.emit()
+    assert not any(edge.active for edge in scene.edges.values())
 
 
 def long_delay_document(ms: int = 10_000) -> dict[str, Any]:
@@ -311,3 +367,49 @@ def test_shutdown_during_a_run_cancels_it_and_closes_storage(
     assert session.checkpointer is None  # closed
     assert window.bus.closed
     db.unlink()  # nothing holds the file
+
+
+def test_a_retrying_node_shows_its_attempt_and_a_join_shows_waiting(window: MainWindow, qtbot: Any) -> None:
+    """Real runs: `node.retry` (attempt = the failed one) shows "attempt n+1 of max" on a running node;
+    `node.skip` with reason "waiting" shows the join as waiting, not skipped."""
+    doc = {
+        "format": "weavegraph.graph",
+        "version": 1,
+        "name": "retrying",
+        "nodes": [
+            {
+                "id": "flaky",
+                "type": "fail",
+                "config": {"message": "down"},
+                "position": [200, 0],
+                "retry": {"max_attempts": 3, "initial_delay_s": 0.01},
+            }
+        ],
+        "edges": [{"from": "Start", "to": "flaky"}, {"from": "flaky", "to": "End"}],
+    }
+    window.documents._apply(OpenedDocument(doc))
+    assert window.console.run()
+    assert wait_finished(qtbot, window) == RunState.FAILED
+    events = window.run_log.events()
+    assert [e.metadata["attempt"] for e in events if e.scope == "node.retry"] == [1, 2]
+    seen: list[tuple[str, tuple[str, int | None, str]]] = []
+    window.runs.node_statuses.connect(lambda d: seen.extend(d.items()))
+    for ev in events:  # the same events, one batch each, as a slow pump would deliver them
+        window.runs._on_pump_batch_ready([ev])
+    flaky = [status for node, status in seen if node == "flaky"]
+    assert ("running", 1, "attempt 2 of 3") in flaky and ("running", 1, "attempt 3 of 3") in flaky
+    assert flaky[-1][0] == "failed"
+    item = window.graph_editor.scene.nodes["flaky"]
+    item.set_status("running", 1, "attempt 2 of 3")
+    assert "attempt 2 of 3" in item.toolTip()
+
+    assert window.open_example("fan_out_in")
+    assert window.console.run()
+    assert wait_finished(qtbot, window) == RunState.COMPLETED
+    events = window.run_log.events()
+    assert any(e.scope == "node.skip" and e.metadata.get("reason") == "waiting" for e in events)
+    seen.clear()
+    for ev in events:
+        window.runs._on_pump_batch_ready([ev])
+    join = [status[0] for node, status in seen if node == "join"]
+    assert "waiting" in join and join[-1] == "done"

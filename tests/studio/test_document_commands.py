@@ -202,3 +202,48 @@ def test_editor_rejects_bad_edits(model: GraphDocumentModel) -> None:
         editor.add_node("delay", (0, 0))
     assert model.data == sample()
     assert model.undo_stack.count() == 0
+
+
+def node_of(model: GraphDocumentModel, node_id: str) -> dict[str, Any]:
+    return next(n for n in model.data["nodes"] if n["id"] == node_id)
+
+
+def test_node_policies_are_one_undoable_step_each(model: GraphDocumentModel) -> None:
+    editor = DocumentEditor(model)
+    retry = {"max_attempts": 3, "initial_delay_s": 0.5, "backoff": 2.0, "max_delay_s": 5.0}
+    editor.set_node_policies("C", retry=retry, timeout_s=2.5, wait_for=["A", "B"])
+    assert node_of(model, "C")["retry"] == retry and node_of(model, "C")["wait_for"] == ["A", "B"]
+    assert node_of(model, "C")["timeout_s"] == 2.5
+    editor.set_node_policies("C", timeout_s=None)
+    assert "timeout_s" not in node_of(model, "C")
+    model.undo_stack.undo()
+    assert node_of(model, "C")["timeout_s"] == 2.5
+    model.undo_stack.undo()
+    assert not {"retry", "timeout_s", "wait_for"} & set(node_of(model, "C"))
+    for bad, says in (
+        ({"retry": {"max_attempts": 0}}, "retry"),
+        ({"timeout_s": -1}, "timeout_s"),
+        ({"wait_for": ["nope"]}, "'nope'"),
+        ({"wait_for": ["C"]}, "'C'"),
+        ({"colour": "red"}, "not a node policy"),
+    ):
+        with pytest.raises(EditRejected, match=says):
+            editor.set_node_policies("C", **bad)
+    assert not {"retry", "timeout_s", "wait_for"} & set(node_of(model, "C"))
+
+
+def test_rename_and_delete_rewrite_other_nodes_wait_for(model: GraphDocumentModel) -> None:
+    editor = DocumentEditor(model)
+    editor.set_node_policies("C", wait_for=["A", "B"])
+    before = copy.deepcopy(model.data)
+    editor.change_node("A", new_id="Alpha")
+    assert node_of(model, "C")["wait_for"] == ["Alpha", "B"]
+    model.undo_stack.undo()
+    assert model.data == before
+    editor.delete(["B"])
+    assert node_of(model, "C")["wait_for"] == ["A"]
+    editor.delete(["A"])
+    assert "wait_for" not in node_of(model, "C")  # emptied: no longer a join
+    model.undo_stack.undo()
+    model.undo_stack.undo()
+    assert model.data == before

@@ -125,3 +125,38 @@ def test_schema_form_field_kinds(qtbot: Any) -> None:
     assert seen[-1]["a"] == [1, 2]
     form.fields["a"].set_text('{"not": "an array"}')
     assert seen[-1]["a"] == [1, 2] and not form.fields["a"].valid
+
+
+def test_the_policy_form_edits_retry_timeout_and_wait_for_undoably(setup: Any) -> None:
+    panel, model, scene = setup
+    scene.select_nodes(["D"])
+    form = panel.policies
+    assert not form.retry_on.isChecked() and not form.max_attempts.isEnabled()
+    start = model.undo_stack.count()
+    form.retry_on.setChecked(True)
+    assert model.node("D")["retry"] == {
+        "max_attempts": 3,
+        "initial_delay_s": 0.5,
+        "backoff": 2.0,
+        "max_delay_s": 30.0,
+    }
+    form.max_attempts.setValue(5)
+    form.timeout_on.setChecked(True)
+    form.timeout.setValue(2.5)
+    form.wait_for.setText("M")
+    form.wait_for.editingFinished.emit()
+    node = model.node("D")
+    assert node["retry"]["max_attempts"] == 5 and node["timeout_s"] == 2.5 and node["wait_for"] == ["M"]
+    assert model.undo_stack.count() == start + 5  # one command per change
+    assert set(scene.nodes["D"].policies) == {"join", "retry", "timeout"}
+    form.wait_for.setText("nobody")
+    form.wait_for.editingFinished.emit()
+    assert panel.error.isVisible() and "'nobody'" in panel.error.text()
+    assert model.node("D")["wait_for"] == ["M"]
+    for _ in range(5):
+        model.undo_stack.undo()
+    assert not {"retry", "timeout_s", "wait_for"} & set(model.node("D"))
+    assert scene.nodes["D"].policies == {}
+    scene.select_nodes(["M"])
+    scene.select_nodes(["D"])
+    assert not form.retry_on.isChecked() and form.wait_for.text() == ""

@@ -29,6 +29,11 @@ class RunStatus:
     SKIPPED = "skipped"
     FAILED = "failed"
     CANCELLED = "cancelled"  # running when the run was stopped
+    WAITING = "waiting"  # a join whose wait_for sources have not all run yet
+
+
+POLICY_ORDER = ("join", "retry", "timeout")
+POLICY_LETTER = {"join": "J", "retry": "R", "timeout": "T"}
 
 
 class NodeItem(QGraphicsObject):
@@ -44,6 +49,8 @@ class NodeItem(QGraphicsObject):
         self.problems: list[str] = []
         self.status_message = ""
         self.breakpoints: set[str] = set()
+        self.policies: dict[str, str] = {}
+        """Node policy badges: "join" / "retry" / "timeout" -> the tooltip line (README "Node policies")."""
         self.edges: list[Any] = []
         self.setFlags(
             QGraphicsItem.GraphicsItemFlag.ItemIsMovable
@@ -105,6 +112,30 @@ class NodeItem(QGraphicsObject):
         self._update_tooltip()
         self.update()
 
+    def set_policies(self, node: dict[str, Any]) -> None:
+        """Badges from the node's `wait_for`, `retry` and `timeout_s` (absent or empty: no badge)."""
+        policies: dict[str, str] = {}
+        wait_for = node.get("wait_for")
+        if isinstance(wait_for, list) and wait_for:
+            policies["join"] = "join: waits for " + ", ".join(str(w) for w in wait_for)
+        retry = node.get("retry")
+        if isinstance(retry, dict):
+            policies["retry"] = f"retry: up to {retry.get('max_attempts', '?')} attempts"
+        timeout = node.get("timeout_s")
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+            policies["timeout"] = f"timeout: {timeout:g} s per attempt"
+        if policies != self.policies:
+            self.policies = policies
+            self._update_tooltip()
+            self.update()
+
+    def policy_rect(self, which: str) -> QRectF:
+        """Policy badges sit on the bottom edge from the left, clear of the breakpoint badges (top corners),
+        the warning triangle (top centre) and the step badge (bottom right)."""
+        r = self.body_rect()
+        index = POLICY_ORDER.index(which)
+        return QRectF(r.left() + 10 + index * 17, r.bottom() - 7, 15, 13)
+
     def set_status(self, status: str, step: int | None = None, message: str = "") -> None:
         self.status = status
         if step is not None or status == RunStatus.IDLE:
@@ -132,6 +163,7 @@ class NodeItem(QGraphicsObject):
         if self.status_message:
             lines.append(self.status_message)
         lines += [f"⚠ {p}" for p in self.problems]
+        lines += [self.policies[k] for k in POLICY_ORDER if k in self.policies]
         if not self.virtual:
             lines.append("click the top corners to toggle breakpoints before / after")
         self.setToolTip("\n".join(lines))
@@ -156,6 +188,7 @@ class NodeItem(QGraphicsObject):
             RunStatus.SKIPPED: colors.skipped,
             RunStatus.FAILED: colors.failed,
             RunStatus.CANCELLED: colors.cancelled,
+            RunStatus.WAITING: colors.skipped,
         }.get(self.status)
         border = colors.selected if self.isSelected() else (status_color or colors.node_border)
         width = 2.5 if (self.isSelected() or status_color is not None) else 1.2
@@ -174,6 +207,7 @@ class NodeItem(QGraphicsObject):
         self._paint_text(painter, rect, colors)
         if not self.virtual:
             self._paint_badges(painter, colors)
+            self._paint_policies(painter, colors)
         if self.step is not None and self.status != RunStatus.IDLE:
             self._paint_step(painter, rect, status_color or colors.node_border)
         if self.problems:
@@ -195,7 +229,10 @@ class NodeItem(QGraphicsObject):
         font.setPointSizeF(8.5)
         painter.setFont(font)
         painter.setPen(colors.node_subtext)
-        sub = self.type_name + (f" · {self.status}" if self.status != RunStatus.IDLE else "")
+        shown = self.status
+        if self.status == RunStatus.RUNNING and self.status_message:  # a retry: "attempt 2 of 3"
+            shown = self.status_message
+        sub = self.type_name + (f" · {shown}" if self.status != RunStatus.IDLE else "")
         painter.drawText(rect.adjusted(12, rect.height() / 2 + 2, -8, -4), Qt.AlignmentFlag.AlignLeft, sub)
 
     def _paint_badges(self, painter: QPainter, colors: Any) -> None:
@@ -207,6 +244,21 @@ class NodeItem(QGraphicsObject):
             painter.setPen(QPen(colors.breakpoint, 1.2))
             painter.setBrush(QBrush(colors.breakpoint) if on else Qt.BrushStyle.NoBrush)
             painter.drawEllipse(r)
+
+    def _paint_policies(self, painter: QPainter, colors: Any) -> None:
+        font = QFont(painter.font())
+        font.setPointSizeF(7)
+        font.setBold(True)
+        painter.setFont(font)
+        for which in POLICY_ORDER:
+            if which not in self.policies:
+                continue
+            r = self.policy_rect(which)
+            painter.setPen(QPen(colors.node_border, 1.0))
+            painter.setBrush(QBrush(colors.node_fill))
+            painter.drawRoundedRect(r, 4, 4)
+            painter.setPen(colors.node_text)
+            painter.drawText(r, Qt.AlignmentFlag.AlignCenter, POLICY_LETTER[which])
 
     def _paint_step(self, painter: QPainter, rect: QRectF, color: QColor) -> None:
         text = str(self.step)
