@@ -25,9 +25,15 @@ def _member_path(base: str, key: object) -> str:
     text = str(key)
     if text.isidentifier():
         return f"{base}.{text}"
-    shown = text if len(text) <= 40 else text[:40] + "..."
-    escaped = shown.replace("\\", "\\\\").replace("'", "\\'")
-    return f"{base}['{escaped}']"
+    return f"{base}[{quoted_key(text if len(text) <= 40 else text[:40] + '...')}]"
+
+
+def quoted_key(text: str) -> str:
+    """An odd key of a JSON path in quotes: backslashes and quotes escaped, and every character that is not
+    printable (line breaks, record separators, controls) written as an escape: a path is always one line."""
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'")
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in escaped)
+    return f"'{shown}'"
 
 
 def _size(count: int) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from engine.graph.doc_limits import quoted_key
 from engine.types import JSON
 
 TypeKind = Literal["node", "router"]
@@ -64,6 +65,5 @@ def json_path_join(base: str, parts: Iterable[str | int]) -> str:
         elif part.isidentifier():
             out += f".{part}"
         else:
-            escaped = part.replace("\\", "\\\\").replace("'", "\\'")
-            out += f"['{escaped}']"
+            out += f"[{quoted_key(part)}]"
     return out

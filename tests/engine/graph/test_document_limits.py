@@ -168,3 +168,16 @@ def test_a_document_at_the_limits_loads_validates_builds_and_saves() -> None:
     assert again == doc
     with pytest.raises(DocumentError, match="nested too deeply"):
         parse_document(json.dumps(deep_everywhere(MAX_DEPTH + 1)), strict=False)
+
+
+def test_a_path_with_line_breaking_keys_stays_one_line() -> None:
+    """Keys holding record separators or newlines are escaped, so each problem is one `$...` line (found by
+    the fuzzer: str.splitlines() also splits on \\x1e)."""
+    from engine.graph.doc_limits import quoted_key
+    from engine.graph.type_spec import json_path_join
+
+    for key in ("\x1e", "a\nb", "\u2028", "tab\there"):
+        path = json_path_join("$.nodes[0]", ["position", key, 0])
+        assert len(path.splitlines()) == 1 and path.startswith("$.nodes[0].position['")
+        assert len(quoted_key(key).splitlines()) == 1
+    assert json_path_join("$", ["it's"]) == "$['it\\'s']"
