@@ -178,6 +178,8 @@ async def open_browsable(url: str) -> BrowsableCheckpointer:
     """Open an existing checkpoint database for browsing without creating one (`create=False`): a missing
     SQLite file, a foreign file, a database without checkpoint tables and an unreachable server raise
     `CheckpointerError`s naming the database and telling their `kind`."""
+    if is_postgres_url(url):  # never migrate a server database just by looking at it (it may be LangGraph's)
+        return cast(BrowsableCheckpointer, await open_checkpointer(url, create=False, migrate=False))
     return cast(BrowsableCheckpointer, await open_checkpointer(url, create=False))
 
 
