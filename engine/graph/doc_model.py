@@ -33,7 +33,12 @@ class DocumentProblem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        """One line: characters that are not printable (a newline or record separator inside a quoted value)
+        are written as escapes."""
+        text = f"{self.path}: {self.message}"
+        if text.isprintable():
+            return text
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class DocumentError(EngineError):

@@ -181,3 +181,10 @@ def test_a_path_with_line_breaking_keys_stays_one_line() -> None:
         assert len(path.splitlines()) == 1 and path.startswith("$.nodes[0].position['")
         assert len(quoted_key(key).splitlines()) == 1
     assert json_path_join("$", ["it's"]) == "$['it\\'s']"
+
+
+def test_a_problem_quoting_an_odd_value_stays_one_line() -> None:
+    from engine.graph.doc_model import DocumentProblem
+
+    line = str(DocumentProblem("$.conditional_edges[0].router.config.else[0]", "no node '\x1e' or 'a\nb'"))
+    assert len(line.splitlines()) == 1 and line.startswith("$.conditional_edges[0]")
