@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings as _hypothesis_settings
 
 from tests.pgserver import PostgresServer
+
+# CI runs every property test on the same derandomized examples, so a run is reproducible; a local run keeps
+# exploring new examples (that is how the fuzz suite found the problems it guards against).
+_hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
