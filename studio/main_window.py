@@ -28,7 +28,7 @@ from studio.actions import Actions
 from studio.bridge import Bridge
 from studio.canvas.editor_panel import GraphEditorPanel
 from studio.controllers.browser import BrowserController
-from studio.controllers.inbox import InboxController
+from studio.controllers.inbox import InboxController, named_app
 from studio.controllers.queue import QueueController
 from studio.controllers.run import RunController, RunState
 from studio.controllers.stepper import StepperController
@@ -81,9 +81,7 @@ class MainWindow(QMainWindow):
         self.problems = ProblemsPanel(self)
         self.run_log = RunLogModel(self)
         self.runs = RunController(bridge, bus, self.run_log, self)
-        self.console = RunConsolePanel(
-            self.runs, self.documents.build_app, self.documents.default_input, self
-        )
+        self.console = RunConsolePanel(self.runs, self.build_app, self.documents.default_input, self)
         self.sink_health = SinkHealthPanel(bridge, bus, self)
         self.browser_controller = BrowserController(bridge, self)
         self.browser = CheckpointBrowserPanel(self.browser_controller, self)
@@ -93,7 +91,7 @@ class MainWindow(QMainWindow):
         self.queue = QueuePanel(
             self.queue_controller, lambda: self.model.data.get("name"), self.documents.default_input, self
         )
-        self.inbox_controller = InboxController(bridge, self.runs, self.documents.build_app, self)  # hitl
+        self.inbox_controller = InboxController(bridge, self.runs, self.build_app, self)  # hitl
         self.inbox = InterruptInboxPanel(self.inbox_controller, self)
         self.database_url = "memory:"
         """The studio's database: runs, the stepper and the browser use it unless told otherwise."""
@@ -279,6 +277,11 @@ class MainWindow(QMainWindow):
         self.inbox_controller.sent.connect(lambda _t: self.docks["runConsole"].raise_())
 
     # ------------------------------------------------------------------ documents
+
+    def build_app(self) -> Any:
+        """The open document's App for a run, named after the document (its sessions record the graph name,
+        which the inbox shows)."""
+        return named_app(self.documents.build_app(), self.model.name)
 
     def new_document(self) -> None:
         self.documents.new()

@@ -21,11 +21,20 @@ from studio.controllers.run import RunController, RunState
 from studio.services import storage
 from studio.widgets.interrupt_form import AnswerError, check_answer
 
-__all__ = ["InboxController", "InboxEntry", "ResumeOrder"]
+__all__ = ["InboxController", "InboxEntry", "ResumeOrder", "named_app"]
 
 PAGE = 500
 """Interrupts read per query (the inbox shows up to `LIMIT`)."""
 LIMIT = 2000
+
+
+def named_app(app: Any, name: str | None) -> Any:
+    """`app` with `name` as its graph name when it has none (`RuntimeConfig.graph_name`, stored in the session
+    info by the runner and not a part of any hash), so the inbox can say which graph a session runs."""
+    config = getattr(app, "runtime_config", None)
+    if config is not None and name and not config.graph_name:
+        config.graph_name = name
+    return app
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,6 +195,8 @@ class InterruptInboxPanel(QWidget):
 
     def _on_controller_opened(self, redacted: str) -> None:
         self.database.setText(f"Database: {redacted}")
+        self.error.hide()  # what was said of the last database
+        self.status.clear()
 
     # ------------------------------------------------------------------ selection and form
 

@@ -54,7 +54,8 @@ def test_approval_example_runs_to_its_question_and_on_to_the_end(
     assert "published the post about Weavegraph 1.0" in window.console.final_state.toPlainText()
     qtbot.waitUntil(lambda: item.status == RunStatus.DONE, timeout=3000)
     assert item._pulse_timer is None  # the waiting look is gone
-    assert window.graph_editor.scene.nodes["publish"].status == RunStatus.DONE
+    publish = window.graph_editor.scene.nodes["publish"]
+    qtbot.waitUntil(lambda: publish.status == RunStatus.DONE, timeout=3000)  # a later event batch
     assert window.graph_editor.scene.nodes["discard"].status == RunStatus.IDLE
     # the same run went on (one session, its answer stored)
     [answered] = run_async(stored(db_url))
@@ -102,7 +103,7 @@ def test_a_schema_error_is_one_line_at_its_json_path_and_the_run_keeps_waiting(
 def test_answering_another_sessions_interrupt_is_refused_in_one_line(
     window: MainWindow, qtbot: Any, db_url: str, run_async: Any
 ) -> None:
-    other = run_async(pause_sessions(window.documents.build_app(), db_url, ["other"]))["other"][0]
+    other = run_async(pause_sessions(window.build_app(), db_url, ["other"]))["other"][0]
     run_to_interrupt(window, qtbot, db_url, "mine")
     assert window.runs.answer({other.id: True})  # the engine refuses it; the run waits again
     inline = window.console.interrupts
