@@ -101,7 +101,7 @@ class InterruptInboxPanel(QWidget):
         self.hint.setObjectName("inboxHint")
         self.hint.setWordWrap(True)
         self.form_layout.addWidget(self.hint)
-        self.form_layout.addStretch(1)
+        self.form_layout.addStretch(1)  # the form goes above the hint (index 0)
         self.error = QLabel(self)
         self.error.setObjectName("inboxError")
         self.error.setStyleSheet("color: #d64541;")
@@ -243,8 +243,10 @@ class InterruptInboxPanel(QWidget):
             )
         elif first is None:
             self.hint.setText("Select an interrupt to answer it (Ctrl/Shift-click to answer several).")
-        self.hint.setVisible(first is None)
         n = len(pending)
+        if n > 1:
+            self.hint.setText(f"The same answer goes to each of the {n} selected interrupts.")
+        self.hint.setVisible(first is None or n > 1)
         self.answer_button.setEnabled(n > 0)
         self.answer_button.setText("Answer" if n <= 1 else f"Answer {n} selected")
 

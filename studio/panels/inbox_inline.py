@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from studio.controllers.run import RunController, RunState
@@ -38,7 +39,7 @@ class InlineInterrupts(QFrame):
         self.answer_button.clicked.connect(self.answer)
         row = QHBoxLayout()
         row.addWidget(self.error, 1)
-        row.addWidget(self.answer_button)
+        row.addWidget(self.answer_button, 0, Qt.AlignmentFlag.AlignRight)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)
         layout.addWidget(self.title)
@@ -59,7 +60,7 @@ class InlineInterrupts(QFrame):
         count = len(interrupts)
         nodes = ", ".join(dict.fromkeys(i.node for i in interrupts))
         self.title.setText(
-            f"⏳ Waiting for {'an answer' if count == 1 else f'{count} answers'} at step "
+            f"Waiting for {'an answer' if count == 1 else f'{count} answers'} at step "
             f"{interrupts[0].step} ({nodes})"
         )
         self.show_error(outcome.get("error") or "")
