@@ -145,7 +145,7 @@ class InboxController(QObject):
                     self.updated.emit([])
                     self.failed.emit("no interrupts yet: the database is created by the first run")
                     return
-                store = await storage.open_storage(url)
+                store = await storage.open_browsable(url)  # never creates or migrates a database
                 if generation != self._generation:
                     await store.aclose()
                     return
