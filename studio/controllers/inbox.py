@@ -230,16 +230,65 @@ class InboxController(QObject):
                     f"session '{sid}' was written by {name} (graph hash {info.graph_hash[:12]}), not the "
                     f"open document ({wanted[:12]}): open that graph to answer it"
                 )
-        for sid, given in by_session.items():
+        local, notes = dict(by_session), list[str]()
+        if storage.backend_of(url) == "postgres":
+            local, notes = await self._resume_by_queue(url, by_session)
+        for sid, given in local.items():
             self.orders.append(ResumeOrder(url, sid, given))
-        count = len(answers)
-        sessions = len(by_session)
-        self.sent.emit(
-            f"answered {count} interrupt{'s' if count != 1 else ''}; "
-            f"{sessions} session{'s' if sessions != 1 else ''} go{'es' if sessions == 1 else ''} on "
-            "in the run console"
-        )
+        count, sessions = len(answers), len(local)
+        line = f"answered {count} interrupt{'s' if count != 1 else ''}"
+        if sessions:
+            line += (
+                f"; {sessions} session{'s' if sessions != 1 else ''} go{'es' if sessions == 1 else ''} on "
+                "in the run console"
+            )
+        self.sent.emit("; ".join([line, *notes]))
         self._next(app)
+
+    async def _resume_by_queue(
+        self, url: str, by_session: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """Sessions that came from a queue job are resumed as a queue job (`QueueClient.submit(resume=...)`);
+        returns the sessions to resume here instead, and a note per queued one. A database without queue
+        tables, and a queue that cannot resume yet, leave the sessions to the run console."""
+        import engine.queue.client as queue_client
+        from engine import QueueClient
+        from engine.queue import QueueError
+
+        try:
+            client = await QueueClient.connect(url)
+        except Exception:  # no queue in this database: every session goes on here
+            return by_session, []
+        local: dict[str, dict[str, Any]] = {}
+        notes: list[str] = []
+        try:
+            try:
+                jobs = await client.jobs(limit=PAGE)
+            except Exception:
+                return by_session, []
+            origin: dict[str, Any] = {}
+            for row in jobs:  # newest first: a session's latest job
+                origin.setdefault(row.session_id, row)
+            for sid, given in by_session.items():
+                job = origin.get(sid)
+                if job is None:
+                    local[sid] = given
+                    continue
+                try:
+                    new = await client.submit(job.graph_name, session_id=sid, resume=given)
+                except QueueError as exc:
+                    if str(exc) != getattr(queue_client, "RESUME_UNAVAILABLE", None):
+                        raise AnswerError(f"session '{sid}' (queue job {job.id}): {one_line(exc)}") from None
+                    local[sid] = given
+                    notes.append(
+                        f"session '{sid}' came from queue job {job.id}, but this queue cannot resume "
+                        "yet: it goes on here"
+                    )
+                    continue
+                notes.append(f"session '{sid}' goes on as queue job {new.id}")
+        finally:
+            await client.aclose()
+        return local, notes
 
     async def _all(self, store: Any, wanted: Iterable[str]) -> list[Any]:
         """The stored rows (pending or answered) of the `wanted` ids, read fresh."""
