@@ -55,6 +55,7 @@ class InterruptInboxPanel(QWidget):
         self.entries: dict[str, InboxEntry] = {}
         self.form: InterruptForm | None = None
         self._read_failed = False
+        self._shape: list[Any] = []
         self._build_ui()
         controller.updated.connect(self.show_entries)
         controller.failed.connect(self._on_controller_failed)
@@ -137,7 +138,18 @@ class InterruptInboxPanel(QWidget):
     # ------------------------------------------------------------------ showing
 
     def show_entries(self, entries: list[InboxEntry]) -> None:
-        """Fill the table (newest first), keeping the selection and the form being typed in."""
+        """Fill the table (newest first), keeping the selection and the form being typed in. A refresh
+        that changed nothing but the ages only updates the Age column (the table does not flicker)."""
+        shape = [(e.id, e.interrupt.answered_at, e.graph_name) for e in entries]
+        if shape == self._shape:
+            self.entries = {e.id: e for e in entries}
+            for row, entry in enumerate(entries):
+                item = self.table.item(row, COLUMNS.index("Age"))
+                if item is not None:
+                    item.setText(format_age(entry.age()))
+            self._after_read()
+            return
+        self._shape = shape
         selected = self.selected_ids()
         self.entries = {e.id: e for e in entries}
         self.table.blockSignals(True)
@@ -174,10 +186,13 @@ class InterruptInboxPanel(QWidget):
         self.table.blockSignals(False)
         pending = sum(1 for e in entries if e.interrupt.pending)
         self.count.setText(f"{pending} waiting")
+        self._after_read()
+        self._on_table_selection_changed()
+
+    def _after_read(self) -> None:
         if self._read_failed:  # reading works again
             self._read_failed = False
             self.error.hide()
-        self._on_table_selection_changed()
 
     def show_error(self, text: str) -> None:
         self.error.setText(" ".join(text.split()))
