@@ -15,6 +15,7 @@ Reads are in `pg_reads`, the other transactions in `pg_ops`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -60,9 +61,14 @@ def _parse(url: str | DatabaseURL) -> DatabaseURL:
     return parsed
 
 
+def _without_group_option(parsed: DatabaseURL) -> DatabaseURL:
+    """`group_commit` is ours, not a server setting: keep it out of the driver's DSN."""
+    return dataclasses.replace(parsed, options=tuple(o for o in parsed.options if o[0] != group.OPTION))
+
+
 async def migrate(url: str | DatabaseURL, *, connect_timeout: float = 10.0) -> list[str]:
     """Apply the pending SQL migrations to the database at `url`; return the names applied now."""
-    parsed = _parse(url)
+    parsed = _without_group_option(_parse(url))
     with map_pg_errors(parsed, "migrating"):
         conn = await asyncpg.connect(parsed.dsn(), timeout=connect_timeout)
         try:
@@ -134,6 +140,7 @@ class PostgresCheckpointer(PostgresReads):
         grouped = group.parse_switch(
             group_commit if group_commit is not None else parsed.option(group.OPTION)
         )
+        parsed = _without_group_option(parsed)
         storage_mode = storage_mode or parsed.option("storage")
         every_option = parsed.option("snapshot_every")
         if snapshot_every is None and every_option is not None:
