@@ -145,6 +145,27 @@ async def test_saves_at_once_share_groups_and_a_conflict_fails_alone(postgres_ur
         await cp.aclose()
 
 
+async def test_two_writers_grouping_the_same_sessions_in_opposite_orders_do_not_deadlock(
+    postgres_url: str,
+) -> None:
+    a = await PostgresCheckpointer.connect(postgres_url)
+    b = await PostgresCheckpointer.connect(postgres_url)
+    names = [f"d{i}" for i in range(12)]
+    try:
+        await asyncio.gather(*(a.save(make_cp(n, 0)) for n in names))
+        for step in range(1, 16):
+            await asyncio.gather(
+                *(a.save(make_cp(n, step)) for n in names),
+                *(b.save(make_cp(n, step)) for n in reversed(names)),
+            )
+        for n in names:
+            latest = await a.load_latest(n)
+            assert latest is not None and latest.step == 15
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
 async def test_group_commit_off_by_url_option(postgres_url: str) -> None:
     cp = await PostgresCheckpointer.connect(postgres_url + "?group_commit=off")
     try:

@@ -130,6 +130,9 @@ DECLARE
     ne INTEGER;
     res RECORD;
 BEGIN
+    -- lock the group's existing sessions in one order (by id), so two processes writing groups of the same
+    -- sessions wait for each other instead of deadlocking
+    PERFORM 1 FROM sessions s WHERE s.id = ANY (p_sid) ORDER BY s.id FOR UPDATE;
     FOR i IN 1 .. coalesce(cardinality(p_sid), 0) LOOP
         nr := p_rec_count[i];
         ne := p_event_count[i];
