@@ -42,8 +42,10 @@ def utc_from_unix_ms(ms: int) -> _dt.datetime:
 class Event:
     """One event. `metadata` holds the structured keys (node_id, step, invocation_id, now_unix_ms) and the
     emitter's own keys; `node_id` and `step` mirror the structured keys (set either, the other follows).
-    `seq` is -1 until published: the bus publishes a stamped copy (`with_seq`), so an event never changes
-    after creation; `timestamp` (always timezone-aware) is taken when the event is created.
+    Frozen: no field can be assigned. The one exception is `seq`, -1 until the event is first published: the
+    bus stamps it then, once (`stamp_seq`); publishing an already stamped event publishes a stamped copy
+    (`with_seq`), so a `seq` never changes once set. `timestamp` (always timezone-aware) is taken when the
+    event is created.
     """
 
     type: str
@@ -241,6 +243,15 @@ _set_node_id = _SLOTS["node_id"].__set__
 _set_step = _SLOTS["step"].__set__
 _set_timestamp = _SLOTS["timestamp"].__set__
 _set_seq = _SLOTS["seq"].__set__
+
+
+def stamp_seq(event: Event, seq: int) -> Event:
+    """`event` with `seq` for publishing: a fresh event (seq -1) is stamped in place, its one and only write
+    (no copy: the hot path of every publish); an event stamped before is copied (`with_seq`)."""
+    if event.seq < 0:
+        _set_seq(event, seq)
+        return event
+    return event.with_seq(seq)
 
 
 def _finite(value: JSON) -> JSON:
