@@ -73,6 +73,7 @@ class EventBus(SinkDelivery):
         self._subs: tuple[Channel[Event], ...] = ()
         self._diag_subs: tuple[Channel[SinkDiagnostic], ...] = ()
         self._diag_history: deque[SinkDiagnostic] = deque(maxlen=buffer_capacity)
+        self._observers: tuple[Any, ...] = ()
         self._next_seq = 0
         self._last_diag_seq = -1
         self._after_close = 0
@@ -128,6 +129,19 @@ class EventBus(SinkDelivery):
         if slot.thread is not None:
             slot.thread.stop()
         return health_of(slot, time.monotonic())
+
+    def add_observer(self, observer: Any) -> EventBus:
+        """Attach a `RunObserver` (engine.events.observer): the runner this bus is given to calls it directly
+        with its lifecycle records, without publishing events for it (the cheap path tracing and metrics
+        take). Attach before the runner is built. Returns the bus."""
+        if observer not in self._observers:
+            self._observers = (*self._observers, observer)
+        return self
+
+    @property
+    def observers(self) -> tuple[Any, ...]:
+        """The attached run observers, in the order they were added."""
+        return self._observers
 
     @property
     def sinks(self) -> tuple[Any, ...]:

@@ -42,6 +42,7 @@ class SinkDelivery:
     _close_timeout: float | None
     _close_done: asyncio.Event | None
     _closed: bool
+    _observers: tuple[Any, ...]
 
     def _start_worker(self, slot: SinkSlot) -> None:
         raise NotImplementedError
@@ -276,6 +277,16 @@ class SinkDelivery:
             await self._drain(self._slots, timeout)
             for slot in self._slots:
                 await self._close_sink(slot, timeout)
+            sinks = {id(slot.sink) for slot in self._slots}
+            for observer in self._observers:  # run observers end what they hold open (e.g. spans)
+                close = getattr(observer, "close", None)
+                if id(observer) not in sinks and callable(close):
+                    try:
+                        close()
+                    except Exception as exc:
+                        log.warning(
+                            "run observer %r failed to close: %s: %s", observer, type(exc).__name__, exc
+                        )
         finally:
             self._closed = True
             for slot in self._slots:

@@ -32,6 +32,17 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from engine.events.event import Event
+from engine.events.records import (
+    CheckpointSaved,
+    LifecycleRecord,
+    NodeFailed,
+    NodeFinish,
+    NodeRetry,
+    RunEnd,
+    RunStart,
+    StepEnd,
+    lifecycle_record,
+)
 from engine.observability.warn import Warn
 
 __all__ = ["MetricsSink", "WeavegraphMetrics", "metrics_for", "serve_metrics"]
@@ -150,6 +161,14 @@ class WeavegraphMetrics:
         )
         self.buses = _BusCollector()
         r.register(self.buses)
+        self._nodes: dict[str, tuple[Any, Any]] = {}
+
+    def node(self, node: str) -> tuple[Any, Any]:
+        """The (runs counter, duration histogram) children of `node`, looked up once per registry."""
+        found = self._nodes.get(node)
+        if found is None:
+            found = self._nodes[node] = (self.node_runs.labels(node), self.node_duration.labels(node))
+        return found
 
 
 _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, WeavegraphMetrics] = weakref.WeakKeyDictionary()
@@ -172,6 +191,7 @@ class MetricsSink:
 
     non_blocking = True  # counter updates are quick and thread-safe: stay on the loop
     blocking = False
+    wants_edges = False  # no series from edge.routed: the runner need not build those records for us
 
     def __init__(
         self, registry: CollectorRegistry | None = None, *, bus: Any = None, name: str = "prometheus"
@@ -180,53 +200,72 @@ class MetricsSink:
         self.metrics = metrics_for(registry)
         self._bus = bus
         self._counts: dict[str, int] = {}
-        self._nodes: dict[str, tuple[Any, Any]] = {}
+        self._node = self.metrics.node
+        self._observing = False  # set once the runner calls it as a run observer
         self.metrics.buses.watch(bus, self._counts)
 
-    def _node(self, node: str) -> tuple[Any, Any]:
-        """The (runs counter, duration histogram) children of `node`, looked up once."""
-        found = self._nodes.get(node)
-        if found is None:
-            m = self.metrics
-            found = self._nodes[node] = (m.node_runs.labels(node), m.node_duration.labels(node))
-        return found
-
     def handle(self, event: Event) -> None:
+        """As an event-bus sink: count the event by type; a lifecycle event updates the series too, unless
+        this sink observes the runner directly (then its records did, see `observe`)."""
         kind = event.type
+        if kind == "lifecycle":
+            if self._observing:
+                return  # counted from the record the runner handed this sink
+            record = lifecycle_record(event)
+            if record is not None:
+                self._record(record)
+                return
         counts = self._counts
         counts[kind] = counts.get(kind, 0) + 1  # read at scrape time: no lock per event
-        if kind != "lifecycle":
-            return
+
+    # ------------------------------------------------------------ as a run observer
+
+    def observe(self, session_id: str, record: LifecycleRecord, t_ns: int, error: str | None) -> None:
+        self._observing = True
+        self._record(record)
+
+    def node_started(self, session_id: str, step: int, node: str, t_ns: int) -> None:
+        self._observing = True
+        self._counts["lifecycle"] = self._counts.get("lifecycle", 0) + 1
+
+    def node_finished(
+        self, session_id: str, step: int, node: str, t_ns: int, duration_ms: float, attempts: int | None
+    ) -> None:
+        self._observing = True
+        counts = self._counts
+        counts["lifecycle"] = counts.get("lifecycle", 0) + 1
+        runs, duration = self._node(node)
+        runs.inc()
+        duration.observe(duration_ms / 1000.0)
+
+    def _record(self, record: LifecycleRecord) -> None:
+        counts = self._counts
+        counts["lifecycle"] = counts.get("lifecycle", 0) + 1
         m = self.metrics
-        scope = event.scope
-        if scope == "node.finish" or scope == "node.error":
-            node = event.node_id or "?"
-            runs, duration = self._node(node)
-            runs.inc()
-            if scope == "node.error":
-                m.node_failures.labels(node).inc()
-            ms = event.metadata.get("duration_ms")
-            if isinstance(ms, int | float):
-                duration.observe(ms / 1000.0)
-        elif scope == "step.end":
+        kind = type(record)
+        if kind is StepEnd:
             m.steps.inc()
-        elif scope == "checkpoint.saved":
-            meta = event.metadata
-            backend = str(meta.get("backend", "unknown"))
+        elif kind is NodeFinish or kind is NodeFailed:
+            assert isinstance(record, NodeFinish | NodeFailed)
+            runs, duration = self._node(record.node)
+            runs.inc()
+            if isinstance(record, NodeFailed):
+                m.node_failures.labels(record.node).inc()
+            else:
+                duration.observe(record.duration_ms / 1000.0)
+        elif isinstance(record, CheckpointSaved):
+            backend = record.backend or "unknown"
             m.saves.labels(backend).inc()
-            ms = meta.get("duration_ms")
-            if isinstance(ms, int | float):
-                m.save_duration.labels(backend).observe(ms / 1000.0)
-            size = meta.get("bytes")
-            if isinstance(size, int):
-                m.save_bytes.labels(backend).observe(size)
-        elif scope == "node.retry":
-            m.node_retries.labels(event.node_id or "?").inc()
-        elif scope == "run.start":
+            m.save_duration.labels(backend).observe(record.duration_ms / 1000.0)
+            if record.bytes is not None:
+                m.save_bytes.labels(backend).observe(record.bytes)
+        elif isinstance(record, NodeRetry):
+            m.node_retries.labels(record.node or "?").inc()
+        elif kind is RunStart:
             m.runs_active.inc()
-        elif scope == "run.end":
+        elif isinstance(record, RunEnd):
             m.runs_active.dec()
-            m.runs.labels(str(event.metadata.get("status", "unknown"))).inc()
+            m.runs.labels(record.status or "unknown").inc()
 
     def close(self) -> None:
         self.metrics.buses.retire(self._bus, self._counts)

@@ -1,0 +1,147 @@
+"""Tracing and metrics as run observers: the runner hands them its records directly, so no lifecycle events
+are published for them; a checkpointer that tells its encoded size puts `bytes` on the save spans."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
+
+from engine.events.bus import EventBus
+from engine.events.records import EdgeRouted, LifecycleRecord, RunEnd
+from engine.events.sinks import MemorySink
+from engine.graph.builder import GraphBuilder
+from engine.observability import instrument
+from engine.partial import NodePartial
+from engine.persistence.base import Checkpoint
+from engine.persistence.memory import InMemoryCheckpointer
+from engine.runner import AppRunner
+from engine.state import StateSnapshot, VersionedState
+
+HI = VersionedState.new_with_user_message
+
+
+async def bump(snapshot: StateSnapshot, ctx: Any) -> NodePartial:
+    return NodePartial(extra={"n": int(snapshot.extra.get("n", 0)) + 1})
+
+
+async def broken(snapshot: StateSnapshot, ctx: Any) -> NodePartial:
+    raise KeyError("no such thing")
+
+
+def app_of(*nodes: tuple[str, Any]) -> Any:
+    b = GraphBuilder()
+    names = [name for name, _ in nodes]
+    for name, fn in nodes:
+        b.add_node(name, fn)
+    b.add_edge("Start", names[0])
+    for a, c in itertools.pairwise(names):
+        b.add_edge(a, c)
+    b.add_edge(names[-1], "End")
+    return b.compile()
+
+
+class SizedCheckpointer(InMemoryCheckpointer):
+    """The in-memory checkpointer telling the size of what it saved, as the SQL backends can
+    (`last_save_bytes`: the encoded checkpoint's length)."""
+
+    async def save(self, checkpoint: Checkpoint, expected_last_step: int | None = None) -> None:
+        await super().save(checkpoint, expected_last_step)
+        self.last_save_bytes = len(repr(checkpoint.state).encode())
+
+
+async def test_tracing_and_metrics_observe_the_runner_without_lifecycle_events() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    registry = CollectorRegistry()
+    memory = MemorySink()
+    checkpointer = SizedCheckpointer()
+    builder = AppRunner.builder().app(app_of(("a", bump), ("b", bump))).checkpointer_custom(checkpointer)
+    builder.event_bus(EventBus(sinks=[memory]))
+    found = instrument(builder, tracing=provider, metrics=registry, environ={})
+    assert found.tracing in builder._bus.observers and found.metrics in builder._bus.observers
+    async with await builder.build() as runner:
+        await runner.create_session("obs", HI("go"))
+        final = await runner.run_until_complete("obs")
+        await runner.bus.flush()
+    assert final.extra["n"] == 2
+    assert not [e for e in memory.snapshot() if e.type == "lifecycle"]  # nobody asked for events
+    spans = exporter.get_finished_spans()
+    names = sorted(s.name for s in spans)
+    assert (
+        names.count("weavegraph.step") == 2 and "weavegraph.node a" in names and "weavegraph.node b" in names
+    )
+    saves = [s for s in spans if s.name == "weavegraph.checkpoint.save"]
+    assert len(saves) == 3
+    for save in saves:
+        assert save.attributes is not None
+        size = save.attributes["weavegraph.checkpoint.bytes"]
+        assert isinstance(size, int) and size > 10
+    assert registry.get_sample_value("weavegraph_node_runs_total", {"node": "a"}) == 1
+    assert registry.get_sample_value("weavegraph_steps_total") == 2
+    backend = saves[0].attributes["weavegraph.checkpoint.backend"]  # type: ignore[index]
+    assert registry.get_sample_value("weavegraph_checkpoint_save_bytes_count", {"backend": str(backend)}) == 3
+    lifecycle = registry.get_sample_value("weavegraph_events_total", {"type": "lifecycle"})
+    assert lifecycle is not None and lifecycle >= 10  # records counted once, as lifecycle events
+
+
+async def test_with_lifecycle_events_on_too_nothing_is_counted_twice() -> None:
+    registry = CollectorRegistry()
+    memory = MemorySink()
+    builder = AppRunner.builder().app(app_of(("a", bump))).lifecycle_events(True)
+    builder.event_bus(EventBus(sinks=[memory]))
+    instrument(builder, metrics=registry, environ={})
+    async with await builder.build() as runner:
+        await runner.create_session("twice", HI("go"))
+        await runner.run_until_complete("twice")
+        await runner.bus.flush()
+    published = [e for e in memory.snapshot() if e.type == "lifecycle"]
+    assert registry.get_sample_value("weavegraph_node_runs_total", {"node": "a"}) == 1
+    assert registry.get_sample_value("weavegraph_steps_total") == 1
+    assert registry.get_sample_value("weavegraph_events_total", {"type": "lifecycle"}) == len(published)
+
+
+class Recorder:
+    """A run observer keeping what it is told; declares it needs no edge records."""
+
+    wants_edges = False
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+
+    def observe(self, session_id: str, record: LifecycleRecord, t_ns: int, error: str | None) -> None:
+        self.seen.append((type(record).__name__, error))
+
+    def node_started(self, session_id: str, step: int, node: str, t_ns: int) -> None:
+        self.seen.append(("node_started", node))
+
+    def node_finished(
+        self, session_id: str, step: int, node: str, t_ns: int, duration_ms: float, attempts: int | None
+    ) -> None:
+        self.seen.append(("node_finished", node))
+
+
+async def test_an_observer_gets_records_node_hooks_and_the_run_error() -> None:
+    observer = Recorder()
+    bus = EventBus().add_observer(observer)
+    bus.add_observer(observer)  # once only
+    assert bus.observers == (observer,)
+    app = app_of(("ok", bump), ("bad", broken))
+    async with await AppRunner.builder().app(app).event_bus(bus).build() as runner:
+        await runner.create_session("err", HI("go"))
+        try:
+            await runner.run_until_complete("err")
+        except Exception:
+            pass
+    kinds = [k for k, _ in observer.seen]
+    assert kinds[0] == "CheckpointSaved" and kinds[1] == "RunStart" and kinds[-1] == "RunEnd"  # step 0 first
+    assert ("node_started", "ok") in observer.seen and ("node_finished", "ok") in observer.seen
+    assert ("node_started", "bad") in observer.seen and ("node_finished", "bad") not in observer.seen
+    assert "NodeFailed" in kinds and EdgeRouted.__name__ not in kinds
+    (error,) = [e for k, e in observer.seen if k == RunEnd.__name__]
+    assert error is not None and "no such thing" in error
