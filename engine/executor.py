@@ -14,7 +14,13 @@ from engine import plan
 from engine.clock import Clock
 from engine.errors import EngineError, NodeError, RoutingError
 from engine.events.event import Event
-from engine.events.observer import RunObserver, notify_node_finished, notify_node_started, notify_record
+from engine.events.observer import (
+    RunObserver,
+    notify_node_finished,
+    notify_node_started,
+    notify_record,
+    notify_step_finished,
+)
 from engine.events.records import LifecycleRecord, NodeFinish, NodeRetry, NodeStart
 from engine.graph.compiled import CompiledGraph
 from engine.hitl_types import NodeInterrupted, StepInterrupted
@@ -354,6 +360,8 @@ async def execute(env: StepEnv, session: Session, gate: StepGate) -> StepPlan:
                 add(frontier, seen, routed, dropped, nodes, kind, chosen, True)
     if graph.joins is not None and run:
         carry_waiting(frontier, skipped)  # waiting joins stay in the frontier
+    if env.observers:
+        notify_step_finished(env.observers, session.session_id, step, env.now_ns())
     return _tuple_new(StepPlan, (step, run, skipped, updated, routed, dropped, frontier))
 
 

@@ -72,7 +72,7 @@ class SessionKeeper:
         # Run observers (tracing, metrics) attached to the bus get the records directly, no events; the
         # runner builds its records when either wants them.
         observers: tuple[Any, ...] = tuple(getattr(bus, "observers", ()))
-        self.lifecycle = lifecycle or bool(observers)
+        self.lifecycle = lifecycle or any(getattr(o, "wants_steps", True) for o in observers)
         self.start_listener = start_listener
         self._sessions: dict[str, Session] = {}
         self._event_log: EventLog | None = None
@@ -108,7 +108,7 @@ class SessionKeeper:
         return _dt.datetime.now(_dt.UTC)
 
     def _emit(self, record: LifecycleRecord, session: Session) -> None:
-        if self.lifecycle:
+        if self._env.watching:
             error = None
             if self._env.observers and isinstance(record, RunEnd) and record.status == "error":
                 # Emitted while the runner handles the run's failure: the observers get its text, the one
@@ -193,7 +193,7 @@ class SessionKeeper:
                 self._event_log.put_back(session.session_id, cp.events)
             raise
         session.last_saved_step = session.step
-        if self.lifecycle:
+        if self._env.watching:
             ms = round((time.perf_counter() - started) * 1000.0, 3)
             size = getattr(self.checkpointer, "last_save_bytes", None)  # the encoded size, if it tells
             size = size if type(size) is int else None

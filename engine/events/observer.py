@@ -18,7 +18,14 @@ from typing import Protocol, runtime_checkable
 
 from engine.events.records import LifecycleRecord
 
-__all__ = ["RunObserver", "notify_node_finished", "notify_node_started", "notify_record", "now_ns"]
+__all__ = [
+    "RunObserver",
+    "notify_node_finished",
+    "notify_node_started",
+    "notify_record",
+    "notify_step_finished",
+    "now_ns",
+]
 
 log = logging.getLogger("engine.events")
 now_ns = time.time_ns
@@ -28,7 +35,13 @@ now_ns = time.time_ns
 @runtime_checkable
 class RunObserver(Protocol):
     """What the runner calls. `t_ns` is when it happened (epoch nanoseconds). `error` is given with a
-    `RunEnd` whose status is "error": the text the runner's end event carries."""
+    `RunEnd` whose status is "error": the text the runner's end event carries.
+
+    Records the runner builds anyway (run start/end, node failures and retries, saves, dropped routes) are
+    always observed. Step records (`StepStart`, `StepEnd`, `NodeSkip`) are built only when an observer
+    does not say `wants_steps = False`, `EdgeRouted` only when one does not say `wants_edges = False`
+    (or lifecycle events are on). With lifecycle events on, a node's start and end come as `NodeStart` /
+    `NodeFinish` records instead of `node_started` / `node_finished`."""
 
     def observe(self, session_id: str, record: LifecycleRecord, t_ns: int, error: str | None) -> None:
         """A lifecycle record (run, step, skip, failure, retry, save, routing)."""
@@ -40,6 +53,9 @@ class RunObserver(Protocol):
         self, session_id: str, step: int, node: str, t_ns: int, duration_ms: float, attempts: int | None
     ) -> None:
         """A node run ended successfully after `duration_ms` (`attempts` only for a guarded node)."""
+
+    def step_finished(self, session_id: str, step: int, t_ns: int) -> None:
+        """A superstep ran its nodes, merged them at the barrier and routed (before its save)."""
 
 
 _failed: set[int] = set()
@@ -88,5 +104,13 @@ def notify_node_finished(
     for observer in observers:
         try:
             observer.node_finished(session_id, step, node, t_ns, duration_ms, attempts)
+        except Exception as exc:
+            _failure(observer, exc)
+
+
+def notify_step_finished(observers: tuple[RunObserver, ...], session_id: str, step: int, t_ns: int) -> None:
+    for observer in observers:
+        try:
+            observer.step_finished(session_id, step, t_ns)
         except Exception as exc:
             _failure(observer, exc)

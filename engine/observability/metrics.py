@@ -1,7 +1,8 @@
-"""Prometheus metrics from the runner's events (needs the `metrics` extra, prometheus-client).
+"""Prometheus metrics from the runner's records and events (needs the `metrics` extra, prometheus-client).
 
-`MetricsSink` is an event-bus sink that updates these series of a `CollectorRegistry` (default: the
-process's global one):
+`MetricsSink` is a run observer (the runner calls it directly; `engine.events.observer`) and an event-bus
+sink (the other events, by type). It updates these series of a `CollectorRegistry` (default: the process's
+global one); the per-node-run ones are plain numbers read at scrape time (`hot_series`):
 
     weavegraph_events_total{type}                          every event the bus delivered, by event type
     weavegraph_runs_total{status}                          finished runs and invocations (completed/error)
@@ -43,6 +44,7 @@ from engine.events.records import (
     StepEnd,
     lifecycle_record,
 )
+from engine.observability.hot_series import HotSeries
 from engine.observability.warn import Warn
 
 __all__ = ["MetricsSink", "WeavegraphMetrics", "metrics_for", "serve_metrics"]
@@ -131,19 +133,10 @@ class WeavegraphMetrics:
         )
         self.runs = Counter("weavegraph_runs", "Runs and invocations that ended", ["status"], registry=r)
         self.runs_active = Gauge("weavegraph_runs_active", "Runs started and not yet ended", registry=r)
-        self.steps = Counter("weavegraph_steps", "Supersteps finished", registry=r)
-        self.node_runs = Counter("weavegraph_node_runs", "Node runs that ended", ["node"], registry=r)
         self.node_failures = Counter(
             "weavegraph_node_failures", "Node runs that failed", ["node"], registry=r
         )
         self.node_retries = Counter("weavegraph_node_retries", "Node retries", ["node"], registry=r)
-        self.node_duration = Histogram(
-            "weavegraph_node_duration_seconds",
-            "Node run time",
-            ["node"],
-            buckets=_DURATION_BUCKETS,
-            registry=r,
-        )
         self.saves = Counter("weavegraph_checkpoint_saves", "Checkpoints saved", ["backend"], registry=r)
         self.save_duration = Histogram(
             "weavegraph_checkpoint_save_duration_seconds",
@@ -161,14 +154,8 @@ class WeavegraphMetrics:
         )
         self.buses = _BusCollector()
         r.register(self.buses)
-        self._nodes: dict[str, tuple[Any, Any]] = {}
-
-    def node(self, node: str) -> tuple[Any, Any]:
-        """The (runs counter, duration histogram) children of `node`, looked up once per registry."""
-        found = self._nodes.get(node)
-        if found is None:
-            found = self._nodes[node] = (self.node_runs.labels(node), self.node_duration.labels(node))
-        return found
+        self.hot = HotSeries(_DURATION_BUCKETS)  # node runs, node durations, steps: plain numbers
+        r.register(self.hot)
 
 
 _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, WeavegraphMetrics] = weakref.WeakKeyDictionary()
@@ -192,6 +179,7 @@ class MetricsSink:
     non_blocking = True  # counter updates are quick and thread-safe: stay on the loop
     blocking = False
     wants_edges = False  # no series from edge.routed: the runner need not build those records for us
+    wants_steps = False  # nor step.start/step.end/node.skip: steps are counted by `step_finished`
 
     def __init__(
         self, registry: CollectorRegistry | None = None, *, bus: Any = None, name: str = "prometheus"
@@ -200,7 +188,7 @@ class MetricsSink:
         self.metrics = metrics_for(registry)
         self._bus = bus
         self._counts: dict[str, int] = {}
-        self._node = self.metrics.node
+        self._hot = self.metrics.hot
         self._observing = False  # set once the runner calls it as a run observer
         self.metrics.buses.watch(bus, self._counts)
 
@@ -222,7 +210,8 @@ class MetricsSink:
 
     def observe(self, session_id: str, record: LifecycleRecord, t_ns: int, error: str | None) -> None:
         self._observing = True
-        self._record(record)
+        if type(record) is not StepEnd:  # steps (and their end) are counted by step_finished
+            self._record(record)
 
     def node_started(self, session_id: str, step: int, node: str, t_ns: int) -> None:
         self._observing = True
@@ -231,12 +220,14 @@ class MetricsSink:
     def node_finished(
         self, session_id: str, step: int, node: str, t_ns: int, duration_ms: float, attempts: int | None
     ) -> None:
-        self._observing = True
         counts = self._counts
         counts["lifecycle"] = counts.get("lifecycle", 0) + 1
-        runs, duration = self._node(node)
-        runs.inc()
-        duration.observe(duration_ms / 1000.0)
+        self._hot.node_done(node, duration_ms / 1000.0)
+
+    def step_finished(self, session_id: str, step: int, t_ns: int) -> None:
+        counts = self._counts  # counted as the lifecycle event it stands for (step.end)
+        counts["lifecycle"] = counts.get("lifecycle", 0) + 1
+        self._hot.steps += 1
 
     def _record(self, record: LifecycleRecord) -> None:
         counts = self._counts
@@ -244,15 +235,12 @@ class MetricsSink:
         m = self.metrics
         kind = type(record)
         if kind is StepEnd:
-            m.steps.inc()
-        elif kind is NodeFinish or kind is NodeFailed:
-            assert isinstance(record, NodeFinish | NodeFailed)
-            runs, duration = self._node(record.node)
-            runs.inc()
-            if isinstance(record, NodeFailed):
-                m.node_failures.labels(record.node).inc()
-            else:
-                duration.observe(record.duration_ms / 1000.0)
+            self._hot.steps += 1
+        elif isinstance(record, NodeFinish):
+            self._hot.node_done(record.node, record.duration_ms / 1000.0)
+        elif isinstance(record, NodeFailed):
+            self._hot.node_failed(record.node)
+            m.node_failures.labels(record.node).inc()
         elif isinstance(record, CheckpointSaved):
             backend = record.backend or "unknown"
             m.saves.labels(backend).inc()

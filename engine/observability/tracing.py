@@ -173,6 +173,9 @@ class TracingSink:
         }
         self._node_span(s, node, pending, t_ns, attrs)
 
+    def step_finished(self, session_id: str, step: int, t_ns: int) -> None:
+        """Nothing: the step's span ends with its `StepEnd` record (after the save)."""
+
     # ------------------------------------------------------------ runs
 
     def _run_start(self, sid: str, record: RunStart, t: int, error: str | None) -> None:
