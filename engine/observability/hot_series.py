@@ -28,7 +28,7 @@ class HotSeries(Collector):
 
     def __init__(self, buckets: Sequence[float]) -> None:
         self.buckets = tuple(float(b) for b in buckets)
-        self._les = [floatToGoString(b) for b in self.buckets] + ["+Inf"]
+        self._les = [floatToGoString(b) for b in self.buckets] + ["+Inf"]  # type: ignore[no-untyped-call]
         self.nodes: dict[str, list[float]] = {}
         """node -> [runs, timed runs, seconds, one count per bucket (the last one: +Inf)]"""
         self.steps = 0
