@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -137,24 +137,9 @@ class WeavegraphMetrics:
             "weavegraph_node_failures", "Node runs that failed", ["node"], registry=r
         )
         self.node_retries = Counter("weavegraph_node_retries", "Node retries", ["node"], registry=r)
-        self.saves = Counter("weavegraph_checkpoint_saves", "Checkpoints saved", ["backend"], registry=r)
-        self.save_duration = Histogram(
-            "weavegraph_checkpoint_save_duration_seconds",
-            "Checkpoint save time",
-            ["backend"],
-            buckets=_DURATION_BUCKETS,
-            registry=r,
-        )
-        self.save_bytes = Histogram(
-            "weavegraph_checkpoint_save_bytes",
-            "Checkpoint save size",
-            ["backend"],
-            buckets=_BYTES_BUCKETS,
-            registry=r,
-        )
         self.buses = _BusCollector()
         r.register(self.buses)
-        self.hot = HotSeries(_DURATION_BUCKETS)  # node runs, node durations, steps: plain numbers
+        self.hot = HotSeries(_DURATION_BUCKETS, _BYTES_BUCKETS)  # node runs, steps, saves: plain numbers
         r.register(self.hot)
 
 
@@ -222,7 +207,7 @@ class MetricsSink:
     ) -> None:
         counts = self._counts
         counts["lifecycle"] = counts.get("lifecycle", 0) + 1
-        self._hot.node_done(node, duration_ms / 1000.0)
+        self._hot.nodes.observe(node, duration_ms / 1000.0)
 
     def step_finished(self, session_id: str, step: int, t_ns: int) -> None:
         counts = self._counts  # counted as the lifecycle event it stands for (step.end)
@@ -237,16 +222,15 @@ class MetricsSink:
         if kind is StepEnd:
             self._hot.steps += 1
         elif isinstance(record, NodeFinish):
-            self._hot.node_done(record.node, record.duration_ms / 1000.0)
-        elif isinstance(record, NodeFailed):
-            self._hot.node_failed(record.node)
-            m.node_failures.labels(record.node).inc()
+            self._hot.nodes.observe(record.node, record.duration_ms / 1000.0)
         elif isinstance(record, CheckpointSaved):
             backend = record.backend or "unknown"
-            m.saves.labels(backend).inc()
-            m.save_duration.labels(backend).observe(record.duration_ms / 1000.0)
+            self._hot.saves.observe(backend, record.duration_ms / 1000.0)
             if record.bytes is not None:
-                m.save_bytes.labels(backend).observe(record.bytes)
+                self._hot.save_bytes.observe(backend, record.bytes)
+        elif isinstance(record, NodeFailed):
+            self._hot.nodes.count(record.node)
+            m.node_failures.labels(record.node).inc()
         elif isinstance(record, NodeRetry):
             m.node_retries.labels(record.node or "?").inc()
         elif kind is RunStart:

@@ -145,3 +145,32 @@ async def test_an_observer_gets_records_node_hooks_and_the_run_error() -> None:
     assert "NodeFailed" in kinds and EdgeRouted.__name__ not in kinds
     (error,) = [e for k, e in observer.seen if k == RunEnd.__name__]
     assert error is not None and "no such thing" in error
+
+
+def test_hot_histograms_scrape_like_prometheus_histograms() -> None:
+    """The plain-number series give the very samples a prometheus_client Histogram gives for the same
+    observations (bucket edges inclusive, cumulative buckets, +Inf, count and sum)."""
+    from prometheus_client import Histogram
+
+    from engine.observability.hot_series import HotSeries
+
+    buckets = (0.001, 0.01, 0.1, 1.0)
+    values = [0.0, 0.0005, 0.001, 0.002, 0.01, 0.05, 0.1, 0.5, 1.0, 3.0, 0.01]
+    reference = CollectorRegistry()
+    histogram = Histogram("weavegraph_node_duration_seconds", "Node run time", ["node"], buckets=buckets)
+    reference.register(histogram)
+    ours = CollectorRegistry()
+    hot = HotSeries(buckets, (1,))
+    ours.register(hot)
+    for v in values:
+        histogram.labels("n").observe(v)
+        hot.nodes.observe("n", v)
+    hot.nodes.count("n")  # a failed run: counted, not timed
+    for suffix in ("_count", "_sum"):
+        name = "weavegraph_node_duration_seconds" + suffix
+        assert ours.get_sample_value(name, {"node": "n"}) == reference.get_sample_value(name, {"node": "n"})
+    for le in ("0.001", "0.01", "0.1", "1.0", "+Inf"):
+        labels = {"node": "n", "le": le}
+        name = "weavegraph_node_duration_seconds_bucket"
+        assert ours.get_sample_value(name, labels) == reference.get_sample_value(name, labels), le
+    assert ours.get_sample_value("weavegraph_node_runs_total", {"node": "n"}) == len(values) + 1
