@@ -81,7 +81,9 @@ class SessionKeeper:
             self._event_log = EventLog(bus.publish)
             self.bus = bus = LoggingBus(bus, self._event_log)
         self._env = StepEnv(self.graph, bus.publish, clock, lifecycle, observers)
-        if record_nodes and checkpointer is not None:  # node records (issue 15)
+        if record_nodes and checkpointer is not None and autosave:  # node records (issue 15)
+            # (with autosave off no step is saved, so its records would be dropped unread: none are built;
+            # a replay brings its own recorder)
             self._env.recorder = NodeRecorder(clock)
         self._closed = False
 
