@@ -245,6 +245,39 @@ _set_timestamp = _SLOTS["timestamp"].__set__
 _set_seq = _SLOTS["seq"].__set__
 
 
+def lifecycle_event(
+    scope: str,
+    message: str,
+    meta: dict[str, JSON],
+    node_id: str | None,
+    step: int,
+    invocation_id: str,
+    now_unix_ms: int | None,
+) -> Event:
+    """What `Event.create("lifecycle", ...)` builds from a lifecycle record, without its checks and copies
+    (the runner's hot path): `meta` is a fresh dict of the record's own keys, taken over and completed with
+    the structured keys in `create`'s order (node_id, step, invocation_id, now_unix_ms)."""
+    if node_id is not None:
+        meta["node_id"] = node_id
+    meta["step"] = step
+    meta["invocation_id"] = invocation_id
+    if now_unix_ms is not None:
+        meta["now_unix_ms"] = now_unix_ms
+        timestamp = utc_from_unix_ms(now_unix_ms)
+    else:
+        timestamp = _utcnow()
+    event = _new(Event)
+    _set_type(event, "lifecycle")
+    _set_scope(event, scope)
+    _set_message(event, message)
+    _set_metadata(event, meta)
+    _set_node_id(event, node_id)
+    _set_step(event, step)
+    _set_timestamp(event, timestamp)
+    _set_seq(event, -1)
+    return event
+
+
 def stamp_seq(event: Event, seq: int) -> Event:
     """`event` with `seq` for publishing: a fresh event (seq -1) is stamped in place, its one and only write
     (no copy: the hot path of every publish); an event stamped before is copied (`with_seq`)."""

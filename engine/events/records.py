@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from engine.events.event import Event
+from engine.events.event import Event, lifecycle_event
 from engine.types import JSON
 
 LIFECYCLE = "lifecycle"
@@ -40,15 +40,15 @@ class LifecycleRecord:
         return {}
 
     def to_event(self, invocation_id: str, now_unix_ms: int | None) -> Event:
-        return Event.create(
-            LIFECYCLE,
+        """The lifecycle event of this record (what `Event.create` would build, built directly)."""
+        return lifecycle_event(
             self.scope,
             self.message(),
-            node_id=self.node_id,
-            step=self.step,
-            invocation_id=invocation_id,
-            now_unix_ms=now_unix_ms,
-            metadata=self.own_metadata(),
+            self.own_metadata(),
+            self.node_id,
+            self.step,
+            invocation_id,
+            now_unix_ms,
         )
 
 
