@@ -77,6 +77,7 @@ class StepEnv:
         "publish",
         "recorder",
         "resuming",
+        "starts",
         "watching",
     )
 
@@ -94,6 +95,8 @@ class StepEnv:
         self.lifecycle = lifecycle
         self.observers = observers
         self.watching = lifecycle or bool(observers)  # someone wants lifecycle records
+        # the observers told of node starts (metrics is not: it counts a run when it ends)
+        self.starts = tuple(o for o in observers if getattr(o, "wants_node_starts", True))
         self.loop: asyncio.AbstractEventLoop | None = None
         self.resuming: dict[str, Any] = {}  # hitl: the paused steps being resumed, by session id
         self.recorder: NodeRecorder | None = None  # node records (issue 15): set by the runner when on
@@ -136,8 +139,8 @@ async def _run_node(
     sid, name, observers = session.session_id, kind.name, env.observers
     if env.lifecycle:
         env.emit(NodeStart(step, name), sid)
-    elif observers:  # observers only: no record is built for a node's start and end
-        notify_node_started(observers, sid, step, name, env.now_ns())
+    elif env.starts:  # observers only: no record is built for a node's start and end
+        notify_node_started(env.starts, sid, step, name, env.now_ns())
     started = time.perf_counter()
     result = await invoker(snapshot, ctx)
     ms = round((time.perf_counter() - started) * 1000.0, 3)

@@ -40,7 +40,8 @@ class RunObserver(Protocol):
     Records the runner builds anyway (run start/end, node failures and retries, saves, dropped routes) are
     always observed. Step records (`StepStart`, `StepEnd`, `NodeSkip`) are built only when an observer
     does not say `wants_steps = False`, `EdgeRouted` only when one does not say `wants_edges = False`
-    (or lifecycle events are on). With lifecycle events on, a node's start and end come as `NodeStart` /
+    (or lifecycle events are on), and `node_started` is called unless it says `wants_node_starts = False`.
+    With lifecycle events on, a node's start and end come as `NodeStart` /
     `NodeFinish` records instead of `node_started` / `node_finished`."""
 
     def observe(self, session_id: str, record: LifecycleRecord, t_ns: int, error: str | None) -> None:

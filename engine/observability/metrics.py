@@ -39,6 +39,7 @@ from engine.events.records import (
     NodeFailed,
     NodeFinish,
     NodeRetry,
+    NodeStart,
     RunEnd,
     RunStart,
     StepEnd,
@@ -165,6 +166,7 @@ class MetricsSink:
     blocking = False
     wants_edges = False  # no series from edge.routed: the runner need not build those records for us
     wants_steps = False  # nor step.start/step.end/node.skip: steps are counted by `step_finished`
+    wants_node_starts = False  # a node run is counted when it ends
 
     def __init__(
         self, registry: CollectorRegistry | None = None, *, bus: Any = None, name: str = "prometheus"
@@ -175,6 +177,7 @@ class MetricsSink:
         self._counts: dict[str, int] = {}
         self._hot = self.metrics.hot
         self._observing = False  # set once the runner calls it as a run observer
+        self._starts_seen = False
         self.metrics.buses.watch(bus, self._counts)
 
     def handle(self, event: Event) -> None:
@@ -199,17 +202,18 @@ class MetricsSink:
             self._record(record)
 
     def node_started(self, session_id: str, step: int, node: str, t_ns: int) -> None:
-        self._observing = True
-        self._counts["lifecycle"] = self._counts.get("lifecycle", 0) + 1
+        """Not called (`wants_node_starts = False`): `node_finished` counts both events."""
 
     def node_finished(
         self, session_id: str, step: int, node: str, t_ns: int, duration_ms: float, attempts: int | None
     ) -> None:
-        counts = self._counts
-        counts["lifecycle"] = counts.get("lifecycle", 0) + 1
+        self._observing = True
+        counts = self._counts  # node.start and node.finish, as lifecycle events
+        counts["lifecycle"] = counts.get("lifecycle", 0) + 2
         self._hot.nodes.observe(node, duration_ms / 1000.0)
 
     def step_finished(self, session_id: str, step: int, t_ns: int) -> None:
+        self._observing = True
         counts = self._counts  # counted as the lifecycle event it stands for (step.end)
         counts["lifecycle"] = counts.get("lifecycle", 0) + 1
         self._hot.steps += 1
@@ -219,7 +223,9 @@ class MetricsSink:
         counts["lifecycle"] = counts.get("lifecycle", 0) + 1
         m = self.metrics
         kind = type(record)
-        if kind is StepEnd:
+        if kind is NodeStart:
+            self._starts_seen = True  # lifecycle events are on: node starts come as records
+        elif kind is StepEnd:
             self._hot.steps += 1
         elif isinstance(record, NodeFinish):
             self._hot.nodes.observe(record.node, record.duration_ms / 1000.0)
@@ -229,6 +235,8 @@ class MetricsSink:
             if record.bytes is not None:
                 self._hot.save_bytes.observe(backend, record.bytes)
         elif isinstance(record, NodeFailed):
+            if not self._starts_seen:  # its node.start was not observed (see node_finished)
+                counts["lifecycle"] += 1
             self._hot.nodes.count(record.node)
             m.node_failures.labels(record.node).inc()
         elif isinstance(record, NodeRetry):

@@ -95,6 +95,11 @@ class _Session:
     muted: bool = False  # the run span was not sampled: no child spans either
     early_saves: list[tuple[CheckpointSaved, int]] = field(default_factory=list)  # saves before the run
     parent: otel_context.Context | None = None  # continue_trace
+    # A step's span is started when its first child (or its end) needs it, with its ran/skipped known:
+    # one attribute pass instead of two. Until then: (start, step, frontier) and the skips seen.
+    next_step: tuple[int, int, tuple[str, ...]] | None = None
+    skips: list[tuple[NodeSkip, int]] = field(default_factory=list)
+    step_ran: tuple[str, ...] = ()
 
 
 class TracingSink:
@@ -238,26 +243,47 @@ class TracingSink:
     def _step_start(self, sid: str, record: StepStart, t: int, error: str | None) -> None:
         s = self._session(sid)
         self._close_step(s, t, None)
-        if s.muted:
-            return
-        attrs: dict[str, Any] = {"weavegraph.step": record.step, "weavegraph.step.frontier": record.frontier}
+        if not s.muted:
+            s.next_step = (t, record.step, record.frontier)
+
+    def _open_step(self, s: _Session) -> None:
+        """Start the pending step's span (its frontier minus the skipped nodes ran)."""
+        t, step, frontier = s.next_step  # type: ignore[misc]
+        s.next_step = None
+        attrs: dict[str, Any] = {"weavegraph.step": step, "weavegraph.step.frontier": frontier}
+        ran = frontier
+        if s.skips:
+            skipped = tuple(skip.node for skip, _ in s.skips)
+            attrs["weavegraph.step.skipped"] = skipped
+            ran = tuple(name for name in frontier if name not in skipped)
+        if ran:
+            attrs["weavegraph.step.ran"] = ran
+        s.step_ran = ran
         span = self._tracer.start_span("weavegraph.step", context=s.run_ctx, attributes=attrs, start_time=t)
+        for skip, at in s.skips:
+            span.add_event(
+                "node.skip", {"weavegraph.node.name": skip.node, "reason": skip.reason}, timestamp=at
+            )
+        s.skips = []
         s.step, s.step_ctx = span, trace.set_span_in_context(span)
 
     def _step_end(self, sid: str, record: StepEnd, t: int, error: str | None) -> None:
         s = self._sessions.get(sid)
-        if s is None or s.step is None:
+        if s is None:
             return
-        attrs = {}
-        if record.ran:
-            attrs["weavegraph.step.ran"] = record.ran
-        if record.skipped:
-            attrs["weavegraph.step.skipped"] = record.skipped
-        if attrs:
-            s.step.set_attributes(attrs)
+        if s.next_step is not None:
+            self._open_step(s)
+        if s.step is None:
+            return
+        if record.ran != s.step_ran:  # (not seen: what ran is the frontier less its skips)
+            s.step.set_attributes(
+                {"weavegraph.step.ran": record.ran, "weavegraph.step.skipped": record.skipped}
+            )
         self._close_step(s, t, None)
 
     def _close_step(self, s: _Session, end: int, status: StatusCode | None) -> None:
+        if s.next_step is not None:
+            self._open_step(s)
         if s.nodes:
             for node, pending in s.nodes.items():  # nodes cut short (a sibling failed, or a stop)
                 self._node_span(s, node, pending, end, {"weavegraph.node.status": "cancelled"})
@@ -282,6 +308,8 @@ class TracingSink:
         failure: tuple[str, str] | None = None,
     ) -> None:
         """The span of a node run that ended at `end`; `failure`: (error type, message)."""
+        if s.next_step is not None:
+            self._open_step(s)
         attrs["weavegraph.node.name"] = node
         if pending.step is not None:
             attrs["weavegraph.step"] = pending.step
@@ -330,7 +358,9 @@ class TracingSink:
 
     def _node_skip(self, sid: str, record: NodeSkip, t: int, error: str | None) -> None:
         s = self._sessions.get(sid)
-        if s is not None and s.step is not None:
+        if s is not None and s.next_step is not None:
+            s.skips.append((record, t))
+        elif s is not None and s.step is not None:
             attrs = {"weavegraph.node.name": record.node, "reason": record.reason}
             s.step.add_event("node.skip", attrs, timestamp=t)
 
@@ -340,6 +370,8 @@ class TracingSink:
         s = self._session(sid)
         if s.muted:
             return
+        if s.next_step is not None:
+            self._open_step(s)
         parent = s.step_ctx if s.step_ctx is not None else s.run_ctx
         if parent is None:
             s.early_saves.append((record, t))  # the save of a new session: parented under its coming run
