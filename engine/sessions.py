@@ -114,7 +114,7 @@ class SessionKeeper:
             error = None
             if self._env.observers and isinstance(record, RunEnd) and record.status == "error":
                 # Emitted while the runner handles the run's failure: the observers get its text, the one
-                # the end event carries (`sys.exception()` is that failure).
+                # the end event carries (`sys.exc_info()` holds that failure).
                 exc = sys.exc_info()[1]
                 error = (str(exc) or type(exc).__name__) if exc is not None else None
             self._env.emit(record, session.session_id, error)

@@ -18,15 +18,13 @@ it into and take it out of such a dict.
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from engine.events.event import INVOCATION_END_SCOPE, STREAM_END_SCOPE, Event
 from engine.events.records import (
@@ -44,20 +42,13 @@ from engine.events.records import (
     lifecycle_record,
 )
 from engine.observability.otel import extract_trace_context, inject_trace_context, shared_env_provider
+from engine.observability.span_state import DB_SYSTEMS, PendingNode, SessionSpans, ns_of, save_ns
 from engine.observability.warn import Warn
 
 __all__ = ["TracingSink", "extract_trace_context", "inject_trace_context", "tracing_sink_for"]
 
 TRACER_NAME = "weavegraph"
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-_US = _dt.timedelta(microseconds=1)
-_DB_SYSTEMS = {"sqlite": "sqlite", "postgres": "postgresql", "postgresql": "postgresql"}
 _END_SCOPES = (STREAM_END_SCOPE, INVOCATION_END_SCOPE)
-
-
-def _ns(stamp: _dt.datetime) -> int:
-    """Nanoseconds since the epoch of an aware datetime, exactly (microsecond resolution)."""
-    return ((stamp - _EPOCH) // _US) * 1000
 
 
 def tracing_sink_for(
@@ -71,35 +62,6 @@ def tracing_sink_for(
 
 
 # ---------------------------------------------------------------- the sink
-
-
-@dataclass(slots=True)
-class _PendingNode:
-    """A node that started and has not ended: its span is made when it ends."""
-
-    start: int
-    step: int | None
-    retries: list[tuple[NodeRetry, int]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Session:
-    """Open spans of one session."""
-
-    run: Span | None = None
-    run_ctx: otel_context.Context | None = None
-    failed_run: tuple[Span, int] | None = None  # ended at the end event, which carries the error text
-    step: Span | None = None
-    step_ctx: otel_context.Context | None = None
-    nodes: dict[str, _PendingNode] = field(default_factory=dict)  # running nodes by name
-    muted: bool = False  # the run span was not sampled: no child spans either
-    early_saves: list[tuple[CheckpointSaved, int]] = field(default_factory=list)  # saves before the run
-    parent: otel_context.Context | None = None  # continue_trace
-    # A step's span is started when its first child (or its end) needs it, with its ran/skipped known:
-    # one attribute pass instead of two. Until then: (start, step, frontier) and the skips seen.
-    next_step: tuple[int, int, tuple[str, ...]] | None = None
-    skips: list[tuple[NodeSkip, int]] = field(default_factory=list)
-    step_ran: tuple[str, ...] = ()
 
 
 class TracingSink:
@@ -126,17 +88,17 @@ class TracingSink:
         self._tracer = self.provider.get_tracer(TRACER_NAME)
         self.graph_name = graph_name
         self.graph_hash = graph_hash
-        self._sessions: dict[str, _Session] = {}
+        self._sessions: dict[str, SessionSpans] = {}
         self._run_name = f"weavegraph.run {graph_name}" if graph_name else "weavegraph.run"
 
     def continue_trace(self, session_id: str, carrier: Mapping[str, str]) -> None:
         """The next run of `session_id` becomes a child of the trace context in `carrier`."""
         self._session(session_id).parent = extract_trace_context(carrier)
 
-    def _session(self, sid: str) -> _Session:
+    def _session(self, sid: str) -> SessionSpans:
         found = self._sessions.get(sid)
         if found is None:
-            found = self._sessions[sid] = _Session()
+            found = self._sessions[sid] = SessionSpans()
         return found
 
     # ------------------------------------------------------------ inputs
@@ -149,7 +111,7 @@ class TracingSink:
         if event.type == "lifecycle":
             record = lifecycle_record(event)
             if record is not None:
-                self.observe(sid, record, _ns(event.timestamp), None)
+                self.observe(sid, record, ns_of(event.timestamp), None)
         elif event.type == "diagnostic" and event.scope in _END_SCOPES:
             self._end_event(sid, event)
 
@@ -162,7 +124,7 @@ class TracingSink:
     def node_started(self, session_id: str, step: int, node: str, t_ns: int) -> None:
         s = self._session(session_id)
         if not s.muted:
-            s.nodes[node] = _PendingNode(t_ns, step)
+            s.nodes[node] = PendingNode(t_ns, step)
 
     def node_finished(
         self, session_id: str, step: int, node: str, t_ns: int, duration_ms: float, attempts: int | None
@@ -189,7 +151,7 @@ class TracingSink:
         start = t
         early = s.early_saves
         if early:
-            start = min(start, min(at - _save_ns(save) for save, at in early))
+            start = min(start, min(at - save_ns(save) for save, at in early))
         attrs: dict[str, Any] = {
             "weavegraph.session.id": sid,
             "weavegraph.run.kind": record.what,
@@ -231,7 +193,7 @@ class TracingSink:
         self._finish_failed(s, error or "run failed")
 
     @staticmethod
-    def _finish_failed(s: _Session, error: str = "run failed") -> None:
+    def _finish_failed(s: SessionSpans, error: str = "run failed") -> None:
         if s.failed_run is not None:
             span, end = s.failed_run
             s.failed_run = None
@@ -246,7 +208,7 @@ class TracingSink:
         if not s.muted:
             s.next_step = (t, record.step, record.frontier)
 
-    def _open_step(self, s: _Session) -> None:
+    def _open_step(self, s: SessionSpans) -> None:
         """Start the pending step's span (its frontier minus the skipped nodes ran)."""
         t, step, frontier = s.next_step  # type: ignore[misc]
         s.next_step = None
@@ -281,7 +243,7 @@ class TracingSink:
             )
         self._close_step(s, t, None)
 
-    def _close_step(self, s: _Session, end: int, status: StatusCode | None) -> None:
+    def _close_step(self, s: SessionSpans, end: int, status: StatusCode | None) -> None:
         if s.next_step is not None:
             self._open_step(s)
         if s.nodes:
@@ -300,9 +262,9 @@ class TracingSink:
 
     def _node_span(
         self,
-        s: _Session,
+        s: SessionSpans,
         node: str,
-        pending: _PendingNode,
+        pending: PendingNode,
         end: int,
         attrs: dict[str, Any],
         failure: tuple[str, str] | None = None,
@@ -339,7 +301,7 @@ class TracingSink:
         node = record.node or "?"
         pending = s.nodes.pop(node, None)
         if pending is None:  # no start seen (e.g. the failure happened before the node ran)
-            pending = _PendingNode(t, record.step)
+            pending = PendingNode(t, record.step)
         message = record.error or f"{node} failed"
         error_type = record.error_type or "NodeError"
         attrs: dict[str, Any] = {
@@ -385,7 +347,7 @@ class TracingSink:
             "db.operation.name": "save",
             "weavegraph.checkpoint.step": record.step,
         }
-        system = _DB_SYSTEMS.get(backend)
+        system = DB_SYSTEMS.get(backend)
         if system is not None:
             attrs["db.system"] = system
             attrs["db.system.name"] = system
@@ -396,7 +358,7 @@ class TracingSink:
             context=parent,
             kind=SpanKind.CLIENT,
             attributes=attrs,
-            start_time=end - _save_ns(record),
+            start_time=end - save_ns(record),
         )
         span.end(end_time=end)
 
@@ -425,10 +387,6 @@ class TracingSink:
 
     def __repr__(self) -> str:
         return f"TracingSink(name={self.name!r}, open_sessions={len(self._sessions)})"
-
-
-def _save_ns(record: CheckpointSaved) -> int:
-    return int(record.duration_ms * 1e6)
 
 
 _HANDLERS: dict[type[LifecycleRecord], Callable[[TracingSink, str, Any, int, str | None], None]] = {

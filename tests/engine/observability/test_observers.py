@@ -174,3 +174,33 @@ def test_hot_histograms_scrape_like_prometheus_histograms() -> None:
         name = "weavegraph_node_duration_seconds_bucket"
         assert ours.get_sample_value(name, labels) == reference.get_sample_value(name, labels), le
     assert ours.get_sample_value("weavegraph_node_runs_total", {"node": "n"}) == len(values) + 1
+
+
+async def test_a_step_span_carries_its_skips_and_what_ran() -> None:
+    """The step span starts when its first child needs it: with the skipped nodes (attribute and one
+    `node.skip` span event each) and what ran (the frontier less the skipped) already set."""
+    from engine.events.records import NodeFinish, NodeSkip, NodeStart, RunStart, StepEnd, StepStart
+    from engine.observability.tracing import TracingSink
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    sink = TracingSink(provider)
+    t = 1_000_000_000
+    sink.observe("s", RunStart(0, "run", "s"), t, None)
+    sink.observe("s", StepStart(1, ("A", "J")), t + 10, None)
+    sink.observe("s", NodeSkip(1, "J", "waiting"), t + 20, None)
+    sink.observe("s", NodeStart(1, "A"), t + 30, None)
+    sink.observe("s", NodeFinish(1, "A", 0.001), t + 40, None)
+    sink.observe("s", StepEnd(1, ("A",), ("J",), (), ("End",)), t + 50, None)
+    sink.observe("s", RunEnd(1, "run", "s", "completed"), t + 60, None)
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    step = spans["weavegraph.step"]
+    assert step.attributes is not None
+    assert list(step.attributes["weavegraph.step.ran"]) == ["A"]  # type: ignore[arg-type]
+    assert list(step.attributes["weavegraph.step.skipped"]) == ["J"]  # type: ignore[arg-type]
+    assert [(e.name, e.timestamp) for e in step.events] == [("node.skip", t + 20)]
+    assert (step.start_time, step.end_time) == (t + 10, t + 50)
+    node = spans["weavegraph.node A"]
+    assert node.parent is not None and node.parent.span_id == step.context.span_id
+    assert (node.start_time, node.end_time) == (t + 30, t + 40)
