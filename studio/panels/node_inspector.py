@@ -215,7 +215,7 @@ class NodeInspectorPanel(QWidget):
                 f"Received: the state before step {rec.step} (checkpoint {rec.step - 1})"
             )
             self.received_model.set_value(run.received)
-        self.received_view.expandToDepth(0)
+        self.received_view.expandToDepth(1)
         if rec.status == "done":
             self.returned_label.setText("Returned: its own partial, before the barrier merge")
             self.returned_model.set_value(rec.output if rec.output is not None else {})

@@ -122,10 +122,16 @@ class LineageView(QWidget):
 # ====================================================================== fork
 
 
-def preview_text(p: ForkPreview) -> str:
+def preview_text(p: ForkPreview, before_extra: dict[str, Any] | None = None) -> str:
+    """The preview as the fork dialog shows it; `before_extra` (the step's extra) names the changed keys."""
     lines = []
     for ch, (old, new) in p.versions.items():
         change = f"v{old} \u2192 v{new} (changed)" if new != old else f"v{old} (unchanged)"
+        if ch == "extra" and new != old and before_extra is not None:
+            after = p.state.extra
+            keys = sorted(k for k in set(after) | set(before_extra) if after.get(k) != before_extra.get(k))
+            if keys:
+                change += ": " + ", ".join(keys)
         lines.append(f"{ch}: {change}")
     lines.append("Next frontier: " + (", ".join(k.name for k in p.frontier) or "(empty)"))
     lines.append("Will run first: " + (", ".join(k.name for k in p.will_run) or "nothing"))
@@ -151,6 +157,7 @@ class ForkDialog(QDialog):
         self.controller = controller
         self.source_id = checkpoint.session_id
         self.step = checkpoint.step
+        self._before_extra = dict(checkpoint.state.extra)
         self._run_after = False
         self.result_id: str | None = None
         self.error_bar = Bar("forkError", "#f6c6c6")
@@ -245,7 +252,7 @@ class ForkDialog(QDialog):
         self.error_bar.show_text(message)
 
     def _on_controller_fork_previewed(self, preview: ForkPreview) -> None:
-        self.preview.setPlainText(preview_text(preview))
+        self.preview.setPlainText(preview_text(preview, self._before_extra))
 
     def _on_controller_fork_error(self, message: str) -> None:
         self._fail(message)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QPalette, QPen, QPolygonF, QWheelEvent
 from PySide6.QtWidgets import (
     QGraphicsItem,
@@ -32,7 +32,8 @@ __all__ = ["SessionTimeline", "TimelineView"]
 
 LANE_H = 26.0
 BAR_H = 16.0
-TOP = 28.0  # the save-time row and the step numbers sit above the lanes
+TOP = 34.0  # the step numbers and the save-time row sit above the lanes
+GUTTER = 76  # pixels on the left for the lane names (drawn over the view, never scaled)
 MIN_BAR_MS = 0.05  # a run too short to see still gets a sliver
 
 
@@ -59,13 +60,17 @@ class TimelineView(QGraphicsView):
         self.barriers = 0
         self.saves = 0
         self.span_ms = 0.0
+        self.lanes: list[str] = []
+        self._bottom = 0.0
 
     def show_data(self, data: TimelineData) -> None:
         scene = self.scene()
         scene.clear()
         self.bars = []
+        self.lanes = []
         self.resetTransform()
         records = data.records
+        self.lanes = data.lanes
         if not records:
             self.span_ms = 0.0
             return
@@ -98,9 +103,11 @@ class TimelineView(QGraphicsView):
             self.bars.append(bar)
             if rec.attempts > 1:  # retries marked: the attempt count beside the bar
                 mark = QGraphicsSimpleTextItem(f"\u21bb{rec.attempts}")
-                mark.setBrush(QBrush(text_color))
+                mark.setBrush(QBrush(QColor("#ffffff")))  # on the bar's own colour, both themes
                 mark.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-                mark.setPos(x, y - 12)
+                mark.setPos(x, y + 1)
+                mark.setZValue(2)
+                mark.setToolTip(tip)
                 scene.addItem(mark)
             ends[rec.step] = max(ends.get(rec.step, x), x + w)
             starts[rec.step] = min(starts.get(rec.step, x), x)
@@ -109,9 +116,15 @@ class TimelineView(QGraphicsView):
         barrier_pen.setCosmetic(True)
         barrier_pen.setStyle(Qt.PenStyle.DashLine)
         self.barriers = 0
-        for end in ends.values():
+        for step, end in ends.items():
             scene.addLine(end, TOP - 6, end, bottom, barrier_pen)
             self.barriers += 1
+            number = QGraphicsSimpleTextItem(str(step))
+            number.setBrush(QBrush(mid))
+            number.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            number.setPos(starts[step], 0)
+            number.setToolTip(f"step {step}")
+            scene.addItem(number)
         saved = {s.step: (s.saved_at - t0).total_seconds() * 1000.0 for s in data.steps}
         save_brush = QBrush(pal.color(QPalette.ColorRole.Highlight))
         self.saves = 0
@@ -125,7 +138,7 @@ class TimelineView(QGraphicsView):
             diamond.setBrush(save_brush)
             diamond.setPen(QPen(Qt.PenStyle.NoPen))
             diamond.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-            diamond.setPos(x, TOP - 14)
+            diamond.setPos(x, TOP - 12)
             after = x - ends.get(step, x)
             diamond.setToolTip(
                 f"step {step} saved at {data_time(data, step)} ({after:+.1f} ms after its barrier)"
@@ -134,24 +147,36 @@ class TimelineView(QGraphicsView):
             self.saves += 1
             right = max(right, x)
         self.span_ms = right
-        # lane names, kept readable at any zoom
-        for name, i in lanes.items():
-            label = QGraphicsSimpleTextItem(name)
-            label.setBrush(QBrush(text_color))
-            label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-            label.setPos(0, TOP + i * LANE_H + 1)
-            label.setZValue(5)
-            scene.addItem(label)
-        scene.setSceneRect(QRectF(-2, 0, right + 4, bottom + 8))
+        self._bottom = bottom
         self.fit()
 
     def fit(self) -> None:
-        """Zoom so the whole session fits the width."""
+        """Zoom so the whole session fits the width (beside the lane names)."""
         if self.span_ms <= 0:
             return
         self.resetTransform()
-        width = max(self.viewport().width() - 20, 100)
-        self.scale(width / max(self.span_ms, 1e-3), 1.0)
+        width = max(self.viewport().width() - GUTTER - 24, 100)
+        scale = width / max(self.span_ms, 1e-3)
+        self.scale(scale, 1.0)
+        pad = (GUTTER + 4) / scale
+        self.scene().setSceneRect(QRectF(-pad, 0, self.span_ms + pad + 20 / scale, self._bottom + 8))
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().minimum())
+
+    def drawForeground(self, painter: QPainter, rect: QRectF | QRect) -> None:
+        """The lane names at the left edge of the view, readable at any zoom and scroll position."""
+        if not self.lanes:
+            return
+        painter.save()
+        painter.resetTransform()
+        pal = self.palette()
+        back = QColor(pal.color(QPalette.ColorRole.Base))
+        back.setAlpha(225)
+        painter.fillRect(0, 0, GUTTER, self.viewport().height(), back)
+        painter.setPen(pal.color(QPalette.ColorRole.Text))
+        for i, name in enumerate(self.lanes):
+            y = self.mapFromScene(QPointF(0, TOP + i * LANE_H)).y()
+            painter.drawText(6, y, GUTTER - 8, int(LANE_H), Qt.AlignmentFlag.AlignVCenter, name)
+        painter.restore()
 
     def zoom(self, factor: float) -> None:
         self.scale(factor, 1.0)

@@ -116,3 +116,8 @@ def debugging(qtbot: Any, bridge: Any, run_async: Callable[..., Any]) -> Iterato
         d.time_travel.dialog.close()
     run_async(d.controller.aclose())
     run_async(d.browser.aclose())
+
+
+def failing_app() -> Any:
+    """`debug_app` whose checker fails in user code at n=2 (for the studio's code-first open)."""
+    return debug_app(fail=True)

@@ -67,7 +67,7 @@ def test_fork_previews_then_forks_and_shows_lineage(
         dialog.frontier.setText("think, nope")
         dialog.request_preview()
     text = dialog.preview.toPlainText()
-    assert "extra: v3 \u2192 v4 (changed)" in text and "messages: v1 (unchanged)" in text
+    assert "extra: v3 \u2192 v4 (changed): n" in text and "messages: v1 (unchanged)" in text
     assert "Next frontier: think, nope" in text and "Not in this graph: nope" in text
     assert _sessions(db) == {"job"}  # the preview wrote nothing
     dialog.frontier.setText("think")
