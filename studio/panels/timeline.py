@@ -5,20 +5,19 @@ buttons); click a bar to inspect that run (`bar_clicked(session_id, node, step)`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPainter, QPalette, QPen, QPolygonF, QWheelEvent
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QHelpEvent, QPainter, QPalette, QPen, QPolygonF, QWheelEvent
 from PySide6.QtWidgets import (
     QGraphicsItem,
-    QGraphicsPolygonItem,
-    QGraphicsRectItem,
     QGraphicsScene,
-    QGraphicsSimpleTextItem,
     QGraphicsView,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -37,10 +36,100 @@ GUTTER = 76  # pixels on the left for the lane names (drawn over the view, never
 MIN_BAR_MS = 0.05  # a run too short to see still gets a sliver
 
 
-class _Bar(QGraphicsRectItem):
-    def __init__(self, rect: QRectF, record: NodeRecord) -> None:
-        super().__init__(rect)
-        self.record = record
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One node run on the chart: its record, its rectangle (scene units: ms and pixels) and colour."""
+
+    record: NodeRecord
+    rect: QRectF
+    color: QColor
+
+    @property
+    def retried(self) -> bool:
+        return self.record.attempts > 1
+
+    def tooltip(self) -> str:
+        rec = self.record
+        tip = f"{rec.node} · step {rec.step} · {rec.status} · {rec.duration_ms:.1f} ms"
+        return tip + (f" · {rec.attempts} attempts" if rec.attempts > 1 else "")
+
+
+class _Chart(QGraphicsItem):
+    """Every bar, barrier, step number and save marker, painted by one item (thousands of steps stay
+    fast: only what is exposed is painted; markers and text are drawn in device pixels, so zoom never
+    stretches them)."""
+
+    def __init__(self, view: TimelineView) -> None:
+        super().__init__()
+        self.view = view
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-1e6, 0, self.view.span_ms + 2e6, self.view._bottom + 8)
+
+    def paint(self, painter: QPainter, option: Any, widget: QWidget | None = None) -> None:
+        v = self.view
+        exposed: QRectF = option.exposedRect
+        left, right = exposed.left(), exposed.right()
+        pal = v.palette()
+        text = pal.color(QPalette.ColorRole.Text)
+        mid = pal.color(QPalette.ColorRole.Mid)
+        dash = QPen(text, 0)
+        dash.setCosmetic(True)
+        dash.setStyle(Qt.PenStyle.DashLine)
+        for bar in v.bars:
+            r = bar.rect
+            if r.right() < left or r.left() > right:
+                continue
+            painter.fillRect(r, bar.color)
+            if bar.retried:  # retries marked: a dashed outline (and the count, below)
+                painter.setPen(dash)
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawRect(r)
+        barrier = QPen(mid, 0)
+        barrier.setCosmetic(True)
+        barrier.setStyle(Qt.PenStyle.DashLine)
+        painter.setPen(barrier)
+        for x in v.barrier_x:
+            if left <= x <= right:
+                painter.drawLine(QPointF(x, TOP - 6), QPointF(x, v._bottom))
+        # device-space overlays: step numbers, save diamonds, retry counts
+        to_device = painter.worldTransform()
+        scale = to_device.m11()
+        painter.save()
+        painter.resetTransform()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        last_px = -1e9
+        painter.setPen(mid)
+        for step, x in v.step_x:
+            if not left <= x <= right:
+                continue
+            px = to_device.map(QPointF(x, 0))
+            if px.x() - last_px < 22:  # keep the numbers readable: skip the ones that would touch
+                continue
+            last_px = px.x()
+            painter.drawText(QPointF(px.x() + 1, 11), str(step))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(pal.color(QPalette.ColorRole.Highlight))
+        for _step, x, _after in v.save_x:
+            if left - 10 / scale <= x <= right + 10 / scale:
+                c = to_device.map(QPointF(x, TOP - 12))
+                painter.drawPolygon(
+                    QPolygonF(
+                        [
+                            QPointF(c.x(), c.y() - 5),
+                            QPointF(c.x() + 5, c.y()),
+                            QPointF(c.x(), c.y() + 5),
+                            QPointF(c.x() - 5, c.y()),
+                        ]
+                    )
+                )
+        painter.setPen(QColor("#ffffff"))  # on the bar's own colour, both themes
+        for bar in v.bars:
+            if bar.retried and left <= bar.rect.left() <= right and bar.rect.width() * scale >= 18:
+                tl = to_device.map(bar.rect.topLeft())
+                painter.drawText(QPointF(tl.x() + 2, tl.y() + BAR_H - 4), f"\u21bb{bar.record.attempts}")
+        painter.restore()
 
 
 class TimelineView(QGraphicsView):
@@ -56,99 +145,76 @@ class TimelineView(QGraphicsView):
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.bars: list[_Bar] = []
-        self.barriers = 0
-        self.saves = 0
+        self.bars: list[Bar] = []
+        self.barrier_x: list[float] = []
+        self.step_x: list[tuple[int, float]] = []
+        self.save_x: list[tuple[int, float, float]] = []  # step, x, ms after its barrier
         self.span_ms = 0.0
         self.lanes: list[str] = []
         self._bottom = 0.0
+        self._saved_at: dict[int, Any] = {}  # step -> datetime
+        self._chart: _Chart | None = None
+
+    @property
+    def barriers(self) -> int:
+        return len(self.barrier_x)
+
+    @property
+    def saves(self) -> int:
+        return len(self.save_x)
 
     def show_data(self, data: TimelineData) -> None:
         scene = self.scene()
         scene.clear()
-        self.bars = []
-        self.lanes = []
+        self._chart = None
+        self.bars, self.barrier_x, self.step_x, self.save_x = [], [], [], []
         self.resetTransform()
         records = data.records
         self.lanes = data.lanes
         if not records:
             self.span_ms = 0.0
             return
-        pal = self.palette()
-        text_color = pal.color(QPalette.ColorRole.Text)
-        mid = pal.color(QPalette.ColorRole.Mid)
         t0 = min(r.started_at for r in records)
         lanes = {name: i for i, name in enumerate(data.lanes)}
         ends: dict[int, float] = {}
         starts: dict[int, float] = {}
-        cosmetic = QPen(Qt.PenStyle.NoPen)
-        retry_pen = QPen(text_color, 0)
-        retry_pen.setCosmetic(True)
-        retry_pen.setStyle(Qt.PenStyle.DashLine)
-        brushes = {s: QBrush(QColor(c)) for s, c in STATUS_COLORS.items()}
-        other = QBrush(QColor("#888888"))
+        colors = {s: QColor(c) for s, c in STATUS_COLORS.items()}
+        other = QColor("#888888")
         for rec in records:
             x = (rec.started_at - t0).total_seconds() * 1000.0
             w = max(rec.duration_ms, MIN_BAR_MS)
             y = TOP + lanes[rec.node] * LANE_H + (LANE_H - BAR_H) / 2
-            bar = _Bar(QRectF(x, y, w, BAR_H), rec)
-            bar.setBrush(brushes.get(rec.status, other))
-            bar.setPen(retry_pen if rec.attempts > 1 else cosmetic)
-            tip = f"{rec.node} · step {rec.step} · {rec.status} · {rec.duration_ms:.1f} ms"
-            if rec.attempts > 1:
-                tip += f" · {rec.attempts} attempts"
-            bar.setToolTip(tip)
-            bar.setCursor(Qt.CursorShape.PointingHandCursor)
-            scene.addItem(bar)
-            self.bars.append(bar)
-            if rec.attempts > 1:  # retries marked: the attempt count beside the bar
-                mark = QGraphicsSimpleTextItem(f"\u21bb{rec.attempts}")
-                mark.setBrush(QBrush(QColor("#ffffff")))  # on the bar's own colour, both themes
-                mark.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-                mark.setPos(x, y + 1)
-                mark.setZValue(2)
-                mark.setToolTip(tip)
-                scene.addItem(mark)
+            self.bars.append(Bar(rec, QRectF(x, y, w, BAR_H), colors.get(rec.status, other)))
             ends[rec.step] = max(ends.get(rec.step, x), x + w)
             starts[rec.step] = min(starts.get(rec.step, x), x)
-        bottom = TOP + len(lanes) * LANE_H
-        barrier_pen = QPen(mid, 0)
-        barrier_pen.setCosmetic(True)
-        barrier_pen.setStyle(Qt.PenStyle.DashLine)
-        self.barriers = 0
-        for step, end in ends.items():
-            scene.addLine(end, TOP - 6, end, bottom, barrier_pen)
-            self.barriers += 1
-            number = QGraphicsSimpleTextItem(str(step))
-            number.setBrush(QBrush(mid))
-            number.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-            number.setPos(starts[step], 0)
-            number.setToolTip(f"step {step}")
-            scene.addItem(number)
-        saved = {s.step: (s.saved_at - t0).total_seconds() * 1000.0 for s in data.steps}
-        save_brush = QBrush(pal.color(QPalette.ColorRole.Highlight))
-        self.saves = 0
+        self.barrier_x = sorted(ends.values())
+        self.step_x = sorted(starts.items(), key=lambda item: item[1])
         right = max(ends.values())
-        for step, x in saved.items():
-            if step not in ends and step not in starts:
+        self._saved_at = {}
+        for s in data.steps:
+            if s.step not in ends:
                 continue
-            diamond = QGraphicsPolygonItem(
-                QPolygonF([QPointF(0, -5), QPointF(5, 0), QPointF(0, 5), QPointF(-5, 0)])
-            )
-            diamond.setBrush(save_brush)
-            diamond.setPen(QPen(Qt.PenStyle.NoPen))
-            diamond.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-            diamond.setPos(x, TOP - 12)
-            after = x - ends.get(step, x)
-            diamond.setToolTip(
-                f"step {step} saved at {data_time(data, step)} ({after:+.1f} ms after its barrier)"
-            )
-            scene.addItem(diamond)
-            self.saves += 1
+            x = (s.saved_at - t0).total_seconds() * 1000.0
+            self.save_x.append((s.step, x, x - ends[s.step]))
+            self._saved_at[s.step] = s.saved_at
             right = max(right, x)
         self.span_ms = right
-        self._bottom = bottom
+        self._bottom = TOP + len(lanes) * LANE_H
+        self._chart = _Chart(self)
+        scene.addItem(self._chart)
         self.fit()
+
+    def bar_at(self, scene_pos: QPointF) -> Bar | None:
+        """The bar under a scene point (a few pixels of slack for very short runs)."""
+        slack = 3 / max(self.transform().m11(), 1e-9)
+        for bar in self.bars:
+            r = bar.rect
+            if (
+                r.top() <= scene_pos.y() <= r.bottom()
+                and r.left() - slack <= scene_pos.x() <= r.right() + slack
+            ):
+                return bar
+        return None
 
     def fit(self) -> None:
         """Zoom so the whole session fits the width (beside the lane names)."""
@@ -193,19 +259,34 @@ class TimelineView(QGraphicsView):
         event.accept()
 
     def mousePressEvent(self, event: Any) -> None:
-        item = self.itemAt(event.position().toPoint())
-        if isinstance(item, _Bar):
-            self.bar_clicked.emit(item.record.node, item.record.step)
+        bar = self.bar_at(self.mapToScene(event.position().toPoint()))
+        if bar is not None:
+            self.bar_clicked.emit(bar.record.node, bar.record.step)
             event.accept()
             return
         super().mousePressEvent(event)
 
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            scene_pos = self.mapToScene(event.pos())
+            bar = self.bar_at(scene_pos)
+            tip = bar.tooltip() if bar is not None else self._save_tip(scene_pos)
+            if tip:
+                QToolTip.showText(event.globalPos(), tip, self)
+            else:
+                QToolTip.hideText()
+            return True
+        return super().viewportEvent(event)
 
-def data_time(data: TimelineData, step: int) -> str:
-    for s in data.steps:
-        if s.step == step:
-            return s.saved_at.strftime("%H:%M:%S.%f")[:-3]
-    return "?"
+    def _save_tip(self, scene_pos: QPointF) -> str:
+        if abs(scene_pos.y() - (TOP - 12)) > 7:
+            return ""
+        slack = 6 / max(self.transform().m11(), 1e-9)
+        for step, x, after in self.save_x:
+            if abs(scene_pos.x() - x) <= slack:
+                at = self._saved_at[step].strftime("%H:%M:%S.%f")[:-3]
+                return f"step {step} saved at {at} ({after:+.1f} ms after its barrier)"
+        return ""
 
 
 class SessionTimeline(QWidget):

@@ -36,14 +36,15 @@ def test_lanes_bars_retries_barriers_and_saves(
     view = t.view
     assert len(view.bars) == len(t.data.records) == 9  # 3 rounds of fetch+think, check
     assert {b.record.status for b in view.bars} == {"done"}
-    assert all(b.brush().color() == QColor(STATUS_COLORS["done"]) for b in view.bars)
-    retried = [b for b in view.bars if b.record.attempts > 1]
+    assert all(b.color == QColor(STATUS_COLORS["done"]) for b in view.bars)
+    retried = [b for b in view.bars if b.retried]
     assert {b.record.node for b in retried} == {"think"} and len(retried) == 3
-    assert all(b.pen().style() == Qt.PenStyle.DashLine for b in retried)
-    marks = [i for i in view.scene().items() if getattr(i, "text", lambda: "")() == "\u21bb2"]
-    assert len(marks) == 3
+    assert all("2 attempts" in b.tooltip() for b in retried)
     assert view.barriers == 6 and view.saves == 6  # steps 1..6
-    lanes_y = {b.record.node: b.rect().y() for b in view.bars}
+    assert [s for s, _x in view.step_x] == [1, 2, 3, 4, 5, 6]
+    # every step is saved after its barrier
+    assert all(after >= 0 for _s, _x, after in view.save_x)
+    lanes_y = {b.record.node: b.rect.y() for b in view.bars}
     assert lanes_y["fetch"] < lanes_y["think"] < lanes_y["check"]
     assert "6 steps, 9 node runs" in t.title.text()
 
@@ -68,9 +69,10 @@ def test_lanes_bars_retries_barriers_and_saves(
     # a click on a bar opens that run in the inspector
     bar = next(b for b in view.bars if b.record.node == "check" and b.record.step == 4)
     t.zoom_in.click()
-    view.centerOn(bar)
+    view.centerOn(bar.rect.center())
     qtbot.wait(20)
-    at = view.mapFromScene(bar.sceneBoundingRect().center())
+    at = view.mapFromScene(bar.rect.center())
+    assert view.bar_at(bar.rect.center()) is bar
     with qtbot.waitSignal(d.inspector.shown, timeout=5000):
         qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=at)
     assert (d.inspector.run.record.node, d.inspector.run.record.step) == ("check", 4)
@@ -78,7 +80,7 @@ def test_lanes_bars_retries_barriers_and_saves(
     # the failing session: its failed run is red
     _show_timeline(qtbot, d, "bad")
     failed = [b for b in t.view.bars if b.record.status == "failed"]
-    assert len(failed) == 1 and failed[0].brush().color() == QColor(STATUS_COLORS["failed"])
+    assert len(failed) == 1 and failed[0].color == QColor(STATUS_COLORS["failed"])
 
 
 def test_a_session_without_records(qtbot: Any, debugging: Debugging, run_async: Any, tmp_path: Path) -> None:
