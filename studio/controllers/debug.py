@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
@@ -34,6 +35,8 @@ __all__ = [
     "TimelineData",
     "parse_update",
 ]
+
+T = TypeVar("T")
 
 LINEAGE_LIMIT = 200
 """At most this many sessions in one lineage tree (a fork storm stays drawable)."""
@@ -384,9 +387,9 @@ class DebugController(QObject):
             self.replay_error.emit(_no_records_message(session_id), True)
 
     def replay(self, source_id: str, new_id: str, from_step: int, live: Sequence[str]) -> None:
-        """Run a replay off the UI (progress `replay_progress`, cancel with `cancel_replay`):
-        `replay_finished`
-        or `replay_error` (nothing written when the source cannot be replayed)."""
+        """Run a replay in a worker thread with an event loop of its own (progress `replay_progress`, cancel
+        with `cancel_replay`): `replay_finished`, or `replay_error` (nothing written when the source cannot
+        be replayed)."""
         try:
             app = self.app_source()
         except Exception as exc:
@@ -410,18 +413,34 @@ class DebugController(QObject):
         url = self.browser.url
         if url is None:
             raise RuntimeError("no database is open in the checkpoint browser")
+        worker = _LoopThread()
+        try:
+            outcome = await asyncio.to_thread(
+                worker.run, lambda: self._replay_work(app, url, source_id, new_id, from_step, live)
+            )
+        except asyncio.CancelledError:
+            worker.cancel()  # the worker's own loop stops the replay (its steps so far stay saved)
+            raise
+        if isinstance(outcome, ReplaySummary):
+            self.replay_finished.emit(outcome)
+        elif outcome is not None:
+            self.replay_error.emit(*outcome)
+
+    async def _replay_work(
+        self, app: Any, url: str, source_id: str, new_id: str, from_step: int, live: list[str]
+    ) -> ReplaySummary | tuple[str, bool]:
+        """In the worker thread's loop: open, check, replay, close. Only `replay_progress` is emitted from
+        here (a queued signal); the outcome goes back to the UI's task."""
         async with self._writer(app, url, self._progress_bus(new_id)) as runner:
             records = await runner.checkpointer.node_records(source_id)
             if not records and not set(graph_nodes(app)) <= set(live):  # checked before anything is written
-                self.replay_error.emit(_no_records_message(source_id), True)
-                return
+                return _no_records_message(source_id), True
             try:
                 result = await runner.replay_session(source_id, new_id, from_step=from_step, live=live)
             except RecordUndecodable as exc:
-                self.replay_error.emit(str(exc), False)
-                return
-        self.replay_finished.emit(
-            ReplaySummary(source_id, new_id, from_step, result.recorded, result.ran_live, result.diverged_at)
+                return str(exc), False
+        return ReplaySummary(
+            source_id, new_id, from_step, result.recorded, result.ran_live, result.diverged_at
         )
 
     def _progress_bus(self, session_id: str) -> Any:
@@ -433,6 +452,39 @@ class DebugController(QObject):
                 self.replay_progress.emit(int(event.step))
 
         return EventBus.with_sink(FunctionSink(seen, name="replay-progress", non_blocking=True))
+
+
+class _LoopThread:
+    """Runs one coroutine on an event loop of its own (in the thread that calls `run`); `cancel()` from
+    any thread cancels it."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelled = threading.Event()
+
+    def run(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T | None:
+        """The coroutine's result; None when it was cancelled (nobody waits for it then)."""
+
+        async def main() -> T:
+            self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+            if self._cancelled.is_set():
+                raise asyncio.CancelledError
+            return await make()
+
+        try:
+            return asyncio.run(main())
+        except asyncio.CancelledError:  # a BaseException: it must not escape into the executor's thread
+            return None
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # its loop has closed: nothing left to cancel
+                pass
 
 
 class _Writer:
