@@ -37,8 +37,11 @@ WORKLOADS = {
     6: "events",
     7: "studio",
     8: "lgdb",
+    9: "sqlite_concurrent",
 }
-LG_WORKLOADS = {"chain", "loop", "fanout", "sqlite"}
+LG_WORKLOADS = {"chain", "loop", "fanout", "sqlite", "sqlite_concurrent"}
+LG_ASYNC_ONLY = {"sqlite_concurrent"}
+"""Workloads whose LangGraph side is async only (many sessions at once in one event loop)."""
 
 
 class WorkerError(RuntimeError):
@@ -123,7 +126,8 @@ def run_workload(
     """Start the children of one workload, warm each up once, then interleave `repeat` runs."""
     children = [spawn(workload, "ours", "-", sizes)]
     if workload in LG_WORKLOADS:
-        children += [spawn(workload, "langgraph", v, sizes) for v in lg_variants]
+        variants = [v for v in lg_variants if v == "async"] if workload in LG_ASYNC_ONLY else lg_variants
+        children += [spawn(workload, "langgraph", v, sizes) for v in variants]
     try:
         for child in children:
             child.warmup = child.ask("warmup") or {}

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.common import Sizes, rss_bytes
 
-WORKLOADS = ("chain", "loop", "fanout", "sqlite", "postgres", "events")
+WORKLOADS = ("chain", "loop", "fanout", "sqlite", "postgres", "events", "sqlite_concurrent")
 Rep = Callable[[bool], dict[str, Any]]
 
 
@@ -62,6 +62,11 @@ def _ours(workload: str, sizes: Sizes) -> Rep:
                 drop_database(url)
 
         return postgres
+    if workload == "sqlite_concurrent":
+        from bench.sqlite_concurrent import ours_with_ceiling
+
+        app = ours.turns_app()
+        return lambda warm: asyncio.run(ours_with_ceiling(app, sizes))
     if workload == "events":
         from bench.events_bench import run_events
 
@@ -139,6 +144,10 @@ def _lg(workload: str, variant: str, sizes: Sizes) -> Rep:
                 shutil.rmtree(tmp, ignore_errors=True)
 
         return turns
+    if workload == "sqlite_concurrent":
+        from bench.sqlite_concurrent import run_langgraph
+
+        return lambda warm: asyncio.run(run_langgraph(sizes))
     raise ValueError(f"LangGraph has no workload {workload!r} in this suite")
 
 
