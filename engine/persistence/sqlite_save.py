@@ -70,10 +70,7 @@ _STEP_COLUMNS = (
 )
 _RECORD = "json_extract(j.value, '$[{}]')"
 
-DDL = f"""
-CREATE TEMP TABLE IF NOT EXISTS wg_refused (k INTEGER PRIMARY KEY, reason TEXT NOT NULL, actual INTEGER);
-CREATE TEMP VIEW IF NOT EXISTS wg_save ({", ".join(COLUMNS)}) AS
-    SELECT {", ".join("NULL" for _ in COLUMNS)} WHERE 0;
+_TRIGGER = f"""
 CREATE TEMP TRIGGER IF NOT EXISTS wg_save_row INSTEAD OF INSERT ON wg_save
 BEGIN
     INSERT INTO wg_refused (k, reason, actual)
@@ -134,8 +131,17 @@ BEGIN
     INSERT INTO wg_events (session_id, step, event_json)
     SELECT NEW.session_id, {_RECORD.format(0)}, {_RECORD.format(1)}
     FROM json_each(NEW.events_json) j ORDER BY j.key;
-END;
+END
 """
+
+DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS wg_refused"
+    " (k INTEGER PRIMARY KEY, reason TEXT NOT NULL, actual INTEGER)",
+    f"CREATE TEMP VIEW IF NOT EXISTS wg_save ({', '.join(COLUMNS)}) AS"
+    f" SELECT {', '.join('NULL' for _ in COLUMNS)} WHERE 0",
+    _TRIGGER,
+)
+"""The connection's TEMP objects of the save statement, one statement each (created before the first save)."""
 
 _ROW = "(" + ", ".join("?" for _ in COLUMNS) + ")"
 _MOVED = "(SELECT state_digest FROM sessions s WHERE s.id = session_id) IS token"
@@ -229,7 +235,8 @@ class SQLiteGroupWriter:
     async def _ensure_ddl(self) -> None:
         if not self._ready:
             with self._guard("preparing the save statement"):
-                await self._db.executescript(DDL)
+                for statement in DDL:
+                    await execute(self._db, statement)
             self._ready = True
 
     async def write(self, items: Sequence[SaveItem]) -> list[BaseException | None]:
