@@ -100,19 +100,38 @@ def _row(idx: int, rec: NodeRecord) -> tuple[Any, ...]:
     )
 
 
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+"""`json.dumps(value, separators=(",", ":"))` without building an encoder per call."""
+
+
 def sqlite_save_params(cp: Checkpoint) -> tuple[Any, ...]:
     """The SQLite save statement's last six parameters (see `sqlite_save.COLUMNS`): whether to upsert the
     session info, its three values, the node records as a JSON array (None leaves the step's records alone)
-    and the events as a JSON array of `[step, event JSON text]` (None: no events)."""
-    info = cp.parent is not None or (cp.graph_name is not None and cp.step == 0)
+    and the events as a JSON array of `[step, event JSON text]` (None: no events). A record's output and
+    error are JSON texts inside the array, stored exactly as `_row` encodes them."""
     records = cp.node_records
     records_json = None
     if records is not None:
-        records_json = json.dumps([_row(i, r)[3:] for i, r in enumerate(records)], separators=(",", ":"))
-    events_json = None
-    if cp.events:
-        events_json = sqlite_events_json(cp.events)
-    return (info, *_info_row(cp)[1:], records_json, events_json)
+        records_json = _compact(
+            [
+                [
+                    r.node,
+                    r.status,
+                    r.attempts,
+                    r.started_at.isoformat(),
+                    r.duration_ms,
+                    None if r.output is None else _compact(r.output),
+                    None if r.error is None else _compact(r.error),
+                ]
+                for r in records
+            ]
+        )
+    parent = cp.parent
+    info = parent is not None or (cp.graph_name is not None and cp.step == 0)
+    events_json = sqlite_events_json(cp.events) if cp.events else None
+    if parent is None:
+        return (info, None, None, cp.graph_name, records_json, events_json)
+    return (info, parent[0], parent[1], cp.graph_name, records_json, events_json)
 
 
 def decode_row(row: Sequence[Any]) -> NodeRecord:
@@ -181,7 +200,7 @@ SQLITE_APPEND_EVENTS = (
 
 
 def sqlite_events_json(events: Sequence[Event]) -> str:
-    return json.dumps([[e.step, e.to_json_string()] for e in events], separators=(",", ":"))
+    return _compact([[e.step, e.to_json_string()] for e in events])
 
 
 async def pg_append_events(conn: Any, session_id: str, events: Sequence[Event]) -> None:

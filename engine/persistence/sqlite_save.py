@@ -241,7 +241,8 @@ class SQLiteGroupWriter:
 
     async def write(self, items: Sequence[SaveItem]) -> list[BaseException | None]:
         """Write `items` in one transaction; one outcome per item (see `group.GroupCommitter`)."""
-        await self._ensure_ddl()
+        if not self._ready:
+            await self._ensure_ddl()
         store = self._store
         prepared = [_prepare(item, k, store, delta=True) for k, item in enumerate(items)]
         params = [p for prep in prepared for p in prep.params]
