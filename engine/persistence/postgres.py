@@ -251,7 +251,10 @@ class PostgresCheckpointer(PostgresReads):
 
     async def delete_session(self, session_id: str) -> None:
         async def run(conn: Any) -> None:
-            await conn.execute("DELETE FROM sessions WHERE id = $1", session_id)  # steps cascade
+            async with conn.transaction():  # steps, records and info cascade; interrupts are keyed by id only
+                await conn.execute("DELETE FROM weavegraph_interrupts WHERE session_id = $1", session_id)
+                await conn.execute("DELETE FROM weavegraph_pending_writes WHERE session_id = $1", session_id)
+                await conn.execute("DELETE FROM sessions WHERE id = $1", session_id)
 
         self._store.forget(session_id)
         await self._run(run, f"deleting session '{session_id}'")

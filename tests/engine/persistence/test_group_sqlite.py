@@ -23,6 +23,7 @@ from engine.hitl_types import PendingInterrupt
 from engine.node_records import NodeRecord
 from engine.persistence.base import Checkpoint
 from engine.persistence.memory import InMemoryCheckpointer
+from engine.persistence.postgres import PostgresCheckpointer
 from engine.persistence.sqlite import SQLiteCheckpointer
 from engine.state import VersionedState
 from engine.types import Message
@@ -185,13 +186,17 @@ async def test_compact_delta_recovers_when_another_writer_moved_the_session(tmp_
         await two.aclose()
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-async def test_delete_session_takes_its_interrupts_and_pending_writes(tmp_path: Path, kind: str) -> None:
-    cp: Any = (
-        InMemoryCheckpointer()
-        if kind == "memory"
-        else await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'i.db'}")
-    )
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
+async def test_delete_session_takes_its_interrupts_and_pending_writes(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    cp: Any
+    if kind == "memory":
+        cp = InMemoryCheckpointer()
+    elif kind == "sqlite":
+        cp = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'i.db'}")
+    else:
+        cp = await PostgresCheckpointer.connect(request.getfixturevalue("postgres_url"))
     try:
         for sid in ("gone", "kept"):
             await cp.save(make_cp(sid, 0))
