@@ -77,6 +77,7 @@ class SQLiteCheckpointer(SQLiteBrowsing):
         self._busy_timeout = busy_timeout
         self.poll_interval = poll_interval
         self._closed = False
+        self.last_save_bytes: int | None = None  # the last save's encoded size (lifecycle `checkpoint.saved`)
         self._watchers: list[asyncio.Queue[tuple[str, int]]] = []
         self.schema_changed = False
         """Whether connecting created or extended the schema."""
@@ -229,6 +230,9 @@ class SQLiteCheckpointer(SQLiteBrowsing):
             await self.committer.submit(SaveItem(enc, checkpoint, expected_last_step, now))
         except StorageFull as exc:
             raise await self._disk_full(exc, enc.session_id) from exc.__cause__
+        # The encoded checkpoint's size (save spans' `bytes`), set after the last await: the saving task
+        # reads it before any other task runs.
+        self.last_save_bytes = enc.other_bytes + enc.state_bytes()
         for queue in self._watchers:
             queue.put_nowait((enc.session_id, enc.step))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -204,3 +205,41 @@ async def test_a_step_span_carries_its_skips_and_what_ran() -> None:
     node = spans["weavegraph.node A"]
     assert node.parent is not None and node.parent.span_id == step.context.span_id
     assert (node.start_time, node.end_time) == (t + 30, t + 40)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_the_sql_backends_tell_the_size_of_each_save(
+    backend: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """SQLite and Postgres set `last_save_bytes` after each save, so save spans carry `bytes`, and the
+    figure grows with the state (it is the encoded checkpoint, not a constant)."""
+    from engine.persistence.postgres import PostgresCheckpointer
+    from engine.persistence.sqlite import SQLiteCheckpointer
+
+    cp: Any
+    if backend == "sqlite":
+        cp = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'b.db'}")
+    else:
+        cp = await PostgresCheckpointer.connect(request.getfixturevalue("postgres_url"))
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    builder = AppRunner.builder().app(app_of(("a", bump), ("b", bump))).checkpointer_custom(cp)
+    instrument(builder, tracing=provider, environ={})
+    try:
+        async with await builder.build() as runner:
+            await runner.create_session("small", HI("go"))
+            await runner.run_until_complete("small")
+            await runner.create_session("big", HI("go " * 2000))
+            await runner.run_until_complete("big")
+    finally:
+        await cp.aclose()
+    flat: list[int] = []
+    for span in exporter.get_finished_spans():
+        if span.name == "weavegraph.checkpoint.save":
+            assert span.attributes is not None
+            size = span.attributes["weavegraph.checkpoint.bytes"]
+            assert isinstance(size, int)
+            flat.append(size)
+    flat.sort()
+    assert len(flat) == 6 and flat[0] > 50 and flat[-1] > 6000 > flat[2]
