@@ -228,7 +228,7 @@ class PostgresCheckpointer(PostgresReads):
                 self.last_save_bytes = size
                 return
         prepared.written(store)
-        self.last_save_bytes = size  # set after the last await: the saving task reads it before any other runs
+        self.last_save_bytes = size  # after the last await: the saving task reads it first
 
     async def _write_group(self, items: list[pg_save.Prepared]) -> Sequence[BaseException | None]:
         """The group committer's writer: the group's saves in one statement (see `pg_save.write`)."""
