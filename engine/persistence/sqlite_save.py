@@ -165,16 +165,10 @@ class SaveItem:
     now: str
 
 
-@dataclass(slots=True)
-class _Prepared:
-    params: list[Any]
-    token: str
-    chain: int
-
-
-def _prepare(item: SaveItem, k: int, store: StoreMode, delta: bool) -> _Prepared:
-    """The row parameters of one save: in compact mode a delta from this writer's last save of the session
-    when it may be one (the trigger checks that it still is the session's latest), else the full state."""
+def _prepare(item: SaveItem, k: int, store: StoreMode, delta: bool) -> tuple[list[Any], str, int]:
+    """The row parameters of one save, its token and its delta chain length: in compact mode a delta from
+    this writer's last save of the session when it may be one (the trigger checks that it still is the
+    session's latest), else the full state."""
     enc = item.enc
     compact = store.mode == "compact"
     base: Known | None = None
@@ -193,7 +187,6 @@ def _prepare(item: SaveItem, k: int, store: StoreMode, delta: bool) -> _Prepared
         state_text = enc.state_text()
         state_bytes, parent, chain, base_token = enc.state_bytes(), None, 0, None
     token = new_token()
-    cp = item.checkpoint
     params = [
         k,
         enc.session_id,
@@ -215,9 +208,9 @@ def _prepare(item: SaveItem, k: int, store: StoreMode, delta: bool) -> _Prepared
         token,
         item.expected,
         item.expected is not None,
-        *sqlite_save_params(cp),
+        *sqlite_save_params(item.checkpoint),
     ]
-    return _Prepared(params, token, chain)
+    return params, token, chain
 
 
 Guard = Callable[[str], AbstractContextManager[None]]
@@ -244,21 +237,30 @@ class SQLiteGroupWriter:
         if not self._ready:
             await self._ensure_ddl()
         store = self._store
-        prepared = [_prepare(item, k, store, delta=True) for k, item in enumerate(items)]
-        params = [p for prep in prepared for p in prep.params]
-        action = (
-            f"saving session '{items[0].enc.session_id}'"
-            if len(items) == 1
-            else f"saving a group of {len(items)} checkpoints"
-        )
-        with self._guard(action):
-            rows = await self._db.execute_fetchall(insert_sql(len(items)), params)
-        outcomes: list[BaseException | None] = [None] * len(items)
-        written = {int(r[0]): bool(r[1]) for r in rows}
-        for k, moved in written.items():
-            self._remember(items[k], prepared[k], moved)
-        if len(written) == len(items):
+        n = len(items)
+        if n == 1:  # the common case of a lone session: no per-group bookkeeping
+            params, token, chain = _prepare(items[0], 0, store, delta=True)
+            prepared = [(params, token, chain)]
+        else:
+            prepared = [_prepare(item, k, store, delta=True) for k, item in enumerate(items)]
+            params = [p for prep in prepared for p in prep[0]]
+        try:
+            rows = await self._db.execute_fetchall(insert_sql(n), params)
+        except Exception:  # mapped here only: entering the guard on every save costs more than the write
+            with self._guard(_action(items)):
+                raise
+        outcomes: list[BaseException | None] = [None] * n
+        compact = store.mode == "compact"
+        written = 0
+        for k, moved in rows:
+            written += 1
+            if compact and moved:  # else an older step was re-saved: what this writer knows still holds
+                item = items[k]
+                _, token, chain = prepared[k]
+                store.remember(item.enc.session_id, item.enc.known(token, chain))
+        if written == n:
             return outcomes
+        action = _action(items)
         with self._guard(action):
             refused = await self._refusals()
         for k, (reason, actual) in refused.items():
@@ -292,8 +294,8 @@ class SQLiteGroupWriter:
                 ]
                 if children:
                     await reads.materialize(db, sid, children, write=True)
-                prep = _prepare(item, 0, self._store, delta=False)
-                rows = list(await db.execute_fetchall(insert_sql(1), prep.params))
+                params, token, chain = _prepare(item, 0, self._store, delta=False)
+                rows = list(await db.execute_fetchall(insert_sql(1), params))
                 if not rows:
                     refused = await self._refusals()
                     await execute(db, "ROLLBACK")
@@ -304,15 +306,18 @@ class SQLiteGroupWriter:
                 if db.in_transaction:
                     await execute(db, "ROLLBACK")
                 raise
-        self._remember(item, prep, bool(rows[0][1]))
+        # Compact mode: the next save of the session may be a delta from this one when the session row now
+        # holds this save's token (the trigger checks it again then).
+        if self._store.mode == "compact" and rows[0][1]:
+            self._store.remember(sid, item.enc.known(token, chain))
         return None
 
-    def _remember(self, item: SaveItem, prep: _Prepared, moved: bool) -> None:
-        """Compact mode: the next save of the session may be a delta from this one when the session row
-        now holds this save's token (the trigger checks it again then)."""
-        if self._store.mode == "compact":
-            if moved:  # else an older step was re-saved: what this writer knows of the latest still holds
-                self._store.remember(item.enc.session_id, item.enc.known(prep.token, prep.chain))
+
+def _action(items: Sequence[SaveItem]) -> str:
+    """What a group's write is doing, for error messages."""
+    if len(items) == 1:
+        return f"saving session '{items[0].enc.session_id}'"
+    return f"saving a group of {len(items)} checkpoints"
 
 
 def now_text() -> str:
