@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import engine.queue.schema as schema
+import engine.queue.sweep as sweep
 from engine.errors import CheckpointConflict
 from engine.persistence.urls import DatabaseURL
 from engine.queue.jobrun import run_session
@@ -33,7 +34,12 @@ _SET_RUNNING = (
 _FINISH = (
     "UPDATE weavegraph_jobs j SET status = $3, error = $4, finished_at = now(),"
     " step = (SELECT s.last_step FROM sessions s WHERE s.id = j.session_id)"
-    " WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running'"
+    " WHERE j.id = $1 AND j.worker = $2 AND j.status IN ('running', 'queued')"
+)
+# A sweep (sweep.py) put our job back to "queued" while this worker was cut off; it is running it again.
+_STILL_RUNNING = (
+    "UPDATE weavegraph_jobs SET status = 'running', error = NULL"
+    " WHERE id = ANY($1::bigint[]) AND worker = $2 AND status = 'queued'"
 )
 
 
@@ -72,6 +78,7 @@ class Worker:
         self._slots = asyncio.Semaphore(concurrency)
         self._stopping = False
         self._finished = asyncio.Event()
+        self._running: set[int] = set()
 
     async def run(self) -> None:
         """Serve jobs until cancelled or drained. Raises `QueueError` (one line) when the database cannot be
@@ -131,12 +138,14 @@ class Worker:
 
     async def _register(self, pool: Any) -> None:
         await pool.execute(
-            "INSERT INTO weavegraph_workers (id, host, pid, graphs, concurrency) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO weavegraph_workers (id, host, pid, graphs, concurrency, lease_timeout_s)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
             self.id,
             socket.gethostname(),
             os.getpid(),
             json.dumps(sorted(self.apps)),
             self.concurrency,
+            float(self.lease_timeout_s),
         )
 
     async def _heartbeat(self, pool: Any) -> None:
@@ -148,6 +157,12 @@ class Worker:
                     self.id,
                     self.jobs_done,
                 )
+                if self._running:
+                    await pool.execute(_STILL_RUNNING, sorted(self._running), self.id)
+                # Jobs of workers whose heartbeat is older than their lease: back to "queued" for PgQueuer
+                # to hand to a live worker, or failed/cancelled when the queue no longer holds them.
+                for job_id, status, error in await sweep.sweep(pool):
+                    log.warning("worker %s: job %s %s: %s", self.id, job_id, status, error)
             except Exception as exc:  # the database is away for a moment: the next beat tries again
                 log.warning("worker %s: heartbeat failed: %s", self.id, exc)
 
@@ -167,6 +182,15 @@ class Worker:
         self, job: Any, context: Any, app: Any, graph_name: str, pool: Any, checkpointer: Any
     ) -> None:
         job_id = int(job.id)
+        self._running.add(job_id)
+        try:
+            await self._serve_job(job_id, job, context, app, graph_name, pool, checkpointer)
+        finally:
+            self._running.discard(job_id)
+
+    async def _serve_job(
+        self, job_id: int, job: Any, context: Any, app: Any, graph_name: str, pool: Any, checkpointer: Any
+    ) -> None:
         session_id = await pool.fetchval(_SET_RUNNING, job_id, self.id)
         if session_id is None:  # cancelled or finished meanwhile
             return
@@ -182,14 +206,20 @@ class Worker:
                     trace = payload.get("trace") or {}
                     if self.before_job is not None and isinstance(trace, dict):
                         self.before_job(graph_name, session_id, trace)
-                    await run_session(
+                    outcome = await run_session(
                         app,
                         checkpointer,
                         graph_name,
                         session_id,
                         payload.get("input"),
+                        payload.get("resume"),
                         **self.runner_options.get(graph_name, {}),
                     )
+                    if outcome.interrupts:
+                        status = "interrupted"
+                        error = f"waiting for {len(outcome.interrupts)} answer(s): " + ", ".join(
+                            f"{i.id} ({i.node})" for i in outcome.interrupts
+                        )
                 except CheckpointConflict as exc:
                     # Another worker saved a step of this session first (a takeover): our save was refused
                     # and nothing of it written. The job's owner goes on from the latest checkpoint; a worker
