@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import signal
 import sys
 from typing import IO, Any
@@ -57,6 +58,19 @@ def load_graph(spec: str, trust: bool) -> tuple[str, Any]:
     return str(doc.name), _app(doc)
 
 
+def graph_name_of(spec: str) -> str | None:
+    """The graph name a spec that failed to load would have served: the attribute of `module:attr`, the
+    `name` of a document that is JSON at least; None when even that is unknown."""
+    if ":" in spec and not spec.endswith(".json"):
+        return spec.partition(":")[2] or None
+    try:
+        with open(spec, encoding="utf-8") as f:
+            name = json.load(f).get("name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) and name else None
+
+
 async def cmd_worker(args: argparse.Namespace) -> int:
     """Serve the graphs until SIGTERM/SIGINT, then finish the running jobs (up to --grace-s) and exit."""
     from engine.cli.run import EVENT_BUFFER
@@ -66,11 +80,16 @@ async def cmd_worker(args: argparse.Namespace) -> int:
 
     url = _url(args)
     apps: dict[str, Any] = {}
+    unavailable: dict[str, str] = {}
     for spec in args.graphs:
         try:
             name, app = load_graph(spec, args.trust)
-        except CliError as exc:  # one bad graph: say so and serve the others
-            warn(f"weavegraph: worker: skipping {spec}: {exc.lines[0] if exc.lines else exc}")
+        except CliError as exc:  # one bad graph: say so, mark its queued jobs, serve the others
+            reason = str(exc.lines[0] if exc.lines else exc)
+            warn(f"weavegraph: worker: skipping {spec}: {reason}")
+            guess = graph_name_of(spec)
+            if guess:
+                unavailable[guess] = reason
             continue
         apps[name] = app
     if not apps:
@@ -96,6 +115,7 @@ async def cmd_worker(args: argparse.Namespace) -> int:
                 heartbeat_s=args.heartbeat_s,
                 lease_timeout_s=args.lease_timeout_s,
                 runner_options=options,
+                unavailable=unavailable,
                 before_job=lambda graph, sid, trace: tracers[graph].continue_trace(sid, trace),
             )
         except QueueError as exc:

@@ -56,11 +56,13 @@ class Worker:
         *,
         runner_options: Mapping[str, Mapping[str, Any]] | None = None,
         before_job: Callable[[str, str, Mapping[str, str]], None] | None = None,
+        unavailable: Mapping[str, str] | None = None,
     ) -> None:
         """`runner_options[graph]`: builder options of that graph's runners (`open_runner`: e.g. an
         `event_bus` with tracing/metrics sinks and `lifecycle_events=True`). `before_job(graph, session_id,
         trace)` is called before each job runs, with the W3C trace context the submitter sent (a worker
-        hands it to `Instrumentation.continue_trace`)."""
+        hands it to `Instrumentation.continue_trace`). `unavailable[graph]`: why a graph this worker was asked
+        to serve could not be loaded; its queued jobs say so (they wait for a worker that can serve it)."""
         if not apps:
             raise QueueError("a worker needs at least one graph to serve")
         if concurrency < 1:
@@ -72,6 +74,7 @@ class Worker:
         self.lease_timeout_s = lease_timeout_s
         self.runner_options = {name: dict(opts) for name, opts in (runner_options or {}).items()}
         self.before_job = before_job
+        self.unavailable = dict(unavailable or {})
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.jobs_done = 0
         self._qm: Any = None
@@ -101,6 +104,7 @@ class Worker:
             for name in self.apps:
                 qm.entrypoint(entrypoint(name), accepts_context=True)(self._handler(name, pool, checkpointer))
             await self._register(pool)
+            await self._mark_unavailable(pool)
             beat = asyncio.create_task(self._heartbeat(pool))
             try:
                 if self._stopping:
@@ -148,6 +152,16 @@ class Worker:
             float(self.lease_timeout_s),
         )
 
+    async def _mark_unavailable(self, pool: Any) -> None:
+        for graph, reason in self.unavailable.items():
+            note = f"worker {self.id} cannot serve graph '{graph}': {reason}; waiting for a worker that can"
+            await pool.execute(
+                "UPDATE weavegraph_jobs SET error = $2 WHERE graph_name = $1 AND status = 'queued'"
+                " AND error IS DISTINCT FROM $2",
+                graph,
+                note,
+            )
+
     async def _heartbeat(self, pool: Any) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s)
@@ -159,6 +173,7 @@ class Worker:
                 )
                 if self._running:
                     await pool.execute(_STILL_RUNNING, sorted(self._running), self.id)
+                await self._mark_unavailable(pool)
                 # Jobs of workers whose heartbeat is older than their lease: back to "queued" for PgQueuer
                 # to hand to a live worker, or failed/cancelled when the queue no longer holds them.
                 for job_id, status, error in await sweep.sweep(pool):
