@@ -125,7 +125,7 @@ class QueuePanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel_selected)
         controller.updated.connect(self.show_snapshot)
         controller.failed.connect(lambda text: self.notice.setText(f"Error: {text}"))
-        controller.connected.connect(lambda _url: self.notice.setText("Connected"))
+        controller.connected.connect(self._on_connected)
         controller.submitted.connect(lambda job: self.notice.setText(f"Submitted job {job.id}"))
         controller.job_event.connect(self.add_event)
         controller.events_ended.connect(self._on_events_ended)
@@ -152,6 +152,8 @@ class QueuePanel(QWidget):
             _fill(self.jobs, [_job_row(j) for j in snap.jobs])
             now = dt.datetime.now(dt.UTC)
             _fill(self.workers, [_worker_row(w, now) for w in snap.workers])
+            if selected is None:  # a job followed from elsewhere (the run console) shows as selected
+                selected = self.shown_job
             if selected is not None:
                 for row in range(self.jobs.rowCount()):
                     item = self.jobs.item(row, 0)
@@ -164,6 +166,11 @@ class QueuePanel(QWidget):
             self.curve.setData(list(range(-HISTORY + 1, 1)), list(self.rates))
         counts = ", ".join(f"{n} {s}" for s, n in snap.counts.items() if n)
         self.notice.setText(counts or "no jobs")
+
+    def _on_connected(self, shown: str) -> None:
+        """`shown`: the URL without its password; the field keeps what the user typed (if anything)."""
+        self.notice.setText("Connected")
+        self.url.setPlaceholderText(f"connected: {shown}")
 
     # ------------------------------------------------------------ live events of the selected job
 
