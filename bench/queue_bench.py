@@ -66,9 +66,18 @@ async def commits(client: Any) -> int:
     return value
 
 
-async def jobs_per_second(url: str, workers: int, jobs: int) -> tuple[float, float]:
-    """Jobs/s of `workers` worker processes on the migrated database at `url`, and committed transactions
-    per job."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def jobs_per_second(url: str, workers: int, jobs: int) -> tuple[float, float, float]:
+    """Jobs/s of `workers` worker processes on the migrated database at `url`, committed transactions per
+    job, and the worker processes' CPU milliseconds per job (steadier than jobs/s on a shared machine)."""
     from engine import QueueClient
 
     procs = start_workers(url, workers)
@@ -80,6 +89,7 @@ async def jobs_per_second(url: str, workers: int, jobs: int) -> tuple[float, flo
                         break
                     await asyncio.sleep(0.05)
             before = await commits(client)
+            cpu0 = sum(cpu_seconds(p.pid) for p in procs)
             t0 = time.perf_counter()
             submitted = [await client.submit("app") for _ in range(jobs)]
             for job in submitted:
@@ -87,8 +97,9 @@ async def jobs_per_second(url: str, workers: int, jobs: int) -> tuple[float, flo
                 if done.status != "completed":
                     raise RuntimeError(f"job {job.id} {done.status}: {done.error}")
             rate = jobs / (time.perf_counter() - t0)
+            cpu_ms = (sum(cpu_seconds(p.pid) for p in procs) - cpu0) * 1000 / jobs
             await asyncio.sleep(0.6)  # pg_stat_database is updated by each backend about every 0.5 s
-            return rate, (await commits(client) - before) / jobs
+            return rate, (await commits(client) - before) / jobs, cpu_ms
     finally:
         for proc in procs:
             proc.terminate()
@@ -144,10 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         for count in args.workers:
             url = server.create_database()
             migrate(url)
-            rate, per_job = asyncio.run(jobs_per_second(url, count, args.jobs))
+            rate, per_job, cpu_ms = asyncio.run(jobs_per_second(url, count, args.jobs))
             print(
                 f"{count} worker process(es): {rate:.1f} jobs/s ({args.jobs} jobs,"
-                f" {per_job:.1f} committed transactions per job)",
+                f" {per_job:.1f} committed transactions and {cpu_ms:.1f} worker CPU ms per job)",
                 flush=True,
             )
         url = server.create_database()

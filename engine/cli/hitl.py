@@ -58,6 +58,8 @@ async def cmd_resume(args: argparse.Namespace) -> int:
     answer = parse_answer(args.answer)
     if args.queue:
         return await resume_queued(args, answer)
+    if args.events:
+        raise CliError("--events goes with --queue (a local resume writes no events file)", EXIT_USAGE)
     answers = {args.interrupt: answer} if args.interrupt else answer
     doc = run._document(args.doc)
     run._check_trust(doc, args.trust)

@@ -105,10 +105,11 @@ async def run_session(
         raise QueueError(f"job of session '{session_id}': no such session to resume")
     runner = await open_job_runner(app, checkpointer, **builder)
     async with runner:
-        await runner.create_session(session_id, state)
-        store = checkpointer.interrupt_store()
+        init = await runner.create_session(session_id, state)
         step = runner.get_session(session_id).step
-        paused = await store.session_interrupts(session_id, step + 1)
+        # A new session has nothing waiting (one read less per job); an existing one may be paused.
+        store = checkpointer.interrupt_store()
+        paused = [] if init.fresh else await store.session_interrupts(session_id, step + 1)
         try:
             if resume is not None:
                 report = await _answer(runner, session_id, paused, resume)
