@@ -163,11 +163,15 @@ async def test_runner_options_and_the_trace_context_reach_each_job(queue_url: st
         async with await QueueClient.connect(queue_url) as client:
             job = await client.submit("chain", session_id="traced", trace=parent)
             assert (await client.wait(job.id, timeout=30)).status == "completed"
+            # The bus serves every job: the first job's runner must not have closed it.
+            second = await client.submit("chain", session_id="traced-2")
+            assert (await client.wait(second.id, timeout=30)).status == "completed"
     finally:
         await asyncio.wait_for(worker.drain(), 20)
         await task
     await bus.flush(2.0)
     await bus.aclose()
-    assert seen == [("chain", "traced", parent)]
-    scopes = [e.scope for e in sink.snapshot() if e.metadata.get("invocation_id") == "traced"]
-    assert "step.end" in scopes and scopes.count("step.end") == 3
+    assert seen == [("chain", "traced", parent), ("chain", "traced-2", {})]
+    for session in ("traced", "traced-2"):
+        scopes = [e.scope for e in sink.snapshot() if e.metadata.get("invocation_id") == session]
+        assert scopes.count("step.end") == 3, session

@@ -124,3 +124,30 @@ async def test_submit_wait_and_resume_queue_with_a_worker_process(
         assert "cannot resume session 'c1': nothing waits" in capsys.readouterr().err
     finally:
         workers.stop_all()
+
+
+async def test_a_resume_taken_over_after_the_answers_were_recorded(
+    asked: tuple[Worker, QueueClient],
+    queue_url: str,  # noqa: F811
+) -> None:
+    """The state a worker leaves when it dies after recording the answers and before committing the step: the
+    job run again (PgQueuer's takeover hands it the same payload) finishes the step with those answers."""
+    import datetime as dt
+
+    _worker, client = asked
+    first = await client.wait((await client.submit("asking", session_id="h2")).id, timeout=30)
+    assert first.status == "interrupted"
+    (ship,) = await pending(queue_url, "h2")
+    cp: Any = await open_checkpointer(queue_url)
+    try:  # what the dead worker's `resume` wrote before its node ran again
+        assert await cp.interrupt_store().answer("h2", {ship.id: False}, dt.datetime.now(dt.UTC)) == 1
+    finally:
+        await cp.aclose()
+    assert await steps_of(queue_url, "h2") == [0, 1]
+    again = await client.wait((await client.submit("asking", "h2", resume={ship.id: False})).id, timeout=30)
+    assert again.status == "completed" and again.step == 3, again.error
+    assert await final_messages(queue_url, "h2") == ["a1", "ship=False sure=False", "c2"]
+    assert await steps_of(queue_url, "h2") == [0, 1, 2, 3]
+    # A different answer for an interrupt answered already is refused, one line.
+    other = await client.wait((await client.submit("asking", "h2", resume={ship.id: True})).id, timeout=30)
+    assert other.status == "failed" and "already answered" in str(other.error)
