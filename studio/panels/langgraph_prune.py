@@ -11,11 +11,8 @@ from __future__ import annotations
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -23,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from studio.controllers.langgraph import LangGraphController
 from studio.models.sessions import format_bytes
+from studio.panels.prune_controls import build_prune_controls
 from studio.services.langgraph import PrunePlan
 
 __all__ = ["LangGraphPruneDialog", "plan_text"]
@@ -68,25 +66,12 @@ class LangGraphPruneDialog(QDialog):
             "chain where LangGraph needs it); a subgraph call goes with the checkpoint it started from."
         )
         rules.setWordWrap(True)
-        self.preview_label = QLabel("Preview first: nothing is deleted until you confirm.")
-        self.preview_label.setObjectName("lgPrunePreview")
-        self.preview_label.setWordWrap(True)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(False)
-        self.preview_button = QPushButton("Preview (dry run)")
-        self.preview_button.setObjectName("lgPrunePreviewButton")
-        self.delete_button = QPushButton("Delete")
-        self.delete_button.setObjectName("lgPruneDeleteButton")
-        self.delete_button.setEnabled(False)
-        self.cancel_button = QPushButton("Cancel preview")
-        self.cancel_button.setObjectName("lgPruneCancelButton")
-        self.cancel_button.setEnabled(False)
-        buttons = QDialogButtonBox()
-        buttons.addButton(self.preview_button, QDialogButtonBox.ButtonRole.ActionRole)
-        buttons.addButton(self.delete_button, QDialogButtonBox.ButtonRole.DestructiveRole)
-        buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.ActionRole)
-        self.close_button = buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        controls = build_prune_controls("lgPrune", "Cancel preview")
+        controls.progress.setRange(0, 0)
+        self.preview_label, self.progress = controls.preview_label, controls.progress
+        self.preview_button, self.delete_button = controls.preview_button, controls.delete_button
+        self.cancel_button, self.close_button = controls.cancel_button, controls.close_button
+        buttons = controls.box
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         row.addWidget(self.keep_spin, 1)

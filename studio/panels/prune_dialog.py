@@ -16,18 +16,16 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDateTimeEdit,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.models.sessions import format_bytes
+from studio.panels.prune_controls import build_prune_controls
 from studio.services.storage import PrunePolicy, PruneReport
 
 
@@ -119,25 +117,11 @@ class PruneDialog(QDialog):
         form.addRow(self.vacuum_check)
         form.addRow(QLabel("The latest step of a session is never deleted."))
 
-        self.preview_label = QLabel("Preview first: nothing is deleted until you confirm.")
-        self.preview_label.setObjectName("prunePreview")
-        self.preview_label.setWordWrap(True)
-        self.progress = QProgressBar()
-        self.progress.setObjectName("pruneProgress")
-        self.progress.setVisible(False)
-        self.preview_button = QPushButton("Preview (dry run)")
-        self.preview_button.setObjectName("prunePreviewButton")
-        self.delete_button = QPushButton("Delete")
-        self.delete_button.setObjectName("pruneDeleteButton")
-        self.delete_button.setEnabled(False)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("pruneCancelButton")
-        self.cancel_button.setEnabled(False)
-        buttons = QDialogButtonBox()
-        buttons.addButton(self.preview_button, QDialogButtonBox.ButtonRole.ActionRole)
-        buttons.addButton(self.delete_button, QDialogButtonBox.ButtonRole.DestructiveRole)
-        buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.ActionRole)
-        self.close_button = buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        controls = build_prune_controls("prune", "Cancel")
+        self.preview_label, self.progress = controls.preview_label, controls.progress
+        self.preview_button, self.delete_button = controls.preview_button, controls.delete_button
+        self.cancel_button, self.close_button = controls.cancel_button, controls.close_button
+        buttons = controls.box
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
