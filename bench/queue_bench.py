@@ -59,10 +59,18 @@ def start_workers(url: str, count: int) -> list[subprocess.Popen[bytes]]:
     ]
 
 
-async def commits(client: Any) -> int:
-    value: int = await client._conn.fetchval(
-        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
-    )
+async def commits(url: str) -> int:
+    """The database's committed transactions so far, as far as its backends reported them (a backend reports
+    at most once a second while it runs, and at its exit: read this after the workers have exited)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        value: int = await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+    finally:
+        await conn.close()
     return value
 
 
@@ -88,7 +96,8 @@ async def jobs_per_second(url: str, workers: int, jobs: int) -> tuple[float, flo
                     if len(await client.workers()) >= workers:
                         break
                     await asyncio.sleep(0.05)
-            before = await commits(client)
+            await asyncio.sleep(1.1)  # the workers' start-up commits reported
+            before = await commits(url)
             cpu0 = sum(cpu_seconds(p.pid) for p in procs)
             t0 = time.perf_counter()
             submitted = [await client.submit("app") for _ in range(jobs)]
@@ -98,13 +107,13 @@ async def jobs_per_second(url: str, workers: int, jobs: int) -> tuple[float, flo
                     raise RuntimeError(f"job {job.id} {done.status}: {done.error}")
             rate = jobs / (time.perf_counter() - t0)
             cpu_ms = (sum(cpu_seconds(p.pid) for p in procs) - cpu0) * 1000 / jobs
-            await asyncio.sleep(0.6)  # pg_stat_database is updated by each backend about every 0.5 s
-            return rate, (await commits(client) - before) / jobs, cpu_ms
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(60)
+    await asyncio.sleep(0.5)  # the exited backends' last reports (their exits included)
+    return rate, (await commits(url) - before) / jobs, cpu_ms
 
 
 async def write_ceiling(url: str, seconds: float = 2.0, connections: int = 4) -> float:
