@@ -146,3 +146,37 @@ async def test_a_graph_that_fails_to_import_marks_its_jobs_and_the_rest_is_serve
     good = await client.wait((await client.submit("chain")).id, timeout=30)
     assert good.status == "completed"
     assert "skipping no_such_module_xyz:broken" in workers.stderr(proc)
+
+
+async def test_the_event_stream_follows_a_job_across_a_takeover(setup: tuple[Workers, QueueClient]) -> None:
+    workers, client = setup
+    (victim,) = workers.start(1)
+    ids = await worker_ids(client, [victim])
+    job = await client.submit("chain", session_id="moved", input={"extra": {"sleep": 1.0}})
+    seen: list[Any] = []
+
+    async def stream() -> None:
+        async for event in client.events(job.id):
+            seen.append(event)
+
+    reader = asyncio.create_task(stream())
+    await until(lambda: _has_step_end(seen))  # stored with the victim's save of step 2: it runs step 3
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    (heir,) = workers.start(1)
+    await asyncio.wait_for(reader, 60)  # the stream ends when the job does, on the other worker
+    done = await client.job(job.id)
+    assert done.status == "completed" and done.worker == (await worker_ids(client, [heir]))[heir.pid]
+    assert done.worker != ids[victim.pid]
+    want = [e.to_json_string() for e in await stored(workers.url, "moved")]
+    assert [e.to_json_string() for e in seen] == want  # each stored event once, in order
+    assert await steps_of(workers.url, "moved") == [0, 1, 2, 3]
+    # The victim's events after its last save were never stored (events go with the next save): the
+    # heir's run of that step is the only one streamed. No node's start shows twice.
+    assert [e.step for e in seen if e.scope == "step.start"] == [1, 2, 3]
+    assert [e.node_id for e in seen if e.scope == "node.start"] == ["a", "b", "c"]
+    assert [e.scope for e in seen].count("run.start") == 2  # the victim's run, then the heir's
+
+
+async def _has_step_end(seen: list[Any]) -> bool:
+    return any(e.scope == "step.end" for e in seen)
