@@ -25,6 +25,8 @@ class Sizes:
     turns: int = 1_000
     events: int = 200_000
     jsonl_events: int = 50_000
+    concurrent_sessions: int = 50
+    concurrent_invocations: int = 40
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -37,6 +39,7 @@ class Sizes:
             turns=100,
             events=20_000,
             jsonl_events=5_000,
+            concurrent_invocations=8,
         )
 
     @classmethod
@@ -51,6 +54,8 @@ class Sizes:
             turns=3,
             events=200,
             jsonl_events=100,
+            concurrent_sessions=3,
+            concurrent_invocations=2,
         )
 
     def to_json(self) -> dict[str, int]:

@@ -193,3 +193,63 @@ def run_turns(path: str, variant: str, turns: int) -> dict[str, Any]:
         seconds, final = asyncio.run(run())
     assert len(final["messages"]) == 4 * turns, len(final["messages"])
     return {"seconds": seconds, "invocations_per_s": turns / seconds}
+
+
+# ---------------------------------------------------------------- 5/10. turns on Postgres
+
+POOL_SIZE = 10
+"""Connections of the AsyncPostgresSaver's pool (workloads 5 and 10)."""
+
+
+def _pool_kwargs() -> dict[str, Any]:
+    from psycopg.rows import dict_row
+
+    return {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+
+
+def run_pg_turns(url: str, variant: str, turns: int) -> dict[str, Any]:
+    """`turns` invokes on one thread with LangGraph's Postgres saver: PostgresSaver on one connection (sync)
+    or AsyncPostgresSaver on a psycopg pool (async); default durability, a checkpoint after every step."""
+    config = {"configurable": {"thread_id": "bench"}}
+    if variant == "sync":
+        from langgraph.checkpoint.postgres import PostgresSaver
+
+        with PostgresSaver.from_conn_string(url) as saver:
+            saver.setup()
+            seconds, final = _timed_invokes(turns_graph(variant, saver), variant, _turn, config, turns)
+    else:
+
+        async def run() -> tuple[float, Any]:
+            async with PgPoolSaver(url) as saver:
+                graph = turns_graph(variant, saver)
+                with Timer() as t:
+                    for i in range(turns):
+                        result = await graph.ainvoke(_turn(i), config)
+            return t.seconds, result
+
+        seconds, final = asyncio.run(run())
+    assert len(final["messages"]) == 4 * turns, len(final["messages"])
+    return {"seconds": seconds, "invocations_per_s": turns / seconds}
+
+
+class PgPoolSaver:
+    """An AsyncPostgresSaver on a fresh psycopg pool of `POOL_SIZE` connections, tables set up."""
+
+    def __init__(self, url: str, size: int = POOL_SIZE) -> None:
+        self.url, self.size = url, size
+        self._pool: Any = None
+
+    async def __aenter__(self) -> Any:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg_pool import AsyncConnectionPool
+
+        self._pool = AsyncConnectionPool(
+            conninfo=self.url, min_size=1, max_size=self.size, kwargs=_pool_kwargs(), open=False
+        )
+        await self._pool.open(wait=True)
+        saver = AsyncPostgresSaver(self._pool)
+        await saver.setup()
+        return saver
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._pool.close()

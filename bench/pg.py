@@ -1,4 +1,6 @@
-"""A PostgreSQL server for workload 5, started the way the test suite does (`tests/pgserver.py`).
+"""A PostgreSQL server for workloads 5 and 10, started the way the test suite does (`tests/pgserver.py`) but
+durable: `fsync` and `synchronous_commit` on (the test server turns them off for speed), so a commit waits
+for its WAL flush as in production.
 
 `WEAVEGRAPH_POSTGRES_TEST_URL` (an existing server) is honoured; otherwise a throwaway server is started
 with initdb/pg_ctl when the binaries exist. Children reach it through that same variable.
@@ -27,10 +29,37 @@ def _pgserver() -> ModuleType:
     return module
 
 
+DURABLE = "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+
+
+def _durable(server: Any) -> Any:
+    """Make `server` start with durable commits (its own options put `fsync=off` and the like first; later
+    `-c` settings win)."""
+    start = server._pg_ctl_start
+
+    def durable_start() -> None:
+        run = server._cmd
+
+        def cmd(*args: str) -> list[str]:
+            if args and args[0] == "pg_ctl" and "-o" in args:
+                i = args.index("-o") + 1
+                args = (*args[:i], f"{args[i]} {DURABLE}", *args[i + 1 :])
+            return list(run(*args))
+
+        server._cmd = cmd
+        try:
+            start()
+        finally:
+            server._cmd = run
+
+    server._pg_ctl_start = durable_start
+    return server
+
+
 def start_server() -> tuple[Any, str | None]:
     """(server, None) with the server running and `ENV` set for children, or (None, why not)."""
     try:
-        server = _pgserver().PostgresServer()
+        server = _durable(_pgserver().PostgresServer())
     except Exception as exc:
         return None, f"cannot load tests/pgserver.py: {exc}"
     reason = server.unavailable_reason()

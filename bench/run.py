@@ -37,8 +37,11 @@ WORKLOADS = {
     6: "events",
     7: "studio",
     8: "lgdb",
+    10: "pg_concurrent",
 }
-LG_WORKLOADS = {"chain", "loop", "fanout", "sqlite"}
+LG_WORKLOADS = {"chain", "loop", "fanout", "sqlite", "postgres", "pg_concurrent"}
+PG_WORKLOADS = {"postgres", "pg_concurrent"}  # need the bench's PostgreSQL server (bench/pg.py)
+LG_VARIANTS = {"pg_concurrent": ("async",)}  # only these LangGraph variants (many sessions at once is async)
 
 
 class WorkerError(RuntimeError):
@@ -123,7 +126,10 @@ def run_workload(
     """Start the children of one workload, warm each up once, then interleave `repeat` runs."""
     children = [spawn(workload, "ours", "-", sizes)]
     if workload in LG_WORKLOADS:
-        children += [spawn(workload, "langgraph", v, sizes) for v in lg_variants]
+        allowed = LG_VARIANTS.get(workload)
+        children += [
+            spawn(workload, "langgraph", v, sizes) for v in lg_variants if allowed is None or v in allowed
+        ]
     try:
         for child in children:
             child.warmup = child.ask("warmup") or {}
@@ -146,7 +152,15 @@ def run_workload(
 
 def machine() -> dict[str, Any]:
     versions: dict[str, str | None] = {}
-    for dist in ("langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite", "aiosqlite", "asyncpg"):
+    for dist in (
+        "langgraph",
+        "langgraph-checkpoint",
+        "langgraph-checkpoint-sqlite",
+        "langgraph-checkpoint-postgres",
+        "psycopg",
+        "aiosqlite",
+        "asyncpg",
+    ):
         try:
             from importlib.metadata import version
 
@@ -222,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                     run_lgdb(ROOT, quick=args.quick, say=say) if have_lg else {"status": "skipped"}
                 )
                 continue
-            if name == "postgres":
+            if name in PG_WORKLOADS and server is None:  # one server for every Postgres workload
                 from bench.pg import start_server
 
                 server, why = start_server()
@@ -231,9 +245,6 @@ def main(argv: list[str] | None = None) -> int:
                     say(f"  skipped: {why}")
                     continue
             results[name] = run_workload(name, sizes, args.repeat, lg_variants, say)
-            if name == "postgres" and server is not None:
-                server.cleanup()
-                server = None
     finally:
         if server is not None:
             server.cleanup()

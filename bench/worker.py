@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.common import Sizes, rss_bytes
 
-WORKLOADS = ("chain", "loop", "fanout", "sqlite", "postgres", "events")
+WORKLOADS = ("chain", "loop", "fanout", "sqlite", "postgres", "events", "pg_concurrent")
 Rep = Callable[[bool], dict[str, Any]]
 
 
@@ -62,6 +62,10 @@ def _ours(workload: str, sizes: Sizes) -> Rep:
                 drop_database(url)
 
         return postgres
+    if workload == "pg_concurrent":
+        return lambda warm: _in_fresh_database(
+            lambda url: _ours_pg_concurrent(url, sizes.concurrent_sessions, sizes.concurrent_invocations)
+        )
     if workload == "events":
         from bench.events_bench import run_events
 
@@ -113,6 +117,44 @@ async def _ours_postgres(app: Any, url: str, turns: int, breakdown: bool = False
     return out
 
 
+def _in_fresh_database(run: Callable[[str], Any]) -> dict[str, Any]:
+    """`asyncio.run(run(url))` (or `run(url)` when it is no coroutine) on a new database of the bench server,
+    dropped afterwards."""
+    from bench.pg import drop_database, fresh_database
+
+    url = fresh_database()
+    try:
+        result = run(url)
+        return dict(asyncio.run(result) if asyncio.iscoroutine(result) else result)
+    finally:
+        drop_database(url)
+
+
+async def _ours_pg_concurrent(url: str, sessions: int, invocations: int) -> dict[str, Any]:
+    """Workload 10, ours: one PostgresCheckpointer (group commit on, its default), then the raw ceiling of
+    the same rows, as many rows per transaction as there are sessions."""
+    from bench.concurrent import postgres_batched_ceiling, run_concurrent
+    from engine.persistence.postgres import PostgresCheckpointer
+
+    checkpointer = await PostgresCheckpointer.connect(url)
+    try:
+        out = await run_concurrent(checkpointer, sessions, invocations)
+    finally:
+        await checkpointer.aclose()
+    out["storage_mode"] = checkpointer.storage_mode
+    seconds, rows = await postgres_batched_ceiling(url, sessions)
+    out.update(ceiling_seconds=seconds, rows=rows, ceiling_batch=sessions)
+    return out
+
+
+async def _lg_pg_concurrent(url: str, sessions: int, invocations: int) -> dict[str, Any]:
+    from bench.concurrent import lg_concurrent
+    from bench.lg import PgPoolSaver
+
+    async with PgPoolSaver(url) as saver:
+        return await lg_concurrent(saver, sessions, invocations)
+
+
 def _lg(workload: str, variant: str, sizes: Sizes) -> Rep:
     from bench import lg
 
@@ -139,6 +181,12 @@ def _lg(workload: str, variant: str, sizes: Sizes) -> Rep:
                 shutil.rmtree(tmp, ignore_errors=True)
 
         return turns
+    if workload == "postgres":
+        return lambda warm: _in_fresh_database(lambda url: lg.run_pg_turns(url, variant, sizes.turns))
+    if workload == "pg_concurrent":
+        return lambda warm: _in_fresh_database(
+            lambda url: _lg_pg_concurrent(url, sizes.concurrent_sessions, sizes.concurrent_invocations)
+        )
     raise ValueError(f"LangGraph has no workload {workload!r} in this suite")
 
 

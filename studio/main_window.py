@@ -28,6 +28,7 @@ from studio.actions import Actions
 from studio.bridge import Bridge
 from studio.canvas.editor_panel import GraphEditorPanel
 from studio.controllers.browser import BrowserController
+from studio.controllers.inbox import InboxController, named_app
 from studio.controllers.queue import QueueController
 from studio.controllers.run import RunController, RunState
 from studio.controllers.stepper import StepperController
@@ -37,6 +38,7 @@ from studio.document.model import GraphDocumentModel
 from studio.help import ExamplesDialog, GettingStartedDialog
 from studio.models.run_log import RunLogModel
 from studio.panels.checkpoint_browser import CheckpointBrowserPanel
+from studio.panels.inbox import InterruptInboxPanel
 from studio.panels.palette import NodePalettePanel
 from studio.panels.problems import ProblemsPanel
 from studio.panels.properties import PropertiesPanel
@@ -80,9 +82,7 @@ class MainWindow(QMainWindow):
         self.problems = ProblemsPanel(self)
         self.run_log = RunLogModel(self)
         self.runs = RunController(bridge, bus, self.run_log, self)
-        self.console = RunConsolePanel(
-            self.runs, self.documents.build_app, self.documents.default_input, self
-        )
+        self.console = RunConsolePanel(self.runs, self.build_app, self.documents.default_input, self)
         self.sink_health = SinkHealthPanel(bridge, bus, self)
         self.browser_controller = BrowserController(bridge, self)
         self.browser = CheckpointBrowserPanel(self.browser_controller, self)
@@ -92,6 +92,8 @@ class MainWindow(QMainWindow):
         self.queue = QueuePanel(
             self.queue_controller, lambda: self.model.data.get("name"), self.documents.default_input, self
         )
+        self.inbox_controller = InboxController(bridge, self.runs, self.build_app, self)  # hitl
+        self.inbox = InterruptInboxPanel(self.inbox_controller, self)
         self.database_url = "memory:"
         """The studio's database: runs, the stepper and the browser use it unless told otherwise."""
         self.commands = Actions(self, self.model.undo_stack)
@@ -136,6 +138,7 @@ class MainWindow(QMainWindow):
             (self.browser, "Checkpoints"),
             (self.stepper, "Session Stepper"),
             (self.queue, "Queue"),
+            (self.inbox, "Inbox"),
         ):
             self.tabifyDockWidget(console, self._dock(widget, title, bottom))
         console.raise_()
@@ -278,8 +281,14 @@ class MainWindow(QMainWindow):
         self.browser.resume_requested.connect(self._on_browser_resume_requested)
         self.runs.state_changed.connect(self._on_runs_state_changed_for_browser)
         self.browser.open_in_stepper_requested.connect(self._on_browser_open_in_stepper_requested)
+        self.inbox_controller.sent.connect(lambda _t: self.docks["runConsole"].raise_())
 
     # ------------------------------------------------------------------ documents
+
+    def build_app(self) -> Any:
+        """The open document's App for a run, named after the document (its sessions record the graph name,
+        which the inbox shows)."""
+        return named_app(self.documents.build_app(), self.model.name)
 
     def new_document(self) -> None:
         self.documents.new()
@@ -421,6 +430,7 @@ class MainWindow(QMainWindow):
         self.db_label.setText(f"DB: {redacted}")
         self.settings.add_recent_database(redacted)
         self.settings.set_console(str(self.console.kind.currentData()), self.console.location.text())
+        self.inbox_controller.open(self.console.checkpointer_url())  # the inbox shows the run's database
         self._offer_databases()
 
     def set_database(self, url: str) -> None:
@@ -429,6 +439,7 @@ class MainWindow(QMainWindow):
         self.database_url = url
         self.console.set_database(url)
         self.stepper.set_default_database(url)
+        self.inbox_controller.open(url)
         self.db_label.setText(f"DB: {storage.redact(url)}")
         self._offer_databases()
         if not self.browser_controller.is_open:
@@ -593,7 +604,7 @@ class MainWindow(QMainWindow):
         """Cancel runs, close the panels' databases, drain the event bus (sinks)."""
         self.graph_editor.stop_background_work()
         await self.runs.shutdown()
-        for panel in (self.browser_controller, self.stepper_controller):
+        for panel in (self.browser_controller, self.stepper_controller, self.inbox_controller):
             try:
                 await panel.aclose()
             except Exception as exc:  # one panel failing to close must not keep the others open

@@ -1,9 +1,10 @@
 """The PostgreSQL checkpointer's transactions: save (full or compact), delta resolution, chain-safe prune.
 
-Every save locks the session row (`SELECT ... FOR UPDATE`), so the expected-step check and the delta base
-check (the session's latest state digest) hold until commit. Compact mode follows `compact`: a delta when
-this writer saved the latest step, a full snapshot every K steps, dependent steps made full before their
-parent is overwritten or pruned.
+`save` is the overwrite transaction (a compact save of a step at or below the latest; the common save is one
+statement, see `pg_save`). It locks the session row (`SELECT ... FOR UPDATE`), so the expected-step check and
+the delta base check (the session's latest state digest) hold until commit. Compact mode follows `compact`:
+a delta when this writer saved the latest step, a full snapshot every K steps, dependent steps made full
+before their parent is overwritten or pruned.
 """
 
 from __future__ import annotations
@@ -64,35 +65,6 @@ ON CONFLICT (session_id, step) DO UPDATE SET
     updated_channels_json = excluded.updated_channels_json,
     payload_bytes = excluded.payload_bytes,
     parent_step = excluded.parent_step
-"""
-
-# One autocommitted statement for the common compact save: when this writer's known step is still the
-# session's latest (same step and token, checked on the row locked FOR UPDATE, re-checked after any wait),
-# write the delta step and move the pointer; otherwise write nothing, and `save` runs the full transaction.
-_FAST_SAVE = """
-WITH cur AS (
-    SELECT id FROM sessions
-    WHERE id = $1 AND last_state_json IS NOT NULL AND last_step = $12 AND state_digest = $13
-        AND last_step < $2
-    FOR UPDATE
-), s AS (
-    UPDATE sessions SET updated_at = clock_timestamp(), concurrency_limit = $14, last_step = $2,
-        last_state_json = $15::jsonb, last_frontier_json = $5::jsonb, last_versions_seen_json = $6::jsonb,
-        graph_hash = COALESCE($16, graph_hash), state_digest = $17
-    WHERE id IN (SELECT id FROM cur)
-), t AS (
-    INSERT INTO steps (session_id, step, created_at, state_json, frontier_json, versions_seen_json,
-                       ran_nodes_json, skipped_nodes_json, updated_channels_json, payload_bytes, parent_step)
-    SELECT $1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11 FROM cur
-    ON CONFLICT (session_id, step) DO UPDATE SET
-        created_at = excluded.created_at, state_json = excluded.state_json,
-        frontier_json = excluded.frontier_json, versions_seen_json = excluded.versions_seen_json,
-        ran_nodes_json = excluded.ran_nodes_json, skipped_nodes_json = excluded.skipped_nodes_json,
-        updated_channels_json = excluded.updated_channels_json, payload_bytes = excluded.payload_bytes,
-        parent_step = excluded.parent_step
-    RETURNING 1
-)
-SELECT count(*) FROM t
 """
 
 _CHAIN = """
@@ -195,44 +167,6 @@ async def save(conn: Any, enc: EncodedSave, expected: int | None, store: StoreMo
     if not compact or (actual is not None and enc.step < actual):
         return None
     return enc.known(token, chain)
-
-
-async def fast_save(conn: Any, enc: EncodedSave, expected: int | None, store: StoreMode) -> Known | None:
-    """The compact common path in one round trip (see `_FAST_SAVE`); None when it did not apply and
-    nothing was written."""
-    base = store.known.get(enc.session_id)
-    if (
-        store.mode != "compact"
-        or base is None
-        or (expected is not None and expected != base.step)
-        or base.step >= enc.step
-        or base.chain + 1 >= store.snapshot_every
-    ):
-        return None
-    state_text = enc.delta_text(base)
-    token = new_token()
-    created = enc.created_at if enc.created_at.tzinfo else enc.created_at.replace(tzinfo=_dt.UTC)
-    written = await conn.fetchval(
-        _FAST_SAVE,
-        enc.session_id,
-        enc.step,
-        created,
-        state_text,
-        enc.frontier_json,
-        enc.versions_seen_json,
-        enc.ran_nodes_json,
-        enc.skipped_nodes_json,
-        enc.updated_channels_json,
-        enc.other_bytes + len(state_text.encode()),
-        base.step,
-        base.step,
-        base.token,
-        enc.concurrency_limit,
-        LATEST_MARKER,
-        enc.graph_hash,
-        token,
-    )
-    return enc.known(token, base.chain + 1) if written else None
 
 
 class _Need(Exception):

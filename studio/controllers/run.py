@@ -19,6 +19,7 @@ from engine.events.event import STREAM_END_SCOPE, Event, end_message
 from engine.observability.shutdown import Stopped
 from engine.state import VersionedState
 from studio.bridge import Bridge, EventPump, one_line
+from studio.controllers.run_interrupts import asking_statuses
 from studio.controllers.run_session import Breakpoints, RunOutcome, RunSession
 from studio.models.run_log import RunLogModel
 
@@ -121,6 +122,7 @@ class RunController(QObject):
         self.last_traceback = ""
         self._stopped: set[str] = set()  # session ids this controller cancelled (their end events say so)
         self._running_nodes: dict[str, int | None] = {}
+        self.asking: dict[str, tuple[str, int | None, str]] = {}  # nodes waiting for an answer (hitl)
         self._task: Any = None
         self._pump = EventPump(bridge, interval_ms=50, max_batch=5000, parent=self)
         self._pump.batch_ready.connect(self._on_pump_batch_ready)
@@ -165,7 +167,7 @@ class RunController(QObject):
             else:
                 self._running_nodes.pop(ev.node_id, None)
             message = str(ev.metadata.get("error", "")) if status == "failed" else ""
-            statuses[ev.node_id] = (status, ev.step, message)
+            statuses[ev.node_id] = self.asking.get(ev.node_id) or (status, ev.step, message)
         if statuses:
             self.node_statuses.emit(statuses)
         if taken:
@@ -220,6 +222,21 @@ class RunController(QObject):
         self._start(self.session, "run", new=False)
         return True
 
+    def answer(self, answers: dict[str, Any]) -> bool:
+        """Answer the paused run's interrupts (ids -> answers) and go on with the same run."""
+        if self.session is None or self.state != RunState.PAUSED or self.session.completed:
+            return False
+        self.session.answers = dict(answers)
+        self.asking = {}
+        self._start(self.session, "run", new=False)
+        return True
+
+    def resume(self, app: Any, answers: dict[str, Any], *, url: str, session_id: str) -> None:
+        """Answer interrupts of the stored session `session_id` (the inbox) and run it on here."""
+        session = RunSession(app, VersionedState(), url=url, session_id=session_id, bus=self.bus)
+        session.answers, session.resume_only = dict(answers), True
+        self._begin(session, "run")
+
     def stop(self) -> bool:
         """Cancel the running task (the run's nodes are cancelled with it)."""
         if self._task is None or self._task.done():
@@ -271,6 +288,7 @@ class RunController(QObject):
         self.last_traceback = ""
         self._stopped.discard(session.session_id)
         self._running_nodes = {}
+        self.asking = {}
         self.log.clear()  # the table shows the current run (export it first to keep it)
         self.run_started.emit()
         self._start(session, kind, new=True)
@@ -306,7 +324,10 @@ class RunController(QObject):
             self._finish(RunState.FAILED)
             await session.close()
             return
+        self.asking = asking_statuses(result.interrupts)
         self._report(result)
+        if self.asking:
+            self.node_statuses.emit(self.asking)
         if result.status == "completed":
             self._finish(RunState.COMPLETED)
             await session.close()
@@ -321,6 +342,8 @@ class RunController(QObject):
                 "reason": result.reason,
                 "node": result.node,
                 "state": result.state_json,
+                "interrupts": result.interrupts,
+                "error": result.error,
             }
         )
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from engine.app import App
 from engine.errors import CheckpointerError, StepLimitExceeded
+from engine.hitl_types import InterruptError, SessionInterrupted
 from engine.observability.shutdown import GracefulShutdown
 from engine.runner import AppRunner, PausedReport, StepOptions, StepReport
 from engine.state import VersionedState
@@ -89,13 +90,17 @@ class Breakpoints(QObject):
 
 @dataclass(slots=True)
 class RunOutcome:
-    """How a run call ended: "completed", "paused" (with reason and node) or "stepped" (one step done)."""
+    """How a run call ended: "completed", "paused" (with reason and node) or "stepped" (one step done).
+    Paused at an interrupt (reason "interrupt"): the pending `interrupts`, and `error` when an answer given
+    was refused (nothing changed)."""
 
     status: str
     step: int
     reason: str = ""
     node: str | None = None
     state_json: dict[str, Any] | None = None
+    interrupts: list[Any] = field(default_factory=list)
+    error: str = ""
 
 
 class RunSession:
@@ -123,6 +128,10 @@ class RunSession:
         self.completed = False
         self.resumed_from: int | None = None
         self._skip_before: str | None = None
+        self.answers: dict[str, Any] | None = None
+        """Interrupt answers (ids -> answers) the next run call gives `resume` before running on."""
+        self.resume_only = False
+        """Resuming a stored session from the inbox: `open` never creates the session."""
         # SIGTERM: the studio's own handler calls `request_graceful_stop`; no loop signal handlers here
         self.graceful = GracefulShutdown(GRACE_S, signals=())
 
@@ -147,6 +156,8 @@ class RunSession:
         self.runner = await storage.build_runner(
             self.app, self.checkpointer, bus=self.bus, max_steps=self.max_steps
         )
+        if self.resume_only:
+            return
         init = await self.runner.create_session(self.session_id, self.initial_state)
         self.resumed_from = None if init.fresh else init.checkpoint_step
 
@@ -176,8 +187,14 @@ class RunSession:
 
     async def _run(self, breakpoints: Breakpoints) -> RunOutcome:
         runner = self._require()
+        answered = await self._answer()
+        if answered is not None:
+            return answered
         if not breakpoints and self._skip_before is None:
-            await runner.run_until_complete(self.session_id)
+            try:
+                await runner.run_until_complete(self.session_id)
+            except SessionInterrupted as exc:
+                return self._interrupted(exc.interrupts)
             self.completed = True
             return RunOutcome("completed", self.step_number(), state_json=self.state_json())
         limit = self.max_steps or runner.max_steps
@@ -189,6 +206,9 @@ class RunSession:
         raise StepLimitExceeded(self.session_id, limit, self.step_number())
 
     async def _step(self, breakpoints: Breakpoints) -> RunOutcome:
+        if self.answers is not None:  # the resumed step is the step
+            answered = await self._answer()
+            return answered or RunOutcome("stepped", self.step_number(), state_json=self.state_json())
         report = await self._require().run_step(self.session_id, breakpoints.options(self._skip_before))
         outcome = self._after(report)
         return outcome or RunOutcome("stepped", self.step_number(), state_json=self.state_json())
@@ -198,12 +218,33 @@ class RunSession:
             node = report.node.name if report.node is not None else None
             # interrupt_before pauses every time it is asked: the next call lets that node run
             self._skip_before = node if report.reason == "before_node" else None
-            return RunOutcome("paused", report.step, report.reason, node, self.state_json())
+            return RunOutcome(
+                "paused", report.step, report.reason, node, self.state_json(), list(report.interrupts)
+            )
         self._skip_before = None
         if report.completed:
             self.completed = True
             return RunOutcome("completed", report.step, state_json=self.state_json())
         return None
+
+    async def _answer(self) -> RunOutcome | None:
+        """Give the pending answers to `resume` (None when there are none, or the resumed step committed
+        and the run goes on). A refused answer changes nothing: the run stays paused, saying why."""
+        answers, self.answers = self.answers, None
+        if answers is None:
+            return None
+        runner = self._require()
+        try:
+            report = await runner.resume(self.session_id, answers, by_id=True)
+        except InterruptError as exc:
+            pending = await runner.pending_interrupts(self.session_id)
+            return self._interrupted(pending, " ".join(str(exc).split()))
+        return self._after(report)
+
+    def _interrupted(self, interrupts: list[Any], error: str = "") -> RunOutcome:
+        node = interrupts[0].node if interrupts else None
+        step = interrupts[0].step if interrupts else self.step_number()
+        return RunOutcome("paused", step, "interrupt", node, self.state_json(), list(interrupts), error)
 
     async def close(self) -> None:
         """Close the checkpointer (the shared bus stays open). Safe to call twice."""

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from studio.controllers.run import RunController, RunRequest, RunState
 from studio.models.run_log import RunLogModel
 from studio.panels.console_widgets import KINDS, CheckpointerRow, EventsPane, FailureBox, RunButtons
+from studio.panels.inbox_inline import InlineInterrupts
 from studio.services import storage
 from studio.theme import is_dark
 from studio.widgets.json_editor import JsonEditor, JsonInvalid, monospace_font
@@ -92,6 +93,8 @@ class RunConsolePanel(QWidget):
         layout.addWidget(self.where)
         layout.addWidget(self.buttons)
         layout.addWidget(self.failure)
+        self.interrupts = InlineInterrupts(self.controller, self)  # the run's own interrupts, inline
+        layout.addWidget(self.interrupts)
         layout.addWidget(split, 1)
 
     def _build_state_tabs(self) -> QTabWidget:

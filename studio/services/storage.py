@@ -51,6 +51,7 @@ __all__ = [
     "open_storage",
     "password_of",
     "redact",
+    "sqlite_file_exists",
     "sqlite_url_for_path",
     "state_from_stored_json",
     "state_json",
@@ -84,6 +85,12 @@ def backend_of(url: str) -> str:
 def sqlite_url_for_path(path: str | Path) -> str:
     """`sqlite://` + the file path (absolute paths give `sqlite:///...`)."""
     return "sqlite://" + Path(path).as_posix()
+
+
+def sqlite_file_exists(url: str) -> bool:
+    """Whether the SQLite file `url` names exists (False for memory, Postgres and text that is no URL)."""
+    parsed = _parsed(url)
+    return parsed is not None and parsed.path is not None and Path(parsed.path).expanduser().exists()
 
 
 def normalize_location(text: str) -> str:

@@ -50,6 +50,67 @@ def test_postgres_workload_runs(postgres_url: str) -> None:
     assert result["ceiling_seconds"] > 0
 
 
+@pytest.mark.postgres
+@needs_langgraph
+@pytest.mark.parametrize("variant", ["sync", "async"])
+def test_langgraph_postgres_savers_run(postgres_url: str, variant: str) -> None:
+    from bench import lg
+
+    result = lg.run_pg_turns(postgres_url, variant, TINY.turns)
+    assert result["invocations_per_s"] > 0
+
+
+@pytest.mark.postgres
+def test_postgres_concurrent_workload_runs(postgres_url: str) -> None:
+    n, k = TINY.concurrent_sessions, TINY.concurrent_invocations
+    result = asyncio.run(worker._ours_pg_concurrent(postgres_url, n, k))
+    assert result["rows"] == n * (3 * k + 1)  # step 0, then 3 steps per turn, per session
+    assert result["ceiling_seconds"] > 0 and result["ceiling_batch"] == n
+    assert result["groups"] >= 1 and result["saves_per_group"] >= 1
+
+
+@pytest.mark.postgres
+@needs_langgraph
+def test_langgraph_postgres_concurrent_runs(postgres_url: str) -> None:
+    n, k = TINY.concurrent_sessions, TINY.concurrent_invocations
+    result = asyncio.run(worker._lg_pg_concurrent(postgres_url, n, k))
+    assert result["invocations_per_s"] > 0
+
+
+def test_postgres_rows_in_the_table() -> None:
+    ours5 = [{"seconds": 2.0, "invocations_per_s": 500.0, "rows": 3001, "ceiling_seconds": 1.5}]
+    ours10 = [
+        {
+            "seconds": 4.0,
+            "invocations_per_s": 500.0,
+            "rows": 6050,
+            "ceiling_seconds": 1.0,
+            "saves_per_group": 9.5,
+        }
+    ]
+    results = {
+        "postgres": {
+            "ours": {"runs": ours5},
+            "langgraph/async": {"runs": [{"seconds": 12.0, "invocations_per_s": 80.0}]},
+        },
+        "pg_concurrent": {
+            "ours": {"runs": ours10},
+            "langgraph/async": {"runs": [{"invocations_per_s": 50.0}]},
+        },
+    }
+    rows = build_rows(results, {}, Sizes())
+    per_s = next(r for r in rows if r.measure.strip() == "invocations/s")  # workload 5's
+    assert per_s.ratio == "6.2x" and per_s.met is True
+    ceiling5 = next(r for r in rows if "one transaction per row" in r.measure)
+    assert ceiling5.ratio_value == pytest.approx(0.75) and ceiling5.met is True
+    ten = next(r for r in rows if r.number == 10)
+    assert ten.ratio == "10.0x"
+    ceiling10 = next(r for r in rows if "50 rows per transaction" in r.measure)
+    assert ceiling10.ratio_value == pytest.approx(0.25) and ceiling10.met is False
+    assert any("saves per group" in r.measure and r.ours == "9.5" for r in rows)
+    assert "ours = 0.25 of ceiling" in format_table("t", rows)
+
+
 def test_unknown_workload_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown workload"):
         worker.build("nope", "ours", "-", TINY)

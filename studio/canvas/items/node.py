@@ -1,18 +1,23 @@
 """A node on the canvas: a plainly painted card (no proxy widgets) with its id, type, ports, run status,
-step badge, problem mark and breakpoint badges. Items never change the document; gestures do."""
+step badge, problem mark and breakpoint badges. Items never change the document; gestures do.
+
+Human in the loop: an `ask` node has its own look (a teal border and a "?" badge); a node waiting for an
+answer (run status "asking") gets a pulsing halo, an hourglass badge and its prompt in the tooltip until the
+answer comes and it runs again."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphicsItem, QWidget
 
 from studio.canvas.items.port import PortItem
-from studio.theme import canvas_colors
+from studio.theme import canvas_colors, is_dark
 
-__all__ = ["BADGE_AFTER", "BADGE_BEFORE", "NodeItem", "RunStatus"]
+__all__ = ["ASK_TYPE", "BADGE_AFTER", "BADGE_BEFORE", "NodeItem", "RunStatus"]
 
 WIDTH = 170.0
 HEIGHT = 58.0
@@ -30,6 +35,13 @@ class RunStatus:
     FAILED = "failed"
     CANCELLED = "cancelled"  # running when the run was stopped
     WAITING = "waiting"  # a join whose wait_for sources have not all run yet
+    ASKING = "asking"  # ctx.interrupt waits for a person's answer (studio.controllers.run_interrupts.ASKING)
+
+
+ASK_TYPE = "ask"
+ASK_COLOURS = {False: QColor("#0e7f96"), True: QColor("#4fc3dc")}
+"""The human-in-the-loop accent on the light (False) and dark (True) canvas."""
+PULSE_MS = 60
 
 
 POLICY_ORDER = ("join", "retry", "timeout")
@@ -52,6 +64,9 @@ class NodeItem(QGraphicsObject):
         self.policies: dict[str, str] = {}
         """Node policy badges: "join" / "retry" / "timeout" -> the tooltip line (README "Node policies")."""
         self.edges: list[Any] = []
+        self.pulse = 0.0
+        """Phase (0..1) of the waiting halo; it moves only while the node is asking."""
+        self._pulse_timer: QTimer | None = None
         self.setFlags(
             QGraphicsItem.GraphicsItemFlag.ItemIsMovable
             | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
@@ -141,7 +156,28 @@ class NodeItem(QGraphicsObject):
         if step is not None or status == RunStatus.IDLE:
             self.step = step
         self.status_message = message
+        self._animate(status == RunStatus.ASKING)
         self._update_tooltip()
+        self.update()
+
+    @property
+    def asking(self) -> bool:
+        return self.status == RunStatus.ASKING
+
+    def _animate(self, on: bool) -> None:
+        if on and self._pulse_timer is None:
+            self._pulse_timer = QTimer(self)
+            self._pulse_timer.setInterval(PULSE_MS)
+            self._pulse_timer.timeout.connect(self._on_pulse_timeout)
+            self._pulse_timer.start()
+        elif not on and self._pulse_timer is not None:
+            self._pulse_timer.stop()
+            self._pulse_timer.deleteLater()
+            self._pulse_timer = None
+            self.pulse = 0.0
+
+    def _on_pulse_timeout(self) -> None:
+        self.pulse = (self.pulse + PULSE_MS / 1600.0) % 1.0
         self.update()
 
     def set_problems(self, problems: list[str]) -> None:
@@ -159,9 +195,14 @@ class NodeItem(QGraphicsObject):
         lines = [f"{self.node_id} ({self.type_name})" if not self.virtual else self.node_id]
         if self.status != RunStatus.IDLE:
             step = f" at step {self.step}" if self.step is not None else ""
-            lines.append(f"{self.status}{step}")
+            shown = "waiting for an answer" if self.asking else self.status
+            lines.append(f"{shown}{step}")
         if self.status_message:
-            lines.append(self.status_message)
+            lines.append(f"asks: {self.status_message}" if self.asking else self.status_message)
+        if self.asking:
+            lines.append("answer in the run console or the Inbox panel")
+        elif self.type_name == ASK_TYPE and not self.virtual:
+            lines.append("asks a person: the run waits here for an answer")
         lines += [f"⚠ {p}" for p in self.problems]
         lines += [self.policies[k] for k in POLICY_ORDER if k in self.policies]
         if not self.virtual:
@@ -189,9 +230,15 @@ class NodeItem(QGraphicsObject):
             RunStatus.FAILED: colors.failed,
             RunStatus.CANCELLED: colors.cancelled,
             RunStatus.WAITING: colors.skipped,
+            RunStatus.ASKING: ASK_COLOURS[is_dark()],
         }.get(self.status)
+        is_ask = self.type_name == ASK_TYPE and not self.virtual
+        if self.asking:
+            self._paint_halo(painter, rect)
         border = colors.selected if self.isSelected() else (status_color or colors.node_border)
-        width = 2.5 if (self.isSelected() or status_color is not None) else 1.2
+        if is_ask and status_color is None and not self.isSelected():
+            border = ASK_COLOURS[is_dark()]
+        width = 2.5 if (self.isSelected() or status_color is not None) else (1.8 if is_ask else 1.2)
         fill = colors.virtual_fill if self.virtual else colors.node_fill
         if self.status == RunStatus.SKIPPED:
             fill = QColor(fill)
@@ -205,6 +252,10 @@ class NodeItem(QGraphicsObject):
             painter.setBrush(QBrush(status_color))
             painter.drawRoundedRect(QRectF(rect.left(), rect.top(), 6, rect.height()), 3, 3)
         self._paint_text(painter, rect, colors)
+        if self.asking and not self.virtual:
+            self._paint_hourglass(painter, self.corner_badge_rect())
+        elif is_ask:
+            self._paint_question(painter, self.corner_badge_rect())
         if not self.virtual:
             self._paint_badges(painter, colors)
             self._paint_policies(painter, colors)
@@ -223,7 +274,8 @@ class NodeItem(QGraphicsObject):
         if self.virtual:
             painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.node_id)
             return
-        title = metrics.elidedText(self.node_id, Qt.TextElideMode.ElideRight, rect.width() - 24)
+        room = 40 if (self.asking or self.type_name == ASK_TYPE) else 24  # the corner badge's place
+        title = metrics.elidedText(self.node_id, Qt.TextElideMode.ElideRight, rect.width() - room)
         painter.drawText(rect.adjusted(12, 8, -8, -rect.height() / 2), Qt.AlignmentFlag.AlignLeft, title)
         font.setBold(False)
         font.setPointSizeF(8.5)
@@ -232,6 +284,8 @@ class NodeItem(QGraphicsObject):
         shown = self.status
         if self.status == RunStatus.RUNNING and self.status_message:  # a retry: "attempt 2 of 3"
             shown = self.status_message
+        elif self.asking:
+            shown = "waiting for an answer"
         sub = self.type_name + (f" · {shown}" if self.status != RunStatus.IDLE else "")
         painter.drawText(rect.adjusted(12, rect.height() / 2 + 2, -8, -4), Qt.AlignmentFlag.AlignLeft, sub)
 
@@ -272,6 +326,66 @@ class NodeItem(QGraphicsObject):
         painter.setFont(font)
         painter.setPen(QColor("#ffffff"))
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+
+    def corner_badge_rect(self) -> QRectF:
+        """The `ask` node's "?" and the waiting hourglass: inside the card's top-right corner, under the
+        "after" breakpoint badge and clear of the step badge (bottom right)."""
+        r = self.body_rect()
+        return QRectF(r.right() - 24, r.top() + 6, 16, 18)
+
+    def _paint_halo(self, painter: QPainter, rect: QRectF) -> None:
+        """The waiting node's pulsing ring (its radius and opacity follow `pulse`)."""
+        wave = 0.5 - 0.5 * math.cos(2 * math.pi * self.pulse)
+        colour = QColor(ASK_COLOURS[is_dark()])
+        colour.setAlpha(int(70 + 150 * (1 - wave)))
+        grow = 2 + 6 * wave
+        painter.setPen(QPen(colour, 2.0))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(rect.adjusted(-grow, -grow, grow, grow), 8 + grow, 8 + grow)
+
+    def _paint_hourglass(self, painter: QPainter, box: QRectF) -> None:
+        colour = ASK_COLOURS[is_dark()]
+        painter.setPen(QPen(colour, 1.6))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        x0, x1, y0, y1 = box.left() + 2, box.right() - 2, box.top() + 1, box.bottom() - 1
+        mid_x, mid_y = box.center().x(), box.center().y()
+        painter.drawLine(QPointF(x0 - 1, y0), QPointF(x1 + 1, y0))
+        painter.drawLine(QPointF(x0 - 1, y1), QPointF(x1 + 1, y1))
+        glass = QPainterPath()
+        glass.moveTo(x0, y0)
+        glass.lineTo(x1, y0)
+        glass.lineTo(mid_x + 1, mid_y)
+        glass.lineTo(x1, y1)
+        glass.lineTo(x0, y1)
+        glass.lineTo(mid_x - 1, mid_y)
+        glass.closeSubpath()
+        painter.drawPath(glass)
+        sand = QPainterPath()  # the sand runs down as the halo pulses
+        level = 0.25 + 0.6 * self.pulse
+        top_y = y0 + (mid_y - y0) * level
+        half = (x1 - x0) / 2 * (1 - level)
+        sand.moveTo(mid_x - half, top_y)
+        sand.lineTo(mid_x + half, top_y)
+        sand.lineTo(mid_x, mid_y)
+        sand.closeSubpath()
+        bottom_h = (y1 - mid_y) * (0.2 + 0.6 * self.pulse)
+        sand.addRect(QRectF(x0 + 1.5, y1 - bottom_h, x1 - x0 - 3, bottom_h))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QBrush(colour))
+        painter.drawPath(sand)
+
+    def _paint_question(self, painter: QPainter, box: QRectF) -> None:
+        colour = ASK_COLOURS[is_dark()]
+        circle = QRectF(box.center().x() - 8, box.center().y() - 8, 16, 16)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QBrush(colour))
+        painter.drawEllipse(circle)
+        font = QFont(painter.font())
+        font.setBold(True)
+        font.setPointSizeF(8.5)
+        painter.setFont(font)
+        painter.setPen(QColor("#ffffff") if not is_dark() else QColor("#10262b"))
+        painter.drawText(circle, Qt.AlignmentFlag.AlignCenter, "?")
 
     def problem_rect(self) -> QRectF:
         """Where the warning triangle goes: centred on the top edge, clear of both breakpoint badges."""

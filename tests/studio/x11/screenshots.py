@@ -6,7 +6,9 @@
 Runs the examples with F5 (pressed through xdotool), steps a session with Ctrl+Enter, opens the studio's
 database in the checkpoint browser, and saves `<panel>.png` (light) and `<panel>_dark.png` for the editor,
 run console, sink health, checkpoint browser and session stepper, and `checkpoint_browser_langgraph.png` (the
-browser on a LangGraph database a real LangGraph run wrote). `--langgraph` takes only the last one.
+browser on a LangGraph database a real LangGraph run wrote). `--langgraph` takes only the last one;
+`--inbox` takes only `console_interrupt.png` (the approval example waiting in the run console, its node
+waiting on the canvas) and `inbox.png` (the interrupt inbox with sessions waiting and one answered).
 """
 
 from __future__ import annotations
@@ -87,7 +89,39 @@ async def shoot_langgraph(window: Any, out: Path, tmp: Path) -> None:
     await both_themes(window, out, {"checkpoint_browser_langgraph_storage": "checkpointBrowser"})
 
 
-async def shoot(out: Path, only_langgraph: bool = False) -> None:
+async def shoot_inbox(window: Any, out: Path) -> None:
+    """The approval example run with F5 into the studio's database until it asks; answered once inline;
+    more sessions wait; the console and the inbox in both themes."""
+    window.open_example("approval")
+    await asyncio.sleep(0.3)
+    console = window.console
+    for sid in ("post-1", "post-2", "post-3", "post-4"):
+        console.session.setText(sid)
+        window.activateWindow()
+        window.graph_editor.view.setFocus()
+        await asyncio.sleep(0.1)
+        if window.runs.state == "paused":  # F5 would continue the waiting run: stop it first
+            key("shift+F5")
+            await until(lambda: window.runs.state == "stopped")
+        key("F5")
+        await until(lambda: console.interrupts.isVisible())
+        if sid == "post-1":  # answered: it stays visible in the inbox with its answer
+            console.interrupts.forms[0].field().setChecked(True)
+            console.interrupts.answer_button.click()
+            await until(lambda: window.runs.state == "completed")
+    window.graph_editor.view.fit()
+    await asyncio.sleep(0.3)
+    await both_themes(window, out, {"console_interrupt": "runConsole"})
+    inbox = window.inbox
+    inbox.show_answered.setChecked(True)
+    await until(lambda: inbox.table.rowCount() == 4)
+    ids = [inbox.table.item(r, 0).data(256) for r in range(inbox.table.rowCount())]
+    waiting = [i for i in ids if inbox.entries[i].interrupt.pending]
+    inbox.select_ids(waiting[:2])
+    await both_themes(window, out, {"inbox": "interruptInbox"})
+
+
+async def shoot(out: Path, only_langgraph: bool = False, only_inbox: bool = False) -> None:
     from engine.events.bus import EventBus
     from engine.events.sinks import FunctionSink, JsonLinesSink
     from studio.bridge import Bridge
@@ -107,6 +141,10 @@ async def shoot(out: Path, only_langgraph: bool = False) -> None:
     window.set_database(f"sqlite://{(tmp / 'studio.db').as_posix()}")
     if only_langgraph:
         await shoot_langgraph(window, out, tmp)
+        await close(window, bridge, out)
+        return
+    if only_inbox:
+        await shoot_inbox(window, out)
         await close(window, bridge, out)
         return
 
@@ -156,6 +194,7 @@ async def shoot(out: Path, only_langgraph: bool = False) -> None:
     window.docks["runConsole"].raise_()
     await both_themes(window, out, {"editor": "runConsole"})
     await shoot_langgraph(window, out, tmp)
+    await shoot_inbox(window, out)
     await close(window, bridge, out)
 
 
@@ -168,12 +207,13 @@ async def close(window: Any, bridge: Any, out: Path) -> None:
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--langgraph"]
+    args = [a for a in sys.argv[1:] if a not in ("--langgraph", "--inbox")]
     out = Path(args[0] if args else "resources/screenshots")
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
-    qasync.run(shoot(out, only_langgraph="--langgraph" in sys.argv[1:]))
+    flags = sys.argv[1:]
+    qasync.run(shoot(out, only_langgraph="--langgraph" in flags, only_inbox="--inbox" in flags))
     app.processEvents()
     os._exit(0)
 
