@@ -1,11 +1,13 @@
-"""Cost of observability (issue 22): workload 1 (the 100-node chain, no checkpoints) and the durable SQLite
-workload (turns of Start -> a -> b -> c -> End with a checkpoint per step) run
+"""Cost of observability (issue 22): workload 1 (the 100-node chain, no checkpoints), the same chain with
+nodes that do 50 us of CPU work each (`work`: a realistic node), and the durable SQLite workload (turns of
+Start -> a -> b -> c -> End with a checkpoint per step) run
 
     off       no instrumentation (lifecycle events off): the baseline
     off2      the same in a second child: how far two identical processes differ (the noise floor)
     absent    `instrument(builder)` called as a library user would, in a process where OpenTelemetry and
               prometheus-client cannot be imported (the extras are missing): must cost nothing measurable
-    events    lifecycle events on, no sink: the share of the runner's own events, which both sinks need
+    events    lifecycle events on, no sink (what the sinks cost when they consumed events; they no longer
+              do: they are run observers the runner calls directly)
     tracing   `instrument(builder, tracing=provider)`: an SDK TracerProvider with a BatchSpanProcessor and an
               exporter that discards the batches (span creation and batching are measured, not the network)
     sampled   the same with `ParentBased(TraceIdRatioBased(0.01))`: 1% of runs recorded, as in production
@@ -13,7 +15,9 @@ workload (turns of Start -> a -> b -> c -> End with a checkpoint per step) run
 
 Figures are CPU seconds of the child process (`time.process_time()`, every thread included, so the span
 processor's export thread counts): on a shared machine they move far less with the other processes' load
-than wall time does. The table shows the median and the best (minimum) of the runs.
+than wall time does. The table shows the median and the best (minimum) of the runs. Last, the floor of
+tracing on the chain: the CPU the OpenTelemetry SDK alone takes for the two spans (step + node) of a
+node-step, with no engine code (`span_ceiling`).
 
 Each mode runs in a child process of its own that builds its graphs once and answers commands on stdin;
 the parent warms every child up, then asks them in turn (off, absent, tracing, metrics, off, ...) so that
@@ -37,7 +41,9 @@ from collections.abc import Sequence
 from typing import Any
 
 MODES = ("off", "off2", "absent", "events", "tracing", "sampled", "metrics")
-TARGETS = {"chain": 10.0, "sqlite": 5.0}
+TARGETS = {"chain": 10.0, "work": 10.0, "sqlite": 5.0}
+WORK_S = 50e-6
+"""CPU seconds of work per node in the `work` workload (the chain with nodes that do something)."""
 
 BLOCK_EXTRAS = """
 import importlib.abc, sys
@@ -135,15 +141,96 @@ async def _sqlite(app: Any, turns: int, hook: Any) -> float:
     return seconds
 
 
+def work_chain_app(nodes: int) -> Any:
+    """The chain of `chain_app`, each node first burning `WORK_S` of CPU (a node that does something)."""
+    import itertools
+    import time
+
+    from engine.graph.builder import GraphBuilder
+    from engine.partial import NodePartial
+
+    async def step(snapshot: Any, ctx: Any) -> NodePartial:
+        until = time.process_time() + WORK_S
+        while time.process_time() < until:
+            pass
+        return NodePartial(extra={"i": snapshot.extra["i"] + 1})
+
+    b = GraphBuilder()
+    names = [f"n{i}" for i in range(nodes)]
+    for name in names:
+        b.add_node(name, step)
+    b.add_edge("Start", names[0])
+    for a, c in itertools.pairwise(names):
+        b.add_edge(a, c)
+    b.add_edge(names[-1], "End")
+    return b.compile()
+
+
+def span_ceiling(pairs: int = 2000) -> float:
+    """CPU microseconds the OpenTelemetry SDK alone takes for what tracing makes per node-step of the chain:
+    a step span and a node span (same attributes, explicit times, a BatchSpanProcessor with a discarding
+    exporter, as the `tracing` mode, flushed every 256 pairs so that its queue never drops a span). No
+    engine code runs: the floor of the tracing overhead."""
+    import time
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Discard()))
+    tracer = provider.get_tracer("ceiling")
+    run = tracer.start_span("weavegraph.run")
+    run_ctx = trace.set_span_in_context(run)
+    t = time.time_ns()
+    start = time.process_time()
+    for i in range(pairs):
+        step = tracer.start_span(
+            "weavegraph.step",
+            context=run_ctx,
+            attributes={
+                "weavegraph.step": i,
+                "weavegraph.step.frontier": ("n",),
+                "weavegraph.step.ran": ("n",),
+            },
+            start_time=t,
+        )
+        step_ctx = trace.set_span_in_context(step)
+        attrs = {
+            "weavegraph.node.status": "ok",
+            "weavegraph.node.attempts": 1,
+            "weavegraph.node.duration_ms": 0.01,
+            "weavegraph.node.name": "n",
+            "weavegraph.step": i,
+        }
+        node = tracer.start_span("weavegraph.node n", context=step_ctx, attributes=attrs, start_time=t)
+        node.end(end_time=t + 1000)
+        step.end(end_time=t + 2000)
+        if i % 256 == 255:  # export as the run does: a full batch queue would drop spans (cheaply)
+            provider.force_flush()
+    provider.force_flush()
+    seconds = time.process_time() - start
+    provider.shutdown()
+    return seconds / pairs * 1e6
+
+
 def child(mode: str, nodes: int, invocations: int, turns: int) -> int:
     from bench.ours import chain_app, turns_app
 
     hook = _instrumenter(mode)
-    chain, conversation = chain_app(nodes), turns_app()
+    chain, conversation, work = chain_app(nodes), turns_app(), work_chain_app(nodes)
     for line in sys.stdin:
         command = line.strip()
         if command == "chain":
             value = asyncio.run(_chain(chain, nodes, invocations, hook))
+        elif command == "work":
+            value = asyncio.run(_chain(work, nodes, max(1, invocations // 4), hook))
+        elif command == "ceiling":
+            value = span_ceiling()
         elif command == "sqlite":
             value = asyncio.run(_sqlite(conversation, turns, hook))
         else:
@@ -205,12 +292,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             for workload in TARGETS:
                 for mode, proc in children.items():
                     samples[workload][mode].append(_ask(proc, workload)["value"])
+        ceiling = min(_ask(children["tracing"], "ceiling")["value"] for _ in range(max(3, args.repeat)))
     finally:
         for proc in children.values():
             if proc.stdin is not None:
                 proc.stdin.close()
             proc.wait(timeout=30)
-    units = {"chain": "CPU us/node-step", "sqlite": f"CPU s per {args.turns} turns"}
+    units = {
+        "chain": "CPU us/node-step",
+        "work": "CPU us/node-step",
+        "sqlite": f"CPU s per {args.turns} turns",
+    }
     print(f"Observability overhead, median of {args.repeat} interleaved run(s), {os.cpu_count()} CPUs")
     print(
         f"{'workload':<9} {'mode':<8} {'median':>9} {'best':>9}  {'unit':<21} {'overhead':>9} "
@@ -236,9 +328,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             table.append(
                 {"workload": workload, "mode": mode, "median": median, "best": best, "overhead_pct": over}
             )
+    chain_off = min(samples["chain"]["off"])
+    print(
+        f"OpenTelemetry SDK alone, a step span + a node span (what tracing makes per node-step): "
+        f"{ceiling:.1f} CPU us = {ceiling / chain_off * 100:+.0f}% of the chain's best 'off' "
+        f"({chain_off:.2f} us): the floor of tracing on the chain"
+    )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
-            json.dump({"samples": samples, "table": table, "sizes": vars(args)}, out, indent=2, default=str)
+            json.dump(
+                {"samples": samples, "table": table, "sizes": vars(args), "span_ceiling_us": ceiling},
+                out,
+                indent=2,
+                default=str,
+            )
     return 0
 
 

@@ -253,6 +253,8 @@ def build_rows(results: dict[str, Any], notes: dict[str, str], sizes: Sizes) -> 
         if split is not None:
             rows.append(split)
         rows += _error_rows(4, res)
+    if "sqlite_concurrent" in results:
+        rows += sqlite_concurrent_rows(results["sqlite_concurrent"])
     if "postgres" in results:
         res = results["postgres"]
         rows.append(
@@ -312,6 +314,40 @@ def build_rows(results: dict[str, Any], notes: dict[str, str], sizes: Sizes) -> 
     if "studio" in results and not (results["studio"].get("lines")):
         rows.append(Row(7, "studio figures", str(results["studio"].get("status", "not available yet"))))
     return rows
+
+
+def sqlite_concurrent_rows(res: dict[str, Any]) -> list[Row]:
+    """Workload 9: many SQLite sessions at once (issue 20), against LangGraph and the batched ceiling."""
+    runs = _runs(res, "ours")
+    sessions, invocations = _median(runs, "sessions"), _median(runs, "invocations")
+    shape = (
+        f"{sessions:.0f} sessions x {invocations:.0f} invocations" if sessions and invocations else "sessions"
+    )
+    rows = [
+        _versus(9, f"{shape} at once, SQLite: invocations/s", res, "invocations_per_s", "/s", False, None)
+    ]
+    ours = _median(runs, "invocations_per_s")
+    ceiling = _median(runs, "ceiling_invocations_per_s")
+    row = Row(None, f"  ceiling: raw aiosqlite insert of the same rows, {50} per transaction", "")
+    row.ours = fmt_value(ceiling, "/s")
+    if ours and ceiling:
+        row.ratio_value = ours / ceiling
+        row.ratio = f"ours = {ours / ceiling:.2f} of ceiling"
+        row.target, row.met = ">= 0.3", ours / ceiling >= 0.3
+    rows.append(row)
+    bare = _median(runs, "engine_only_invocations_per_s")
+    if bare:
+        engine = Row(
+            None, "  the same with no storage at all (engine only: our upper bound)", fmt_value(bare, "/s")
+        )
+        if ours:
+            engine.ratio = f"ours = {ours / bare:.2f} of it"
+            engine.ratio_value = ours / bare
+        rows.append(engine)
+    per_group = _median(runs, "saves_per_group")
+    if per_group is not None:
+        rows.append(Row(None, "  saves per group commit (median)", f"{per_group:.1f}"))
+    return rows + _error_rows(9, res)
 
 
 def _pg_concurrent_rows(results: dict[str, Any], notes: dict[str, str], sizes: Sizes) -> list[Row]:

@@ -37,11 +37,15 @@ WORKLOADS = {
     6: "events",
     7: "studio",
     8: "lgdb",
+    9: "sqlite_concurrent",
     10: "pg_concurrent",
 }
-LG_WORKLOADS = {"chain", "loop", "fanout", "sqlite", "postgres", "pg_concurrent"}
+LG_WORKLOADS = {"chain", "loop", "fanout", "sqlite", "postgres", "sqlite_concurrent", "pg_concurrent"}
 PG_WORKLOADS = {"postgres", "pg_concurrent"}  # need the bench's PostgreSQL server (bench/pg.py)
-LG_VARIANTS = {"pg_concurrent": ("async",)}  # only these LangGraph variants (many sessions at once is async)
+LG_VARIANTS = {  # only these LangGraph variants (many sessions at once is async)
+    "sqlite_concurrent": ("async",),
+    "pg_concurrent": ("async",),
+}
 
 
 class WorkerError(RuntimeError):

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.common import Sizes, rss_bytes
 
-WORKLOADS = ("chain", "loop", "fanout", "sqlite", "postgres", "events", "pg_concurrent")
+WORKLOADS = ("chain", "loop", "fanout", "sqlite", "postgres", "events", "sqlite_concurrent", "pg_concurrent")
 Rep = Callable[[bool], dict[str, Any]]
 
 
@@ -62,6 +62,11 @@ def _ours(workload: str, sizes: Sizes) -> Rep:
                 drop_database(url)
 
         return postgres
+    if workload == "sqlite_concurrent":
+        from bench.sqlite_concurrent import ours_with_ceiling
+
+        app = ours.turns_app()
+        return lambda warm: asyncio.run(ours_with_ceiling(app, sizes))
     if workload == "pg_concurrent":
         return lambda warm: _in_fresh_database(
             lambda url: _ours_pg_concurrent(url, sizes.concurrent_sessions, sizes.concurrent_invocations)
@@ -181,6 +186,10 @@ def _lg(workload: str, variant: str, sizes: Sizes) -> Rep:
                 shutil.rmtree(tmp, ignore_errors=True)
 
         return turns
+    if workload == "sqlite_concurrent":
+        from bench.sqlite_concurrent import run_langgraph
+
+        return lambda warm: asyncio.run(run_langgraph(sizes))
     if workload == "postgres":
         return lambda warm: _in_fresh_database(lambda url: lg.run_pg_turns(url, variant, sizes.turns))
     if workload == "pg_concurrent":

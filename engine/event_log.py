@@ -23,8 +23,12 @@ class EventLog:
         out = self._publish(event)
         if isinstance(out, Event) and out.seq >= 0:
             sid = out.metadata.get("invocation_id")
-            if isinstance(sid, str):
-                self._pending.setdefault(sid, []).append(out)
+            if type(sid) is str:
+                found = self._pending.get(sid)
+                if found is None:
+                    self._pending[sid] = [out]
+                else:
+                    found.append(out)
         return out
 
     def take(self, session_id: str) -> list[Event]:

@@ -14,6 +14,13 @@ from engine import plan
 from engine.clock import Clock
 from engine.errors import EngineError, NodeError, RoutingError
 from engine.events.event import Event
+from engine.events.observer import (
+    RunObserver,
+    notify_node_finished,
+    notify_node_started,
+    notify_record,
+    notify_step_finished,
+)
 from engine.events.records import LifecycleRecord, NodeFinish, NodeRetry, NodeStart
 from engine.graph.compiled import CompiledGraph
 from engine.hitl_types import NodeInterrupted, StepInterrupted
@@ -58,25 +65,54 @@ def as_node_error(kind: NodeKind, exc: BaseException) -> NodeError:
 
 
 class StepEnv:
-    """What a step needs from the runner: the graph, event publishing, the clock and the lifecycle switch."""
+    """What a step needs from the runner: the graph, event publishing, the clock, the lifecycle switch
+    (publish lifecycle events) and the run observers (called directly, no events: tracing and metrics)."""
 
-    __slots__ = ("clock", "graph", "lifecycle", "loop", "publish", "recorder", "resuming")
+    __slots__ = (
+        "clock",
+        "graph",
+        "lifecycle",
+        "loop",
+        "observers",
+        "publish",
+        "recorder",
+        "resuming",
+        "starts",
+        "watching",
+    )
 
     def __init__(
-        self, graph: CompiledGraph, publish: Callable[[Event], object], clock: Clock | None, lifecycle: bool
+        self,
+        graph: CompiledGraph,
+        publish: Callable[[Event], object],
+        clock: Clock | None,
+        lifecycle: bool,
+        observers: tuple[RunObserver, ...] = (),
     ) -> None:
         self.graph = graph
         self.publish = publish
         self.clock = clock
         self.lifecycle = lifecycle
+        self.observers = observers
+        self.watching = lifecycle or bool(observers)  # someone wants lifecycle records
+        # the observers told of node starts (metrics is not: it counts a run when it ends)
+        self.starts = tuple(o for o in observers if getattr(o, "wants_node_starts", True))
         self.loop: asyncio.AbstractEventLoop | None = None
         self.resuming: dict[str, Any] = {}  # hitl: the paused steps being resumed, by session id
         self.recorder: NodeRecorder | None = None  # node records (issue 15): set by the runner when on
 
-    def emit(self, record: LifecycleRecord, session_id: str) -> None:
-        """Publish a lifecycle record (the caller checks `lifecycle` first)."""
-        now = self.clock.now_unix_ms() if self.clock is not None else None
-        self.publish(record.to_event(session_id, now))
+    def now_ns(self) -> int:
+        """Observer time: the clock's when there is one (like event timestamps), else the wall clock."""
+        return self.clock.now_unix_ms() * 1_000_000 if self.clock is not None else time.time_ns()
+
+    def emit(self, record: LifecycleRecord, session_id: str, error: str | None = None) -> None:
+        """Publish a lifecycle record (with lifecycle events on) and hand it to the observers (the caller
+        checks `watching` first)."""
+        if self.lifecycle:
+            now = self.clock.now_unix_ms() if self.clock is not None else None
+            self.publish(record.to_event(session_id, now))
+        if self.observers:
+            notify_record(self.observers, session_id, record, self.now_ns(), error)
 
 
 async def _run_one(
@@ -98,13 +134,20 @@ async def _run_node(
     guarded = env.graph.guarded
     if guarded and kind in guarded:
         return await _run_guarded(env, guarded[kind], invoker, kind, snapshot, ctx, session, step)
-    if not env.lifecycle:
+    if not env.watching:
         return await invoker(snapshot, ctx)
-    env.emit(NodeStart(step, kind.name), session.session_id)
+    sid, name, observers = session.session_id, kind.name, env.observers
+    if env.lifecycle:
+        env.emit(NodeStart(step, name), sid)
+    elif env.starts:  # observers only: no record is built for a node's start and end
+        notify_node_started(env.starts, sid, step, name, env.now_ns())
     started = time.perf_counter()
     result = await invoker(snapshot, ctx)
     ms = round((time.perf_counter() - started) * 1000.0, 3)
-    env.emit(NodeFinish(step, kind.name, ms), session.session_id)
+    if env.lifecycle:
+        env.emit(NodeFinish(step, name, ms), sid)
+    elif observers:
+        notify_node_finished(observers, sid, step, name, env.now_ns(), ms, None)
     return result
 
 
@@ -122,7 +165,7 @@ async def _run_guarded(
     between attempts), and `node.finish` tells the attempts made."""
     name, sid = kind.name, session.session_id
     emit: Emit | None = None
-    if env.lifecycle:
+    if env.watching:
         env.emit(NodeStart(step, name), sid)
 
         def emit(scope: str, message: str, **meta: Any) -> None:
@@ -151,7 +194,7 @@ async def _run_guarded(
     )
     if env.recorder is not None:  # node records (issue 15): the attempts made
         env.recorder.attempts[(sid, step, name)] = attempts
-    if env.lifecycle:
+    if env.watching:
         ms = round((time.perf_counter() - started) * 1000.0, 3)
         env.emit(NodeFinish(step, name, ms, attempts), sid)
     return result
@@ -320,6 +363,8 @@ async def execute(env: StepEnv, session: Session, gate: StepGate) -> StepPlan:
                 add(frontier, seen, routed, dropped, nodes, kind, chosen, True)
     if graph.joins is not None and run:
         carry_waiting(frontier, skipped)  # waiting joins stay in the frontier
+    if env.observers:
+        notify_step_finished(env.observers, session.session_id, step, env.now_ns())
     return _tuple_new(StepPlan, (step, run, skipped, updated, routed, dropped, frontier))
 
 

@@ -71,6 +71,28 @@ class NodeRecord:
         )
 
 
+_new = object.__new__
+_SET = {name: NodeRecord.__dict__[name].__set__ for name in NodeRecord.__slots__}
+
+
+def _done(
+    session_id: str, step: int, node: str, attempts: int, started_at: _dt.datetime, ms: float, output: JSON
+) -> NodeRecord:
+    """A "done" record without the frozen dataclass's `__init__` (one `object.__setattr__` per field): the
+    hot path of node records, once per node run."""
+    rec = _new(NodeRecord)
+    _SET["session_id"](rec, session_id)
+    _SET["step"](rec, step)
+    _SET["node"](rec, node)
+    _SET["status"](rec, "done")
+    _SET["attempts"](rec, attempts)
+    _SET["started_at"](rec, started_at)
+    _SET["duration_ms"](rec, ms)
+    _SET["output"](rec, output)
+    _SET["error"](rec, None)
+    return rec
+
+
 def _user_traceback(exc: BaseException) -> str:
     """The traceback of the user's own code: the frames below the engine's."""
     root = exc.__cause__ if exc.__cause__ is not None else exc
@@ -133,10 +155,14 @@ class NodeRecorder:
             self.pending.setdefault((session_id, step), []).append(rec)
             raise
         ms = round((time.perf_counter() - started) * 1000.0, 3)
-        attempts = self.attempts.pop(key, 1)
+        attempts = self.attempts.pop(key, 1) if self.attempts else 1
         output = result.to_json_value() if result is not None else {}
-        rec = NodeRecord(session_id, step, kind.name, "done", attempts, started_at, ms, output, None)
-        self.pending.setdefault((session_id, step), []).append(rec)
+        rec = _done(session_id, step, kind.name, attempts, started_at, ms, output)
+        found = self.pending.get(key[:2])
+        if found is None:
+            self.pending[key[:2]] = [rec]
+        else:
+            found.append(rec)
         return result
 
     async def call(
@@ -148,6 +174,8 @@ class NodeRecorder:
     def take(self, session_id: str, step: int, order: Sequence[NodeKind]) -> list[NodeRecord]:
         """The step's records in frontier order (`order`; others after, in completion order)."""
         recs = self.pending.pop((session_id, step), [])
+        if len(recs) < 2:
+            return recs
         rank = {k.name: i for i, k in enumerate(order)}
         return sorted(recs, key=lambda r: rank.get(r.node, len(rank)))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import sys
 import time
 from typing import Any, Protocol
 
@@ -12,7 +13,7 @@ from engine.clock import Clock
 from engine.errors import SessionNotFound
 from engine.event_log import EventLog, LoggingBus
 from engine.events.event import utc_from_unix_ms
-from engine.events.records import CheckpointSaved, EdgeRouted, LifecycleRecord, RouteDropped
+from engine.events.records import CheckpointSaved, EdgeRouted, LifecycleRecord, RouteDropped, RunEnd
 from engine.executor import StepEnv
 from engine.graph.compiled import CompiledGraph
 from engine.node_records import NodeRecorder
@@ -68,7 +69,10 @@ class SessionKeeper:
         self.clock = clock
         self.concurrency_limit = concurrency_limit
         self.max_steps = max_steps
-        self.lifecycle = lifecycle
+        # Run observers (tracing, metrics) attached to the bus get the records directly, no events; the
+        # runner builds its records when either wants them.
+        observers: tuple[Any, ...] = tuple(getattr(bus, "observers", ()))
+        self.lifecycle = lifecycle or any(getattr(o, "wants_steps", True) for o in observers)
         self.start_listener = start_listener
         self._sessions: dict[str, Session] = {}
         self._event_log: EventLog | None = None
@@ -76,8 +80,10 @@ class SessionKeeper:
         if persist_events and checkpointer is not None:  # stored events (issue 15)
             self._event_log = EventLog(bus.publish)
             self.bus = bus = LoggingBus(bus, self._event_log)
-        self._env = StepEnv(self.graph, bus.publish, clock, lifecycle)
-        if record_nodes and checkpointer is not None:  # node records (issue 15)
+        self._env = StepEnv(self.graph, bus.publish, clock, lifecycle, observers)
+        if record_nodes and checkpointer is not None and autosave:  # node records (issue 15)
+            # (with autosave off no step is saved, so its records would be dropped unread: none are built;
+            # a replay brings its own recorder)
             self._env.recorder = NodeRecorder(clock)
         self._closed = False
 
@@ -104,8 +110,14 @@ class SessionKeeper:
         return _dt.datetime.now(_dt.UTC)
 
     def _emit(self, record: LifecycleRecord, session: Session) -> None:
-        if self.lifecycle:
-            self._env.emit(record, session.session_id)
+        if self._env.watching:
+            error = None
+            if self._env.observers and isinstance(record, RunEnd) and record.status == "error":
+                # Emitted while the runner handles the run's failure: the observers get its text, the one
+                # the end event carries (`sys.exc_info()` holds that failure).
+                exc = sys.exc_info()[1]
+                error = (str(exc) or type(exc).__name__) if exc is not None else None
+            self._env.emit(record, session.session_id, error)
 
     def _routed(
         self, session: Session, step: int, routed: list[RoutedEdge], dropped: list[RoutedEdge]
@@ -120,7 +132,7 @@ class SessionKeeper:
                 edge.source,
             )
             self._emit(RouteDropped(step, edge.source.name, edge.target.name), session)
-        if self.lifecycle:
+        if self._env.lifecycle or any(getattr(o, "wants_edges", True) for o in self._env.observers):
             for edge in routed:
                 self._emit(EdgeRouted(step, edge.source.name, edge.target.name, edge.conditional), session)
 
@@ -183,9 +195,11 @@ class SessionKeeper:
                 self._event_log.put_back(session.session_id, cp.events)
             raise
         session.last_saved_step = session.step
-        if self.lifecycle:
+        if self._env.watching:
             ms = round((time.perf_counter() - started) * 1000.0, 3)
-            self._emit(CheckpointSaved(session.step, self._storage_name, ms), session)
+            size = getattr(self.checkpointer, "last_save_bytes", None)  # the encoded size, if it tells
+            size = size if type(size) is int else None
+            self._emit(CheckpointSaved(session.step, self._storage_name, ms, size), session)
 
     async def _flush_events(self, session_id: str) -> None:
         """Store the session's events published since its last save (stored events, issue 15)."""

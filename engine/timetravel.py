@@ -209,3 +209,48 @@ class TimeTravel(SessionKeeper):
         return ReplayResult(
             new_id, session.state.copy(), replay.recorded, replay.ran_live, replay.diverged_at
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ForkPreview:
+    """What `fork_session` would write, computed without writing (the studio's "Fork from this step..."):
+    the first checkpoint's state, the channels the update changes with their versions before and after,
+    its frontier, who runs in the fork's first step and who is skipped (and why), and frontier names the
+    graph does not know."""
+
+    state: VersionedState
+    updated_channels: list[str]
+    versions: dict[str, tuple[int, int]]
+    frontier: list[NodeKind]
+    will_run: list[NodeKind]
+    skipped: list[tuple[NodeKind, str]]
+    unknown: list[str]
+
+
+def preview_fork(
+    source: Any, graph: Any, update: NodePartial | None = None, frontier: Iterable[NodeLike] | None = None
+) -> ForkPreview:
+    """The fork of checkpoint `source` (as `load_step` returns it) with `update` merged through the barrier of
+    `graph` (an `App.graph`: its reducers and joins) and `frontier` replacing the frontier; pure: `source`
+    is not changed and nothing is written. Same rules as `fork_session` (one version bump per changed
+    channel)."""
+    state = source.state.copy()
+    before = {"messages": state.messages_version, "extra": state.extra_version}
+    updated: list[str] = []
+    if update is not None:
+        updated = plan.apply_barrier(state, plan.merge_partials([update]), graph.reducers)
+    after = {"messages": state.messages_version, "extra": state.extra_version}
+    nodes = [NodeKind.coerce(n) for n in frontier] if frontier is not None else list(source.frontier)
+    seen = {k: dict(v) for k, v in source.versions_seen.items()}
+    session = Session(source.session_id, state, source.step, nodes, seen, source.concurrency_limit or 1)
+    gate = plan.gate(session, getattr(graph, "joins", None))
+    unknown = [k.name for k in nodes if k.is_custom and not graph.has_node(k)]
+    return ForkPreview(
+        state,
+        updated,
+        {ch: (before[ch], after[ch]) for ch in before},
+        nodes,
+        [k for k in gate.run if k.name not in unknown],
+        [(s.node, s.reason) for s in gate.skipped],
+        unknown,
+    )

@@ -28,6 +28,7 @@ from studio.actions import Actions
 from studio.bridge import Bridge
 from studio.canvas.editor_panel import GraphEditorPanel
 from studio.controllers.browser import BrowserController
+from studio.controllers.debug import DebugController
 from studio.controllers.inbox import InboxController, named_app
 from studio.controllers.queue import QueueController
 from studio.controllers.run import RunController, RunState
@@ -39,6 +40,7 @@ from studio.help import ExamplesDialog, GettingStartedDialog
 from studio.models.run_log import RunLogModel
 from studio.panels.checkpoint_browser import CheckpointBrowserPanel
 from studio.panels.inbox import InterruptInboxPanel
+from studio.panels.node_inspector import NodeInspectorPanel
 from studio.panels.palette import NodePalettePanel
 from studio.panels.problems import ProblemsPanel
 from studio.panels.properties import PropertiesPanel
@@ -47,6 +49,7 @@ from studio.panels.queue_send import install_send_to_queue
 from studio.panels.run_console import RunConsolePanel
 from studio.panels.sink_health import SinkHealthPanel
 from studio.panels.stepper import SessionStepperPanel
+from studio.panels.time_travel import BrowserTimeTravel
 from studio.services import storage
 from studio.settings import Settings
 from studio.theme import apply_theme, is_dark
@@ -86,6 +89,10 @@ class MainWindow(QMainWindow):
         self.sink_health = SinkHealthPanel(bridge, bus, self)
         self.browser_controller = BrowserController(bridge, self)
         self.browser = CheckpointBrowserPanel(self.browser_controller, self)
+        # the debugging loop (issue 15): node inspector, lineage, timeline, fork and replay
+        self.debug_controller = DebugController(bridge, self.browser_controller, self.build_app, self)
+        self.inspector = NodeInspectorPanel(self.debug_controller, self)
+        self.time_travel = BrowserTimeTravel(self.browser, self.debug_controller, self.inspector)
         self.stepper_controller = StepperController(bridge, self)
         self.stepper = SessionStepperPanel(self.stepper_controller, self)
         self.queue_controller = QueueController(bridge, self)  # queue mode (issue 18)
@@ -132,6 +139,8 @@ class MainWindow(QMainWindow):
         props = self._dock(self.properties, "Properties", right)
         problems = self._dock(self.problems, "Problems", right)
         self.splitDockWidget(props, problems, Qt.Orientation.Vertical)
+        self.tabifyDockWidget(props, self._dock(self.inspector, "Node Inspector", right))
+        props.raise_()
         console = self._dock(self.console, "Run Console", bottom)
         for widget, title in (
             (self.sink_health, "Sink Health"),
@@ -281,6 +290,9 @@ class MainWindow(QMainWindow):
         self.browser.resume_requested.connect(self._on_browser_resume_requested)
         self.runs.state_changed.connect(self._on_runs_state_changed_for_browser)
         self.browser.open_in_stepper_requested.connect(self._on_browser_open_in_stepper_requested)
+        self.time_travel.run_requested.connect(self._on_browser_resume_requested)
+        self.time_travel.inspector_wanted.connect(self.docks["nodeInspector"].raise_)
+        ge.scene.selectionChanged.connect(self._on_scene_selection_changed_for_inspector)
         self.inbox_controller.sent.connect(lambda _t: self.docks["runConsole"].raise_())
 
     # ------------------------------------------------------------------ documents
@@ -478,6 +490,14 @@ class MainWindow(QMainWindow):
         self.docks["sessionStepper"].raise_()
         self.stepper.open_session(url, session_id)
 
+    def _on_scene_selection_changed_for_inspector(self) -> None:
+        """The canvas selection after a run: the node inspector shows that node's last run (issue 15)."""
+        session, ids = self.runs.session, self.graph_editor.scene.selected_node_ids()
+        if session is None or self.runs.busy or len(ids) != 1:
+            return
+        same = session.url == self.browser_controller.url  # else the run's database, opened to read
+        self.inspector.inspect(session.session_id, ids[0], None, source=None if same else session.url)
+
     def _on_bridge_task_failed(self, name: str, message: str) -> None:
         self.statusBar().showMessage(f"{name or 'background task'} failed: {message}", 8000)
 
@@ -604,7 +624,12 @@ class MainWindow(QMainWindow):
         """Cancel runs, close the panels' databases, drain the event bus (sinks)."""
         self.graph_editor.stop_background_work()
         await self.runs.shutdown()
-        for panel in (self.browser_controller, self.stepper_controller, self.inbox_controller):
+        for panel in (
+            self.debug_controller,
+            self.browser_controller,
+            self.stepper_controller,
+            self.inbox_controller,
+        ):
             try:
                 await panel.aclose()
             except Exception as exc:  # one panel failing to close must not keep the others open

@@ -1,5 +1,6 @@
-"""`weavegraph export` and `import`: a session as one JSON document (the codec's session format), and
-back into any database (converting between full and compact storage)."""
+"""`weavegraph export` and `import`: a session as one JSON document (the codec's session format, with the
+session's node records, stored events and lineage beside its steps), and back into any database (converting
+between full and compact storage). Documents written before records existed import as they are."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import engine.cli.langgraph as langgraph
+import engine.persistence.transfer as transfer
 from engine.cli.support import (
     EXIT_OK,
     CliError,
@@ -26,7 +28,8 @@ from engine.cli.support import (
 )
 from engine.errors import CheckpointerError
 from engine.persistence.base import Checkpoint, StepQuery
-from engine.persistence.codec import checkpoint_from_json, session_from_json, session_to_json
+from engine.persistence.codec import session_from_json, session_to_json
+from engine.persistence.errors import CheckpointDataError
 from engine.types import JSON
 
 EXPORT_PAGE = 200
@@ -34,8 +37,9 @@ EXPORT_PAGE = 200
 
 async def export_session(cp: Any, session_id: str, *, progress: bool | None = None) -> dict[str, JSON]:
     """Every step of a session, ascending, as the codec's session document
-    `{"format": "weavegraph.session", "version": 1, "session_id", "graph_hash", "steps": [...]}`; pages by
-    step number so concurrent writers never shift a page."""
+    `{"format": "weavegraph.session", "version": 1, "session_id", "graph_hash", "steps": [...],
+    "node_records": [...], "events": [...], "parent", "graph_name"}`; pages by step number so concurrent
+    writers never shift a page."""
     pages: list[Checkpoint] = []
     max_step: int | None = None
     with Progress("exporting", None, enabled=progress) as bar:
@@ -51,7 +55,15 @@ async def export_session(cp: Any, session_id: str, *, progress: bool | None = No
             if not result.has_next_page or max_step < 0:
                 break
     graph_hash = await cp.graph_hash(session_id) if hasattr(cp, "graph_hash") else None
-    return session_to_json(session_id, graph_hash, reversed(pages))
+    doc = session_to_json(session_id, graph_hash, reversed(pages))
+    extras = await transfer.read_extras(cp, session_id)
+    kept = {c.step for c in pages}  # records of steps pruned while paging have nowhere to go
+    doc["node_records"] = transfer.records_to_json(
+        r for step in sorted(extras.records) if step in kept for r in extras.records[step]
+    )
+    doc["events"] = [e.to_json_value() for e in extras.events]
+    doc.update(transfer.lineage_to_json(extras))
+    return doc
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -96,24 +108,36 @@ def _write_output(output: str | None, text: str, done: str) -> None:
         sys.stdout.write(text)
 
 
-def _import_records(path: Path, text: str, rename: str | None) -> list[Checkpoint]:
-    """Checkpoints from a `weavegraph export` document or an `export_jsonl` file, oldest first."""
+def _import_records(
+    path: Path, text: str, rename: str | None
+) -> dict[str, tuple[list[Checkpoint], transfer.SessionExtras]]:
+    """Sessions (checkpoints oldest first, with their records, events and lineage) from a `weavegraph export`
+    document or an `export_jsonl` file; decoded whole before anything is written."""
     stripped = text.lstrip()
+    sessions: dict[str, tuple[list[Checkpoint], transfer.SessionExtras]] = {}
     try:
         if stripped.startswith("{") and '"weavegraph.session"' in stripped[:200]:
-            return session_from_json(json.loads(text), f"{path}: $", rename=rename)
-        records = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                cp = checkpoint_from_json(json.loads(line), f"{path}:{number}")
-                if rename:
-                    cp.session_id = rename
-                records.append(cp)
-        return records
-    except CheckpointerError as exc:  # the codec's message names the place and the field
+            doc = json.loads(text)
+            steps = session_from_json(doc, f"{path}: $", rename=rename)
+            extras = transfer.SessionExtras()
+            for rec in transfer.records_from_json(doc.get("node_records", []), f"{path}: $.node_records"):
+                extras.records.setdefault(rec.step, []).append(rec)
+            extras.events = transfer.events_from_json(doc.get("events", []), f"{path}: $.events")
+            transfer.lineage_from_json(doc, extras, f"{path}: $")
+            if steps:
+                sessions[steps[0].session_id] = (steps, extras)
+        else:
+            for number, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    transfer.decode_line(json.loads(line), f"{path}:{number}", sessions, rename)
+    except (CheckpointerError, CheckpointDataError) as exc:  # the message names the place and the field
         raise CliError(f"{path}: not a weavegraph export ({exc})") from exc
     except ValueError as exc:  # JSON syntax
         raise CliError(f"{path}: not a weavegraph export ({exc})") from exc
+    for steps, extras in sessions.values():
+        steps.sort(key=lambda c: c.step)
+        transfer.attach(steps, extras)
+    return sessions
 
 
 async def cmd_import(args: argparse.Namespace) -> int:
@@ -123,7 +147,8 @@ async def cmd_import(args: argparse.Namespace) -> int:
         text = await asyncio.to_thread(source.read_text, encoding="utf-8")
     except OSError as exc:
         raise CliError(f"{source}: cannot read: {exc.strerror or exc}") from exc
-    checkpoints = _import_records(source, text, args.session)
+    found = _import_records(source, text, args.session)
+    checkpoints = [c for steps, _ in found.values() for c in steps]
     url = db_url(args)
     async with opened_checkpointer(url, create=True) as cp:
         sessions = {c.session_id for c in checkpoints}
@@ -138,9 +163,12 @@ async def cmd_import(args: argparse.Namespace) -> int:
             for sid in sessions:
                 await cp.delete_session(sid)
         with Progress("importing", len(checkpoints), enabled=args.progress or None) as bar:
-            for checkpoint in checkpoints:
-                await cp.save(checkpoint)
-                bar.advance(1)
+            for steps, extras in found.values():
+                for checkpoint in steps:
+                    await cp.save(checkpoint)
+                    bar.advance(1)
+                if extras.events and steps:  # stored events after the steps, in their order
+                    await cp.append_events(steps[0].session_id, extras.events)
     if args.json:
         emit_json({"imported_steps": len(checkpoints), "sessions": sorted(sessions)})
     else:

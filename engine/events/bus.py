@@ -10,8 +10,6 @@ event is evicted and counted; a sync `handle` never runs on the event loop threa
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
-import inspect
 import logging
 import threading
 import time
@@ -22,8 +20,9 @@ from typing import Any
 
 import engine.logsetup  # noqa: F401  (installs the library NullHandler on "engine")
 from engine.errors import EngineError
-from engine.events.event import Event
-from engine.events.health import SINK_ERROR_SCOPE, BusMetrics, SinkDiagnostic, SinkHealth
+from engine.events.delivery import SinkDelivery
+from engine.events.event import Event, stamp_seq
+from engine.events.health import BusMetrics, SinkDiagnostic, SinkHealth
 from engine.events.sinks import as_sink, sink_name
 from engine.events.slot import SinkSlot, health_of
 from engine.events.subscription import Channel, DiagnosticStream, Subscription
@@ -32,7 +31,7 @@ __all__ = ["DEFAULT_CLOSE_TIMEOUT", "EventBus", "EventBusError"]
 
 log = logging.getLogger("engine.events")
 _running_loop: Callable[[], asyncio.AbstractEventLoop | None] = asyncio._get_running_loop
-_YIELD_EVERY = 1024
+_set_seq = Event.__dict__["seq"].__set__
 DEFAULT_CLOSE_TIMEOUT = 5.0
 """Seconds `EventBus.aclose()` waits for sinks to drain before cancelling the ones still busy."""
 
@@ -41,7 +40,7 @@ class EventBusError(EngineError):
     """An event bus was used in a way it cannot honour (e.g. a sink added after `aclose()`)."""
 
 
-class EventBus:
+class EventBus(SinkDelivery):
     """Fans published events out to sinks and subscribers.
 
     `publish(event)` is synchronous, O(sinks + subscribers), never blocks and never raises because of a
@@ -74,6 +73,7 @@ class EventBus:
         self._subs: tuple[Channel[Event], ...] = ()
         self._diag_subs: tuple[Channel[SinkDiagnostic], ...] = ()
         self._diag_history: deque[SinkDiagnostic] = deque(maxlen=buffer_capacity)
+        self._observers: tuple[Any, ...] = ()
         self._next_seq = 0
         self._last_diag_seq = -1
         self._after_close = 0
@@ -85,6 +85,7 @@ class EventBus:
         self._closed = False
         self._close_done: asyncio.Event | None = None
         self._listening = listening
+        self._lock = threading.Lock()  # publishing off the bound loop, and binding (see _publish_elsewhere)
         for sink in sinks or ():
             self.add_sink(sink)
 
@@ -129,6 +130,19 @@ class EventBus:
             slot.thread.stop()
         return health_of(slot, time.monotonic())
 
+    def add_observer(self, observer: Any) -> EventBus:
+        """Attach a `RunObserver` (engine.events.observer): the runner this bus is given to calls it directly
+        with its lifecycle records, without publishing events for it (the cheap path tracing and metrics
+        take). Attach before the runner is built. Returns the bus."""
+        if observer not in self._observers:
+            self._observers = (*self._observers, observer)
+        return self
+
+    @property
+    def observers(self) -> tuple[Any, ...]:
+        """The attached run observers, in the order they were added."""
+        return self._observers
+
     @property
     def sinks(self) -> tuple[Any, ...]:
         return tuple(slot.sink for slot in self._slots)
@@ -144,19 +158,25 @@ class EventBus:
     # ------------------------------------------------------------ publishing
 
     def publish(self, event: Event) -> Event:
-        """Queue a copy of `event` stamped with the next `seq` for every sink and subscriber; return the copy.
+        """Queue `event` for every sink and subscriber, stamped with the next `seq`; return it.
 
-        `event` itself never changes. After `aclose()` events are counted in
-        `metrics()["published_after_close"]` and dropped.
+        A fresh event gets its `seq` in place (its one write; no copy); an event published before is
+        published as a stamped copy, which is returned. After `aclose()` events are counted in
+        `metrics()["published_after_close"]` and dropped. From a thread other than the bound loop's, the
+        event is handed to that loop (and returned before it has its `seq`).
         """
         loop = _running_loop()
-        if loop is not self._loop and self._handed_off(loop, event):
-            return event
+        if loop is None or loop is not self._loop:
+            return self._publish_elsewhere(loop, event)
         if self._closing:
             self._after_close += 1
             return event
-        event = event.with_seq(self._next_seq)  # a stamped copy: events never change after creation
-        self._next_seq += 1
+        seq = self._next_seq
+        self._next_seq = seq + 1
+        if event.seq < 0:
+            _set_seq(event, seq)  # a fresh event: stamped in place, once
+        else:
+            event = event.with_seq(seq)
         for slot in self._slots:
             queue = slot.queue
             if len(queue) == slot.capacity:
@@ -171,43 +191,45 @@ class EventBus:
             channel.push(event)
         return event
 
-    def _publish_except(self, event: Event, skip: SinkSlot) -> None:
-        """Publish a sink-error diagnostic event to everyone but the sink that failed."""
-        if self._closing:
-            return
-        event = event.with_seq(self._next_seq)
-        self._last_diag_seq = self._next_seq
-        self._next_seq += 1
-        for slot in self._slots:
-            if slot is not skip:
+    def _publish_elsewhere(self, loop: asyncio.AbstractEventLoop | None, event: Event) -> Event:
+        """`publish` off the bound loop: no running loop here, or another one. Under the bus's lock, so that
+        threads publishing before (or while) a loop binds neither share a `seq` nor queue out of order: the
+        event goes to the bound loop's thread when that loop runs elsewhere; otherwise the bus binds to this
+        thread's running loop, if any, and delivers the event here. Once a loop is bound and running, every
+        other thread hands off to it in publish order (FIFO `call_soon_threadsafe`), and the loop's own
+        publishes never take the lock."""
+        with self._lock:
+            bound = self._loop
+            if (
+                bound is not None
+                and threading.get_ident() != self._loop_thread
+                and bound.is_running()
+                and not bound.is_closed()
+            ):
+                try:
+                    bound.call_soon_threadsafe(self.publish, event)
+                    return event
+                except RuntimeError:  # closed in between
+                    pass
+            if loop is None:
+                if bound is not None and bound.is_closed():
+                    self._unbind()
+            else:
+                self._bind(loop)
+            if self._closing:
+                self._after_close += 1
+                return event
+            event = stamp_seq(event, self._next_seq)
+            self._next_seq += 1
+            for slot in self._slots:
                 if len(slot.queue) == slot.capacity:
                     slot.dropped += 1
                 slot.queue.append(event)
-                slot.wake()
-        for channel in self._subs:
-            channel.push(event)
-
-    def _handed_off(self, loop: asyncio.AbstractEventLoop | None, event: Event) -> bool:
-        """The running loop is not the bound one. Hand the event to the bound loop's thread when that loop
-        runs elsewhere (True); otherwise bind to the current loop, if any, and let the caller go on."""
-        bound = self._loop
-        if (
-            bound is not None
-            and threading.get_ident() != self._loop_thread
-            and bound.is_running()
-            and not bound.is_closed()
-        ):
-            try:
-                bound.call_soon_threadsafe(self.publish, event)
-                return True
-            except RuntimeError:  # closed in between
-                pass
-        if loop is None:
-            if bound is not None and bound.is_closed():
-                self._unbind()
-            return False
-        self._bind(loop)
-        return False
+                if loop is not None:
+                    slot.wake()
+            for channel in self._subs:
+                channel.push(event)
+            return event
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._unbind()
@@ -233,7 +255,8 @@ class EventBus:
     def _bind_here(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            self._bind(loop)
+            with self._lock:
+                self._bind(loop)
         return loop
 
     @property
@@ -265,129 +288,6 @@ class EventBus:
             return
         if slot.task is None and self._loop is not None and not self._closed:
             slot.task = self._loop.create_task(self._run_sink(slot), name=f"weavegraph-sink:{slot.name}")
-
-    # ------------------------------------------------------------ workers
-
-    async def _run_sink(self, slot: SinkSlot) -> None:
-        queue = slot.queue
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        while True:
-            if not queue:
-                self._notify_progress()
-                if self._closing or slot.retired:
-                    return
-                waiter = loop.create_future()
-                slot.waiter = waiter
-                try:
-                    await waiter
-                finally:
-                    if slot.waiter is waiter:
-                        slot.waiter = None
-            elif slot.threaded:
-                await self._run_threaded_batch(slot, loop)
-            else:
-                await self._run_inline_batch(slot, task)
-
-    async def _run_inline_batch(self, slot: SinkSlot, task: asyncio.Task[None]) -> None:
-        """Handle up to `_YIELD_EVERY` queued events on the loop, without awaiting between sync ones."""
-        queue = slot.queue
-        handle = slot.handle
-        isawaitable = inspect.isawaitable
-        count = 0
-        while queue and count < _YIELD_EVERY:
-            event = queue.popleft()
-            slot.in_hand = 1
-            try:
-                result = handle(event)
-                if result is not None and isawaitable(result):
-                    slot.busy_since = time.monotonic()
-                    await result
-            except asyncio.CancelledError as exc:
-                if task.cancelling():  # the bus is cancelling this worker: stop
-                    raise
-                self._sink_failed(slot, exc, event)  # the sink's own work was cancelled: an error
-            except Exception as exc:
-                self._sink_failed(slot, exc, event)
-            else:
-                slot.handled += 1
-            slot.busy_since = None
-            slot.in_hand = 0
-            slot.done_seq = event.seq
-            count += 1
-        if count >= _YIELD_EVERY:  # a long backlog: let the rest of the loop breathe
-            self._notify_progress()
-            await asyncio.sleep(0)
-
-    async def _run_threaded_batch(self, slot: SinkSlot, loop: asyncio.AbstractEventLoop) -> None:
-        """Hand up to `_YIELD_EVERY` queued events to the sink's thread and wait for it without blocking the
-        loop; an awaitable a sync `handle` returned is awaited here, then the thread goes on."""
-        thread = slot.thread
-        assert thread is not None
-        queue = slot.queue
-        batch = [queue.popleft() for _ in range(min(len(queue), _YIELD_EVERY))]
-        slot.in_hand = len(batch)
-        slot.busy_since = time.monotonic()
-        while batch and not thread.stopped:
-            outcome = await thread.run(slot.handle, batch, loop)
-            if outcome.done == 0:  # stopped before taking any
-                break
-            failed = {index for index, _ in outcome.failures}
-            for index, exc in outcome.failures:
-                self._sink_failed(slot, exc, batch[index])
-            last = outcome.done - 1
-            slot.handled += outcome.done - len(failed) - (outcome.pending is not None)
-            if outcome.pending is not None:
-                try:
-                    await outcome.pending
-                except asyncio.CancelledError as exc:
-                    task = asyncio.current_task()
-                    if task is not None and task.cancelling():
-                        raise
-                    self._sink_failed(slot, exc, batch[last])
-                except Exception as exc:
-                    self._sink_failed(slot, exc, batch[last])
-                else:
-                    slot.handled += 1
-            slot.done_seq = batch[last].seq
-            batch = batch[outcome.done :]
-            slot.in_hand = len(batch)
-        slot.busy_since = None
-        slot.in_hand = 0
-
-    def _notify_progress(self) -> None:
-        progress = self._progress
-        if progress is not None:
-            self._progress = None
-            if not progress.done():
-                progress.set_result(None)
-
-    def _sink_failed(self, slot: SinkSlot, exc: BaseException, event: Event | None) -> None:
-        slot.errors += 1
-        try:
-            detail = str(exc)
-        except Exception:  # a broken __str__ must not take the worker down with it
-            detail = "<unprintable error>"
-        text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-        now = _dt.datetime.now(_dt.UTC)
-        slot.last_error = text
-        slot.last_error_at = now
-        diag = SinkDiagnostic(slot.name, text, now, slot.errors, event.seq if event else None, exc)
-        self._diag_history.append(diag)
-        for channel in self._diag_subs:
-            channel.push(diag)
-        if slot.errors == 1:
-            log.warning(
-                "event sink %r failed: %s (later failures of this sink log at debug)", slot.name, text
-            )
-        else:
-            log.debug("event sink %r failed (#%d): %s", slot.name, slot.errors, text)
-        if self._diag_events and (event is None or event.scope != SINK_ERROR_SCOPE):
-            meta: dict[str, Any] = {"sink": slot.name, "occurrence": slot.errors}
-            if event is not None:
-                meta["event_seq"] = event.seq
-            self._publish_except(Event.create("diagnostic", SINK_ERROR_SCOPE, text, metadata=meta), slot)
 
     # ------------------------------------------------------------ readers
 
@@ -452,110 +352,6 @@ class EventBus:
             published_after_close=self._after_close,
             closed=self._closing,
         )
-
-    # ------------------------------------------------------------ draining and closing
-
-    async def flush(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109  (documented API)
-        """Wait until every sink has dealt with (handled, failed on, or dropped) every event published so
-        far, and with the diagnostic events about sink failures on them. Returns False if `timeout` seconds
-        passed first (a hung sink), True otherwise."""
-        loop = self._bind_here()
-        self._listening = True
-        for slot in self._slots:
-            self._start_worker(slot)
-        target = self._next_seq - 1
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    behind = [s for s in self._slots if not s.caught_up(target)]
-                    if not behind:
-                        if self._last_diag_seq > target:  # sink failures on those events: deliver them too
-                            target = self._last_diag_seq
-                            continue
-                        return True
-                    if all(s.task is None or s.task.done() for s in behind):
-                        return False  # closed: nobody will ever deliver these
-                    if self._progress is None or self._progress.done():
-                        self._progress = loop.create_future()
-                    await asyncio.shield(self._progress)
-        except TimeoutError:
-            return False
-
-    async def aclose(self, timeout: float | None = None) -> None:  # noqa: ASYNC109  (documented API)
-        """Deliver everything queued, close the sinks, stop the workers and end every subscription (after
-        it drains). A sink still busy after `timeout` seconds (default: the bus's `close_timeout`, 5 s) is
-        cancelled; its undelivered events count as dropped and a diagnostic says so. Idempotent."""
-        if self._close_done is not None:
-            await self._close_done.wait()
-            return
-        self._close_done = asyncio.Event()
-        timeout = self._close_timeout if timeout is None else timeout
-        self._bind_here()
-        self._listening = True
-        self._closing = True
-        try:
-            await self._drain(self._slots, timeout)
-            for slot in self._slots:
-                await self._close_sink(slot, timeout)
-        finally:
-            self._closed = True
-            for slot in self._slots:
-                if slot.task is not None and not slot.task.done():  # only if aclose itself was cancelled
-                    slot.task.cancel()
-                if slot.thread is not None:
-                    slot.thread.stop()
-            for channel in self._subs:
-                channel.close()
-            for diag_channel in self._diag_subs:
-                diag_channel.close()
-            self._notify_progress()
-            self._close_done.set()
-
-    async def _drain(self, slots: tuple[SinkSlot, ...], limit: float | None) -> None:
-        """Let the workers of `slots` finish their queues (they exit when empty); cancel the late ones."""
-        for slot in slots:
-            self._start_worker(slot)
-            slot.wake()
-        tasks = {slot.task: slot for slot in slots if slot.task is not None and not slot.task.done()}
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=limit)
-        for task in pending:
-            task.cancel()
-            thread = tasks[task].thread
-            if thread is not None:
-                thread.stop()  # it finishes the event in hand and never calls handle() again
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
-        for task in pending:
-            slot = tasks[task]
-            lost = len(slot.queue) + slot.in_hand
-            slot.queue.clear()
-            slot.in_hand = 0
-            slot.busy_since = None
-            slot.abandoned += lost
-            self._sink_failed(
-                slot,
-                TimeoutError(
-                    f"sink {slot.name!r} did not drain within {limit}s; cancelled with {lost} "
-                    "event(s) undelivered"
-                ),
-                None,
-            )
-
-    async def _close_sink(self, slot: SinkSlot, limit: float | None) -> None:
-        closer = getattr(slot.sink, "aclose", None)
-        if not callable(closer):
-            closer = getattr(slot.sink, "close", None)
-        if not callable(closer):
-            return
-        try:
-            result = closer()
-            if inspect.isawaitable(result):
-                async with asyncio.timeout(limit):
-                    await result
-        except Exception as exc:
-            self._sink_failed(slot, exc, None)
 
     async def __aenter__(self) -> EventBus:
         return self

@@ -29,6 +29,9 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
+_UTC = _dt.UTC
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+"""`json.dumps(..., ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)`, built once."""
 _utcnow = functools.partial(_dt.datetime.now, _dt.UTC)
 """The current UTC time (a C-level partial: several times cheaper than a Python function here)."""
 
@@ -42,8 +45,10 @@ def utc_from_unix_ms(ms: int) -> _dt.datetime:
 class Event:
     """One event. `metadata` holds the structured keys (node_id, step, invocation_id, now_unix_ms) and the
     emitter's own keys; `node_id` and `step` mirror the structured keys (set either, the other follows).
-    `seq` is -1 until published: the bus publishes a stamped copy (`with_seq`), so an event never changes
-    after creation; `timestamp` (always timezone-aware) is taken when the event is created.
+    Frozen: no field can be assigned. The one exception is `seq`, -1 until the event is first published: the
+    bus stamps it then, once (`stamp_seq`); publishing an already stamped event publishes a stamped copy
+    (`with_seq`), so a `seq` never changes once set. `timestamp` (always timezone-aware) is taken when the
+    event is created.
     """
 
     type: str
@@ -179,11 +184,17 @@ class Event:
 
     def to_json_value(self) -> dict[str, JSON]:
         """`{"type", "scope", "message", "timestamp" (RFC 3339, UTC), "seq", "metadata"}`."""
+        stamp = self.timestamp
+        if stamp.tzinfo is _UTC:  # every event the engine makes: what format_rfc3339 gives, sooner
+            text = stamp.isoformat()
+            text = text[:-6] + "Z"
+        else:
+            text = format_rfc3339(stamp)
         return {
             "type": self.type,
             "scope": self.scope,
             "message": self.message,
-            "timestamp": format_rfc3339(self.timestamp),
+            "timestamp": text,
             "seq": self.seq,
             "metadata": self.metadata,
         }
@@ -193,7 +204,7 @@ class Event:
         unknown objects strings; U+0085, U+2028 and U+2029 are escaped)."""
         value = self.to_json_value()
         try:
-            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+            text = _COMPACT.encode(value)  # (stored events: one per event, so one encoder for all)
         except ValueError:
             text = json.dumps(
                 _finite(value), ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
@@ -241,6 +252,48 @@ _set_node_id = _SLOTS["node_id"].__set__
 _set_step = _SLOTS["step"].__set__
 _set_timestamp = _SLOTS["timestamp"].__set__
 _set_seq = _SLOTS["seq"].__set__
+
+
+def lifecycle_event(
+    scope: str,
+    message: str,
+    meta: dict[str, JSON],
+    node_id: str | None,
+    step: int,
+    invocation_id: str,
+    now_unix_ms: int | None,
+) -> Event:
+    """What `Event.create("lifecycle", ...)` builds from a lifecycle record, without its checks and copies
+    (the runner's hot path): `meta` is a fresh dict of the record's own keys, taken over and completed with
+    the structured keys in `create`'s order (node_id, step, invocation_id, now_unix_ms)."""
+    if node_id is not None:
+        meta["node_id"] = node_id
+    meta["step"] = step
+    meta["invocation_id"] = invocation_id
+    if now_unix_ms is not None:
+        meta["now_unix_ms"] = now_unix_ms
+        timestamp = utc_from_unix_ms(now_unix_ms)
+    else:
+        timestamp = _utcnow()
+    event = _new(Event)
+    _set_type(event, "lifecycle")
+    _set_scope(event, scope)
+    _set_message(event, message)
+    _set_metadata(event, meta)
+    _set_node_id(event, node_id)
+    _set_step(event, step)
+    _set_timestamp(event, timestamp)
+    _set_seq(event, -1)
+    return event
+
+
+def stamp_seq(event: Event, seq: int) -> Event:
+    """`event` with `seq` for publishing: a fresh event (seq -1) is stamped in place, its one and only write
+    (no copy: the hot path of every publish); an event stamped before is copied (`with_seq`)."""
+    if event.seq < 0:
+        _set_seq(event, seq)
+        return event
+    return event.with_seq(seq)
 
 
 def _finite(value: JSON) -> JSON:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from engine.events.event import Event
+from engine.events.event import Event, lifecycle_event
 from engine.types import JSON
 
 LIFECYCLE = "lifecycle"
@@ -40,15 +40,15 @@ class LifecycleRecord:
         return {}
 
     def to_event(self, invocation_id: str, now_unix_ms: int | None) -> Event:
-        return Event.create(
-            LIFECYCLE,
+        """The lifecycle event of this record (what `Event.create` would build, built directly)."""
+        return lifecycle_event(
             self.scope,
             self.message(),
-            node_id=self.node_id,
-            step=self.step,
-            invocation_id=invocation_id,
-            now_unix_ms=now_unix_ms,
-            metadata=self.own_metadata(),
+            self.own_metadata(),
+            self.node_id,
+            self.step,
+            invocation_id,
+            now_unix_ms,
         )
 
 
@@ -244,18 +244,22 @@ class StepEnd(LifecycleRecord):
 
 @dataclass(frozen=True, slots=True)
 class CheckpointSaved(LifecycleRecord):
-    """`checkpoint.saved`: the step saved, the storage backend's name and how long the save took."""
+    """`checkpoint.saved`: the step saved, the storage backend's name and how long the save took; `bytes`, the
+    encoded size of what was written, when the checkpointer tells it (`last_save_bytes`)."""
 
     scope: ClassVar[str] = "checkpoint.saved"
     step: int
     backend: str
     duration_ms: float
+    bytes: int | None = None
 
     def message(self) -> str:
         return f"checkpoint step {self.step} saved ({self.backend}, {self.duration_ms} ms)"
 
     def own_metadata(self) -> dict[str, JSON]:
-        return {"backend": self.backend, "duration_ms": self.duration_ms}
+        if self.bytes is None:
+            return {"backend": self.backend, "duration_ms": self.duration_ms}
+        return {"backend": self.backend, "duration_ms": self.duration_ms, "bytes": self.bytes}
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,7 +362,7 @@ _READERS: dict[str, Callable[[Event, int, dict[str, Any]], LifecycleRecord]] = {
         _names(m.get("next_frontier")),
     ),
     "checkpoint.saved": lambda e, s, m: CheckpointSaved(
-        s, _str(m.get("backend")), _num(m.get("duration_ms"))
+        s, _str(m.get("backend")), _num(m.get("duration_ms")), _int(m.get("bytes"))
     ),
     "route.dropped": lambda e, s, m: RouteDropped(s, e.node_id or "", _str(m.get("target"))),
     "edge.routed": lambda e, s, m: EdgeRouted(

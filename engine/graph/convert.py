@@ -102,9 +102,14 @@ def _build(doc: GraphDocument, registry: NodeTypeRegistry, *, stub_code: bool) -
 
 
 def _runtime_config(doc: GraphDocument) -> RuntimeConfig | None:
-    """`runtime.max_steps` and `runtime.concurrency_limit` as the App's RuntimeConfig (None when unset)."""
+    """`runtime.max_steps`, `runtime.concurrency_limit` and the document's name (kept as the sessions' graph
+    name, which the inbox and `weavegraph records` show) as the RuntimeConfig (None when none is set)."""
     runtime = doc.runtime
-    fields = {k: runtime[k] for k in ("max_steps", "concurrency_limit") if isinstance(runtime.get(k), int)}
+    fields: dict[str, Any] = {
+        k: runtime[k] for k in ("max_steps", "concurrency_limit") if isinstance(runtime.get(k), int)
+    }
+    if doc.name:
+        fields["graph_name"] = doc.name
     return RuntimeConfig(**fields) if fields else None
 
 

@@ -4,7 +4,7 @@ command's event bus, and graceful shutdown of the run.
 
     with RunControl(args, warn, graph_name=doc.name) as control:          # serves --metrics-port
         bus = EventBus(...)
-        lifecycle = control.attach(bus, app)                              # True: turn lifecycle events on
+        lifecycle = control.attach(bus, app)                              # sinks observe the runner
         ...
         final = await control.run(coro, runner=runner, session_id=sid)    # Stopped on SIGTERM/SIGINT
 """
@@ -117,7 +117,8 @@ class RunControl:
 
     def attach(self, bus: Any, app: Any) -> bool:
         """Attach tracing (when `OTEL_*` asks for it) and metrics (when served) to `bus`; True when the
-        runner must publish lifecycle events for them."""
+        runner must publish lifecycle events for them: never now, they are run observers the runner calls
+        directly (kept for callers that pass it on as `lifecycle_events`)."""
         self.instrumentation = instrument(
             bus,
             app=app,
@@ -126,7 +127,7 @@ class RunControl:
             environ=self._env,
             warn=self._warn,
         )
-        return self.instrumentation.active
+        return False
 
     async def run(
         self, coro: Coroutine[Any, Any, T], *, runner: Any = None, session_id: str | None = None

@@ -47,7 +47,8 @@ class Instrumentation:
 
     @property
     def active(self) -> bool:
-        """True when a sink was attached; the runner must then publish lifecycle events."""
+        """True when a sink was attached (as a run observer of the bus: the runner the bus is given to
+        calls it directly, lifecycle events on or off)."""
         return self.tracing is not None or self.metrics is not None
 
     def continue_trace(self, session_id: str, carrier: Mapping[str, str]) -> None:
@@ -66,8 +67,8 @@ def _tracing_on(tracing: Any, env: Mapping[str, str]) -> bool:
 
 
 def _bus_of(builder: Any) -> tuple[Any, Any]:
-    """The event bus and app of an `AppRunnerBuilder`; a bus is made (as `build()` would) when none was set,
-    and lifecycle events are turned on."""
+    """The event bus and app of an `AppRunnerBuilder`; a bus is made (as `build()` would) when none was set.
+    Lifecycle events stay as they are: the sinks are run observers the runner calls directly."""
     app = getattr(builder, "_app", None)
     bus = getattr(builder, "_bus", None)
     if bus is None:
@@ -75,7 +76,6 @@ def _bus_of(builder: Any) -> tuple[Any, Any]:
             raise ValueError("instrument(builder) needs the builder's .app(app) first")
         bus = app.runtime_config.event_bus.build()
         builder.event_bus(bus)
-    builder.lifecycle_events(True)
     return bus, app
 
 
@@ -91,9 +91,10 @@ def instrument(
 ) -> Instrumentation:
     """Attach tracing and/or metrics sinks to an event bus and say which.
 
-    `target`: an `EventBus` (its runner must then publish lifecycle events:
-    `AppRunner.builder().lifecycle_events(True)`), or an `AppRunnerBuilder` (called after `.app(...)`: its
-    bus gets the sinks, one is made when it has none, and its lifecycle events are turned on).
+    `target`: an `EventBus` (attach before the runner it is given to is built), or an `AppRunnerBuilder`
+    (called after `.app(...)`: its bus gets the sinks, one is made when it has none). The tracing sink is a
+    run observer of the bus (`bus.add_observer`): the runner hands it its lifecycle records directly, so no
+    lifecycle events are published for it; the metrics sink is an observer and a bus sink (event counts).
 
     `tracing`: None = on when the `OTEL_*` environment asks for it (`tracing_wanted`); False = off; True =
     on (exporters from `OTEL_*`); or a `TracerProvider` to use. `OTEL_SDK_DISABLED=true` turns it off
@@ -136,8 +137,9 @@ def instrument(
         except Exception as exc:  # a bad OTEL_* setting: the run goes on untraced
             say(f"weavegraph: warning: tracing is off: {type(exc).__name__}: {exc}")
         else:
-            bus.add_sink(tracing_sink)
+            bus.add_observer(tracing_sink)  # records straight from the runner: no events to pay for
     if make_metrics is not None:
         metrics_sink = make_metrics(None if metrics is True else metrics, bus=bus)
-        bus.add_sink(metrics_sink)
+        bus.add_sink(metrics_sink)  # counts the other events (and reads the sinks' drops)
+        bus.add_observer(metrics_sink)  # the runner's records, directly
     return Instrumentation(tracing_sink, metrics_sink)

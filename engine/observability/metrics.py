@@ -1,7 +1,8 @@
-"""Prometheus metrics from the runner's events (needs the `metrics` extra, prometheus-client).
+"""Prometheus metrics from the runner's records and events (needs the `metrics` extra, prometheus-client).
 
-`MetricsSink` is an event-bus sink that updates these series of a `CollectorRegistry` (default: the
-process's global one):
+`MetricsSink` is a run observer (the runner calls it directly; `engine.events.observer`) and an event-bus
+sink (the other events, by type). It updates these series of a `CollectorRegistry` (default: the process's
+global one); the per-node-run ones are plain numbers read at scrape time (`hot_series`):
 
     weavegraph_events_total{type}                          every event the bus delivered, by event type
     weavegraph_runs_total{status}                          finished runs and invocations (completed/error)
@@ -27,11 +28,24 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from engine.events.event import Event
+from engine.events.records import (
+    CheckpointSaved,
+    LifecycleRecord,
+    NodeFailed,
+    NodeFinish,
+    NodeRetry,
+    NodeStart,
+    RunEnd,
+    RunStart,
+    StepEnd,
+    lifecycle_record,
+)
+from engine.observability.hot_series import HotSeries
 from engine.observability.warn import Warn
 
 __all__ = ["MetricsSink", "WeavegraphMetrics", "metrics_for", "serve_metrics"]
@@ -120,36 +134,14 @@ class WeavegraphMetrics:
         )
         self.runs = Counter("weavegraph_runs", "Runs and invocations that ended", ["status"], registry=r)
         self.runs_active = Gauge("weavegraph_runs_active", "Runs started and not yet ended", registry=r)
-        self.steps = Counter("weavegraph_steps", "Supersteps finished", registry=r)
-        self.node_runs = Counter("weavegraph_node_runs", "Node runs that ended", ["node"], registry=r)
         self.node_failures = Counter(
             "weavegraph_node_failures", "Node runs that failed", ["node"], registry=r
         )
         self.node_retries = Counter("weavegraph_node_retries", "Node retries", ["node"], registry=r)
-        self.node_duration = Histogram(
-            "weavegraph_node_duration_seconds",
-            "Node run time",
-            ["node"],
-            buckets=_DURATION_BUCKETS,
-            registry=r,
-        )
-        self.saves = Counter("weavegraph_checkpoint_saves", "Checkpoints saved", ["backend"], registry=r)
-        self.save_duration = Histogram(
-            "weavegraph_checkpoint_save_duration_seconds",
-            "Checkpoint save time",
-            ["backend"],
-            buckets=_DURATION_BUCKETS,
-            registry=r,
-        )
-        self.save_bytes = Histogram(
-            "weavegraph_checkpoint_save_bytes",
-            "Checkpoint save size",
-            ["backend"],
-            buckets=_BYTES_BUCKETS,
-            registry=r,
-        )
         self.buses = _BusCollector()
         r.register(self.buses)
+        self.hot = HotSeries(_DURATION_BUCKETS, _BYTES_BUCKETS)  # node runs, steps, saves: plain numbers
+        r.register(self.hot)
 
 
 _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, WeavegraphMetrics] = weakref.WeakKeyDictionary()
@@ -172,6 +164,9 @@ class MetricsSink:
 
     non_blocking = True  # counter updates are quick and thread-safe: stay on the loop
     blocking = False
+    wants_edges = False  # no series from edge.routed: the runner need not build those records for us
+    wants_steps = False  # nor step.start/step.end/node.skip: steps are counted by `step_finished`
+    wants_node_starts = False  # a node run is counted when it ends
 
     def __init__(
         self, registry: CollectorRegistry | None = None, *, bus: Any = None, name: str = "prometheus"
@@ -180,53 +175,77 @@ class MetricsSink:
         self.metrics = metrics_for(registry)
         self._bus = bus
         self._counts: dict[str, int] = {}
-        self._nodes: dict[str, tuple[Any, Any]] = {}
+        self._hot = self.metrics.hot
+        self._observing = False  # set once the runner calls it as a run observer
+        self._starts_seen = False
         self.metrics.buses.watch(bus, self._counts)
 
-    def _node(self, node: str) -> tuple[Any, Any]:
-        """The (runs counter, duration histogram) children of `node`, looked up once."""
-        found = self._nodes.get(node)
-        if found is None:
-            m = self.metrics
-            found = self._nodes[node] = (m.node_runs.labels(node), m.node_duration.labels(node))
-        return found
-
     def handle(self, event: Event) -> None:
+        """As an event-bus sink: count the event by type; a lifecycle event updates the series too, unless
+        this sink observes the runner directly (then its records did, see `observe`)."""
         kind = event.type
+        if kind == "lifecycle":
+            if self._observing:
+                return  # counted from the record the runner handed this sink
+            record = lifecycle_record(event)
+            if record is not None:
+                self._record(record)
+                return
         counts = self._counts
         counts[kind] = counts.get(kind, 0) + 1  # read at scrape time: no lock per event
-        if kind != "lifecycle":
-            return
+
+    # ------------------------------------------------------------ as a run observer
+
+    def observe(self, session_id: str, record: LifecycleRecord, t_ns: int, error: str | None) -> None:
+        self._observing = True
+        if type(record) is not StepEnd:  # steps (and their end) are counted by step_finished
+            self._record(record)
+
+    def node_started(self, session_id: str, step: int, node: str, t_ns: int) -> None:
+        """Not called (`wants_node_starts = False`): `node_finished` counts both events."""
+
+    def node_finished(
+        self, session_id: str, step: int, node: str, t_ns: int, duration_ms: float, attempts: int | None
+    ) -> None:
+        self._observing = True
+        counts = self._counts  # node.start and node.finish, as lifecycle events
+        counts["lifecycle"] = counts.get("lifecycle", 0) + 2
+        self._hot.nodes.observe(node, duration_ms / 1000.0)
+
+    def step_finished(self, session_id: str, step: int, t_ns: int) -> None:
+        self._observing = True
+        counts = self._counts  # counted as the lifecycle event it stands for (step.end)
+        counts["lifecycle"] = counts.get("lifecycle", 0) + 1
+        self._hot.steps += 1
+
+    def _record(self, record: LifecycleRecord) -> None:
+        counts = self._counts
+        counts["lifecycle"] = counts.get("lifecycle", 0) + 1
         m = self.metrics
-        scope = event.scope
-        if scope == "node.finish" or scope == "node.error":
-            node = event.node_id or "?"
-            runs, duration = self._node(node)
-            runs.inc()
-            if scope == "node.error":
-                m.node_failures.labels(node).inc()
-            ms = event.metadata.get("duration_ms")
-            if isinstance(ms, int | float):
-                duration.observe(ms / 1000.0)
-        elif scope == "step.end":
-            m.steps.inc()
-        elif scope == "checkpoint.saved":
-            meta = event.metadata
-            backend = str(meta.get("backend", "unknown"))
-            m.saves.labels(backend).inc()
-            ms = meta.get("duration_ms")
-            if isinstance(ms, int | float):
-                m.save_duration.labels(backend).observe(ms / 1000.0)
-            size = meta.get("bytes")
-            if isinstance(size, int):
-                m.save_bytes.labels(backend).observe(size)
-        elif scope == "node.retry":
-            m.node_retries.labels(event.node_id or "?").inc()
-        elif scope == "run.start":
+        kind = type(record)
+        if kind is NodeStart:
+            self._starts_seen = True  # lifecycle events are on: node starts come as records
+        elif kind is StepEnd:
+            self._hot.steps += 1
+        elif isinstance(record, NodeFinish):
+            self._hot.nodes.observe(record.node, record.duration_ms / 1000.0)
+        elif isinstance(record, CheckpointSaved):
+            backend = record.backend or "unknown"
+            self._hot.saves.observe(backend, record.duration_ms / 1000.0)
+            if record.bytes is not None:
+                self._hot.save_bytes.observe(backend, record.bytes)
+        elif isinstance(record, NodeFailed):
+            if not self._starts_seen:  # its node.start was not observed (see node_finished)
+                counts["lifecycle"] += 1
+            self._hot.nodes.count(record.node)
+            m.node_failures.labels(record.node).inc()
+        elif isinstance(record, NodeRetry):
+            m.node_retries.labels(record.node or "?").inc()
+        elif kind is RunStart:
             m.runs_active.inc()
-        elif scope == "run.end":
+        elif isinstance(record, RunEnd):
             m.runs_active.dec()
-            m.runs.labels(str(event.metadata.get("status", "unknown"))).inc()
+            m.runs.labels(record.status or "unknown").inc()
 
     def close(self) -> None:
         self.metrics.buses.retire(self._bus, self._counts)

@@ -1,53 +1,54 @@
-"""OpenTelemetry spans from the runner's lifecycle events (needs the `otel` extra).
+"""OpenTelemetry spans from the runner's lifecycle records (needs the `otel` extra).
 
-`TracingSink` is an event-bus sink. It turns the lifecycle events of each session (keyed by the events'
-`invocation_id`) into a tree of spans, timed by the events' own timestamps:
+`TracingSink` is a run observer (`engine.events.observer`: the runner calls it directly, no events) and
+also works as an event-bus sink over lifecycle events. Per session (the events' `invocation_id`) it builds a
+tree of spans with explicit start and end times (the records' times, taken by the runner):
 
     weavegraph.run                      run.start .. run.end (session id, graph name and hash, status)
       weavegraph.step                   step.start .. step.end (step number, frontier, ran/skipped)
-        weavegraph.node <name>          node.start .. node.finish | node.error (status, attempts, duration)
-        weavegraph.checkpoint.save      checkpoint.saved, ending at the event, lasting its duration_ms
+        weavegraph.node <name>          node start .. finish | node.error (status, attempts, duration)
+        weavegraph.checkpoint.save      checkpoint.saved, ending then, lasting its duration_ms (and bytes)
 
-A failed node's span has status ERROR and an "exception" span event (semantic conventions); a run that
-failed gets status ERROR with the error of the runner's end event. The save done when a session is created
-(before its run starts) is parented under that run. `continue_trace(session_id, carrier)` makes a
-session's next run a child of a W3C trace context, e.g. the `traceparent` a queue job carried;
-`inject_trace_context` / `extract_trace_context` put it into and take it out of such a dict.
+A failed node's span has status ERROR and an "exception" span event (semantic conventions); a failed run
+gets status ERROR with the runner's error text. The save done when a session is created (before its run
+starts) is parented under that run. `continue_trace(session_id, carrier)` makes a session's next run a child
+of a W3C trace context (a queue job's `traceparent`); `inject_trace_context` / `extract_trace_context` put
+it into and take it out of such a dict.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from engine.events.event import INVOCATION_END_SCOPE, STREAM_END_SCOPE, Event
+from engine.events.records import (
+    CheckpointSaved,
+    LifecycleRecord,
+    NodeFailed,
+    NodeFinish,
+    NodeRetry,
+    NodeSkip,
+    NodeStart,
+    RunEnd,
+    RunStart,
+    StepEnd,
+    StepStart,
+    lifecycle_record,
+)
 from engine.observability.otel import extract_trace_context, inject_trace_context, shared_env_provider
+from engine.observability.span_state import DB_SYSTEMS, PendingNode, SessionSpans, ns_of, save_ns
 from engine.observability.warn import Warn
 
-__all__ = [
-    "TracingSink",
-    "extract_trace_context",
-    "inject_trace_context",
-    "tracing_sink_for",
-]
+__all__ = ["TracingSink", "extract_trace_context", "inject_trace_context", "tracing_sink_for"]
 
 TRACER_NAME = "weavegraph"
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-_US = _dt.timedelta(microseconds=1)
-_DB_SYSTEMS = {"sqlite": "sqlite", "postgres": "postgresql", "postgresql": "postgresql"}
 _END_SCOPES = (STREAM_END_SCOPE, INVOCATION_END_SCOPE)
-
-
-def _ns(stamp: _dt.datetime) -> int:
-    """Nanoseconds since the epoch of an aware datetime, exactly (microsecond resolution)."""
-    return ((stamp - _EPOCH) // _US) * 1000
 
 
 def tracing_sink_for(
@@ -63,36 +64,16 @@ def tracing_sink_for(
 # ---------------------------------------------------------------- the sink
 
 
-@dataclass(slots=True)
-class _PendingNode:
-    """A node that started and has not ended: its span is made when it ends."""
-
-    start: int
-    step: int | None
-    retries: list[Event] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Session:
-    """Open spans of one session."""
-
-    run: Span | None = None
-    run_ctx: otel_context.Context | None = None
-    failed_run: tuple[Span, int] | None = None  # ended at the end event, which carries the error text
-    step: Span | None = None
-    step_ctx: otel_context.Context | None = None
-    nodes: dict[str, _PendingNode] = field(default_factory=dict)  # running nodes by name
-    muted: bool = False  # the run span was not sampled: no child spans either
-    early_saves: list[Event] = field(default_factory=list)  # saves before the run started
-    parent: otel_context.Context | None = None  # continue_trace
-
-
 class TracingSink:
-    """Builds spans from lifecycle events (see the module docstring). Handled on the loop: each event costs
-    a dictionary lookup and at most one span start or end; spans leave through the provider's processor."""
+    """Builds spans from lifecycle records (see the module docstring). `instrument()` attaches it to a bus as
+    a run observer: the runner calls it directly with each record and a node's start and end (no events are
+    published for it). It also works as an ordinary event-bus sink (`handle(event)`) over lifecycle events.
+    Each record costs a dictionary lookup and at most one span start or end; spans leave through the
+    provider's processor."""
 
     non_blocking = True  # never in a thread: the sink only touches its own dicts and the span processor
     blocking = False
+    wants_edges = False  # edge.routed records make no span: the runner need not build them for us
 
     def __init__(
         self,
@@ -107,72 +88,102 @@ class TracingSink:
         self._tracer = self.provider.get_tracer(TRACER_NAME)
         self.graph_name = graph_name
         self.graph_hash = graph_hash
-        self._sessions: dict[str, _Session] = {}
+        self._sessions: dict[str, SessionSpans] = {}
+        self._run_name = f"weavegraph.run {graph_name}" if graph_name else "weavegraph.run"
 
     def continue_trace(self, session_id: str, carrier: Mapping[str, str]) -> None:
         """The next run of `session_id` becomes a child of the trace context in `carrier`."""
         self._session(session_id).parent = extract_trace_context(carrier)
 
-    def _session(self, sid: str) -> _Session:
+    def _session(self, sid: str) -> SessionSpans:
         found = self._sessions.get(sid)
         if found is None:
-            found = self._sessions[sid] = _Session()
+            found = self._sessions[sid] = SessionSpans()
         return found
 
+    # ------------------------------------------------------------ inputs
+
     def handle(self, event: Event) -> None:
+        """As an event-bus sink: the lifecycle events (and the end event of a failed run, for its error)."""
         sid = event.metadata.get("invocation_id")
         if not isinstance(sid, str):
             return
         if event.type == "lifecycle":
-            handler = _HANDLERS.get(event.scope)
-            if handler is not None:
-                handler(self, sid, event)
+            record = lifecycle_record(event)
+            if record is not None:
+                self.observe(sid, record, ns_of(event.timestamp), None)
         elif event.type == "diagnostic" and event.scope in _END_SCOPES:
             self._end_event(sid, event)
 
+    def observe(self, session_id: str, record: LifecycleRecord, t_ns: int, error: str | None) -> None:
+        """As a run observer: one lifecycle record at `t_ns` (`error`: a failed run's error text)."""
+        handler = _HANDLERS.get(type(record))
+        if handler is not None:
+            handler(self, session_id, record, t_ns, error)
+
+    def node_started(self, session_id: str, step: int, node: str, t_ns: int) -> None:
+        s = self._session(session_id)
+        if not s.muted:
+            s.nodes[node] = PendingNode(t_ns, step)
+
+    def node_finished(
+        self, session_id: str, step: int, node: str, t_ns: int, duration_ms: float, attempts: int | None
+    ) -> None:
+        s = self._sessions.get(session_id)
+        pending = s.nodes.pop(node, None) if s is not None else None
+        if s is None or pending is None:
+            return
+        attrs: dict[str, Any] = {
+            "weavegraph.node.status": "ok",
+            "weavegraph.node.attempts": attempts if attempts is not None else 1,
+            "weavegraph.node.duration_ms": float(duration_ms),
+        }
+        self._node_span(s, node, pending, t_ns, attrs)
+
+    def step_finished(self, session_id: str, step: int, t_ns: int) -> None:
+        """Nothing: the step's span ends with its `StepEnd` record (after the save)."""
+
     # ------------------------------------------------------------ runs
 
-    def _run_start(self, sid: str, event: Event) -> None:
+    def _run_start(self, sid: str, record: RunStart, t: int, error: str | None) -> None:
         s = self._session(sid)
         self._finish_failed(s)
-        start = _ns(event.timestamp)
+        start = t
         early = s.early_saves
         if early:
-            start = min(start, min(_ns(e.timestamp) - _save_ns(e) for e in early))
+            start = min(start, min(at - save_ns(save) for save, at in early))
         attrs: dict[str, Any] = {
             "weavegraph.session.id": sid,
-            "weavegraph.run.kind": event.message.split(" ")[0],
+            "weavegraph.run.kind": record.what,
+            "weavegraph.run.start_step": record.step,
         }
         if self.graph_name:
             attrs["weavegraph.graph.name"] = self.graph_name
         if self.graph_hash:
             attrs["weavegraph.graph.hash"] = self.graph_hash
-        if event.step is not None:
-            attrs["weavegraph.run.start_step"] = event.step
-        name = f"weavegraph.run {self.graph_name}" if self.graph_name else "weavegraph.run"
-        span = self._tracer.start_span(name, context=s.parent, attributes=attrs, start_time=start)
+        span = self._tracer.start_span(self._run_name, context=s.parent, attributes=attrs, start_time=start)
         s.parent = None
         s.run, s.run_ctx = span, trace.set_span_in_context(span)
         s.muted = not span.is_recording()  # sampled out: its steps, nodes and saves would be too
         s.early_saves = []
-        for save in early:
-            self._save_span(save, s.run_ctx)
+        for save, at in early:
+            self._save_span(save, at, s.run_ctx)
 
-    def _run_end(self, sid: str, event: Event) -> None:
+    def _run_end(self, sid: str, record: RunEnd, t: int, error: str | None) -> None:
         s = self._sessions.get(sid)
         if s is None or s.run is None:
             return
-        end = _ns(event.timestamp)
-        self._close_step(s, end, StatusCode.ERROR if event.metadata.get("status") == "error" else None)
+        status = record.status
+        self._close_step(s, t, StatusCode.ERROR if status == "error" else None)
         span, s.run, s.run_ctx, s.muted = s.run, None, None, False
-        status = event.metadata.get("status")
-        span.set_attribute("weavegraph.run.status", str(status))
-        if event.step is not None:
-            span.set_attribute("weavegraph.run.end_step", event.step)
-        if status == "error":
-            s.failed_run = (span, end)  # the end event that follows carries the error text
+        span.set_attributes({"weavegraph.run.status": status, "weavegraph.run.end_step": record.step})
+        if status != "error":
+            span.end(end_time=t)
+        elif error is not None:  # a run observer is told the error at once
+            span.set_status(Status(StatusCode.ERROR, error))
+            span.end(end_time=t)
         else:
-            span.end(end_time=end)
+            s.failed_run = (span, t)  # the end event that follows carries the error text
 
     def _end_event(self, sid: str, event: Event) -> None:
         s = self._sessions.get(sid)
@@ -182,7 +193,7 @@ class TracingSink:
         self._finish_failed(s, error or "run failed")
 
     @staticmethod
-    def _finish_failed(s: _Session, error: str = "run failed") -> None:
+    def _finish_failed(s: SessionSpans, error: str = "run failed") -> None:
         if s.failed_run is not None:
             span, end = s.failed_run
             s.failed_run = None
@@ -191,40 +202,54 @@ class TracingSink:
 
     # ------------------------------------------------------------ steps
 
-    def _step_start(self, sid: str, event: Event) -> None:
+    def _step_start(self, sid: str, record: StepStart, t: int, error: str | None) -> None:
         s = self._session(sid)
-        start = _ns(event.timestamp)
-        self._close_step(s, start, None)
-        if s.muted:
-            return
-        attrs: dict[str, Any] = {}
-        if event.step is not None:
-            attrs["weavegraph.step"] = event.step
-        frontier = event.metadata.get("frontier")
-        if isinstance(frontier, list):
-            attrs["weavegraph.step.frontier"] = [str(f) for f in frontier]
-        span = self._tracer.start_span(
-            "weavegraph.step", context=s.run_ctx, attributes=attrs, start_time=start
-        )
+        self._close_step(s, t, None)
+        if not s.muted:
+            s.next_step = (t, record.step, record.frontier)
+
+    def _open_step(self, s: SessionSpans) -> None:
+        """Start the pending step's span (its frontier minus the skipped nodes ran)."""
+        t, step, frontier = s.next_step  # type: ignore[misc]
+        s.next_step = None
+        attrs: dict[str, Any] = {"weavegraph.step": step, "weavegraph.step.frontier": frontier}
+        ran = frontier
+        if s.skips:
+            skipped = tuple(skip.node for skip, _ in s.skips)
+            attrs["weavegraph.step.skipped"] = skipped
+            ran = tuple(name for name in frontier if name not in skipped)
+        if ran:
+            attrs["weavegraph.step.ran"] = ran
+        s.step_ran = ran
+        span = self._tracer.start_span("weavegraph.step", context=s.run_ctx, attributes=attrs, start_time=t)
+        for skip, at in s.skips:
+            span.add_event(
+                "node.skip", {"weavegraph.node.name": skip.node, "reason": skip.reason}, timestamp=at
+            )
+        s.skips = []
         s.step, s.step_ctx = span, trace.set_span_in_context(span)
 
-    def _step_end(self, sid: str, event: Event) -> None:
+    def _step_end(self, sid: str, record: StepEnd, t: int, error: str | None) -> None:
         s = self._sessions.get(sid)
-        if s is None or s.step is None:
+        if s is None:
             return
-        attrs = {}
-        for key in ("ran", "skipped"):
-            value = event.metadata.get(key)
-            if isinstance(value, list) and value:
-                attrs[f"weavegraph.step.{key}"] = [str(v) for v in value]
-        if attrs:
-            s.step.set_attributes(attrs)
-        self._close_step(s, _ns(event.timestamp), None)
+        if s.next_step is not None:
+            self._open_step(s)
+        if s.step is None:
+            return
+        if record.ran != s.step_ran:  # (not seen: what ran is the frontier less its skips)
+            s.step.set_attributes(
+                {"weavegraph.step.ran": record.ran, "weavegraph.step.skipped": record.skipped}
+            )
+        self._close_step(s, t, None)
 
-    def _close_step(self, s: _Session, end: int, status: StatusCode | None) -> None:
-        for node, pending in s.nodes.items():  # nodes cut short (a sibling failed, or a stop)
-            self._node_span(s, node, pending, end, {"weavegraph.node.status": "cancelled"})
-        s.nodes.clear()
+    def _close_step(self, s: SessionSpans, end: int, status: StatusCode | None) -> None:
+        if s.next_step is not None:
+            self._open_step(s)
+        if s.nodes:
+            for node, pending in s.nodes.items():  # nodes cut short (a sibling failed, or a stop)
+                self._node_span(s, node, pending, end, {"weavegraph.node.status": "cancelled"})
+            s.nodes.clear()
         if s.step is not None:
             if status is StatusCode.ERROR:
                 s.step.set_status(Status(StatusCode.ERROR))
@@ -232,24 +257,21 @@ class TracingSink:
             s.step, s.step_ctx = None, None
 
     # ------------------------------------------------------------ nodes
-    # A node's span is made when its outcome is known (start time from node.start), with every attribute
+    # A node's span is made when its outcome is known (start time from its start), with every attribute
     # at once: one attribute pass per span instead of one per attribute.
-
-    def _node_start(self, sid: str, event: Event) -> None:
-        s = self._session(sid)
-        if not s.muted:
-            s.nodes[event.node_id or "?"] = _PendingNode(_ns(event.timestamp), event.step)
 
     def _node_span(
         self,
-        s: _Session,
+        s: SessionSpans,
         node: str,
-        pending: _PendingNode,
+        pending: PendingNode,
         end: int,
         attrs: dict[str, Any],
         failure: tuple[str, str] | None = None,
     ) -> None:
         """The span of a node run that ended at `end`; `failure`: (error type, message)."""
+        if s.next_step is not None:
+            self._open_step(s)
         attrs["weavegraph.node.name"] = node
         if pending.step is not None:
             attrs["weavegraph.step"] = pending.step
@@ -257,98 +279,86 @@ class TracingSink:
         span = self._tracer.start_span(
             f"weavegraph.node {node}", context=parent, attributes=attrs, start_time=pending.start
         )
-        for retry in pending.retries:
-            found = {k: v for k, v in retry.metadata.items() if k in ("attempt", "error", "delay_ms")}
-            span.add_event("retry", found, timestamp=_ns(retry.timestamp))
+        for retry, at in pending.retries:
+            found: dict[str, Any] = {"attempt": retry.attempt, "error": retry.error, "delay_s": retry.delay_s}
+            span.add_event("retry", found, timestamp=at)
         if failure is not None:
             kind, message = failure
             span.add_event("exception", {"exception.type": kind, "exception.message": message}, timestamp=end)
             span.set_status(Status(StatusCode.ERROR, message))
         span.end(end_time=end)
 
-    def _node_finish(self, sid: str, event: Event) -> None:
-        s = self._sessions.get(sid)
-        node = event.node_id or "?"
-        pending = s.nodes.pop(node, None) if s is not None else None
-        if s is None or pending is None:
-            return
-        meta = event.metadata
-        attempts = meta.get("attempts")
-        attrs: dict[str, Any] = {
-            "weavegraph.node.status": "ok",
-            "weavegraph.node.attempts": attempts if isinstance(attempts, int) else 1,
-        }
-        duration = meta.get("duration_ms")
-        if isinstance(duration, int | float):
-            attrs["weavegraph.node.duration_ms"] = float(duration)
-        self._node_span(s, node, pending, _ns(event.timestamp), attrs)
+    def _node_start(self, sid: str, record: NodeStart, t: int, error: str | None) -> None:
+        self.node_started(sid, record.step, record.node, t)
 
-    def _node_error(self, sid: str, event: Event) -> None:
+    def _node_finish(self, sid: str, record: NodeFinish, t: int, error: str | None) -> None:
+        self.node_finished(sid, record.step, record.node, t, record.duration_ms, record.attempts)
+
+    def _node_error(self, sid: str, record: NodeFailed, t: int, error: str | None) -> None:
         s = self._session(sid)
         if s.muted:
             return
-        node = event.node_id or "?"
-        end = _ns(event.timestamp)
+        node = record.node or "?"
         pending = s.nodes.pop(node, None)
-        if pending is None:  # no node.start seen (e.g. the failure happened before the node ran)
-            pending = _PendingNode(end, event.step)
-        meta = event.metadata
-        message = str(meta.get("error") or event.message)
-        error_type = str(meta.get("error_type") or "NodeError")
-        attempts = meta.get("attempts")
+        if pending is None:  # no start seen (e.g. the failure happened before the node ran)
+            pending = PendingNode(t, record.step)
+        message = record.error or f"{node} failed"
+        error_type = record.error_type or "NodeError"
         attrs: dict[str, Any] = {
             "weavegraph.node.status": "error",
-            "weavegraph.node.attempts": attempts if isinstance(attempts, int) else 1,
-            "weavegraph.node.duration_ms": (end - pending.start) / 1e6,
+            "weavegraph.node.attempts": record.attempts if record.attempts is not None else 1,
+            "weavegraph.node.duration_ms": (t - pending.start) / 1e6,
             "error.type": error_type,
         }
-        self._node_span(s, node, pending, end, attrs, (error_type, message))
+        self._node_span(s, node, pending, t, attrs, (error_type, message))
 
-    def _node_retry(self, sid: str, event: Event) -> None:
+    def _node_retry(self, sid: str, record: NodeRetry, t: int, error: str | None) -> None:
         s = self._sessions.get(sid)
-        pending = s.nodes.get(event.node_id or "?") if s is not None else None
+        pending = s.nodes.get(record.node) if s is not None else None
         if pending is not None:
-            pending.retries.append(event)
+            pending.retries.append((record, t))
 
-    def _node_skip(self, sid: str, event: Event) -> None:
+    def _node_skip(self, sid: str, record: NodeSkip, t: int, error: str | None) -> None:
         s = self._sessions.get(sid)
-        if s is not None and s.step is not None:
-            reason = str(event.metadata.get("reason", ""))
-            attrs = {"weavegraph.node.name": event.node_id or "?", "reason": reason}
-            s.step.add_event("node.skip", attrs, timestamp=_ns(event.timestamp))
+        if s is not None and s.next_step is not None:
+            s.skips.append((record, t))
+        elif s is not None and s.step is not None:
+            attrs = {"weavegraph.node.name": record.node, "reason": record.reason}
+            s.step.add_event("node.skip", attrs, timestamp=t)
 
     # ------------------------------------------------------------ checkpoints
 
-    def _checkpoint_saved(self, sid: str, event: Event) -> None:
+    def _checkpoint_saved(self, sid: str, record: CheckpointSaved, t: int, error: str | None) -> None:
         s = self._session(sid)
         if s.muted:
             return
+        if s.next_step is not None:
+            self._open_step(s)
         parent = s.step_ctx if s.step_ctx is not None else s.run_ctx
         if parent is None:
-            s.early_saves.append(event)  # the save of a new session: parented under its coming run
+            s.early_saves.append((record, t))  # the save of a new session: parented under its coming run
             return
-        self._save_span(event, parent)
+        self._save_span(record, t, parent)
 
-    def _save_span(self, event: Event, parent: otel_context.Context | None) -> None:
-        meta = event.metadata
-        end = _ns(event.timestamp)
-        backend = str(meta.get("backend", "unknown"))
-        attrs: dict[str, Any] = {"weavegraph.checkpoint.backend": backend, "db.operation.name": "save"}
-        system = _DB_SYSTEMS.get(backend)
+    def _save_span(self, record: CheckpointSaved, end: int, parent: otel_context.Context | None) -> None:
+        backend = record.backend or "unknown"
+        attrs: dict[str, Any] = {
+            "weavegraph.checkpoint.backend": backend,
+            "db.operation.name": "save",
+            "weavegraph.checkpoint.step": record.step,
+        }
+        system = DB_SYSTEMS.get(backend)
         if system is not None:
             attrs["db.system"] = system
             attrs["db.system.name"] = system
-        if event.step is not None:
-            attrs["weavegraph.checkpoint.step"] = event.step
-        size = meta.get("bytes")
-        if isinstance(size, int):
-            attrs["weavegraph.checkpoint.bytes"] = size
+        if record.bytes is not None:
+            attrs["weavegraph.checkpoint.bytes"] = record.bytes
         span = self._tracer.start_span(
             "weavegraph.checkpoint.save",
             context=parent,
             kind=SpanKind.CLIENT,
             attributes=attrs,
-            start_time=end - _save_ns(event),
+            start_time=end - save_ns(record),
         )
         span.end(end_time=end)
 
@@ -358,8 +368,8 @@ class TracingSink:
         """End every span still open (a run cut short: its status says "interrupted")."""
         now = time.time_ns()
         for sid, s in list(self._sessions.items()):
-            for save in s.early_saves:
-                self._save_span(save, s.parent)
+            for save, at in s.early_saves:
+                self._save_span(save, at, s.parent)
             s.early_saves = []
             self._finish_failed(s)
             self._close_step(s, now, None)
@@ -379,20 +389,15 @@ class TracingSink:
         return f"TracingSink(name={self.name!r}, open_sessions={len(self._sessions)})"
 
 
-def _save_ns(event: Event) -> int:
-    ms = event.metadata.get("duration_ms")
-    return int(float(ms) * 1e6) if isinstance(ms, int | float) else 0
-
-
-_HANDLERS = {
-    "run.start": TracingSink._run_start,
-    "run.end": TracingSink._run_end,
-    "step.start": TracingSink._step_start,
-    "step.end": TracingSink._step_end,
-    "node.start": TracingSink._node_start,
-    "node.finish": TracingSink._node_finish,
-    "node.error": TracingSink._node_error,
-    "node.retry": TracingSink._node_retry,
-    "node.skip": TracingSink._node_skip,
-    "checkpoint.saved": TracingSink._checkpoint_saved,
+_HANDLERS: dict[type[LifecycleRecord], Callable[[TracingSink, str, Any, int, str | None], None]] = {
+    RunStart: TracingSink._run_start,
+    RunEnd: TracingSink._run_end,
+    StepStart: TracingSink._step_start,
+    StepEnd: TracingSink._step_end,
+    NodeStart: TracingSink._node_start,
+    NodeFinish: TracingSink._node_finish,
+    NodeFailed: TracingSink._node_error,
+    NodeRetry: TracingSink._node_retry,
+    NodeSkip: TracingSink._node_skip,
+    CheckpointSaved: TracingSink._checkpoint_saved,
 }

@@ -9,9 +9,10 @@ transaction failed as a whole: every caller of that group gets that same excepti
 starts clean.
 
 `submit(item)` returns only when `write_group` has returned for the group holding the item, that is
-when the item's rows are committed. The first save of an idle committer is written at once (no waiting
-for company); while its group is in flight, newcomers queue and go together in the next group (at most
-`max_group` per group). With `enabled=False` every item is its own group, written in the caller's task.
+when the item's rows are committed. The first save of an idle committer is written at once, alone and in
+its caller's task (no waiting for company, no hand-over); while a group is in flight, newcomers queue and go
+together in the next group, written by the committer's writer task (at most `max_group` per group). With
+`enabled=False` every item is its own group, written in the caller's task.
 
 A caller cancelled while its item still waits is taken out of the queue (nothing of it is written); once
 its group is in flight the write goes on, whatever the caller does.
@@ -85,6 +86,10 @@ class GroupCommitter(Generic[T]):
         self._name = name
         self._pending: list[tuple[T, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._leading = False
+        """An idle committer's first item is being written in its caller's task."""
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._closed = False
         self.groups = 0
         """Transactions written so far (for tests and benchmarks)."""
@@ -93,24 +98,30 @@ class GroupCommitter(Generic[T]):
 
     @property
     def in_flight(self) -> bool:
-        return self._writer is not None and not self._writer.done()
+        return self._leading or (self._writer is not None and not self._writer.done())
 
     async def submit(self, item: T) -> None:
         """Write `item`; returns once it is committed, raises what failed it (see the module doc)."""
         if self._closed:
             raise GroupCommitClosed(f"{self._name}: closed, cannot save any more")
         if not self.enabled:
-            self.groups += 1
-            self.items += 1
-            outcome = (await self._write_group([item]))[0]
-            if outcome is not None:
-                raise outcome
+            await self._write_alone(item)
+            return
+        if not self.in_flight:  # idle: write it at once, in this task (no hand-over to the writer task)
+            self._leading = True
+            self._idle.clear()
+            try:
+                await self._write_alone(item)
+            finally:
+                self._leading = False
+                if self._pending:  # arrived meanwhile: they go together, in the writer task
+                    self._writer = asyncio.create_task(self._drain(), name=self._name)
+                else:
+                    self._idle.set()
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry = (item, future)
         self._pending.append(entry)
-        if not self.in_flight:
-            self._writer = asyncio.create_task(self._drain(), name=self._name)
         try:
             await future
         except asyncio.CancelledError:
@@ -118,8 +129,28 @@ class GroupCommitter(Generic[T]):
                 self._pending.remove(entry)
             raise
 
+    async def _write_alone(self, item: T) -> None:
+        self.groups += 1
+        self.items += 1
+        outcome = self._checked(await self._write_group([item]), 1)[0]
+        if outcome is not None:
+            raise outcome
+
+    def _checked(self, outcomes: Sequence[BaseException | None], n: int) -> Sequence[BaseException | None]:
+        if len(outcomes) != n:
+            raise RuntimeError(f"{self._name}: write_group returned {len(outcomes)} outcomes for {n} items")
+        return outcomes
+
     async def _drain(self) -> None:
         """Write groups while items wait; ends when the queue is empty."""
+        self._idle.clear()
+        try:
+            await self._drain_groups()
+        finally:
+            if not self._leading:
+                self._idle.set()
+
+    async def _drain_groups(self) -> None:
         while self._pending:
             group = self._pending[: self.max_group]
             del self._pending[: self.max_group]
@@ -127,11 +158,7 @@ class GroupCommitter(Generic[T]):
             self.groups += 1
             self.items += len(items)
             try:
-                outcomes: Sequence[BaseException | None] = await self._write_group(items)
-                if len(outcomes) != len(items):
-                    raise RuntimeError(
-                        f"{self._name}: write_group returned {len(outcomes)} outcomes for {len(items)} items"
-                    )
+                outcomes = self._checked(await self._write_group(items), len(items))
             except asyncio.CancelledError:
                 for _, future in group:
                     if not future.done():
@@ -150,6 +177,9 @@ class GroupCommitter(Generic[T]):
     async def aclose(self) -> None:
         """Refuse new items and wait for the queued ones to be written."""
         self._closed = True
-        writer = self._writer
-        if writer is not None and not writer.done():
-            await asyncio.shield(writer)
+        while self.in_flight:
+            writer = self._writer
+            if writer is not None and not writer.done():
+                await asyncio.shield(writer)
+            else:
+                await self._idle.wait()

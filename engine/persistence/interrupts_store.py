@@ -5,15 +5,19 @@ paused step, in tables of our own (`weavegraph_interrupts`, `weavegraph_pending_
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as _dt
 import json
-import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, Protocol
 
+import aiosqlite
+
 from engine.hitl_types import PendingInterrupt
+from engine.persistence.sqlite_schema import execute
 
 Writes = dict[str, Any]
 """A paused step's pending writes: node name -> its partial as JSON (None for a node that returned None)."""
@@ -103,107 +107,117 @@ class MemoryInterrupts:
         rows = [i for i in reversed(self._all.values()) if not pending or i.pending]
         return rows[offset : offset + limit]
 
+    def forget_session(self, session_id: str) -> None:
+        """A deleted session's interrupts (pending or answered) and pending writes go with it."""
+        self._all = {iid: i for iid, i in self._all.items() if i.session_id != session_id}
+        self._writes = {key: w for key, w in self._writes.items() if key[0] != session_id}
+
 
 class SQLiteInterrupts:
-    """For `SQLiteCheckpointer`: `call(fn, action)` runs `fn(sqlite3 connection)` on its aiosqlite thread with
-    its error mapping, one hop per transaction."""
+    """For `SQLiteCheckpointer`, through aiosqlite's public API: `guard(action)` maps driver errors, `lock`
+    is the connection's write lock (held around each writing transaction, so no other statement of this
+    connection lands inside it)."""
 
-    def __init__(self, call: Any) -> None:
-        self._call = call
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        guard: Callable[[str], AbstractContextManager[None]],
+        lock: asyncio.Lock,
+    ) -> None:
+        self._db = db
+        self._guard = guard
+        self._lock = lock
+
+    async def _rows(self, action: str, sql: str, params: Sequence[Any]) -> list[Any]:
+        with self._guard(action):
+            return list(await self._db.execute_fetchall(sql, params))
 
     async def save_paused(
         self, session_id: str, step: int, writes: Writes, interrupts: Sequence[PendingInterrupt]
     ) -> None:
-        def go(conn: sqlite3.Connection) -> None:
-            with _transaction(conn):
-                conn.executemany(
-                    "INSERT OR REPLACE INTO weavegraph_pending_writes (session_id, step, node, partial)"
-                    " VALUES (?, ?, ?, ?)",
-                    [(session_id, step, node, _dumps(v)) for node, v in writes.items()],
-                )
-                for params in [_params(i) for i in interrupts]:
-                    conn.execute(
-                        f"INSERT INTO weavegraph_interrupts ({_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
-                        " NULL, NULL, (SELECT COALESCE(MAX(seq), 0) + 1 FROM weavegraph_interrupts))",
-                        params,
-                    )
-
-        await self._call(go, "saving interrupts")
+        db = self._db
+        async with self._lock, _transaction(db, self._guard("saving interrupts")):
+            await db.executemany(
+                "INSERT OR REPLACE INTO weavegraph_pending_writes (session_id, step, node, partial)"
+                " VALUES (?, ?, ?, ?)",
+                [(session_id, step, node, _dumps(v)) for node, v in writes.items()],
+            )
+            await db.executemany(
+                f"INSERT INTO weavegraph_interrupts ({_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+                " NULL, NULL, (SELECT COALESCE(MAX(seq), 0) + 1 FROM weavegraph_interrupts))",
+                [_params(i) for i in interrupts],
+            )
 
     async def session_interrupts(self, session_id: str, min_step: int) -> list[PendingInterrupt]:
-        def go(conn: sqlite3.Connection) -> list[PendingInterrupt]:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM weavegraph_interrupts WHERE session_id = ? AND step >= ?"
-                " ORDER BY seq",
-                (session_id, min_step),
-            ).fetchall()
-            return [_row(r) for r in rows]
-
-        result: list[PendingInterrupt] = await self._call(go, "reading interrupts")
-        return result
+        rows = await self._rows(
+            "reading interrupts",
+            f"SELECT {_COLUMNS} FROM weavegraph_interrupts WHERE session_id = ? AND step >= ? ORDER BY seq",
+            (session_id, min_step),
+        )
+        return [_row(r) for r in rows]
 
     async def pending_writes(self, session_id: str, step: int) -> Writes:
-        def go(conn: sqlite3.Connection) -> Writes:
-            rows = conn.execute(
-                "SELECT node, partial FROM weavegraph_pending_writes WHERE session_id = ? AND step = ?",
-                (session_id, step),
-            ).fetchall()
-            return {str(n): json.loads(p) for n, p in rows}
-
-        result: Writes = await self._call(go, "reading pending writes")
-        return result
+        rows = await self._rows(
+            "reading pending writes",
+            "SELECT node, partial FROM weavegraph_pending_writes WHERE session_id = ? AND step = ?",
+            (session_id, step),
+        )
+        return {str(n): json.loads(p) for n, p in rows}
 
     async def answer(self, session_id: str, answers: dict[str, Any], at: _dt.datetime) -> int:
-        def go(conn: sqlite3.Connection) -> int:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+        """All or none: the answers are kept only when every one of them found its pending interrupt."""
+        db = self._db
+
+        class _NotAll(Exception):
+            pass
+
+        try:
+            async with self._lock, _transaction(db, self._guard("answering interrupts")):
                 count = 0
                 for iid, value in answers.items():
-                    count += conn.execute(
+                    cursor = await db.execute(
                         "UPDATE weavegraph_interrupts SET answer = ?, answered_at = ?"
                         " WHERE id = ? AND session_id = ? AND answered_at IS NULL",
                         (_dumps(value), at.isoformat(), iid, session_id),
-                    ).rowcount
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT" if count == len(answers) else "ROLLBACK")
-            return count if count == len(answers) else 0
-
-        result: int = await self._call(go, "answering interrupts")
-        return result
+                    )
+                    count += cursor.rowcount
+                    await cursor.close()
+                if count != len(answers):
+                    raise _NotAll
+        except _NotAll:
+            return 0
+        return count
 
     async def clear_writes(self, session_id: str, step: int) -> None:
-        def go(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "DELETE FROM weavegraph_pending_writes WHERE session_id = ? AND step = ?", (session_id, step)
+        with self._guard("clearing pending writes"):
+            await execute(
+                self._db,
+                "DELETE FROM weavegraph_pending_writes WHERE session_id = ? AND step = ?",
+                (session_id, step),
             )
-
-        await self._call(go, "clearing pending writes")
 
     async def list_interrupts(self, pending: bool, limit: int, offset: int) -> list[PendingInterrupt]:
         where = "WHERE answered_at IS NULL " if pending else ""
-
-        def go(conn: sqlite3.Connection) -> list[PendingInterrupt]:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM weavegraph_interrupts {where}ORDER BY seq DESC LIMIT ? OFFSET ?",
-                (limit, offset),
-            ).fetchall()
-            return [_row(r) for r in rows]
-
-        result: list[PendingInterrupt] = await self._call(go, "listing interrupts")
-        return result
+        rows = await self._rows(
+            "listing interrupts",
+            f"SELECT {_COLUMNS} FROM weavegraph_interrupts {where}ORDER BY seq DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        return [_row(r) for r in rows]
 
 
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+@contextlib.asynccontextmanager
+async def _transaction(db: aiosqlite.Connection, guard: AbstractContextManager[None]) -> AsyncIterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception; driver errors mapped by `guard`."""
+    with guard:
+        await execute(db, "BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if db.in_transaction:
+                await execute(db, "ROLLBACK")
+            raise
+        await execute(db, "COMMIT")
 
 
 class PostgresInterrupts:

@@ -201,6 +201,7 @@ class InMemoryCheckpointer:
         self._records.pop(session_id, None)
         self._events.pop(session_id, None)
         self._info.pop(session_id, None)
+        self._interrupts.forget_session(session_id)
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
         return PruneReport(0, 0, 0, dry_run)  # only latest steps are kept, and those are never pruned

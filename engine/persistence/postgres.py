@@ -97,6 +97,7 @@ class PostgresCheckpointer(PostgresReads):
         self._timeout = timeout
         self.target = url.target
         self._closed = False
+        self.last_save_bytes: int | None = None  # the last save's encoded size (lifecycle `checkpoint.saved`)
         self.read_only = False
         self._group: group.GroupCommitter[pg_save.Prepared] = group.GroupCommitter(
             self._write_group, enabled=group_commit, name=f"group commit of PostgreSQL {url.target}"
@@ -209,6 +210,7 @@ class PostgresCheckpointer(PostgresReads):
         store = self._store
         enc = encode_save(checkpoint, store.texts)
         prepared = pg_save.prepare(checkpoint, enc, expected_last_step, store)
+        size = enc.other_bytes + enc.state_bytes()  # the encoded checkpoint (save spans' `bytes`)
         try:
             await self._group.submit(prepared)
         except pg_save.Fallback as fallback:
@@ -219,11 +221,14 @@ class PostgresCheckpointer(PostgresReads):
                     await self._group.submit(prepared)
                 except pg_save.Fallback:
                     await self._overwrite(checkpoint, enc, expected_last_step)
+                    self.last_save_bytes = size
                     return
             else:
                 await self._overwrite(checkpoint, enc, expected_last_step)
+                self.last_save_bytes = size
                 return
         prepared.written(store)
+        self.last_save_bytes = size  # after the last await: the saving task reads it first
 
     async def _write_group(self, items: list[pg_save.Prepared]) -> Sequence[BaseException | None]:
         """The group committer's writer: the group's saves in one statement (see `pg_save.write`)."""
@@ -251,7 +256,10 @@ class PostgresCheckpointer(PostgresReads):
 
     async def delete_session(self, session_id: str) -> None:
         async def run(conn: Any) -> None:
-            await conn.execute("DELETE FROM sessions WHERE id = $1", session_id)  # steps cascade
+            async with conn.transaction():  # steps, records and info cascade; interrupts are keyed by id only
+                await conn.execute("DELETE FROM weavegraph_interrupts WHERE session_id = $1", session_id)
+                await conn.execute("DELETE FROM weavegraph_pending_writes WHERE session_id = $1", session_id)
+                await conn.execute("DELETE FROM sessions WHERE id = $1", session_id)
 
         self._store.forget(session_id)
         await self._run(run, f"deleting session '{session_id}'")

@@ -1,12 +1,12 @@
 """Node records in SQL storage (ENGINE.md 8.1): the rows of `wg_node_records`, written in the save
-transaction by `sqlite_write` and read back by `sqlite_read`. Deleting steps deletes their records (a
+transaction (SQLite: by the save statement's trigger, see `sqlite_save`; Postgres: `pg_write`) and read
+back with `sqlite_query`/`pg_query`. Deleting steps deletes their records (a
 trigger of migration 0006)."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,22 +100,38 @@ def _row(idx: int, rec: NodeRecord) -> tuple[Any, ...]:
     )
 
 
-def sqlite_write(conn: sqlite3.Connection, cp: Checkpoint) -> None:
-    """Inside the caller's save transaction: replace the step's node records (None leaves them alone) and
-    append the checkpoint's events."""
-    if cp.events:
-        sqlite_append_events(conn, cp.session_id, cp.events)
-    if cp.parent is not None or (cp.graph_name is not None and cp.step == 0):
-        conn.execute(_INFO_SQLITE, _info_row(cp))
-    session_id, step, records = cp.session_id, cp.step, cp.node_records
-    if records is None:
-        return
-    conn.execute(f"DELETE FROM {TABLE} WHERE session_id = ? AND step = ?", (session_id, step))
-    if records:
-        conn.executemany(
-            f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [_row(i, r) for i, r in enumerate(records)],
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+"""`json.dumps(value, separators=(",", ":"))` without building an encoder per call."""
+
+
+def sqlite_save_params(cp: Checkpoint) -> tuple[Any, ...]:
+    """The SQLite save statement's last six parameters (see `sqlite_save.COLUMNS`): whether to upsert the
+    session info, its three values, the node records as a JSON array (None leaves the step's records alone)
+    and the events as a JSON array of `[step, event JSON text]` (None: no events). A record's output and
+    error are JSON texts inside the array, stored exactly as `_row` encodes them."""
+    records = cp.node_records
+    records_json = None
+    if records is not None:
+        records_json = _compact(
+            [
+                [
+                    r.node,
+                    r.status,
+                    r.attempts,
+                    r.started_at.isoformat(),
+                    r.duration_ms,
+                    None if r.output is None else _compact(r.output),
+                    None if r.error is None else _compact(r.error),
+                ]
+                for r in records
+            ]
         )
+    parent = cp.parent
+    info = parent is not None or (cp.graph_name is not None and cp.step == 0)
+    events_json = sqlite_events_json(cp.events) if cp.events else None
+    if parent is None:
+        return (info, None, None, cp.graph_name, records_json, events_json)
+    return (info, parent[0], parent[1], cp.graph_name, records_json, events_json)
 
 
 def decode_row(row: Sequence[Any]) -> NodeRecord:
@@ -176,11 +192,15 @@ def _event_rows(session_id: str, events: Sequence[Event]) -> list[tuple[Any, ...
     return [(session_id, e.step, e.to_json_string()) for e in events]
 
 
-def sqlite_append_events(conn: sqlite3.Connection, session_id: str, events: Sequence[Event]) -> None:
-    conn.executemany(
-        f"INSERT INTO {EVENTS} (session_id, step, event_json) VALUES (?, ?, ?)",
-        _event_rows(session_id, events),
-    )
+SQLITE_APPEND_EVENTS = (
+    f"INSERT INTO {EVENTS} (session_id, step, event_json) SELECT ?, json_extract(j.value, '$[0]'),"
+    " json_extract(j.value, '$[1]') FROM json_each(?) j ORDER BY j.key"
+)
+"""Appends a session's events (a JSON array of `[step, event JSON text]`) in one statement."""
+
+
+def sqlite_events_json(events: Sequence[Event]) -> str:
+    return _compact([[e.step, e.to_json_string()] for e in events])
 
 
 async def pg_append_events(conn: Any, session_id: str, events: Sequence[Event]) -> None:

@@ -1,12 +1,14 @@
 """SQLite checkpointer (aiosqlite, WAL): full step history, Weavegraph 0.6 schema, safe for many writers.
 
 Opening inspects an existing file read-only first and writes nothing to a file that is not ours (see
-`sqlite_schema`); the schema comes from the versioned migrations. Reads, prune, delete and watch go through
-aiosqlite's public API (see `sqlite_reads`). A save is one function on aiosqlite's worker thread (see
-`sqlite_ops`: one thread hop and one transaction); its JSON is encoded before, on the caller's thread,
+`sqlite_schema`); the schema comes from the versioned migrations. Everything goes through aiosqlite's
+public API. Saves are group-committed (issue 20, `group`): saves arriving while one is being written go
+together in the next transaction, which `sqlite_save` writes as ONE statement (one thread hop, one commit);
+each `save` returns once its own rows are committed. Its JSON is encoded before, on the caller's thread,
 reusing the texts of messages already saved (see `incremental`). Saving a step that already exists for the
 session overwrites that row (as Weavegraph does); the session's latest pointer only moves forward. New
 databases use compact storage (see `compact`) unless asked for "full"; the mode is recorded in the file.
+Browsing, statistics and watching are in `sqlite_browse`.
 """
 
 from __future__ import annotations
@@ -14,32 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
-import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TypeVar
+from collections.abc import AsyncIterator, Iterator
 
 import aiosqlite
 
+import engine.persistence.group as group
 import engine.persistence.records_store as records_store
-import engine.persistence.sqlite_ops as ops
 import engine.persistence.sqlite_reads as reads
 import engine.persistence.sqlite_schema as schema_mod
 from engine.errors import CheckpointerError
 from engine.events.event import Event
 from engine.hitl_types import PendingInterrupt
-from engine.node_records import NodeRecord
-from engine.persistence.base import (
-    Checkpoint,
-    PrunePolicy,
-    PruneReport,
-    SessionPage,
-    SessionQuery,
-    StepQuery,
-    StepQueryResult,
-    StorageStats,
-    order_expression,
-)
+from engine.persistence.base import Checkpoint, PrunePolicy, PruneReport
 from engine.persistence.compact import LATEST_MARKER, STORAGE_MODES
 from engine.persistence.errors import (
     CheckpointDataError,
@@ -51,13 +40,12 @@ from engine.persistence.errors import (
 )
 from engine.persistence.incremental import StoreMode, encode_save
 from engine.persistence.interrupts_store import InterruptStore, SQLiteInterrupts
-from engine.persistence.records_store import SessionInfo
 from engine.persistence.serde import decode_checkpoint, format_timestamp
-from engine.persistence.sqlite_open import MEMORY, open_connection
-from engine.persistence.sqlite_ops import SESSION_STATS, STEP_COLUMNS
+from engine.persistence.sqlite_browse import SQLiteBrowsing
+from engine.persistence.sqlite_open import MEMORY, SYNCHRONOUS, open_connection
+from engine.persistence.sqlite_ops import STEP_COLUMNS
+from engine.persistence.sqlite_save import SaveItem, SQLiteGroupWriter
 from engine.persistence.urls import DatabaseURL
-
-T = TypeVar("T")
 
 
 def parse_sqlite_url(url: str | DatabaseURL) -> str:
@@ -71,25 +59,25 @@ def parse_sqlite_url(url: str | DatabaseURL) -> str:
     return parsed.path or MEMORY
 
 
-def _file_sizes(path: str) -> tuple[int, int]:
-    wal = path + "-wal"
-    return os.path.getsize(path), (os.path.getsize(wal) if os.path.exists(wal) else 0)
-
-
-class SQLiteCheckpointer:
+class SQLiteCheckpointer(SQLiteBrowsing):
     """Checkpoints in an SQLite file or `sqlite::memory:`. Create: `await SQLiteCheckpointer.connect(url)`."""
 
     backend_name = "sqlite"
 
     def __init__(
-        self, db: aiosqlite.Connection, path: str, busy_timeout: float, poll_interval: float
+        self,
+        db: aiosqlite.Connection,
+        path: str,
+        busy_timeout: float,
+        poll_interval: float,
+        group_commit: bool = True,
     ) -> None:
         self._db = db
-        self._raw: sqlite3.Connection = db._conn  # the save path only (`_call`), on aiosqlite's thread
         self.path = path
         self._busy_timeout = busy_timeout
         self.poll_interval = poll_interval
         self._closed = False
+        self.last_save_bytes: int | None = None  # the last save's encoded size (lifecycle `checkpoint.saved`)
         self._watchers: list[asyncio.Queue[tuple[str, int]]] = []
         self.schema_changed = False
         """Whether connecting created or extended the schema."""
@@ -97,23 +85,23 @@ class SQLiteCheckpointer:
         """The migrations connecting applied (file names without .sql)."""
         self.read_only = False
         """Opened read-only (asked for, or the file's mode forbids writing): every write raises."""
+        self.synchronous = "normal"
+        """SQLite's `synchronous` setting of the connection ("normal" or "full"; see the README)."""
         self._store = StoreMode()
-
-    @property
-    def storage_mode(self) -> str:
-        """ "compact" (deltas, a full snapshot every `snapshot_every` steps) or "full" (Weavegraph's)."""
-        return self._store.mode
-
-    @property
-    def snapshot_every(self) -> int:
-        return self._store.snapshot_every
+        self._write_lock = asyncio.Lock()
+        """Held around every writing transaction of the connection, so no statement lands in another's."""
+        self._writer = SQLiteGroupWriter(db, self._store, self._mapped)
+        self.committer: group.GroupCommitter[SaveItem] = group.GroupCommitter(
+            self._write_group, enabled=group_commit, name=f"group commit of SQLite '{path}'"
+        )
+        """Groups concurrent saves into one transaction (`group_commit=False`: one per save)."""
 
     def __repr__(self) -> str:
         return f"SQLiteCheckpointer({self.path!r})"
 
     @property
-    def is_memory(self) -> bool:
-        return self.path == MEMORY
+    def group_commit(self) -> bool:
+        return self.committer.enabled
 
     @classmethod
     async def connect(
@@ -126,6 +114,8 @@ class SQLiteCheckpointer:
         read_only: bool = False,
         storage_mode: str | None = None,
         snapshot_every: int | None = None,
+        group_commit: bool | None = None,
+        synchronous: str | None = None,
     ) -> SQLiteCheckpointer:
         """Open (and unless `create=False` create) the database: WAL, synchronous=NORMAL, foreign keys on.
 
@@ -138,7 +128,9 @@ class SQLiteCheckpointer:
         `busy_timeout` (seconds) is how long a write waits for another process's lock before `StorageLocked`.
         A new database stores `storage_mode` ("compact", the default, or "full"; also `?storage=` in the URL)
         with a full snapshot every `snapshot_every` steps (default 50; `?snapshot_every=`); an existing one
-        keeps the mode it records.
+        keeps the mode it records. `group_commit` (default on; `?group_commit=off`) writes saves that arrive
+        while one is being written together in one transaction. `synchronous` ("normal", the default, or
+        "full"; `?synchronous=`) is SQLite's fsync policy: see the README's Checkpoints section.
         """
         parsed = DatabaseURL.parse(url)
         path = parse_sqlite_url(parsed)
@@ -150,6 +142,12 @@ class SQLiteCheckpointer:
             snapshot_every = int(every_option)
         if snapshot_every is not None and snapshot_every < 1:
             raise CheckpointerError(f"snapshot_every must be at least 1, got {snapshot_every}")
+        grouped = group.parse_switch(
+            group_commit if group_commit is not None else parsed.option(group.OPTION)
+        )
+        sync = (synchronous or parsed.option("synchronous") or "normal").lower()
+        if sync not in SYNCHRONOUS:
+            raise CheckpointerError(f"synchronous must be 'normal' or 'full', got {sync!r}")
         opened = await open_connection(
             path,
             busy_timeout=busy_timeout,
@@ -157,27 +155,15 @@ class SQLiteCheckpointer:
             read_only=read_only,
             storage_mode=storage_mode,
             snapshot_every=snapshot_every,
+            synchronous=sync,
         )
-        self = cls(opened.db, path, busy_timeout, poll_interval)
+        self = cls(opened.db, path, busy_timeout, poll_interval, grouped)
         self.read_only = opened.read_only
+        self.synchronous = sync
         self.applied = opened.applied
         self.schema_changed = bool(opened.applied)
         self._store.mode, self._store.snapshot_every = opened.storage_mode, opened.snapshot_every
         return self
-
-    async def _call(self, fn: Callable[[sqlite3.Connection], T], action: str) -> T:
-        if self._closed:
-            raise StorageNotFound(f"SQLite checkpointer for '{self.path}' is closed")
-        raw = self._raw
-        try:
-            with map_sqlite_errors(self.path, action):
-                # aiosqlite's worker-thread call (private but stable since 0.17): one hop per transaction.
-                result: T = await self._db._execute(fn, raw)  # type: ignore[no-untyped-call]
-                return result
-        except (ValueError, TypeError, KeyError) as exc:  # a stored row that does not decode
-            raise CheckpointDataError(
-                f"a stored row of SQLite database '{self.path}' cannot be read while {action}: {exc!r}"
-            ) from exc
 
     @contextlib.contextmanager
     def _mapped(self, action: str) -> Iterator[None]:
@@ -191,6 +177,21 @@ class SQLiteCheckpointer:
             raise CheckpointDataError(
                 f"a stored row of SQLite database '{self.path}' cannot be read while {action}: {exc!r}"
             ) from exc
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, action: str) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT under the write lock, rolled back on any exception."""
+        db = self._db
+        async with self._write_lock:
+            with self._mapped(action):
+                await schema_mod.execute(db, "BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    if db.in_transaction:
+                        await schema_mod.execute(db, "ROLLBACK")
+                    raise
+                await schema_mod.execute(db, "COMMIT")
 
     async def _disk_full(self, exc: StorageFull, session_id: str) -> StorageFull:
         """The error of a save that hit a full disk, saying what of the session is safely stored."""
@@ -209,55 +210,70 @@ class SQLiteCheckpointer:
 
     # ------------------------------------------------------------ writing
 
+    async def _write_group(self, items: list[SaveItem]) -> list[BaseException | None]:
+        async with self._write_lock:
+            return await self._writer.write(items)
+
     async def save(self, checkpoint: Checkpoint, expected_last_step: int | None = None) -> None:
-        """Write the step row and move the latest pointer forward, in one IMMEDIATE transaction.
+        """Write the step row (and its node records, session info and events) and move the latest pointer
+        forward, in one transaction shared with the saves that arrived meanwhile (group commit).
 
         With `expected_last_step`, raises `CheckpointConflict` when the session's latest step (None when it
-        has none) differs; the check holds the write lock, so two writers can never both pass it.
+        has none) differs; the check runs inside the transaction, under the write lock, so two writers can
+        never both pass it. Returns once the rows are committed.
         """
-        store = self._store
-        enc = encode_save(checkpoint, store.texts)
+        if self._closed:
+            raise StorageNotFound(f"SQLite checkpointer for '{self.path}' is closed")
+        enc = encode_save(checkpoint, self._store.texts)
         now = format_timestamp(_dt.datetime.now(_dt.UTC))
         try:
-            await self._call(
-                lambda c: ops.save(c, enc, expected_last_step, now, store, checkpoint),
-                f"saving session '{enc.session_id}'",
-            )
+            await self.committer.submit(SaveItem(enc, checkpoint, expected_last_step, now))
         except StorageFull as exc:
             raise await self._disk_full(exc, enc.session_id) from exc.__cause__
+        # The encoded checkpoint's size (save spans' `bytes`), set after the last await: the saving task
+        # reads it before any other task runs.
+        self.last_save_bytes = enc.other_bytes + enc.state_bytes()
         for queue in self._watchers:
             queue.put_nowait((enc.session_id, enc.step))
 
     async def delete_session(self, session_id: str) -> None:
-        db = self._db
-        with self._mapped(f"deleting session '{session_id}'"):
-            await schema_mod.execute(db, "BEGIN IMMEDIATE")
-            try:
-                await schema_mod.execute(db, "DELETE FROM steps WHERE session_id = ?", (session_id,))
-                await schema_mod.execute(db, "DELETE FROM sessions WHERE id = ?", (session_id,))
-                await schema_mod.execute(db, "COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    await schema_mod.execute(db, "ROLLBACK")
-                raise
+        """Delete the session: its steps, node records, events, info, interrupts and pending writes."""
+        async with self._transaction(f"deleting session '{session_id}'") as db:
+            for table in ("steps", "weavegraph_interrupts", "weavegraph_pending_writes"):
+                await schema_mod.execute(db, f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
+            await schema_mod.execute(db, "DELETE FROM sessions WHERE id = ?", (session_id,))
         self._store.forget(session_id)
+
+    async def append_events(self, session_id: str, events: list[Event]) -> None:
+        """Store events published after the session's last save (stored events, issue 15): one statement."""
+        if not events:
+            return
+        async with self._write_lock:
+            with self._mapped(f"storing events of session '{session_id}'"):
+                await schema_mod.execute(
+                    self._db,
+                    records_store.SQLITE_APPEND_EVENTS,
+                    (session_id, records_store.sqlite_events_json(events)),
+                )
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
         """Delete (or with `dry_run` only count) steps the policy selects; never a session's latest step."""
         cutoff = None
         if policy.older_than is not None:
             cutoff = format_timestamp(_dt.datetime.now(_dt.UTC) - policy.older_than)
-        with self._mapped("pruning"):
-            return await reads.prune(self._db, policy, cutoff, dry_run)
+        async with self._write_lock:
+            with self._mapped("pruning"):
+                return await reads.prune(self._db, policy, cutoff, dry_run)
 
     async def vacuum(self) -> None:
         """Checkpoint and truncate the WAL, then rebuild the file so deleted steps give their space back."""
-        with self._mapped("vacuuming"):
-            if not self.is_memory:
-                await schema_mod.execute(self._db, "PRAGMA wal_checkpoint(TRUNCATE)")
-            await schema_mod.execute(self._db, "VACUUM")
-            if not self.is_memory:
-                await schema_mod.execute(self._db, "PRAGMA wal_checkpoint(TRUNCATE)")
+        async with self._write_lock:
+            with self._mapped("vacuuming"):
+                if not self.is_memory:
+                    await schema_mod.execute(self._db, "PRAGMA wal_checkpoint(TRUNCATE)")
+                await schema_mod.execute(self._db, "VACUUM")
+                if not self.is_memory:
+                    await schema_mod.execute(self._db, "PRAGMA wal_checkpoint(TRUNCATE)")
 
     # ------------------------------------------------------------ reading
 
@@ -294,70 +310,10 @@ class SQLiteCheckpointer:
             # Full mode (and Weavegraph 0.6 files): the session row holds the latest state in full.
             return decode_checkpoint(session_id, *row)
 
-    async def node_records(self, session_id: str, step: int | None = None) -> list[NodeRecord]:
-        """The session's node records (one step, or all), step then frontier order (ENGINE.md 8.1)."""
-        sql, args = records_store.sqlite_query(session_id, step)
-        with self._mapped(f"reading node records of session '{session_id}'"):
-            rows = await reads.fetchall(self._db, sql, args)
-        return [records_store.decode_row(r) for r in rows]
-
-    async def append_events(self, session_id: str, events: list[Event]) -> None:
-        """Store events published after the session's last save (stored events, issue 15)."""
-        with self._mapped(f"storing events of session '{session_id}'"):
-            await schema_mod.execute(self._db, "BEGIN IMMEDIATE")
-            try:
-                await self._db.executemany(
-                    f"INSERT INTO {records_store.EVENTS} (session_id, step, event_json) VALUES (?, ?, ?)",
-                    [(session_id, e.step, e.to_json_string()) for e in events],
-                )
-                await schema_mod.execute(self._db, "COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    await schema_mod.execute(self._db, "ROLLBACK")
-                raise
-
-    async def events(
-        self,
-        session_id: str,
-        min_step: int | None = None,
-        max_step: int | None = None,
-        limit: int | None = None,
-    ) -> list[Event]:
-        """The session's stored events in publish order (ENGINE.md 8.1)."""
-        sql, args = records_store.events_query(session_id, min_step, max_step, limit, postgres=False)
-        with self._mapped(f"reading events of session '{session_id}'"):
-            rows = await reads.fetchall(self._db, sql, tuple(args))
-        return records_store.decode_events(rows)
-
-    async def session_info(self, session_id: str) -> SessionInfo | None:
-        """The session's info (ENGINE.md 8.2), None for an unknown session."""
-        with self._mapped(f"reading session '{session_id}'"):
-            rows = await reads.fetchall(
-                self._db, records_store.info_query("s.id", postgres=False), (session_id,)
-            )
-        return records_store.decode_info(rows[0]) if rows else None
-
-    async def children(self, session_id: str) -> list[SessionInfo]:
-        """The sessions forked from `session_id` (ENGINE.md 8.2)."""
-        sql = records_store.info_query("i.parent_session", postgres=False)
-        with self._mapped(f"reading the forks of session '{session_id}'"):
-            rows = await reads.fetchall(self._db, sql, (session_id,))
-        return [records_store.decode_info(r) for r in rows]
-
-    async def load_step(self, session_id: str, step: int) -> Checkpoint | None:
-        with self._mapped(f"loading step {step} of session '{session_id}'"):
-            rows = await reads.fetchall(
-                self._db,
-                f"SELECT {STEP_COLUMNS} FROM steps t JOIN sessions s ON s.id = t.session_id"
-                " WHERE t.session_id = ? AND t.step = ?",
-                (session_id, step),
-            )
-            return (await reads.to_checkpoints(self._db, session_id, rows))[0] if rows else None
-
     # ---- hitl (ENGINE.md 8.3): interrupts, in tables of our own (engine/persistence/interrupts_store.py)
 
     def interrupt_store(self) -> InterruptStore:
-        return SQLiteInterrupts(self._call)
+        return SQLiteInterrupts(self._db, self._mapped, self._write_lock)
 
     async def list_interrupts(
         self, pending: bool = True, limit: int = 100, offset: int = 0
@@ -365,116 +321,14 @@ class SQLiteCheckpointer:
         """Interrupts across every session, newest first; `pending=False` adds the answered ones."""
         return await self.interrupt_store().list_interrupts(pending, limit, offset)
 
-    async def list_sessions(self) -> list[str]:
-        with self._mapped("listing sessions"):
-            rows = await reads.fetchall(
-                self._db, "SELECT id FROM sessions ORDER BY updated_at DESC, rowid DESC"
-            )
-            return [str(r[0]) for r in rows]
-
-    async def graph_hash(self, session_id: str) -> str | None:
-        with self._mapped(f"reading the graph hash of session '{session_id}'"):
-            rows = await reads.fetchall(
-                self._db, "SELECT graph_hash FROM sessions WHERE id = ?", (session_id,)
-            )
-            return rows[0][0] if rows else None
-
-    async def query_steps(self, session_id: str, query: StepQuery = StepQuery()) -> StepQueryResult:
-        """One page of a session's steps, newest first, with the total number of matches (see
-        `sqlite_reads.query_steps`)."""
-        with self._mapped(f"querying steps of session '{session_id}'"):
-            return await reads.query_steps(self._db, session_id, query)
-
-    async def session_page(self, query: SessionQuery = SessionQuery()) -> SessionPage:
-        """One page of sessions with their step counts and sizes (from the covering index, not the rows)."""
-        where, args = "", []
-        if query.search:
-            escaped = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where, args = "WHERE s.id LIKE ? ESCAPE '\\'", [f"%{escaped}%"]
-        direction = "DESC" if query.descending else "ASC"
-        with self._mapped("listing a page of sessions"):
-            total = (await reads.fetchall(self._db, f"SELECT count(*) FROM sessions s {where}", args))[0][0]
-            rows = await reads.fetchall(
-                self._db,
-                f"{SESSION_STATS} {where}"
-                f" ORDER BY {order_expression(query.order_by)} {direction}, s.id {direction}"
-                " LIMIT ? OFFSET ?",
-                [*args, query.limit, query.offset],
-            )
-            return SessionPage([ops.session_stats(r) for r in rows], int(total))
-
-    async def storage_stats(self) -> StorageStats:
-        db = self._db
-        with self._mapped("reading storage statistics"):
-            rows = await reads.fetchall(db, f"{SESSION_STATS} ORDER BY s.updated_at DESC, s.id")
-            sessions = [ops.session_stats(r) for r in rows]
-            page_size = (await reads.fetchall(db, "PRAGMA page_size"))[0][0]
-            free = (await reads.fetchall(db, "PRAGMA freelist_count"))[0][0] * page_size
-            tables: dict[str, int] = {}
-            try:
-                for name, size in await reads.fetchall(
-                    db, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name"
-                ):
-                    tables[name] = int(size)
-            except sqlite3.OperationalError:  # SQLite built without the dbstat table
-                tables = {}
-        file_bytes = wal_bytes = None
-        if not self.is_memory:
-            file_bytes, wal_bytes = await asyncio.to_thread(_file_sizes, self.path)
-        return StorageStats(
-            self.backend_name,
-            sessions,
-            sum(s.steps for s in sessions),
-            sum(s.bytes for s in sessions),
-            file_bytes,
-            wal_bytes,
-            free,
-            tables,
-            self.storage_mode,
-            self.snapshot_every,
-        )
-
-    async def integrity_check(self) -> str:
-        """`PRAGMA integrity_check`: "ok" for a sound file."""
-        with self._mapped("checking integrity"):
-            return "\n".join(str(r[0]) for r in await reads.fetchall(self._db, "PRAGMA integrity_check"))
-
-    # ------------------------------------------------------------ watching and closing
-
-    async def watch(self) -> AsyncIterator[tuple[str, int]]:
-        """(session_id, step) for each step saved from now on by any process.
-
-        Polls `PRAGMA data_version` on a separate read connection every `poll_interval` seconds, and reads
-        new steps only when it changed. A re-save of an existing step is not reported again.
-        `sqlite::memory:` databases are private to this process, so there saves are reported directly.
-        """
-        if self.is_memory:
-            queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
-            self._watchers.append(queue)
-            try:
-                while True:
-                    yield await queue.get()
-            finally:
-                self._watchers.remove(queue)
-        target = schema_mod.read_only_uri(self.path) if self.read_only else self.path
-        with map_sqlite_errors(self.path, "opening a watch connection"):
-            reader = await aiosqlite.connect(
-                target, uri=self.read_only, isolation_level=None, timeout=self._busy_timeout
-            )
-        try:
-            with map_sqlite_errors(self.path, "watching"):
-                seen, version = await reads.watch_snapshot(reader)
-            while True:
-                await asyncio.sleep(self.poll_interval)
-                with map_sqlite_errors(self.path, "watching"):
-                    found, version = await reads.watch_poll(reader, seen, version)
-                for item in found:
-                    yield item
-        finally:
-            await reader.close()
+    # ------------------------------------------------------------ closing
 
     async def aclose(self) -> None:
+        """Write the saves still queued, then close the connection."""
         if self._closed:
             return
-        self._closed = True
-        await self._db.close()
+        try:
+            await self.committer.aclose()
+        finally:
+            self._closed = True
+            await self._db.close()

@@ -16,6 +16,8 @@ import engine.persistence.sqlite_schema as schema_mod
 from engine.persistence.errors import StorageLocked, StorageNotFound, StorageReadOnly, map_sqlite_errors
 
 MEMORY = ":memory:"
+SYNCHRONOUS = ("normal", "full")
+"""SQLite `synchronous` settings a checkpointer may use (README, Checkpoints: what each promises)."""
 CREATE_ATTEMPTS = 5
 """How often opening retries when another process holds the lock while creating or migrating the schema."""
 
@@ -37,12 +39,13 @@ async def open_connection(
     read_only: bool,
     storage_mode: str | None,
     snapshot_every: int | None,
+    synchronous: str = "normal",
 ) -> Opened:
     """The connection `SQLiteCheckpointer.connect` describes (see there)."""
     if path == MEMORY:
         with map_sqlite_errors(path, "opening"):
             db = await aiosqlite.connect(MEMORY, isolation_level=None, timeout=busy_timeout)
-        return await _ready(db, path, busy_timeout, storage_mode, snapshot_every)
+        return await _ready(db, path, busy_timeout, storage_mode, snapshot_every, synchronous=synchronous)
     exists = await asyncio.to_thread(schema_mod.check_path, path)
     created: list[str] = []
     if not exists:
@@ -71,7 +74,7 @@ async def open_connection(
         return Opened(db, True, [], info.storage_mode, info.snapshot_every)
     with map_sqlite_errors(path, "opening"):
         db = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
-    opened = await _ready(db, path, busy_timeout, storage_mode, snapshot_every, create)
+    opened = await _ready(db, path, busy_timeout, storage_mode, snapshot_every, create, synchronous)
     opened.applied = created + opened.applied
     return opened
 
@@ -83,6 +86,7 @@ async def _ready(
     storage_mode: str | None,
     snapshot_every: int | None,
     create: bool = True,
+    synchronous: str = "normal",
 ) -> Opened:
     """Set the connection up and migrate (retrying while another process holds the lock)."""
     try:
@@ -93,8 +97,8 @@ async def _ready(
                 rows = await db.execute_fetchall("PRAGMA journal_mode")
                 if str(next(iter(rows))[0]).lower() != "wal":
                     await schema_mod.execute(db, "PRAGMA journal_mode = WAL")
-            # synchronous=NORMAL is durable across process crashes in WAL mode
-            await schema_mod.execute(db, "PRAGMA synchronous = NORMAL")
+            # WAL + NORMAL: a commit survives a process crash; FULL also fsyncs each commit (power loss)
+            await schema_mod.execute(db, f"PRAGMA synchronous = {synchronous.upper()}")
         for attempt in range(CREATE_ATTEMPTS):
             try:
                 with map_sqlite_errors(path, "creating the schema"):

@@ -15,7 +15,7 @@ Backend = Literal["memory", "sqlite", "postgres"]
 
 MEMORY_URLS = ("memory:", "memory://", "memory")
 SQLITE_MEMORY_URLS = ("sqlite::memory:", "sqlite://:memory:", "sqlite:///:memory:")
-OUR_OPTIONS = ("storage", "snapshot_every")
+OUR_OPTIONS = ("storage", "snapshot_every", "group_commit", "synchronous")
 """Query options the engine reads itself (never passed to a driver)."""
 
 # The scheme starts where a run of scheme characters starts (look-behind) and is at most 32 long, so a huge
@@ -129,7 +129,7 @@ def _parse_sqlite(text: str) -> DatabaseURL:
     unknown = sorted({k for k, _ in options} - set(OUR_OPTIONS))
     if unknown:
         raise InvalidCheckpointerUrl(
-            f"unknown option(s) {', '.join(unknown)} in SQLite URL '{text}' (storage, snapshot_every)"
+            f"unknown option(s) {', '.join(unknown)} in SQLite URL '{text}' ({', '.join(OUR_OPTIONS)})"
         )
     _check_options(options, text)
     if base in SQLITE_MEMORY_URLS:
@@ -151,6 +151,19 @@ def _check_options(options: tuple[tuple[str, str], ...], text: str) -> None:
             raise InvalidCheckpointerUrl(f"storage must be compact or full in '{redact_url(text)}'")
         if key == "snapshot_every" and (not value.isdigit() or int(value) < 1):
             raise InvalidCheckpointerUrl(f"snapshot_every must be a positive integer in '{redact_url(text)}'")
+        if key == "group_commit" and value.lower() not in (
+            "on",
+            "off",
+            "true",
+            "false",
+            "1",
+            "0",
+            "yes",
+            "no",
+        ):
+            raise InvalidCheckpointerUrl(f"group_commit must be on or off in '{redact_url(text)}'")
+        if key == "synchronous" and value.lower() not in ("normal", "full"):
+            raise InvalidCheckpointerUrl(f"synchronous must be normal or full in '{redact_url(text)}'")
 
 
 def _parse_postgres(text: str, password: str | None) -> DatabaseURL:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -87,17 +89,20 @@ async def test_seq_increases_and_every_sink_sees_publish_order() -> None:
     assert bus.metrics()["published"] == 500
 
 
-async def test_publish_returns_a_stamped_copy_and_never_changes_the_event() -> None:
+async def test_publish_stamps_a_fresh_event_once_and_copies_a_published_one() -> None:
     first, second = MemorySink(), MemorySink()
     bus_a, bus_b = EventBus.with_sink(first), EventBus.with_sink(second)
     bus_b.publish(ev(-1))
     original = ev(0)
+    before = original.to_json_value()
     stamped = bus_a.publish(original)
-    assert stamped is not original and stamped.seq == 0 and original.seq == -1
-    assert stamped.to_json_value() | {"seq": -1} == original.to_json_value()
-    again = bus_b.publish(stamped)
+    assert stamped is original and original.seq == 0  # its one write: no copy on the hot path
+    assert stamped.to_json_value() == before | {"seq": 0}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        original.seq = 5  # type: ignore[misc]
+    again = bus_b.publish(stamped)  # published before: a stamped copy, the first keeps its seq
     assert again is not stamped and again.seq == 1 and stamped.seq == 0
-    assert again.message == original.message
+    assert again.to_json_value() | {"seq": 0} == stamped.to_json_value()
     await bus_a.aclose()
     await bus_b.aclose()
     assert first.snapshot()[0].seq == 0 and second.snapshot()[1].seq == 1
@@ -436,6 +441,54 @@ async def test_publish_from_worker_threads_is_safe_and_ordered() -> None:
     for k in range(3):  # each thread's events keep their order
         mine = [e.metadata["i"] for e in got if e.metadata["i"] // 1000 == k]
         assert mine == sorted(mine)
+
+
+def test_threads_publishing_while_a_loop_binds_keep_seq_and_per_thread_order() -> None:
+    """Threads publish before, while and after a loop binds the bus (the loop publishes too): every event
+    arrives once, seqs are 0..n-1 in delivery order, and each thread's events keep their order. Repeated,
+    since the race it guards against (two threads taking one seq, or queueing out of seq order) is rare."""
+    threads_n, per_thread = 4, 1000
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows within a few rounds
+    try:
+        _hammer_the_bus_while_it_binds(threads_n, per_thread, rounds=20)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _hammer_the_bus_while_it_binds(threads_n: int, per_thread: int, rounds: int) -> None:
+    for _ in range(rounds):
+        memory = MemorySink(capacity=100_000)
+        bus = EventBus(buffer_capacity=100_000, sinks=[memory])
+        go = threading.Barrier(threads_n + 1)
+
+        def worker(k: int, bus: EventBus = bus, go: threading.Barrier = go) -> None:
+            go.wait()
+            for i in range(per_thread):
+                bus.publish(ev(k * 10_000 + i))
+
+        async def main(threads: list[threading.Thread], bus: EventBus = bus) -> None:
+            for i in range(per_thread):
+                bus.publish(ev(90_000 + i))
+                if i % 50 == 0:
+                    await asyncio.sleep(0)
+            await asyncio.to_thread(lambda: [t.join() for t in threads])
+            await asyncio.sleep(0.01)  # the handed-off events run on the loop
+            await bus.aclose()
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(threads_n)]
+        for t in threads:
+            t.start()
+        go.wait()
+        while bus.metrics()["published"] < per_thread:  # the threads publish to an unbound bus first
+            time.sleep(0.0001)
+        asyncio.run(main(threads=threads), debug=True)  # binds the bus while they go on
+        got = memory.snapshot()
+        assert len(got) == (threads_n + 1) * per_thread
+        assert [e.seq for e in got] == list(range(len(got)))
+        for k in [*range(threads_n), 9]:
+            mine = [e.metadata["i"] for e in got if e.metadata["i"] // 10_000 == k]
+            assert mine == sorted(mine) and len(mine) == per_thread
 
 
 async def test_channel_sink_waits_on_a_full_queue_without_blocking_publish() -> None:

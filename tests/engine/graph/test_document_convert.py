@@ -287,3 +287,23 @@ def test_graph_hash_follows_the_graph_not_the_layout() -> None:
     assert document_to_app(doc).graph_definition_hash() == first
     doc.data["edges"].append({"from": "accumulate", "to": "End"})
     assert document_to_app(doc).graph_definition_hash() != first
+
+
+async def test_a_documents_name_is_its_sessions_graph_name(tmp_path: Path) -> None:
+    """A CLI or API run of a document records the document's name with the session (the inbox and
+    `weavegraph records` show it); a document without a name records none."""
+    from engine.persistence.sqlite import SQLiteCheckpointer
+
+    doc = load_document(example_path("approval"))
+    app = document_to_app(doc)
+    assert doc.name and app.runtime_config.graph_name == doc.name
+    unnamed = parse_document(dumps_document(doc).replace(f'"name": "{doc.name}"', '"name": ""'))
+    assert not unnamed.name and document_to_app(unnamed).runtime_config.graph_name is None
+    cp = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'n.db'}")
+    try:
+        runner = await AppRunner.builder().app(app).checkpointer_custom(cp).build()
+        await runner.create_session("s1", document_input_state(doc))
+        info = await cp.session_info("s1")
+        assert info is not None and info.graph_name == doc.name
+    finally:
+        await cp.aclose()

@@ -23,7 +23,9 @@ def test_the_observability_bench_runs(tmp_path: Path) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    rows = [line.split()[:2] for line in done.stdout.splitlines()[2:]]
+    lines = done.stdout.splitlines()
+    rows = [line.split()[:2] for line in lines[2:-1]]
     modes = ["off", "off2", "absent", "events", "tracing", "sampled", "metrics"]
-    assert rows == [[w, m] for w in ("chain", "sqlite") for m in modes]
+    assert rows == [[w, m] for w in ("chain", "work", "sqlite") for m in modes]
+    assert lines[-1].startswith("OpenTelemetry SDK alone")
     assert out.stat().st_size > 0

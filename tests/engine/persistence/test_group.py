@@ -127,7 +127,7 @@ async def test_max_group_bounds_a_group() -> None:
     await asyncio.sleep(0.01)
     store.gate.set()
     await asyncio.gather(*tasks)
-    assert [len(g) for g in store.groups] == [3, 3, 2]
+    assert [len(g) for g in store.groups] == [1, 3, 3, 1]  # the first goes at once, alone
 
 
 async def test_disabled_writes_each_item_alone_in_the_callers_task() -> None:
@@ -138,6 +138,21 @@ async def test_disabled_writes_each_item_alone_in_the_callers_task() -> None:
     assert [len(g) for g in store.groups] == [1, 1, 1, 1]
     with pytest.raises(CheckpointConflict):
         await gc.submit(("a", 2, 1))
+
+
+async def test_the_first_item_is_written_in_its_callers_task_and_close_waits_for_it() -> None:
+    store = Store()
+    store.gate = asyncio.Event()
+    gc: GroupCommitter[Item] = GroupCommitter(store.write_group)
+    lead = asyncio.create_task(gc.submit(("a", 0, None)))
+    await asyncio.sleep(0.01)
+    assert gc.in_flight and gc._writer is None  # no writer task for an idle committer's first item
+    closing = asyncio.create_task(gc.aclose())
+    await asyncio.sleep(0.01)
+    assert not closing.done()
+    store.gate.set()
+    await asyncio.gather(lead, closing)
+    assert store.latest == {"a": 0} and not gc.in_flight
 
 
 async def test_closed_committer_refuses_and_close_waits_for_the_queue() -> None:
