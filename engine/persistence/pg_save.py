@@ -127,7 +127,7 @@ def prepare(
         enc.other_bytes + state_bytes,
         parent,
         enc.concurrency_limit,
-        LATEST_MARKER if compact else state_text,
+        LATEST_MARKER if compact else None,  # full mode: NULL is "the step's state" (migration 0009)
         enc.graph_hash,
         token,
         expected,
@@ -156,24 +156,28 @@ def _answer(prepared: Prepared, row: Any) -> BaseException | None:
     return prepared.result(int(row[0]), None if row[1] is None else int(row[1]))
 
 
-async def write(conn: Any, items: list[Prepared]) -> list[BaseException | None]:
-    """Write the saves in one autocommitted statement (one transaction, one round trip); one outcome per
-    save, in order (see `Prepared.result`)."""
-    if len(items) == 1:
-        return [_answer(items[0], await conn.fetchrow(SAVE_SQL, *items[0].args))]
+def group_columns(items: list[Prepared]) -> list[Any]:
+    """The `weavegraph_save_group` arguments of the saves: one array per argument (the node-record and event
+    arrays concatenated, with per-save counts), the storage mode as is."""
     columns: list[Any] = []
     for i in range(len(items[0].args)):
         if i == _COMPACT:
             columns.append(items[0].args[i])
         elif i in _RECORDS or i in _EVENTS:
-            if i == _RECORDS.start:
-                columns.append([len(p.args[i]) for p in items])
-            if i == _EVENTS.start:
+            if i == _RECORDS.start or i == _EVENTS.start:
                 columns.append([len(p.args[i]) for p in items])
             columns.append([value for p in items for value in p.args[i]])
         else:
             columns.append([p.args[i] for p in items])
-    rows = await conn.fetch(GROUP_SQL, *columns)
+    return columns
+
+
+async def write(conn: Any, items: list[Prepared]) -> list[BaseException | None]:
+    """Write the saves in one autocommitted statement (one transaction, one round trip); one outcome per
+    save, in order (see `Prepared.result`)."""
+    if len(items) == 1:
+        return [_answer(items[0], await conn.fetchrow(SAVE_SQL, *items[0].args))]
+    rows = await conn.fetch(GROUP_SQL, *group_columns(items))
     return [_answer(p, row) for p, row in zip(items, rows, strict=True)]
 
 
