@@ -43,8 +43,11 @@ def _utc(value: _dt.datetime) -> _dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # what json.dumps(separators=...) builds on every call
+
+
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else _ENCODER.encode(value)
 
 
 @dataclass(slots=True)
