@@ -1,5 +1,6 @@
-"""A PostgreSQL save in one round trip: the arguments of `weavegraph_save` (migration 0008) for one
-checkpoint, and what the writer makes of its answer.
+"""A PostgreSQL save in one round trip: the arguments of `weavegraph_save` (migration 0008, made leaner by
+0009) for one checkpoint, the arrays of `weavegraph_save_group` for several, and what the writer makes of
+the answer.
 
 The statement locks the session row, checks `expected_last_step` (and, for a compact delta, that this
 writer's base is still the session's latest step), upserts the session and the step, replaces the step's
