@@ -1,5 +1,6 @@
-"""A PostgreSQL save in one round trip: the arguments of `weavegraph_save` (migration 0008) for one
-checkpoint, and what the writer makes of its answer.
+"""A PostgreSQL save in one round trip: the arguments of `weavegraph_save` (migration 0008, made leaner by
+0009) for one checkpoint, the arrays of `weavegraph_save_group` for several, and what the writer makes of
+the answer.
 
 The statement locks the session row, checks `expected_last_step` (and, for a compact delta, that this
 writer's base is still the session's latest step), upserts the session and the step, replaces the step's
@@ -43,8 +44,11 @@ def _utc(value: _dt.datetime) -> _dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # what json.dumps(separators=...) builds on every call
+
+
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else _ENCODER.encode(value)
 
 
 @dataclass(slots=True)
@@ -127,7 +131,7 @@ def prepare(
         enc.other_bytes + state_bytes,
         parent,
         enc.concurrency_limit,
-        LATEST_MARKER if compact else state_text,
+        LATEST_MARKER if compact else None,  # full mode: NULL is "the step's state" (migration 0009)
         enc.graph_hash,
         token,
         expected,
@@ -156,24 +160,28 @@ def _answer(prepared: Prepared, row: Any) -> BaseException | None:
     return prepared.result(int(row[0]), None if row[1] is None else int(row[1]))
 
 
-async def write(conn: Any, items: list[Prepared]) -> list[BaseException | None]:
-    """Write the saves in one autocommitted statement (one transaction, one round trip); one outcome per
-    save, in order (see `Prepared.result`)."""
-    if len(items) == 1:
-        return [_answer(items[0], await conn.fetchrow(SAVE_SQL, *items[0].args))]
+def group_columns(items: list[Prepared]) -> list[Any]:
+    """The `weavegraph_save_group` arguments of the saves: one array per argument (the node-record and event
+    arrays concatenated, with per-save counts), the storage mode as is."""
     columns: list[Any] = []
     for i in range(len(items[0].args)):
         if i == _COMPACT:
             columns.append(items[0].args[i])
         elif i in _RECORDS or i in _EVENTS:
-            if i == _RECORDS.start:
-                columns.append([len(p.args[i]) for p in items])
-            if i == _EVENTS.start:
+            if i == _RECORDS.start or i == _EVENTS.start:
                 columns.append([len(p.args[i]) for p in items])
             columns.append([value for p in items for value in p.args[i]])
         else:
             columns.append([p.args[i] for p in items])
-    rows = await conn.fetch(GROUP_SQL, *columns)
+    return columns
+
+
+async def write(conn: Any, items: list[Prepared]) -> list[BaseException | None]:
+    """Write the saves in one autocommitted statement (one transaction, one round trip); one outcome per
+    save, in order (see `Prepared.result`)."""
+    if len(items) == 1:
+        return [_answer(items[0], await conn.fetchrow(SAVE_SQL, *items[0].args))]
+    rows = await conn.fetch(GROUP_SQL, *group_columns(items))
     return [_answer(p, row) for p, row in zip(items, rows, strict=True)]
 
 

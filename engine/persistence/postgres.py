@@ -6,7 +6,8 @@ same step, and writes the step, its node records and events and the session row 
 one round trip. With group commit (on by default; `group_commit=off` in the URL or
 `connect(group_commit=False)` turns it off) saves that arrive while one is in flight are written together by
 `weavegraph_save_group`: one transaction and one round trip for the group, each session's check inside it,
-each caller returning when its rows are committed. Saving a step that already exists overwrites it (as
+each caller returning when its rows are committed (set-based since migration 0009: the checks of all its
+sessions in one query, then one statement per table). Saving a step that already exists overwrites it (as
 Weavegraph does); the latest pointer only moves forward. A trigger NOTIFYs every saved step. Empty databases
 use compact storage (see `compact`) unless asked for "full"; the mode is recorded in `weavegraph_meta`.
 Reads are in `pg_reads`, the other transactions in `pg_ops`.
