@@ -45,6 +45,7 @@ from studio.panels.palette import NodePalettePanel
 from studio.panels.problems import ProblemsPanel
 from studio.panels.properties import PropertiesPanel
 from studio.panels.queue import QueuePanel
+from studio.panels.queue_send import install_send_to_queue
 from studio.panels.run_console import RunConsolePanel
 from studio.panels.sink_health import SinkHealthPanel
 from studio.panels.stepper import SessionStepperPanel
@@ -106,6 +107,12 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
 
         self._build_docks()
+        install_send_to_queue(  # the run console's "Send to queue" (issue 18)
+            self.console,
+            self.queue_controller,
+            lambda: self.model.data.get("name"),
+            self.docks["queuePanel"].raise_,
+        )
         self._build_menus()
         self._build_status_bar()
         self._wire()

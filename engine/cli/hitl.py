@@ -56,6 +56,10 @@ async def cmd_resume(args: argparse.Namespace) -> int:
     from engine.reports import PausedReport
 
     answer = parse_answer(args.answer)
+    if args.queue:
+        return await resume_queued(args, answer)
+    if args.events:
+        raise CliError("--events goes with --queue (a local resume writes no events file)", EXIT_USAGE)
     answers = {args.interrupt: answer} if args.interrupt else answer
     doc = run._document(args.doc)
     run._check_trust(doc, args.trust)
@@ -80,6 +84,46 @@ async def cmd_resume(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def resume_queued(args: argparse.Namespace, answer: Any) -> int:
+    """`resume --queue`: check the answer here (nothing is queued for a bad one), then queue a job that
+    answers and runs on; wait for it like `submit --wait` (exit 3 when it stops at an interrupt again)."""
+    import engine.cli.queue as queue_cli
+    from engine.interrupts import check_answer
+    from engine.queue import QueueClient, QueueError
+
+    url = queue_cli._url(args)
+    graph = args.doc
+    if graph.endswith(".json"):  # a document: its name is the graph name the workers serve
+        import engine.cli.run as run
+
+        graph = str(run._document(graph).name)
+    pending = await queue_cli.pending_of(url, args.session)
+    if args.interrupt:
+        chosen = [i for i in pending if i.id == args.interrupt]
+        if not chosen:
+            raise CliError(
+                f"interrupt '{args.interrupt}' is not waiting in session '{args.session}'", EXIT_USAGE
+            )
+    elif len(pending) == 1:
+        chosen = pending
+    else:
+        detail = "nothing waits" if not pending else f"{len(pending)} wait: give --interrupt ID"
+        raise CliError(f"cannot resume session '{args.session}': {detail}", EXIT_USAGE)
+    try:
+        check_answer(chosen[0], answer)
+    except InterruptError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    try:
+        client = await QueueClient.connect(url)
+    except QueueError as exc:
+        raise queue_cli._queue_error(exc) from exc
+    args.wait = True
+    async with client:
+        return await queue_cli.submit_and_follow(
+            client, args, graph, args.session, None, {chosen[0].id: answer}
+        )
+
+
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """The `inbox` and `resume` subcommands."""
     p = sub.add_parser(
@@ -102,4 +146,12 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--interrupt", metavar="ID", help="the interrupt answered (needed when several wait)")
     p.add_argument("--trust", action="store_true", help="allow (and remember) the document's Python imports")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument(
+        "--queue",
+        action="store_true",
+        help="run on as a queue job (GRAPH: the graph name the workers serve, or its document); waits for it",
+    )
+    p.add_argument(
+        "--events", metavar="FILE", help="with --queue: stream the session's events live (-: stdout)"
+    )
     p.set_defaults(func=cmd_resume)

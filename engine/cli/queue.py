@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib
 import json
 import signal
@@ -59,6 +58,19 @@ def load_graph(spec: str, trust: bool) -> tuple[str, Any]:
     return str(doc.name), _app(doc)
 
 
+def graph_name_of(spec: str) -> str | None:
+    """The graph name a spec that failed to load would have served: the attribute of `module:attr`, the
+    `name` of a document that is JSON at least; None when even that is unknown."""
+    if ":" in spec and not spec.endswith(".json"):
+        return spec.partition(":")[2] or None
+    try:
+        with open(spec, encoding="utf-8") as f:
+            name = json.load(f).get("name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) and name else None
+
+
 async def cmd_worker(args: argparse.Namespace) -> int:
     """Serve the graphs until SIGTERM/SIGINT, then finish the running jobs (up to --grace-s) and exit."""
     from engine.cli.run import EVENT_BUFFER
@@ -68,11 +80,16 @@ async def cmd_worker(args: argparse.Namespace) -> int:
 
     url = _url(args)
     apps: dict[str, Any] = {}
+    unavailable: dict[str, str] = {}
     for spec in args.graphs:
         try:
             name, app = load_graph(spec, args.trust)
-        except CliError as exc:  # one bad graph: say so and serve the others
-            warn(f"weavegraph: worker: skipping {spec}: {exc.lines[0] if exc.lines else exc}")
+        except CliError as exc:  # one bad graph: say so, mark its queued jobs, serve the others
+            reason = str(exc.lines[0] if exc.lines else exc)
+            warn(f"weavegraph: worker: skipping {spec}: {reason}")
+            guess = graph_name_of(spec)
+            if guess:
+                unavailable[guess] = reason
             continue
         apps[name] = app
     if not apps:
@@ -87,7 +104,8 @@ async def cmd_worker(args: argparse.Namespace) -> int:
         tracers: dict[str, Any] = {}
         for name, app in apps.items():
             buses[name] = EventBus(buffer_capacity=EVENT_BUFFER)
-            options[name] = {"event_bus": buses[name], "lifecycle_events": control.attach(buses[name], app)}
+            control.attach(buses[name], app)  # jobs publish lifecycle events anyway: they are stored
+            options[name] = {"event_bus": buses[name], "lifecycle_events": True}
             tracers[name] = control.instrumentation
         try:
             worker = Worker(
@@ -97,6 +115,7 @@ async def cmd_worker(args: argparse.Namespace) -> int:
                 heartbeat_s=args.heartbeat_s,
                 lease_timeout_s=args.lease_timeout_s,
                 runner_options=options,
+                unavailable=unavailable,
                 before_job=lambda graph, sid, trace: tracers[graph].continue_trace(sid, trace),
             )
         except QueueError as exc:
@@ -132,22 +151,53 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     return 128 + stop[0].value if stop else EXIT_OK
 
 
-async def _stream_steps(url: str, session_id: str, out: IO[str]) -> None:
-    """One JSON line per step of `session_id` saved by any worker (the checkpointer's LISTEN/NOTIFY watch)."""
+async def stream_events(client: Any, job_id: int, after: int, out: IO[str]) -> int:
+    """Write the job's session's events as JSON Lines while its workers store them (`QueueClient.events`),
+    until the job ends; return how many."""
+    count = 0
+    async for event in client.events(job_id, after=after):
+        out.write(event.to_json_string() + "\n")
+        out.flush()
+        count += 1
+    return count
+
+
+async def follow(
+    client: Any,
+    job: Job,
+    args: argparse.Namespace,
+    after: int,
+    out: IO[str] | None,
+) -> int:
+    """Wait for a submitted job (streaming its events to `out` when given); print it; exit 0 completed, 3
+    interrupted (with the pending interrupts), 1 otherwise."""
+    if out is not None:
+        await stream_events(client, job.id, after, out)
+    job = await client.wait(job.id)
+    if job.status == "interrupted":
+        from engine.cli.hitl_report import report_interrupted
+
+        _print_job(args, job, job.status, quiet=bool(getattr(args, "json", False)))
+        return report_interrupted(args, job.session_id, await pending_of(args.db, job.session_id))
+    _print_job(args, job, job.status)
+    return EXIT_OK if job.status == "completed" else EXIT_FAILED
+
+
+async def pending_of(url: str, session_id: str) -> list[Any]:
+    """The session's pending interrupts (what an interrupted job waits on)."""
     from engine.persistence.factory import open_checkpointer
 
-    cp = await open_checkpointer(url, create=False)
+    cp: Any = await open_checkpointer(url, create=False)
     try:
-        async for sid, step in cp.watch():
-            if sid == session_id:
-                out.write(json.dumps({"type": "step", "session_id": sid, "step": step}) + "\n")
-                out.flush()
+        rows = await cp.interrupt_store().session_interrupts(session_id, 0)
     finally:
         await cp.aclose()
+    return [i for i in rows if i.pending]
 
 
 async def cmd_submit(args: argparse.Namespace) -> int:
-    """Queue a job; with --wait (or --events) wait for it and exit 0 when it completed, 1 otherwise."""
+    """Queue a job; with --wait (or --events) wait for it and exit 0 when it completed, 3 when it stopped at
+    an interrupt, 1 otherwise."""
     from engine.queue import QueueClient
 
     url = _url(args)
@@ -157,39 +207,40 @@ async def cmd_submit(args: argparse.Namespace) -> int:
     except QueueError as exc:
         raise _queue_error(exc) from exc
     async with client:
-        out: IO[str] | None = None
-        watcher: asyncio.Task[None] | None = None
-        if args.events:
-            try:
-                out = sys.stdout if args.events == "-" else _open_events(args.events)
-            except OSError as exc:
-                raise CliError(f"--events {args.events}: cannot write: {exc.strerror or exc}") from exc
-        try:
-            session = args.session
-            if out is not None:  # listen before submitting: no step is missed
-                import uuid
+        return await submit_and_follow(client, args, args.graph, args.session, value, None)
 
-                session = session or f"job-{uuid.uuid4()}"
-                watcher = asyncio.create_task(_stream_steps(url, session, out))
-                await asyncio.sleep(0.2)
-            try:
-                job = await client.submit(args.graph, session_id=session, input=value)
-            except QueueError as exc:
-                raise _queue_error(exc, EXIT_USAGE) from exc
-            if not (args.wait or out is not None):
-                _print_job(args, job, "queued")
-                return EXIT_OK
-            job = await client.wait(job.id)
-        finally:
-            if watcher is not None:
-                await asyncio.sleep(0.2)  # the last step's NOTIFY arrives before the job's
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
-            if out is not None and out is not sys.stdout:
-                out.close()
-    _print_job(args, job, job.status)
-    return EXIT_OK if job.status == "completed" else EXIT_FAILED
+
+async def submit_and_follow(
+    client: Any,
+    args: argparse.Namespace,
+    graph: str,
+    session: str | None,
+    value: dict[str, Any] | None,
+    resume: dict[str, Any] | None,
+) -> int:
+    """`submit` and `resume --queue`: queue the job, then (with --wait or --events) follow it."""
+    import uuid
+
+    out: IO[str] | None = None
+    if args.events:
+        try:
+            out = sys.stdout if args.events == "-" else _open_events(args.events)
+        except OSError as exc:
+            raise CliError(f"--events {args.events}: cannot write: {exc.strerror or exc}") from exc
+    try:
+        session = session or f"job-{uuid.uuid4()}"
+        after = await client.event_mark(session) if out is not None else 0  # only this job's events
+        try:
+            job = await client.submit(graph, session_id=session, input=value, resume=resume)
+        except QueueError as exc:
+            raise _queue_error(exc, EXIT_USAGE) from exc
+        if not (args.wait or out is not None):
+            _print_job(args, job, "queued")
+            return EXIT_OK
+        return await follow(client, job, args, after, out)
+    finally:
+        if out is not None and out is not sys.stdout:
+            out.close()
 
 
 def _open_events(path: str) -> IO[str]:
@@ -200,7 +251,9 @@ def _text(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-def _print_job(args: argparse.Namespace, job: Job, what: str) -> None:
+def _print_job(args: argparse.Namespace, job: Job, what: str, *, quiet: bool = False) -> None:
+    if quiet:
+        return
     if args.json or args.events == "-":
         emit_json({"type": "job", **job.to_json()}, sys.stdout if args.json else sys.stderr)
         return
@@ -278,8 +331,12 @@ def add_queue_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     db(p)
     p.add_argument("--session", metavar="ID", help="session id (default: job-<uuid4>); resumes")
     p.add_argument("--input", metavar="JSON", help='{"messages": [...], "extra": {...}} or @file')
-    p.add_argument("--wait", action="store_true", help="wait for the job; exit 0 completed, 1 otherwise")
-    p.add_argument("--events", metavar="FILE", help="stream the saved steps as JSON Lines (-: stdout)")
+    p.add_argument(
+        "--wait", action="store_true", help="wait for the job; exit 0 completed, 3 interrupted, 1 otherwise"
+    )
+    p.add_argument(
+        "--events", metavar="FILE", help="stream the session's events live as JSON Lines (-: stdout); waits"
+    )
     p.add_argument("--json", action="store_true", help="print the job as JSON")
     p.set_defaults(func=cmd_submit)
 

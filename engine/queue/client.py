@@ -4,13 +4,17 @@ through LISTEN/NOTIFY, list jobs and workers, cancel."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import engine.queue.schema as schema
+import engine.queue.sweep as sweep
 from engine.persistence.urls import DatabaseURL
 from engine.queue.models import (
+    FINAL,
     JOB_COLUMNS,
     NOTIFY_CHANNEL,
     STATUSES,
@@ -21,9 +25,8 @@ from engine.queue.models import (
     entrypoint,
 )
 
-RESUME_UNAVAILABLE = (
-    "submit(resume=...): answering interrupts needs node interrupts (ENGINE.md 8.3), which this build "
-    "does not have yet; submit without resume= to run a session on from its latest checkpoint"
+_EVENTS_AFTER = (
+    "SELECT id, event_json::text FROM wg_events WHERE session_id = $1 AND id > $2 ORDER BY id LIMIT 1000"
 )
 
 
@@ -66,19 +69,29 @@ class QueueClient:
         trace: dict[str, str] | None = None,
     ) -> Job:
         """Queue a run of `session_id` (default: a new `job-<uuid>`) of the graph `graph_name`, started from
-        `input` (`{"messages": [...], "extra": {...}}`) when the session is new. `trace`: W3C trace context
+        `input` (`{"messages": [...], "extra": {...}}`) when the session is new. `resume`: answers of an
+        interrupted session (interrupt id -> answer): the worker answers them and runs on, to completion or to
+        the next interrupt (the job ends "interrupted"). `trace`: W3C trace context
         (`engine.observability.tracing.inject_trace_context`) the worker continues."""
         from pgqueuer.queries import Queries
 
-        if resume is not None:
-            raise QueueError(RESUME_UNAVAILABLE)
         if not graph_name:
             raise QueueError("submit: the graph name is empty")
         if input is not None and not isinstance(input, dict):
             raise QueueError(f"submit: input must be a JSON object, not {type(input).__name__}")
+        if resume is not None:
+            if not session_id:
+                raise QueueError("submit: resume= needs the session_id of the interrupted session")
+            if not isinstance(resume, dict) or not resume or not all(isinstance(k, str) for k in resume):
+                raise QueueError("submit: resume must map interrupt ids to answers")
         session = session_id or f"job-{uuid.uuid4()}"
         payload = {"session_id": session, "input": input, "trace": trace or {}}
-        data = json.dumps(payload).encode()
+        if resume is not None:
+            payload["resume"] = resume
+        try:
+            data = json.dumps(payload, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise QueueError(f"submit: input and answers must be JSON: {exc}") from None
         async with self._lock, self._conn.transaction():
             queries = Queries.from_asyncpg_connection(self._conn)
             (job_id,) = await queries.enqueue([entrypoint(graph_name)], [data], [0])
@@ -129,6 +142,7 @@ class QueueClient:
         if status is not None and status not in STATUSES:
             raise QueueError(f"unknown job status {status!r}; use one of {', '.join(STATUSES)}")
         async with self._lock:
+            await sweep.sweep(self._conn)  # jobs of dead workers are not shown as running
             rows = await self._conn.fetch(
                 f"SELECT {JOB_COLUMNS} FROM weavegraph_jobs WHERE $1::text IS NULL OR status = $1"
                 " ORDER BY id DESC LIMIT $2",
@@ -166,3 +180,60 @@ class QueueClient:
                     job_id,
                 )
         return await self.job(job_id)
+
+    # ------------------------------------------------------------ live events of a job's session
+
+    async def event_mark(self, session_id: str) -> int:
+        """The position after the session's stored events so far: `events(job, after=mark)` streams only
+        newer ones (0 for a session with none)."""
+        async with self._lock:
+            mark = await self._conn.fetchval(
+                "SELECT coalesce(max(id), 0) FROM wg_events WHERE session_id = $1", session_id
+            )
+        return int(mark)
+
+    async def events(self, job_id: int, after: int = 0, *, poll_s: float = 1.0) -> AsyncIterator[Any]:
+        """The stored events (`engine.Event`) of the job's session as its workers write them, in order and
+        each once, from the position `after` (`event_mark`; 0: all of them), ending once the job has ended
+        (completed, failed, interrupted, cancelled). Workers store events with each checkpoint save (ENGINE.md
+        8.1); their NOTIFYs wake this stream at once (a connection of its own LISTENs to the step and job
+        channels), and it also looks every `poll_s` seconds, so a lost notification only delays an event."""
+        from engine.events.event import Event
+        from engine.persistence.postgres import CHANNEL as STEPS_CHANNEL
+
+        job = await self.job(job_id)
+        conn = await schema.connect(self._url)
+        wake = asyncio.Event()
+
+        def on_notify(_conn: Any, _pid: int, channel: str, payload: str) -> None:
+            if channel == NOTIFY_CHANNEL and payload != str(job_id):
+                return
+            if channel == STEPS_CHANNEL:
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    if json.loads(payload)["session_id"] != job.session_id:
+                        return
+            wake.set()
+
+        try:
+            await conn.add_listener(NOTIFY_CHANNEL, on_notify)
+            await conn.add_listener(STEPS_CHANNEL, on_notify)
+            cursor = after
+            while True:
+                wake.clear()
+                ended = (
+                    await conn.fetchval("SELECT status FROM weavegraph_jobs WHERE id = $1", job_id) in FINAL
+                )
+                while True:  # everything stored so far (after the job's end: everything it wrote)
+                    rows = await conn.fetch(_EVENTS_AFTER, job.session_id, cursor)
+                    for row in rows:
+                        cursor = int(row[0])
+                        yield Event.from_json(row[1])
+                    if len(rows) < 1000:
+                        break
+                if ended:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(poll_s):
+                        await wake.wait()
+        finally:
+            await conn.close()

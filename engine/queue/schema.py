@@ -50,5 +50,14 @@ async def check_installed(conn: Any, shown: str) -> None:
 
     ours = await conn.fetchval("SELECT to_regclass('weavegraph_jobs') IS NOT NULL")
     theirs = await Queries.from_asyncpg_connection(conn).schema_is_installed()
-    if not (ours and theirs):
+    if not (ours and theirs and await has_lease_column(conn)):
         raise QueueError(f"{shown} has no queue tables: run `weavegraph migrate --db URL` first")
+
+
+async def has_lease_column(conn: Any) -> bool:
+    """Whether `weavegraph_workers` has the `lease_timeout_s` column (added by `weavegraph migrate`)."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('weavegraph_workers')"
+        " AND attname = 'lease_timeout_s' AND NOT attisdropped)"
+    )
+    return found

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import engine.queue.schema as schema
+import engine.queue.sweep as sweep
 from engine.errors import CheckpointConflict
 from engine.persistence.urls import DatabaseURL
 from engine.queue.jobrun import run_session
@@ -33,7 +34,12 @@ _SET_RUNNING = (
 _FINISH = (
     "UPDATE weavegraph_jobs j SET status = $3, error = $4, finished_at = now(),"
     " step = (SELECT s.last_step FROM sessions s WHERE s.id = j.session_id)"
-    " WHERE j.id = $1 AND j.worker = $2 AND j.status = 'running'"
+    " WHERE j.id = $1 AND j.worker = $2 AND j.status IN ('running', 'queued')"
+)
+# A sweep (sweep.py) put our job back to "queued" while this worker was cut off; it is running it again.
+_STILL_RUNNING = (
+    "UPDATE weavegraph_jobs SET status = 'running', error = NULL"
+    " WHERE id = ANY($1::bigint[]) AND worker = $2 AND status = 'queued'"
 )
 
 
@@ -50,11 +56,13 @@ class Worker:
         *,
         runner_options: Mapping[str, Mapping[str, Any]] | None = None,
         before_job: Callable[[str, str, Mapping[str, str]], None] | None = None,
+        unavailable: Mapping[str, str] | None = None,
     ) -> None:
         """`runner_options[graph]`: builder options of that graph's runners (`open_runner`: e.g. an
         `event_bus` with tracing/metrics sinks and `lifecycle_events=True`). `before_job(graph, session_id,
         trace)` is called before each job runs, with the W3C trace context the submitter sent (a worker
-        hands it to `Instrumentation.continue_trace`)."""
+        hands it to `Instrumentation.continue_trace`). `unavailable[graph]`: why a graph this worker was asked
+        to serve could not be loaded; its queued jobs say so (they wait for a worker that can serve it)."""
         if not apps:
             raise QueueError("a worker needs at least one graph to serve")
         if concurrency < 1:
@@ -66,12 +74,14 @@ class Worker:
         self.lease_timeout_s = lease_timeout_s
         self.runner_options = {name: dict(opts) for name, opts in (runner_options or {}).items()}
         self.before_job = before_job
+        self.unavailable = dict(unavailable or {})
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.jobs_done = 0
         self._qm: Any = None
         self._slots = asyncio.Semaphore(concurrency)
         self._stopping = False
         self._finished = asyncio.Event()
+        self._running: set[int] = set()
 
     async def run(self) -> None:
         """Serve jobs until cancelled or drained. Raises `QueueError` (one line) when the database cannot be
@@ -94,6 +104,7 @@ class Worker:
             for name in self.apps:
                 qm.entrypoint(entrypoint(name), accepts_context=True)(self._handler(name, pool, checkpointer))
             await self._register(pool)
+            await self._mark_unavailable(pool)
             beat = asyncio.create_task(self._heartbeat(pool))
             try:
                 if self._stopping:
@@ -131,13 +142,25 @@ class Worker:
 
     async def _register(self, pool: Any) -> None:
         await pool.execute(
-            "INSERT INTO weavegraph_workers (id, host, pid, graphs, concurrency) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO weavegraph_workers (id, host, pid, graphs, concurrency, lease_timeout_s)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
             self.id,
             socket.gethostname(),
             os.getpid(),
             json.dumps(sorted(self.apps)),
             self.concurrency,
+            float(self.lease_timeout_s),
         )
+
+    async def _mark_unavailable(self, pool: Any) -> None:
+        for graph, reason in self.unavailable.items():
+            note = f"worker {self.id} cannot serve graph '{graph}': {reason}; waiting for a worker that can"
+            await pool.execute(
+                "UPDATE weavegraph_jobs SET error = $2 WHERE graph_name = $1 AND status = 'queued'"
+                " AND error IS DISTINCT FROM $2",
+                graph,
+                note,
+            )
 
     async def _heartbeat(self, pool: Any) -> None:
         while True:
@@ -148,6 +171,13 @@ class Worker:
                     self.id,
                     self.jobs_done,
                 )
+                if self._running:
+                    await pool.execute(_STILL_RUNNING, sorted(self._running), self.id)
+                await self._mark_unavailable(pool)
+                # Jobs of workers whose heartbeat is older than their lease: back to "queued" for PgQueuer
+                # to hand to a live worker, or failed/cancelled when the queue no longer holds them.
+                for job_id, status, error in await sweep.sweep(pool):
+                    log.warning("worker %s: job %s %s: %s", self.id, job_id, status, error)
             except Exception as exc:  # the database is away for a moment: the next beat tries again
                 log.warning("worker %s: heartbeat failed: %s", self.id, exc)
 
@@ -167,6 +197,15 @@ class Worker:
         self, job: Any, context: Any, app: Any, graph_name: str, pool: Any, checkpointer: Any
     ) -> None:
         job_id = int(job.id)
+        self._running.add(job_id)
+        try:
+            await self._serve_job(job_id, job, context, app, graph_name, pool, checkpointer)
+        finally:
+            self._running.discard(job_id)
+
+    async def _serve_job(
+        self, job_id: int, job: Any, context: Any, app: Any, graph_name: str, pool: Any, checkpointer: Any
+    ) -> None:
         session_id = await pool.fetchval(_SET_RUNNING, job_id, self.id)
         if session_id is None:  # cancelled or finished meanwhile
             return
@@ -182,14 +221,20 @@ class Worker:
                     trace = payload.get("trace") or {}
                     if self.before_job is not None and isinstance(trace, dict):
                         self.before_job(graph_name, session_id, trace)
-                    await run_session(
+                    outcome = await run_session(
                         app,
                         checkpointer,
                         graph_name,
                         session_id,
                         payload.get("input"),
+                        payload.get("resume"),
                         **self.runner_options.get(graph_name, {}),
                     )
+                    if outcome.interrupts:
+                        status = "interrupted"
+                        error = f"waiting for {len(outcome.interrupts)} answer(s): " + ", ".join(
+                            f"{i.id} ({i.node})" for i in outcome.interrupts
+                        )
                 except CheckpointConflict as exc:
                     # Another worker saved a step of this session first (a takeover): our save was refused
                     # and nothing of it written. The job's owner goes on from the latest checkpoint; a worker

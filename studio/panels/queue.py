@@ -1,6 +1,7 @@
 """The Queue panel (`queuePanel`, STUDIO.md "Queue"): for a PostgreSQL database, the queue's jobs (filtered by
 status, refreshed every second), the workers with their heartbeat age and jobs done, a live jobs/s plot,
-"Submit to queue" for the open document with an input, and Cancel for the selected job."""
+"Submit to queue" for the open document with an input, Cancel for the selected job, and the live events of the
+selected job's session as the workers on other machines store them (`queueEvents`)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,11 @@ __all__ = ["QueuePanel"]
 STATUSES = ("all", "queued", "running", "completed", "failed", "interrupted", "cancelled")
 JOB_HEADERS = ["id", "graph", "session", "status", "worker", "step", "error"]
 WORKER_HEADERS = ["host", "pid", "graphs", "concurrency", "heartbeat age", "jobs done"]
+EVENT_HEADERS = ["seq", "time", "scope", "node", "step", "message"]
 HISTORY = 120
 """Points of the jobs/s plot (one per refresh)."""
+MAX_EVENTS = 5000
+"""Rows the events table keeps (the oldest go first)."""
 
 
 class QueuePanel(QWidget):
@@ -53,6 +57,9 @@ class QueuePanel(QWidget):
         self._graph_name = graph_name
         self._default_input = default_input
         self.rates: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)
+        self.shown_job: int | None = None
+        """The job whose session's events the events table shows."""
+        self._filling = False
 
         self.url = QLineEdit(self)
         self.url.setObjectName("queueUrl")
@@ -73,6 +80,9 @@ class QueuePanel(QWidget):
         self.notice.setObjectName("queueNotice")
         self.jobs = self._table("queueJobs", JOB_HEADERS)
         self.workers = self._table("queueWorkers", WORKER_HEADERS)
+        self.events = self._table("queueEvents", EVENT_HEADERS)
+        self.events_title = QLabel("Select a job to see its session's events, live", self)
+        self.events_title.setObjectName("queueEventsTitle")
         self.plot = ThemedPlot("jobs completed per second", self)
         self.plot.setObjectName("queueRatePlot")
         self.plot.setLabel("bottom", "refreshes ago")
@@ -91,8 +101,16 @@ class QueuePanel(QWidget):
         lower = QSplitter(Qt.Orientation.Horizontal, self)
         lower.addWidget(self.workers)
         lower.addWidget(self.plot)
+        events_box = QWidget(self)
+        eb = QVBoxLayout(events_box)
+        eb.setContentsMargins(0, 0, 0, 0)
+        eb.addWidget(self.events_title)
+        eb.addWidget(self.events, 1)
+        upper = QSplitter(Qt.Orientation.Horizontal, self)
+        upper.addWidget(self.jobs)
+        upper.addWidget(events_box)
         split = QSplitter(Qt.Orientation.Vertical, self)
-        split.addWidget(self.jobs)
+        split.addWidget(upper)
         split.addWidget(lower)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -107,8 +125,11 @@ class QueuePanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel_selected)
         controller.updated.connect(self.show_snapshot)
         controller.failed.connect(lambda text: self.notice.setText(f"Error: {text}"))
-        controller.connected.connect(lambda _url: self.notice.setText("Connected"))
+        controller.connected.connect(self._on_connected)
         controller.submitted.connect(lambda job: self.notice.setText(f"Submitted job {job.id}"))
+        controller.job_event.connect(self.add_event)
+        controller.events_ended.connect(self._on_events_ended)
+        self.jobs.selectionModel().selectionChanged.connect(self._on_job_selected)
 
     def _table(self, name: str, headers: list[str]) -> QTableWidget:
         table = QTableWidget(0, len(headers), self)
@@ -126,19 +147,59 @@ class QueuePanel(QWidget):
 
     def show_snapshot(self, snap: QueueSnapshot) -> None:
         selected = self.selected_job_id()
-        _fill(self.jobs, [_job_row(j) for j in snap.jobs])
-        now = dt.datetime.now(dt.UTC)
-        _fill(self.workers, [_worker_row(w, now) for w in snap.workers])
-        if selected is not None:
-            for row in range(self.jobs.rowCount()):
-                item = self.jobs.item(row, 0)
-                if item is not None and item.text() == str(selected):
-                    self.jobs.selectRow(row)
+        self._filling = True  # a refill is not the user choosing another job
+        try:
+            _fill(self.jobs, [_job_row(j) for j in snap.jobs])
+            now = dt.datetime.now(dt.UTC)
+            _fill(self.workers, [_worker_row(w, now) for w in snap.workers])
+            if selected is None:  # a job followed from elsewhere (the run console) shows as selected
+                selected = self.shown_job
+            if selected is not None:
+                for row in range(self.jobs.rowCount()):
+                    item = self.jobs.item(row, 0)
+                    if item is not None and item.text() == str(selected):
+                        self.jobs.selectRow(row)
+        finally:
+            self._filling = False
         if snap.rate is not None:
             self.rates.append(snap.rate)
             self.curve.setData(list(range(-HISTORY + 1, 1)), list(self.rates))
         counts = ", ".join(f"{n} {s}" for s, n in snap.counts.items() if n)
         self.notice.setText(counts or "no jobs")
+
+    def _on_connected(self, shown: str) -> None:
+        """`shown`: the URL without its password; the field keeps what the user typed (if anything)."""
+        self.notice.setText("Connected")
+        self.url.setPlaceholderText(f"connected: {shown}")
+
+    # ------------------------------------------------------------ live events of the selected job
+
+    def _on_job_selected(self, *_args: Any) -> None:
+        job_id = self.selected_job_id()
+        if self._filling or job_id is None or job_id == self.controller.followed:
+            return
+        self._show_job(job_id)
+        self.controller.follow(job_id)
+
+    def _show_job(self, job_id: int) -> None:
+        self.shown_job = job_id
+        self.events.setRowCount(0)
+        self.events_title.setText(f"Events of job {job_id}: live")
+
+    def add_event(self, job_id: int, event: Any) -> None:
+        if job_id != self.shown_job:  # a job followed from elsewhere (the run console's "Send to queue")
+            self._show_job(job_id)
+        if self.events.rowCount() >= MAX_EVENTS:
+            self.events.removeRow(0)
+        row = self.events.rowCount()
+        self.events.insertRow(row)
+        for col, text in enumerate(_event_row(event)):
+            self.events.setItem(row, col, QTableWidgetItem(text))
+        self.events.scrollToBottom()
+
+    def _on_events_ended(self, job_id: int, status: str) -> None:
+        if job_id == self.shown_job:
+            self.events_title.setText(f"Events of job {job_id}: {self.events.rowCount()}, job {status}")
 
     def selected_job_id(self) -> int | None:
         rows = self.jobs.selectionModel().selectedRows()
@@ -193,3 +254,9 @@ def _worker_row(worker: Any, now: dt.datetime) -> list[str]:
         f"{age:.1f} s",
         str(worker.jobs_done),
     ]
+
+
+def _event_row(event: Any) -> list[str]:
+    when = event.timestamp.astimezone(dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+    step = "" if event.step is None else str(event.step)
+    return [str(event.seq), when, event.scope, event.node_id or "", step, " ".join(event.message.split())]

@@ -33,3 +33,29 @@ chain = _chain(["a", "b", "c"])
 """Three nodes, one checkpoint per step: steps 0..3; `extra.sleep` slows every node down."""
 other = _chain(["x", "y"])
 """Another graph (another hash), to write a session `chain` must refuse."""
+
+
+async def _ask(snapshot: Any, ctx: Any) -> NodePartial:
+    """Asks twice (two interrupts in a row); `extra.sleep` slows it down before asking."""
+    await asyncio.sleep(float(snapshot.extra.get("sleep", 0)))
+    ship = ctx.interrupt({"prompt": "Ship it?"}, schema={"type": "boolean"})
+    sure = ctx.interrupt({"prompt": "Sure?"}, schema={"type": "boolean"}) if ship else False
+    return NodePartial(
+        messages=[Message.assistant(f"ship={ship} sure={sure}")], extra={"shipped": ship and sure}
+    )
+
+
+def _asking() -> Any:
+    builder = GraphBuilder()
+    builder.add_node("a", _node("a"))
+    builder.add_node("ask", _ask)
+    builder.add_node("c", _node("c"))
+    builder.add_edge("Start", "a")
+    builder.add_edge("a", "ask")
+    builder.add_edge("ask", "c")
+    builder.add_edge("c", "End")
+    return builder.compile()
+
+
+asking = _asking()
+"""a, then `ask` (interrupts for two boolean answers), then c: steps 0..3 once answered."""

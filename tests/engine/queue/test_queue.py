@@ -135,11 +135,13 @@ async def test_queue_mode_needs_postgres_and_migrate(tmp_path: Any, postgres_url
         await QueueClient.connect("postgresql://nobody@127.0.0.1:1/none")
     with pytest.raises(QueueError, match="run `weavegraph migrate"):
         await QueueClient.connect(postgres_url)
-    client_error = "node interrupts"
     assert await asyncio.to_thread(main, ["migrate", "--db", postgres_url]) == 0
     async with await QueueClient.connect(postgres_url) as client:
-        with pytest.raises(QueueError, match=client_error):
+        with pytest.raises(QueueError, match="resume= needs the session_id"):
             await client.submit("chain", resume={"q": "yes"})
+        with pytest.raises(QueueError, match="resume must map interrupt ids to answers"):
+            await client.submit("chain", session_id="s", resume={})
+        assert await client.jobs() == []  # nothing was queued
 
 
 async def test_runner_options_and_the_trace_context_reach_each_job(queue_url: str) -> None:
@@ -161,11 +163,15 @@ async def test_runner_options_and_the_trace_context_reach_each_job(queue_url: st
         async with await QueueClient.connect(queue_url) as client:
             job = await client.submit("chain", session_id="traced", trace=parent)
             assert (await client.wait(job.id, timeout=30)).status == "completed"
+            # The bus serves every job: the first job's runner must not have closed it.
+            second = await client.submit("chain", session_id="traced-2")
+            assert (await client.wait(second.id, timeout=30)).status == "completed"
     finally:
         await asyncio.wait_for(worker.drain(), 20)
         await task
     await bus.flush(2.0)
     await bus.aclose()
-    assert seen == [("chain", "traced", parent)]
-    scopes = [e.scope for e in sink.snapshot() if e.metadata.get("invocation_id") == "traced"]
-    assert "step.end" in scopes and scopes.count("step.end") == 3
+    assert seen == [("chain", "traced", parent), ("chain", "traced-2", {})]
+    for session in ("traced", "traced-2"):
+        scopes = [e.scope for e in sink.snapshot() if e.metadata.get("invocation_id") == session]
+        assert scopes.count("step.end") == 3, session

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,16 @@ from engine.cli import main
 from tests.engine.queue.test_queue import queue_url, served  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.postgres
+
+
+async def stored_events(url: str, session_id: str) -> list[Any]:
+    from engine import open_checkpointer
+
+    cp: Any = await open_checkpointer(url)
+    try:
+        return list(await cp.events(session_id))
+    finally:
+        await cp.aclose()
 
 
 def main_(*argv: str) -> int:
@@ -46,8 +57,12 @@ async def test_submit_wait_events_jobs_cancel(
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "job 1 (chain, session cli-1) completed at step 3" in out.out
-    lines = [json.loads(line) for line in events.read_text().splitlines()]
-    assert [e["step"] for e in lines] == [0, 1, 2, 3] and {e["session_id"] for e in lines} == {"cli-1"}
+    # The remote session's events, live, each once and in order: exactly what the worker stored.
+    lines = events.read_text().splitlines()
+    stored = await stored_events(queue_url, "cli-1")
+    assert lines == [e.to_json_string() for e in stored] and len(lines) > 10
+    scopes = [json.loads(line)["scope"] for line in lines]
+    assert scopes.count("step.end") == 3 and scopes.count("node.start") == 3
     assert await cli("submit", "nobody", "--db", queue_url, "--json") == 0
     queued = json.loads(capsys.readouterr().out)
     assert queued["status"] == "queued" and queued["graph_name"] == "nobody"

@@ -27,12 +27,13 @@ LEASE_S = 2.0
 
 
 class Workers:
-    def __init__(self, url: str, tmp: Path) -> None:
+    def __init__(self, url: str, tmp: Path, graph: str = "tests.engine.queue.graphs:chain") -> None:
         self.url = url
         self.tmp = tmp
+        self.graph = graph
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, count: int) -> list[subprocess.Popen[bytes]]:
+    def start(self, count: int, *graphs: str) -> list[subprocess.Popen[bytes]]:
         started = []
         for _ in range(count):
             err = open(self.tmp / f"worker-{len(self.procs)}.err", "wb")
@@ -42,7 +43,7 @@ class Workers:
                     "-m",
                     "engine.cli",
                     "worker",
-                    "tests.engine.queue.graphs:chain",
+                    *(graphs or [self.graph]),
                     "--db",
                     self.url,
                     "--concurrency",
