@@ -250,8 +250,7 @@ class InboxController(QObject):
     ) -> tuple[dict[str, dict[str, Any]], list[str]]:
         """Sessions that came from a queue job are resumed as a queue job (`QueueClient.submit(resume=...)`);
         returns the sessions to resume here instead, and a note per queued one. A database without queue
-        tables, and a queue that cannot resume yet, leave the sessions to the run console."""
-        import engine.queue.client as queue_client
+        tables leaves the sessions to the run console."""
         from engine import QueueClient
         from engine.queue import QueueError
 
@@ -277,14 +276,7 @@ class InboxController(QObject):
                 try:
                     new = await client.submit(job.graph_name, session_id=sid, resume=given)
                 except QueueError as exc:
-                    if str(exc) != getattr(queue_client, "RESUME_UNAVAILABLE", None):
-                        raise AnswerError(f"session '{sid}' (queue job {job.id}): {one_line(exc)}") from None
-                    local[sid] = given
-                    notes.append(
-                        f"session '{sid}' came from queue job {job.id}, but this queue cannot resume "
-                        "yet: it goes on here"
-                    )
-                    continue
+                    raise AnswerError(f"session '{sid}' (queue job {job.id}): {one_line(exc)}") from None
                 notes.append(f"session '{sid}' goes on as queue job {new.id}")
         finally:
             await client.aclose()

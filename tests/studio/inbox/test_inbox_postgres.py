@@ -48,7 +48,6 @@ def test_a_session_from_a_queue_job_is_resumed_through_the_queue_when_it_can(
     import sys
     from pathlib import Path
 
-    import engine.queue.client as queue_client
     from engine import QueueClient
 
     root = Path(__file__).resolve().parents[3]
@@ -73,11 +72,17 @@ def test_a_session_from_a_queue_job_is_resumed_through_the_queue_when_it_can(
     assert panel.form is not None
     assert panel.answer()
     qtbot.waitUntil(lambda: "queue job" in panel.status.text(), timeout=15000)
-    if hasattr(queue_client, "RESUME_UNAVAILABLE"):  # this build's queue cannot resume: the console does
-        assert f"came from queue job {first_job}, but this queue cannot resume yet" in panel.status.text()
-        qtbot.waitUntil(lambda: window.runs.state in FINISHED, timeout=30000)
-        assert window.runs.state == RunState.COMPLETED
-        assert run_async(extra_of(postgres_url, "job-s"))["approved"] is False
-    else:  # resumed as a new queue job; the run console stays out of it
-        assert "session 'job-s' goes on as queue job" in panel.status.text()
-        assert window.runs.state == RunState.IDLE and not window.inbox_controller.orders
+    # resumed as a new queue job; the run console stays out of it
+    assert "session 'job-s' goes on as queue job" in panel.status.text()
+    assert window.runs.state == RunState.IDLE and not window.inbox_controller.orders
+
+    async def jobs_of_session() -> list[int]:
+        client = await QueueClient.connect(postgres_url)
+        try:
+            return sorted(int(j.id) for j in await client.jobs(limit=50) if j.session_id == "job-s")
+        finally:
+            await client.aclose()
+
+    jobs = run_async(jobs_of_session(), timeout=30)
+    assert len(jobs) == 2 and jobs[0] == first_job  # the answer went on as a second job of that session
+    assert f"goes on as queue job {jobs[1]}" in panel.status.text()
