@@ -1,4 +1,5 @@
-"""Workload 7: the studio figures, measured by `bench/studio_bench.py` (written by the studio engineers).
+"""Workload 7: the studio figures, measured by `bench/studio_bench.py` (written by the studio engineers), and
+the session timeline's open time (`bench/timeline_bench.py`, issue 15).
 
 It runs as its own process (offscreen Qt). When it offers `--json FILE` its JSON is kept as well; its
 printed lines always go into the table. Without the script the row says "not available yet".
@@ -16,6 +17,20 @@ from pathlib import Path
 from typing import Any
 
 TIMEOUT = 600.0
+
+
+def _timeline_lines(root: Path, env: dict[str, str], *, quick: bool) -> list[str]:
+    """The session timeline figure (issue 15, `bench/timeline_bench.py`): one line, or one saying why not."""
+    cmd = [sys.executable, "-m", "bench.timeline_bench", "--repeat", "3" if quick else "7"]
+    try:
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return [f"(timeline_bench timed out after {TIMEOUT:.0f} s)"]
+    found = [line.strip() for line in proc.stdout.splitlines() if line.startswith("timeline of")]
+    if proc.returncode != 0 or not found:
+        tail = [line for line in proc.stderr.splitlines() if line.strip()][-2:]
+        return [f"(timeline_bench exited with {proc.returncode}: {' / '.join(tail)})"]
+    return found
 
 
 def run_studio(root: Path, *, quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
@@ -53,6 +68,7 @@ def run_studio(root: Path, *, quick: bool, say: Callable[[str], None]) -> dict[s
     if proc.returncode != 0:
         tail = [line for line in proc.stderr.splitlines() if line.strip()][-3:]
         lines += [f"(studio_bench exited with {proc.returncode}: {' / '.join(tail)})"]
+    lines += _timeline_lines(root, env, quick=quick)
     out["lines"] = lines
     if json_path:
         try:

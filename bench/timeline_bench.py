@@ -4,8 +4,9 @@ checkpoint browser's database to the drawn chart. Target: under 300 ms.
 A real run writes the session (two nodes a step, ~2,000 node records) into a compact SQLite file; then, in
 one process, each repeat reads it the way the Timeline tab does (`studio.controllers.debug.timeline_data`:
 the node records and every step's save time) and draws it (`SessionTimeline.show_data` plus the first
-paint, offscreen). Figures are wall-clock medians and maxima of `--repeat` opens (the first one is cold),
-and the median CPU time (`time.process_time`, steadier on a loaded machine).
+paint, offscreen). Figures are wall-clock medians of `--repeat` opens and the first (cold) open, each with
+its CPU time (`time.process_time`, steadier on a loaded machine); the target applies to both. The step
+save times come from the store's `step_summaries` (no state decoded).
 
     .venv/bin/python -m bench.timeline_bench [--steps 1000] [--repeat 7]
 """
@@ -71,13 +72,13 @@ async def measure(path: Path, repeat: int) -> dict[str, Any]:
     widget.show()
     app.processEvents()
     cp = await SQLiteCheckpointer.connect(f"sqlite://{path}")
-    loads, draws, totals, cpu = [], [], [], []
+    loads, draws, totals, cpu, load_cpu = [], [], [], [], []
     steps = records = 0
     try:
         for _ in range(repeat):
             started, started_cpu = time.perf_counter(), time.process_time()
             data = await timeline_data(cp, "long")
-            loaded = time.perf_counter()
+            loaded, loaded_cpu = time.perf_counter(), time.process_time()
             widget.show_data(data)
             widget.view.viewport().repaint()
             app.processEvents()
@@ -86,6 +87,7 @@ async def measure(path: Path, repeat: int) -> dict[str, Any]:
             draws.append((done - loaded) * 1000.0)
             totals.append((done - started) * 1000.0)
             cpu.append((time.process_time() - started_cpu) * 1000.0)
+            load_cpu.append((loaded_cpu - started_cpu) * 1000.0)
             steps, records = len(data.steps), len(data.records)
     finally:
         await cp.aclose()
@@ -101,6 +103,10 @@ async def measure(path: Path, repeat: int) -> dict[str, Any]:
         "total_ms": statistics.median(totals),
         "total_max_ms": max(totals),
         "cold_ms": totals[0],
+        "cold_load_ms": loads[0],
+        "cold_draw_ms": draws[0],
+        "cold_cpu_ms": cpu[0],
+        "cold_load_cpu_ms": load_cpu[0],
         "cpu_ms": statistics.median(cpu),
     }
 
@@ -114,12 +120,14 @@ def main() -> None:
         path = Path(folder) / "timeline.db"
         asyncio.run(write_session(path, args.steps))
         r = asyncio.run(measure(path, args.repeat))
-    verdict = "meets" if r["total_ms"] < TARGET_MS else "MISSES"
+    worst = max(r["total_ms"], r["cold_ms"])
+    verdict = "meets" if worst < TARGET_MS else "MISSES"
     print(
         f"timeline of a {r['steps'] - 1}-step session ({r['records']} node records, {r['bars']} bars):"
         f" load {r['load_ms']:.0f} ms + draw {r['draw_ms']:.0f} ms = {r['total_ms']:.0f} ms median"
-        f" (max {r['total_max_ms']:.0f}, cold {r['cold_ms']:.0f}; CPU {r['cpu_ms']:.0f} ms median);"
-        f" {verdict} the {TARGET_MS:.0f} ms target"
+        f" (CPU {r['cpu_ms']:.0f} ms); cold (first open) {r['cold_ms']:.0f} ms = load"
+        f" {r['cold_load_ms']:.0f} + draw {r['cold_draw_ms']:.0f} (CPU {r['cold_cpu_ms']:.0f} ms);"
+        f" {verdict} the {TARGET_MS:.0f} ms target (cold and median)"
     )
 
 

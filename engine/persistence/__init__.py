@@ -14,6 +14,7 @@ from engine.persistence.base import (
     SessionStats,
     StepQuery,
     StepQueryResult,
+    StepSummary,
     StorageStats,
 )
 from engine.persistence.errors import (
@@ -54,6 +55,7 @@ __all__ = [
     "SessionStats",
     "StepQuery",
     "StepQueryResult",
+    "StepSummary",
     "StorageFull",
     "StorageLocked",
     "StorageNotFound",

@@ -83,6 +83,17 @@ class StepQueryResult:
 
 
 @dataclass(frozen=True, slots=True)
+class StepSummary:
+    """A stored step without its state (`step_summaries`, the studio timeline's read): its number, save time
+    and the nodes that ran and were skipped in it."""
+
+    step: int
+    created_at: _dt.datetime
+    ran_nodes: list[NodeKind] = field(default_factory=list)
+    skipped_nodes: list[NodeKind] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class PrunePolicy:
     """Which steps to delete, limited to `session_ids` when given.
 
@@ -201,6 +212,13 @@ class CheckpointStore(Checkpointer, Protocol):
     async def list_sessions(self) -> list[str]: ...
 
     async def query_steps(self, session_id: str, query: StepQuery = StepQuery()) -> StepQueryResult: ...
+
+    async def step_summaries(
+        self, session_id: str, min_step: int | None = None, max_step: int | None = None
+    ) -> list[StepSummary]:
+        """Every stored step of the session in this range, oldest first, without decoding any state
+        (empty for an unknown session)."""
+        ...
 
     async def delete_session(self, session_id: str) -> None: ...
 

@@ -20,6 +20,7 @@ from engine.persistence.base import (
     SessionStats,
     StepQuery,
     StepQueryResult,
+    StepSummary,
     StorageStats,
 )
 from engine.persistence.interrupts_store import InterruptStore, MemoryInterrupts
@@ -193,6 +194,20 @@ class InMemoryCheckpointer:
             items = [_copy(cp)]
         page = items[query.offset : query.offset + query.limit]
         return StepQueryResult(page, len(items), query.offset + len(page) < len(items))
+
+    async def step_summaries(
+        self, session_id: str, min_step: int | None = None, max_step: int | None = None
+    ) -> list[StepSummary]:
+        """The latest step (all this backend keeps) when it is in the range: number, save time, ran and
+        skipped nodes."""
+        cp = self._latest.get(session_id)
+        if (
+            cp is None
+            or (min_step is not None and cp.step < min_step)
+            or (max_step is not None and cp.step > max_step)
+        ):
+            return []
+        return [StepSummary(cp.step, cp.created_at, list(cp.ran_nodes), list(cp.skipped_nodes))]
 
     async def delete_session(self, session_id: str) -> None:
         self._latest.pop(session_id, None)

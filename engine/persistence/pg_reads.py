@@ -19,6 +19,7 @@ from engine.persistence.base import (
     SessionStats,
     StepQuery,
     StepQueryResult,
+    StepSummary,
     StorageStats,
     order_expression,
 )
@@ -27,7 +28,7 @@ from engine.persistence.errors import CheckpointDataError
 from engine.persistence.incremental import StoreMode
 from engine.persistence.pg_ops import STEP_COLUMNS
 from engine.persistence.records_store import SessionInfo
-from engine.persistence.serde import contiguous_total, decode_checkpoint
+from engine.persistence.serde import contiguous_total, decode_checkpoint, decode_summaries, summary_bounds
 
 T = TypeVar("T")
 
@@ -204,6 +205,24 @@ class PostgresReads:
             return StepQueryResult(items, total, query.offset + len(items) < total)
 
         return await self._run(run, f"querying steps of session '{session_id}'")
+
+    async def step_summaries(
+        self, session_id: str, min_step: int | None = None, max_step: int | None = None
+    ) -> list[StepSummary]:
+        """Every stored step of the session in this range, oldest first: number, save time, ran and skipped
+        nodes, without reading or decoding any state (the studio timeline's read)."""
+        bounds, args = summary_bounds(min_step, max_step, 2)
+
+        async def run(conn: Any) -> list[StepSummary]:
+            rows = await conn.fetch(
+                "SELECT step, created_at, ran_nodes_json, skipped_nodes_json FROM steps"
+                f" WHERE session_id = $1{bounds} ORDER BY step",
+                session_id,
+                *args,
+            )
+            return decode_summaries(session_id, rows)
+
+        return await self._run(run, f"reading the step times of session '{session_id}'")
 
     async def session_page(self, query: SessionQuery = SessionQuery()) -> SessionPage:
         where, args = "", []

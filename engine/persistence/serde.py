@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.persistence.base import Checkpoint, StepQuery
+from engine.persistence.base import Checkpoint, StepQuery, StepSummary
 from engine.persistence.errors import CheckpointDataError
 from engine.state import VersionedState
 from engine.types import JSON, ErrorEvent, Message, NodeKind
@@ -217,6 +217,63 @@ def decode_checkpoint(
         raise CheckpointDataError(
             f"stored checkpoint of session '{session_id}' step {step} cannot be read: {exc}"
         ) from exc
+
+
+def decode_summary(
+    session_id: str, step: int, created_at: Any, ran_json: Any, skipped_json: Any
+) -> StepSummary:
+    """A `StepSummary` from stored columns (JSON text or parsed values, as drivers return them)."""
+    try:
+        return StepSummary(
+            int(step),
+            parse_timestamp(created_at),
+            nodes_from_json(_load(ran_json, "ran_nodes")),
+            nodes_from_json(_load(skipped_json, "skipped_nodes")),
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointDataError(
+            f"step {step} of session '{session_id}' has an unreadable save time or node list: {exc}"
+        ) from exc
+
+
+def decode_summaries(session_id: str, rows: Iterable[Any]) -> list[StepSummary]:
+    """`decode_summary` over rows of (step, created_at, ran, skipped), decoding each distinct node list once
+    (a long session repeats a handful of them)."""
+    lists: dict[Any, list[NodeKind]] = {}
+    out: list[StepSummary] = []
+    for step, created_at, ran, skipped in rows:
+        ran_nodes = lists.get(ran) if isinstance(ran, str) else None
+        skipped_nodes = lists.get(skipped) if isinstance(skipped, str) else None
+        if ran_nodes is None or skipped_nodes is None:
+            first = decode_summary(session_id, step, created_at, ran, skipped)
+            if isinstance(ran, str):
+                lists[ran] = first.ran_nodes
+            if isinstance(skipped, str):
+                lists[skipped] = first.skipped_nodes
+            out.append(first)
+            continue
+        try:
+            when = parse_timestamp(created_at)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointDataError(
+                f"step {step} of session '{session_id}' has an unreadable save time: {exc}"
+            ) from exc
+        out.append(StepSummary(int(step), when, list(ran_nodes), list(skipped_nodes)))
+    return out
+
+
+def summary_bounds(
+    min_step: int | None, max_step: int | None, first_arg: int | None
+) -> tuple[str, list[int]]:
+    """The step-range SQL of `step_summaries` (`?` placeholders, or `$n` from `first_arg` for Postgres)."""
+    parts: list[str] = []
+    args: list[int] = []
+    for op, value in ((">=", min_step), ("<=", max_step)):
+        if value is not None:
+            args.append(int(value))
+            mark = "?" if first_arg is None else f"${first_arg + len(args) - 1}"
+            parts.append(f" AND step {op} {mark}")
+    return "".join(parts), args
 
 
 def node_match_forms(kind: NodeKind) -> list[str]:

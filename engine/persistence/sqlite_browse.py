@@ -24,12 +24,14 @@ from engine.persistence.base import (
     SessionQuery,
     StepQuery,
     StepQueryResult,
+    StepSummary,
     StorageStats,
     order_expression,
 )
 from engine.persistence.errors import map_sqlite_errors
 from engine.persistence.incremental import StoreMode
 from engine.persistence.records_store import SessionInfo
+from engine.persistence.serde import decode_summaries, summary_bounds
 from engine.persistence.sqlite_open import MEMORY
 from engine.persistence.sqlite_ops import SESSION_STATS, STEP_COLUMNS
 
@@ -131,6 +133,21 @@ class SQLiteBrowsing:
         `sqlite_reads.query_steps`)."""
         with self._mapped(f"querying steps of session '{session_id}'"):
             return await reads.query_steps(self._db, session_id, query)
+
+    async def step_summaries(
+        self, session_id: str, min_step: int | None = None, max_step: int | None = None
+    ) -> list[StepSummary]:
+        """Every stored step of the session in this range, oldest first: number, save time, ran and skipped
+        nodes, without reading or decoding any state (the studio timeline's read)."""
+        bounds, args = summary_bounds(min_step, max_step, None)
+        with self._mapped(f"reading the step times of session '{session_id}'"):
+            rows = await reads.fetchall(
+                self._db,
+                "SELECT step, created_at, ran_nodes_json, skipped_nodes_json FROM steps"
+                f" WHERE session_id = ?{bounds} ORDER BY step",
+                (session_id, *args),
+            )
+        return decode_summaries(session_id, rows)
 
     async def session_page(self, query: SessionQuery = SessionQuery()) -> SessionPage:
         """One page of sessions with their step counts and sizes (from the covering index, not the rows)."""

@@ -526,8 +526,13 @@ def graph_nodes(app: Any) -> list[str]:
 
 
 async def timeline_data(cp: Any, session_id: str) -> TimelineData:
-    """A session's node records and the save time of each stored step (oldest first)."""
+    """A session's node records and the save time of each stored step (oldest first): through the store's
+    `step_summaries` (no state decoded), or pages of `query_steps` for a store without it."""
     records = await cp.node_records(session_id)
+    summaries = getattr(cp, "step_summaries", None)
+    if summaries is not None:
+        rows = await summaries(session_id)
+        return TimelineData(session_id, records, [StepTimes(s.step, s.created_at) for s in rows])
     steps: list[StepTimes] = []
     upper: int | None = None
     while True:  # newest first, keyset on the step number

@@ -77,15 +77,26 @@ class _Chart(QGraphicsItem):
         dash = QPen(text, 0)
         dash.setCosmetic(True)
         dash.setStyle(Qt.PenStyle.DashLine)
+        fills: dict[int, tuple[QColor, list[QRectF]]] = {}  # one drawRects call per colour
+        retried: list[QRectF] = []
         for bar in v.bars:
             r = bar.rect
             if r.right() < left or r.left() > right:
                 continue
-            painter.fillRect(r, bar.color)
+            key = bar.color.rgba()
+            if key not in fills:
+                fills[key] = (bar.color, [])
+            fills[key][1].append(r)
             if bar.retried:  # retries marked: a dashed outline (and the count, below)
-                painter.setPen(dash)
-                painter.setBrush(Qt.BrushStyle.NoBrush)
-                painter.drawRect(r)
+                retried.append(r)
+        painter.setPen(Qt.PenStyle.NoPen)
+        for color, rects in fills.values():
+            painter.setBrush(color)
+            painter.drawRects(rects)
+        if retried:
+            painter.setPen(dash)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRects(retried)
         barrier = QPen(mid, 0)
         barrier.setCosmetic(True)
         barrier.setStyle(Qt.PenStyle.DashLine)
@@ -111,9 +122,15 @@ class _Chart(QGraphicsItem):
             painter.drawText(QPointF(px.x() + 1, 11), str(step))
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(pal.color(QPalette.ColorRole.Highlight))
+        dx, cy = to_device.dx(), to_device.map(QPointF(0, TOP - 12)).y()
+        last_sx = -1e9
         for _step, x, _after in v.save_x:
             if left - 10 / scale <= x <= right + 10 / scale:
-                c = to_device.map(QPointF(x, TOP - 12))
+                sx = x * scale + dx
+                if sx - last_sx < 1:  # a marker on the same pixel as the last adds nothing
+                    continue
+                last_sx = sx
+                c = QPointF(sx, cy)
                 painter.drawPolygon(
                     QPolygonF(
                         [
