@@ -131,3 +131,23 @@ class ExamplesDialog(QDialog):
         if item is not None:
             self.chosen.emit(str(item.data(Qt.ItemDataRole.UserRole)))
         self.accept()
+
+
+def about_text() -> str:
+    """The About box's text: the studio's, engine's, Python's, Qt's and the main libraries' versions."""
+    import platform
+
+    import pyqtgraph
+    import PySide6
+    import qasync
+    from PySide6.QtCore import qVersion
+
+    import engine
+    from studio import __version__
+
+    return (
+        f"<b>Weavegraph Studio</b> {__version__}<br>"
+        f"engine {getattr(engine, '__version__', '?')}<br>"
+        f"Python {platform.python_version()} · Qt {qVersion()} · PySide6 {PySide6.__version__}<br>"
+        f"qasync {getattr(qasync, '__version__', '?')} · pyqtgraph {pyqtgraph.__version__}"
+    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import platform
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio import __version__
 from studio.actions import Actions
 from studio.bridge import Bridge
 from studio.canvas.editor_panel import GraphEditorPanel
@@ -36,7 +34,7 @@ from studio.controllers.stepper import StepperController
 from studio.document.controller import DocumentController
 from studio.document.editor import DocumentEditor
 from studio.document.model import GraphDocumentModel
-from studio.help import ExamplesDialog, GettingStartedDialog
+from studio.help import ExamplesDialog, GettingStartedDialog, about_text
 from studio.models.run_log import RunLogModel
 from studio.panels.checkpoint_browser import CheckpointBrowserPanel
 from studio.panels.inbox import InterruptInboxPanel
@@ -533,21 +531,6 @@ class MainWindow(QMainWindow):
             action.setChecked(value)
             action.blockSignals(False)
 
-    def about_text(self) -> str:
-        import pyqtgraph
-        import PySide6
-        import qasync
-        from PySide6.QtCore import qVersion
-
-        import engine
-
-        return (
-            f"<b>Weavegraph Studio</b> {__version__}<br>"
-            f"engine {getattr(engine, '__version__', '?')}<br>"
-            f"Python {platform.python_version()} · Qt {qVersion()} · PySide6 {PySide6.__version__}<br>"
-            f"qasync {getattr(qasync, '__version__', '?')} · pyqtgraph {pyqtgraph.__version__}"
-        )
-
     def show_getting_started(self) -> GettingStartedDialog:
         dialog = GettingStartedDialog(self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -568,7 +551,7 @@ class MainWindow(QMainWindow):
         box.setObjectName("aboutDialog")
         box.setWindowTitle("About Weavegraph Studio")
         box.setTextFormat(Qt.TextFormat.RichText)
-        box.setText(self.about_text())
+        box.setText(about_text())
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()  # never exec(): a nested loop would freeze the asyncio tasks
         return box
