@@ -24,15 +24,19 @@ def session_name(i: int) -> str:
     return f"bench-{i:03d}"
 
 
-async def run_concurrent(checkpointer: Any, sessions: int, invocations: int) -> dict[str, Any]:
-    """Ours: one runner, `sessions` iterative sessions, each doing `invocations` invoke_next calls, all at
-    once. Returns seconds, invocations/s, steps, and the checkpointer's group counts when it has them."""
-    runner = await AppRunner.builder().app(turns_app()).checkpointer_custom(checkpointer).build()
+async def run_concurrent(
+    checkpointer: Any, sessions: int, invocations: int, app: Any = None
+) -> dict[str, Any]:
+    """Ours (workloads 9 and 10): one runner of `app` (the turns graph by default), `sessions` iterative
+    sessions, each doing `invocations` invoke_next calls, all at once. Returns seconds, invocations/s, steps,
+    and the checkpointer's group counts when it has them (SQLite's `committer`, Postgres's `_group`)."""
+    app = app if app is not None else turns_app()
+    runner = await AppRunner.builder().app(app).checkpointer_custom(checkpointer).build()
     names = [session_name(i) for i in range(sessions)]
     try:
         for name in names:
             await runner.create_iterative_session(name, VersionedState(), "Start")
-        committer = getattr(checkpointer, "_group", None)
+        committer = getattr(checkpointer, "committer", None) or getattr(checkpointer, "_group", None)
         groups0 = getattr(committer, "groups", 0)
         items0 = getattr(committer, "items", 0)
 

@@ -45,45 +45,11 @@ async def run_ours(app: Any, url: str, sessions: int, invocations: int) -> dict[
 
 
 async def run_sessions(app: Any, checkpointer: Any, sessions: int, invocations: int) -> dict[str, Any]:
-    """`sessions` iterative sessions on one runner, `invocations` turns each, all at once."""
-    from engine.partial import NodePartial
-    from engine.runner import AppRunner
-    from engine.state import VersionedState
-    from engine.types import Message
+    """`sessions` iterative sessions on one runner, `invocations` turns each, all at once (the driver shared
+    with workload 10)."""
+    from bench.concurrent import run_concurrent
 
-    runner = await AppRunner.builder().app(app).checkpointer_custom(checkpointer).build()
-    names = [f"bench-{i:03d}" for i in range(sessions)]
-    try:
-        for name in names:
-            await runner.create_iterative_session(name, VersionedState(), "Start")
-        committer = getattr(checkpointer, "committer", None)
-        groups0, items0 = (committer.groups, committer.items) if committer else (0, 0)
-
-        async def one(name: str) -> int:
-            final = None
-            for i in range(invocations):
-                final = await runner.invoke_next(
-                    name, NodePartial(messages=[Message.user(f"user turn {i}")]), "Start"
-                )
-            assert final is not None
-            return len(final.messages)
-
-        with Timer() as t:
-            lengths = await asyncio.gather(*(one(name) for name in names))
-        groups, items = (committer.groups - groups0, committer.items - items0) if committer else (0, 0)
-        for name in names:
-            await runner.finish_iterative_session(name)
-    finally:
-        await runner.aclose()
-    assert lengths == [4 * invocations] * sessions, lengths
-    total = sessions * invocations
-    return {
-        "seconds": t.seconds,
-        "invocations_per_s": total / t.seconds,
-        "steps": 3 * total,
-        "groups": groups,
-        "saves_per_group": items / groups if groups else 0.0,
-    }
+    return await run_concurrent(checkpointer, sessions, invocations, app)
 
 
 def _rows(path: str) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -144,27 +110,12 @@ async def run_langgraph(sizes: Sizes) -> dict[str, Any]:
     """LangGraph's async side: one graph on `AsyncSqliteSaver`, one thread per session, all at once."""
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    from bench.lg import turns_graph
+    from bench.concurrent import lg_concurrent
 
     sessions, invocations = shape(sizes)
     tmp = tempfile.mkdtemp(prefix="lg-bench9-")
     try:
         async with AsyncSqliteSaver.from_conn_string(os.path.join(tmp, "lg.db")) as saver:
-            graph = turns_graph("async", saver)
-
-            async def one(i: int) -> int:
-                config = {"configurable": {"thread_id": f"bench-{i:03d}"}}
-                result: Any = None
-                for k in range(invocations):
-                    result = await graph.ainvoke(
-                        {"messages": [{"role": "user", "content": f"user turn {k}"}]}, config
-                    )
-                return len(result["messages"])
-
-            with Timer() as t:
-                lengths = await asyncio.gather(*(one(i) for i in range(sessions)))
-        assert lengths == [4 * invocations] * sessions, lengths
-        total = sessions * invocations
-        return {"seconds": t.seconds, "invocations_per_s": total / t.seconds}
+            return await lg_concurrent(saver, sessions, invocations)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
