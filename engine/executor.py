@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from engine import plan
@@ -70,7 +70,11 @@ class StepEnv:
 
     __slots__ = (
         "clock",
+        "conds",
+        "edges",
         "graph",
+        "guarded",
+        "invokers",
         "lifecycle",
         "loop",
         "observers",
@@ -90,6 +94,11 @@ class StepEnv:
         observers: tuple[RunObserver, ...] = (),
     ) -> None:
         self.graph = graph
+        # the graph's tables as plain dicts (its read-only views cost a call per lookup on the hot path)
+        self.invokers: dict[NodeKind, NodeInvoker] = dict(graph.invokers)
+        self.edges: dict[NodeKind, tuple[NodeKind, ...]] = dict(graph.edge_map)
+        self.conds: dict[NodeKind, tuple[Any, ...]] = dict(graph.conditional_by_source)
+        self.guarded: dict[NodeKind, NodePolicy] = dict(graph.guarded)
         self.publish = publish
         self.clock = clock
         self.lifecycle = lifecycle
@@ -115,39 +124,63 @@ class StepEnv:
             notify_record(self.observers, session_id, record, self.now_ns(), error)
 
 
-async def _run_one(
+def _run_one(
     env: StepEnv, invoker: NodeInvoker, kind: NodeKind, snapshot: StateSnapshot, session: Session, step: int
-) -> NodePartial | None:
-    # node records (issue 15): the recorder times the node and keeps its own partial or its error
-    if env.recorder is not None:
-        call = lambda: _run_node(env, invoker, kind, snapshot, session, step)  # noqa: E731
-        return await env.recorder.run(session.session_id, step, kind, call)
-    return await _run_node(env, invoker, kind, snapshot, session, step)
+) -> Coroutine[Any, Any, NodePartial | None]:
+    """One node's run, to await. With node records on (issue 15), a plain node is recorded by `_run_node`
+    itself, around the invoker (no coroutine of ours in between); a guarded node, or any node under a
+    recorder that overrides `call` (replay), runs inside `NodeRecorder.run`."""
+    recorder = env.recorder
+    if recorder is not None and (recorder.wraps or (env.guarded and kind in env.guarded)):
+        call = lambda: _run_node(env, invoker, kind, snapshot, session, step, None)  # noqa: E731
+        return recorder.run(session.session_id, step, kind, call)
+    return _run_node(env, invoker, kind, snapshot, session, step, recorder)
 
 
 async def _run_node(
-    env: StepEnv, invoker: NodeInvoker, kind: NodeKind, snapshot: StateSnapshot, session: Session, step: int
+    env: StepEnv,
+    invoker: NodeInvoker,
+    kind: NodeKind,
+    snapshot: StateSnapshot,
+    session: Session,
+    step: int,
+    recorder: NodeRecorder | None,
 ) -> NodePartial | None:
-    ctx = NodeContext(kind.name, step, session.session_id, env.publish, env.clock, env.loop)
-    if env.resuming and session.session_id in env.resuming:  # hitl: the answers to this node's interrupts
-        ctx.interrupt_answers = env.resuming[session.session_id].answers.get(kind.name, [])
-    guarded = env.graph.guarded
-    if guarded and kind in guarded:
+    sid = session.session_id
+    name = kind.name
+    ctx = NodeContext(name, step, sid, env.publish, env.clock, env.loop)
+    if env.resuming and sid in env.resuming:  # hitl: the answers to this node's interrupts
+        ctx.interrupt_answers = env.resuming[sid].answers.get(name, [])
+    guarded = env.guarded
+    if guarded and kind in guarded:  # (never with `recorder`: see _run_one)
         return await _run_guarded(env, guarded[kind], invoker, kind, snapshot, ctx, session, step)
-    if not env.watching:
+    watching = env.watching
+    if recorder is None and not watching:
         return await invoker(snapshot, ctx)
-    sid, name, observers = session.session_id, kind.name, env.observers
     if env.lifecycle:
         env.emit(NodeStart(step, name), sid)
     elif env.starts:  # observers only: no record is built for a node's start and end
         notify_node_started(env.starts, sid, step, name, env.now_ns())
-    started = time.perf_counter()
-    result = await invoker(snapshot, ctx)
-    ms = round((time.perf_counter() - started) * 1000.0, 3)
+    if recorder is None:
+        started = time.perf_counter()
+        result = await invoker(snapshot, ctx)
+        ms = round((time.perf_counter() - started) * 1000.0, 3)
+    else:  # node records: its start time and duration, its own partial or its error
+        started_at = recorder.now()
+        started = _perf_counter()
+        try:
+            result = await invoker(snapshot, ctx)
+        except Exception as exc:
+            recorder.failed(sid, step, kind, started_at, started, exc)
+            raise
+        ms = round((_perf_counter() - started) * 1e6) / 1000.0  # to the µs, cheaper than round(x, 3)
+        recorder.done(sid, step, name, 1, started_at, ms, result)
+        if not watching:
+            return result
     if env.lifecycle:
         env.emit(NodeFinish(step, name, ms), sid)
-    elif observers:
-        notify_node_finished(observers, sid, step, name, env.now_ns(), ms, None)
+    elif env.observers:
+        notify_node_finished(env.observers, sid, step, name, env.now_ns(), ms, None)
     return result
 
 
@@ -210,7 +243,7 @@ async def _guarded(
     results: list[Any],
     sem: asyncio.Semaphore | None,
 ) -> None:
-    invoker = env.graph.invokers[kind]
+    invoker = env.invokers[kind]
     try:
         if sem is None:
             results[index] = await _run_one(env, invoker, kind, snapshot, session, step)
@@ -231,7 +264,7 @@ async def run_nodes(
     if len(run) == 1:
         kind = run[0]
         try:
-            return [await _run_one(env, env.graph.invokers[kind], kind, snapshot, session, step)]
+            return [await _run_one(env, env.invokers[kind], kind, snapshot, session, step)]
         except NodeInterrupted as exc:  # hitl
             raise StepInterrupted([exc]) from None
         except Exception as exc:
@@ -339,21 +372,23 @@ async def execute(env: StepEnv, session: Session, gate: StepGate) -> StepPlan:
     dropped: list[plan.RoutedEdge] = []
     seen: set[NodeKind] = set()
     add = plan.add_route
-    nodes = graph.invokers
-    edges = graph.edge_map
-    conds = graph.conditional_by_source
+    nodes = env.invokers
+    edges = env.edges
+    conds = env.conds
     post: StateSnapshot | None = None
     for kind, partial in zip(run, partials, strict=True):
         command = partial.frontier if partial is not None else None
         if command is not None and command.mode == "replace":
             add(frontier, seen, routed, dropped, nodes, kind, command.targets, True)
             continue
-        if kind in edges:
-            add(frontier, seen, routed, dropped, nodes, kind, edges[kind], False)
+        targets = edges.get(kind)
+        if targets is not None:
+            add(frontier, seen, routed, dropped, nodes, kind, targets, False)
         if command is not None:
             add(frontier, seen, routed, dropped, nodes, kind, command.targets, True)
-        if kind in conds:
-            for cond in conds[kind]:
+        kind_conds = conds.get(kind)
+        if kind_conds is not None:
+            for cond in kind_conds:
                 if post is None:
                     post = state.snapshot()
                 try:
@@ -369,3 +404,4 @@ async def execute(env: StepEnv, session: Session, gate: StepGate) -> StepPlan:
 
 
 _tuple_new = tuple.__new__
+_perf_counter = time.perf_counter

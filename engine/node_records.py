@@ -20,6 +20,7 @@ from engine.partial import NodePartial
 from engine.policies import attempts_of
 from engine.types import JSON, ErrorEvent, ErrorScope, NodeKind, WeaveError
 
+_UTC = _dt.UTC
 _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 STATUSES = ("done", "failed", "interrupted", "timeout")
 
@@ -71,26 +72,30 @@ class NodeRecord:
         )
 
 
-_new = object.__new__
-_SET = {name: NodeRecord.__dict__[name].__set__ for name in NodeRecord.__slots__}
+class _Building:
+    """A `NodeRecord` under construction: the same slots, but plain (not frozen) attribute stores."""
+
+    __slots__ = NodeRecord.__slots__
 
 
 def _done(
     session_id: str, step: int, node: str, attempts: int, started_at: _dt.datetime, ms: float, output: JSON
 ) -> NodeRecord:
-    """A "done" record without the frozen dataclass's `__init__` (one `object.__setattr__` per field): the
-    hot path of node records, once per node run."""
-    rec = _new(NodeRecord)
-    _SET["session_id"](rec, session_id)
-    _SET["step"](rec, step)
-    _SET["node"](rec, node)
-    _SET["status"](rec, "done")
-    _SET["attempts"](rec, attempts)
-    _SET["started_at"](rec, started_at)
-    _SET["duration_ms"](rec, ms)
-    _SET["output"](rec, output)
-    _SET["error"](rec, None)
-    return rec
+    """A "done" record, built without the frozen dataclass's `__init__` (an `object.__setattr__` call per
+    field, 5x the cost): its fields are stored on a `_Building` with the same slots, which then becomes the
+    `NodeRecord` (a `__class__` change between identical layouts). The hot path of node records."""
+    rec: Any = _Building()
+    rec.session_id = session_id
+    rec.step = step
+    rec.node = node
+    rec.status = "done"
+    rec.attempts = attempts
+    rec.started_at = started_at
+    rec.duration_ms = ms
+    rec.output = output
+    rec.error = None
+    rec.__class__ = NodeRecord
+    return rec  # type: ignore[no-any-return]
 
 
 def _user_traceback(exc: BaseException) -> str:
@@ -102,40 +107,65 @@ def _user_traceback(exc: BaseException) -> str:
 
 
 class NodeRecorder:
-    """Collects node records per (session, step) until the runner saves that step."""
+    """Collects node records per (session, step) until the runner saves that step.
 
-    __slots__ = ("_clock", "attempts", "pending")
+    The executor records a plain node itself (`now`, then `done` or `failed`: no coroutine of ours around
+    the node); `run` wraps the call instead when a subclass overrides `call` (`wraps`, replay)."""
+
+    __slots__ = ("_clock", "attempts", "pending", "wraps")
 
     def __init__(self, clock: Clock | None) -> None:
         self._clock = clock
         self.pending: dict[tuple[str, int], list[NodeRecord]] = {}
         self.attempts: dict[tuple[str, int, str], int] = {}
         """Attempts of guarded nodes, set by the executor from `run_attempts`."""
+        self.wraps = type(self).call is not NodeRecorder.call
 
-    def _now(self) -> _dt.datetime:
+    def now(self) -> _dt.datetime:
+        """A node's `started_at`: the injected clock's time, else the wall clock's (UTC)."""
         if self._clock is not None:
             return _dt.datetime.fromtimestamp(self._clock.now_unix_ms() / 1000.0, _dt.UTC)
-        return _dt.datetime.now(_dt.UTC)
+        return _dt.datetime.now(_UTC)
 
-    async def run(
-        self, session_id: str, step: int, kind: NodeKind, call: Callable[[], Awaitable[NodePartial | None]]
-    ) -> NodePartial | None:
-        """Await one node's call and record it (done, or failed/timeout with the error and traceback)."""
-        started_at = self._now()
-        started = time.perf_counter()
+    def done(
+        self,
+        session_id: str,
+        step: int,
+        node: str,
+        attempts: int,
+        started_at: _dt.datetime,
+        ms: float,
+        result: NodePartial | None,
+    ) -> None:
+        """Record a node that returned `result` (its own partial, as JSON)."""
+        output = result.to_json_value() if result is not None else {}
+        rec = _done(session_id, step, node, attempts, started_at, ms, output)
+        key = (session_id, step)
+        found = self.pending.get(key)
+        if found is None:
+            self.pending[key] = [rec]
+        else:
+            found.append(rec)
+
+    def failed(
+        self,
+        session_id: str,
+        step: int,
+        kind: NodeKind,
+        started_at: _dt.datetime,
+        started: float,
+        exc: Exception,
+    ) -> None:
+        """Record a node that raised `exc` (started at `perf_counter()` `started`): "interrupted" when it
+        asked a person (ENGINE.md 8.3, no error), else "timeout" or "failed" with the error and the user's
+        traceback. The caller re-raises."""
+        ms = round((time.perf_counter() - started) * 1000.0, 3)
         key = (session_id, step, kind.name)
-        try:
-            result = await self.call(session_id, step, kind, call)
-        except NodeInterrupted:  # asked a person: kept as "interrupted" (ENGINE.md 8.3), no error
-            ms = round((time.perf_counter() - started) * 1000.0, 3)
+        if isinstance(exc, NodeInterrupted):
             attempts = self.attempts.pop(key, 1)
             rec = NodeRecord(session_id, step, kind.name, "interrupted", attempts, started_at, ms, None, None)
-            self.pending.setdefault((session_id, step), []).append(rec)
-            raise
-        except Exception as exc:
-            ms = round((time.perf_counter() - started) * 1000.0, 3)
+        else:
             self.attempts.pop(key, None)
-            attempts = attempts_of(exc)
             status = "timeout" if isinstance(exc, NodeTimeout) else "failed"
             detail = str(exc) or type(exc).__name__
             err = ErrorEvent(
@@ -149,20 +179,26 @@ class NodeRecorder:
                 ["node"],
                 {},
             )
+            attempts = int(attempts_of(exc))
             rec = NodeRecord(
-                session_id, step, kind.name, status, int(attempts), started_at, ms, None, err.to_json_value()
+                session_id, step, kind.name, status, attempts, started_at, ms, None, err.to_json_value()
             )
-            self.pending.setdefault((session_id, step), []).append(rec)
+        self.pending.setdefault((session_id, step), []).append(rec)
+
+    async def run(
+        self, session_id: str, step: int, kind: NodeKind, call: Callable[[], Awaitable[NodePartial | None]]
+    ) -> NodePartial | None:
+        """Await one node's call through `call` (which replay overrides) and record it."""
+        started_at = self.now()
+        started = time.perf_counter()
+        try:
+            result = await self.call(session_id, step, kind, call)
+        except Exception as exc:
+            self.failed(session_id, step, kind, started_at, started, exc)
             raise
         ms = round((time.perf_counter() - started) * 1000.0, 3)
-        attempts = self.attempts.pop(key, 1) if self.attempts else 1
-        output = result.to_json_value() if result is not None else {}
-        rec = _done(session_id, step, kind.name, attempts, started_at, ms, output)
-        found = self.pending.get(key[:2])
-        if found is None:
-            self.pending[key[:2]] = [rec]
-        else:
-            found.append(rec)
+        attempts = self.attempts.pop((session_id, step, kind.name), 1) if self.attempts else 1
+        self.done(session_id, step, kind.name, attempts, started_at, ms, result)
         return result
 
     async def call(
@@ -173,7 +209,9 @@ class NodeRecorder:
 
     def take(self, session_id: str, step: int, order: Sequence[NodeKind]) -> list[NodeRecord]:
         """The step's records in frontier order (`order`; others after, in completion order)."""
-        recs = self.pending.pop((session_id, step), [])
+        recs = self.pending.pop((session_id, step), None)
+        if recs is None:
+            return []
         if len(recs) < 2:
             return recs
         rank = {k.name: i for i, k in enumerate(order)}

@@ -224,7 +224,7 @@ class AppRunner(InterruptsMixin, TimeTravel, SessionKeeper):
         session.frontier = outcome.next_frontier
         if self.lifecycle or outcome.dropped:
             self._routed(session, step, outcome.routed, outcome.dropped)
-        skipped_nodes = [s[0] for s in outcome.skipped]
+        skipped_nodes = [s[0] for s in outcome.skipped] if outcome.skipped else []
         await self._save(session, outcome.run, skipped_nodes, outcome.updated_channels)
         if self.lifecycle:
             self._emit(_step_end(outcome), session)

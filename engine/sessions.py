@@ -24,6 +24,7 @@ from engine.runtime_config import RuntimeConfig
 from engine.types import ErrorEvent, ErrorScope, NodeKind, WeaveError
 
 log = logging.getLogger("engine.runner")
+_UTC = _dt.UTC
 
 
 class RunnableApp(Protocol):
@@ -164,38 +165,42 @@ class SessionKeeper:
         force: bool = False,
     ) -> None:
         """Save the session's checkpoint when autosave is on (or `force`: a fresh session's step 0)."""
+        recorder = self._env.recorder
         if (not self.autosave and not force) or self.checkpointer is None:
-            if self._env.recorder is not None:  # node records (issue 15): nothing keeps them
-                self._env.recorder.take(session.session_id, session.step, ())
+            if recorder is not None:  # node records (issue 15): nothing keeps them
+                recorder.take(session.session_id, session.step, ())
             return
+        sid = session.session_id
         cp = Checkpoint(
-            session.session_id,
+            sid,
             session.step,
             session.state,
             list(session.frontier),
             {k: dict(v) for k, v in session.versions_seen.items()},
             session.concurrency_limit,
-            self._now_dt(),
-            list(ran or ()),
-            list(skipped or ()),
-            list(updated or ()),
+            utc_from_unix_ms(self.clock.now_unix_ms()) if self.clock is not None else _dt.datetime.now(_UTC),
+            list(ran) if ran else [],
+            list(skipped) if skipped else [],
+            list(updated) if updated else [],
+            self.graph.definition_hash,
+            # node records (issue 15): saved with the step
+            recorder.take(sid, session.step, ran or ()) if recorder is not None else None,
+            None,
+            self._fork_parents.pop(sid, None) if self._fork_parents else None,  # session info (issue 15)
+            self.app.runtime_config.graph_name,
         )
-        cp.graph_hash = self.graph.definition_hash
-        if self._env.recorder is not None:  # node records (issue 15): saved with the step
-            cp.node_records = self._env.recorder.take(session.session_id, session.step, ran or ())
-        cp.parent = self._fork_parents.pop(session.session_id, None)  # session info (issue 15)
-        cp.graph_name = self.app.runtime_config.graph_name
         if self._event_log is not None:  # stored events (issue 15): saved with the step
-            cp.events = self._event_log.take(session.session_id)
-        started = time.perf_counter()
+            cp.events = self._event_log.take(sid)
+        watching = self._env.watching
+        started = time.perf_counter() if watching else 0.0
         try:
             await self.checkpointer.save(cp, expected_last_step=session.last_saved_step)
         except BaseException:
             if cp.events and self._event_log is not None:  # stored events (issue 15): kept for the next try
-                self._event_log.put_back(session.session_id, cp.events)
+                self._event_log.put_back(sid, cp.events)
             raise
         session.last_saved_step = session.step
-        if self._env.watching:
+        if watching:
             ms = round((time.perf_counter() - started) * 1000.0, 3)
             size = getattr(self.checkpointer, "last_save_bytes", None)  # the encoded size, if it tells
             size = size if type(size) is int else None

@@ -14,6 +14,7 @@ from engine.types import JSON, ErrorEvent, Message, Role
 T = TypeVar("T")
 
 _SCALARS = (str, int, float, bool, type(None))
+_new = object.__new__
 
 
 def json_copy(value: JSON) -> JSON:
@@ -176,14 +177,14 @@ class VersionedState:
         )
 
     def copy(self) -> VersionedState:
-        return VersionedState(
-            self.messages,
-            json_copy(self.extra),
-            self.errors,
-            self.messages_version,
-            self.extra_version,
-            self.errors_version,
-        )
+        new = _new(VersionedState)  # not through __init__, which would copy `extra` a second time
+        new.messages = list(self.messages)
+        new.extra = json_copy(self.extra)
+        new.errors = list(self.errors)
+        new.messages_version = self.messages_version
+        new.extra_version = self.extra_version
+        new.errors_version = self.errors_version
+        return new
 
     def get_typed(self, key: StateKey[T]) -> T | None:
         if key.storage_key not in self.extra:

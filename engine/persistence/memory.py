@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import json
+import time
 from collections.abc import AsyncIterator
 
 from engine.errors import CheckpointConflict
@@ -26,6 +27,10 @@ from engine.persistence.base import (
 from engine.persistence.interrupts_store import InterruptStore, MemoryInterrupts
 from engine.persistence.records_store import SessionInfo
 from engine.persistence.serde import state_to_json
+
+
+def _utc(t: float) -> _dt.datetime:
+    return _dt.datetime.fromtimestamp(t, _dt.UTC)
 
 
 def _copy(cp: Checkpoint) -> Checkpoint:
@@ -51,8 +56,9 @@ class InMemoryCheckpointer:
 
     def __init__(self) -> None:
         self._latest: dict[str, Checkpoint] = {}
-        self._updated: dict[str, _dt.datetime] = {}
-        self._created: dict[str, _dt.datetime] = {}
+        # save times as `time.time()` (a datetime is built only when read: saves are the hot path)
+        self._updated: dict[str, float] = {}
+        self._created: dict[str, float] = {}
         self._watchers: list[asyncio.Queue[tuple[str, int]]] = []
         self._interrupts = MemoryInterrupts()  # hitl: for the life of this checkpointer
         self._records: dict[str, list[NodeRecord]] = {}  # node records (issue 15): the latest step's
@@ -79,7 +85,7 @@ class InMemoryCheckpointer:
             self._events.setdefault(checkpoint.session_id, []).extend(checkpoint.events)
         if checkpoint.node_records is not None or current is None or current.step != checkpoint.step:
             self._records[checkpoint.session_id] = list(checkpoint.node_records or ())
-        now = _dt.datetime.now(_dt.UTC)
+        now = time.time()
         self._updated[checkpoint.session_id] = now
         self._created.setdefault(checkpoint.session_id, now)
         for queue in self._watchers:
@@ -111,8 +117,8 @@ class InMemoryCheckpointer:
         parent, step, name = self._info.get(session_id, (None, None, None))
         return SessionInfo(
             session_id,
-            self._created[session_id],
-            self._updated[session_id],
+            _utc(self._created[session_id]),
+            _utc(self._updated[session_id]),
             cp.step,
             1,
             parent,
@@ -176,7 +182,9 @@ class InMemoryCheckpointer:
             cp = self._latest[sid]
             size = len(json.dumps(state_to_json(cp.state), default=str).encode())
             out.append(
-                SessionStats(sid, 1, size, cp.step, self._created[sid], self._updated[sid], cp.graph_hash)
+                SessionStats(
+                    sid, 1, size, cp.step, _utc(self._created[sid]), _utc(self._updated[sid]), cp.graph_hash
+                )
             )
         return out
 
