@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from dataclasses import FrozenInstanceError, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,13 @@ async def test_records_of_each_step(kind: str, tmp_path: Path, request: pytest.F
     assert NodePartial.from_json_value(last.output) == NodePartial(
         messages=[Message.assistant("count 3")], extra={"count": 3}
     )
+    # a done record is built on a hot path (not through __init__): still a whole, frozen NodeRecord
+    assert type(last) is NodeRecord and last == NodeRecord(
+        *(getattr(last, f.name) for f in fields(NodeRecord))
+    )
+    assert hash(last.node) and replace(last, step=9).step == 9
+    with pytest.raises(FrozenInstanceError):
+        last.status = "failed"  # type: ignore[misc]
     await runner.aclose()
     await cp.aclose()
 
