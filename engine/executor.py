@@ -166,15 +166,15 @@ async def _run_node(
         result = await invoker(snapshot, ctx)
         ms = round((time.perf_counter() - started) * 1000.0, 3)
     else:  # node records: its start time and duration, its own partial or its error
-        started_at = recorder.now()
+        start = recorder.now()
         started = _perf_counter()
         try:
             result = await invoker(snapshot, ctx)
         except Exception as exc:
-            recorder.failed(sid, step, kind, started_at, started, exc)
+            recorder.failed(sid, step, kind, start, started, exc)
             raise
         ms = round((_perf_counter() - started) * 1e6) / 1000.0  # to the µs, cheaper than round(x, 3)
-        recorder.done(sid, step, name, 1, started_at, ms, result)
+        recorder.done(sid, step, name, 1, start, ms, result)
         if not watching:
             return result
     if env.lifecycle:

@@ -11,7 +11,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.clock import Clock
 from engine.errors import NodeTimeout
@@ -21,6 +21,8 @@ from engine.policies import attempts_of
 from engine.types import JSON, ErrorEvent, ErrorScope, NodeKind, WeaveError
 
 _UTC = _dt.UTC
+_time = time.time
+_tuple_new = tuple.__new__
 _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 STATUSES = ("done", "failed", "interrupted", "timeout")
 
@@ -73,12 +75,57 @@ class NodeRecord:
 
 
 class _Building:
-    """A "done" `NodeRecord` under construction (`NodeRecorder.done`, the hot path of node records): the
-    same slots with plain attribute stores, then it becomes the `NodeRecord` (a `__class__` change between
-    identical layouts). The frozen dataclass's `__init__` costs an `object.__setattr__` call per field,
-    5x as much."""
+    """A "done" `NodeRecord` under construction (`_build`, on the hot path of node records): the same slots
+    with plain attribute stores, then it becomes the `NodeRecord` (a `__class__` change between identical
+    layouts). The frozen dataclass's `__init__` costs an `object.__setattr__` call per field, 5x as much."""
 
     __slots__ = NodeRecord.__slots__
+
+
+class _Done(NamedTuple):
+    """A node that returned, not yet built into its `NodeRecord`: its start in Unix seconds and its partial
+    itself (the datetime and the JSON are made when the record is first read; see `StepRecords`)."""
+
+    session_id: str
+    step: int
+    node: str
+    attempts: int
+    started: float
+    ms: float
+    result: NodePartial | None
+
+
+def _build(done: _Done) -> NodeRecord:
+    rec: Any = _Building()
+    rec.session_id = done.session_id
+    rec.step = done.step
+    rec.node = done.node
+    rec.status = "done"
+    rec.attempts = done.attempts
+    rec.started_at = _dt.datetime.fromtimestamp(done.started, _UTC)
+    rec.duration_ms = done.ms
+    rec.output = done.result.to_json_value() if done.result is not None else {}
+    rec.error = None
+    rec.__class__ = NodeRecord
+    return rec  # type: ignore[no-any-return]
+
+
+class StepRecords:
+    """One step's node records as the recorder hands them over, built into `NodeRecord`s when first read
+    (`records()`). The in-memory checkpointer keeps these: it keeps only the latest step's records, so most
+    are never read, and a step of a trivial node then costs no JSON and no datetime."""
+
+    __slots__ = ("_built", "_items")
+
+    def __init__(self, items: list[NodeRecord | _Done]) -> None:
+        self._items = items
+        self._built: list[NodeRecord] | None = None
+
+    def records(self) -> list[NodeRecord]:
+        if self._built is None:
+            self._built = [_build(r) if type(r) is _Done else r for r in self._items]  # type: ignore[misc]
+            self._items = []
+        return self._built
 
 
 def _user_traceback(exc: BaseException) -> str:
@@ -99,16 +146,16 @@ class NodeRecorder:
 
     def __init__(self, clock: Clock | None) -> None:
         self._clock = clock
-        self.pending: dict[tuple[str, int], list[NodeRecord]] = {}
+        self.pending: dict[tuple[str, int], list[NodeRecord | _Done]] = {}
         self.attempts: dict[tuple[str, int, str], int] = {}
         """Attempts of guarded nodes, set by the executor from `run_attempts`."""
         self.wraps = type(self).call is not NodeRecorder.call
 
-    def now(self) -> _dt.datetime:
-        """A node's `started_at`: the injected clock's time, else the wall clock's (UTC)."""
+    def now(self) -> float:
+        """A node's start in Unix seconds (its `started_at`): the injected clock's, else the wall clock's."""
         if self._clock is not None:
-            return _dt.datetime.fromtimestamp(self._clock.now_unix_ms() / 1000.0, _dt.UTC)
-        return _dt.datetime.now(_UTC)
+            return self._clock.now_unix_ms() / 1000.0
+        return _time()
 
     def done(
         self,
@@ -116,22 +163,12 @@ class NodeRecorder:
         step: int,
         node: str,
         attempts: int,
-        started_at: _dt.datetime,
+        started: float,
         ms: float,
         result: NodePartial | None,
     ) -> None:
-        """Record a node that returned `result` (its own partial, as JSON)."""
-        rec: Any = _Building()
-        rec.session_id = session_id
-        rec.step = step
-        rec.node = node
-        rec.status = "done"
-        rec.attempts = attempts
-        rec.started_at = started_at
-        rec.duration_ms = ms
-        rec.output = result.to_json_value() if result is not None else {}
-        rec.error = None
-        rec.__class__ = NodeRecord
+        """Record a node that started at `started` (`now()`) and returned `result` (its own partial)."""
+        rec = _tuple_new(_Done, (session_id, step, node, attempts, started, ms, result))
         key = (session_id, step)
         found = self.pending.get(key)
         if found is None:
@@ -144,14 +181,15 @@ class NodeRecorder:
         session_id: str,
         step: int,
         kind: NodeKind,
-        started_at: _dt.datetime,
+        start: float,
         started: float,
         exc: Exception,
     ) -> None:
-        """Record a node that raised `exc` (started at `perf_counter()` `started`): "interrupted" when it
-        asked a person (ENGINE.md 8.3, no error), else "timeout" or "failed" with the error and the user's
-        traceback. The caller re-raises."""
+        """Record a node that started at `start` (`now()`; `perf_counter()` `started`) and raised `exc`:
+        "interrupted" when it asked a person (ENGINE.md 8.3, no error), else "timeout" or "failed" with the
+        error and the user's traceback. The caller re-raises."""
         ms = round((time.perf_counter() - started) * 1000.0, 3)
+        started_at = _dt.datetime.fromtimestamp(start, _UTC)
         key = (session_id, step, kind.name)
         if isinstance(exc, NodeInterrupted):
             attempts = self.attempts.pop(key, 1)
@@ -201,13 +239,17 @@ class NodeRecorder:
 
     def take(self, session_id: str, step: int, order: Sequence[NodeKind]) -> list[NodeRecord]:
         """The step's records in frontier order (`order`; others after, in completion order)."""
+        return self.take_unbuilt(session_id, step, order).records()
+
+    def take_unbuilt(self, session_id: str, step: int, order: Sequence[NodeKind]) -> StepRecords:
+        """`take`, with the records built only when read."""
         recs = self.pending.pop((session_id, step), None)
         if recs is None:
-            return []
-        if len(recs) < 2:
-            return recs
-        rank = {k.name: i for i, k in enumerate(order)}
-        return sorted(recs, key=lambda r: rank.get(r.node, len(rank)))
+            return StepRecords([])
+        if len(recs) > 1:
+            rank = {k.name: i for i, k in enumerate(order)}
+            recs.sort(key=lambda r: rank.get(r.node, len(rank)))
+        return StepRecords(recs)
 
     def drop(self, session_id: str) -> None:
         for key in [k for k in self.pending if k[0] == session_id]:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from engine.errors import CheckpointConflict
 from engine.events.event import Event
 from engine.hitl_types import PendingInterrupt
-from engine.node_records import NodeRecord
+from engine.node_records import NodeRecord, StepRecords
 from engine.persistence.base import (
     Checkpoint,
     PrunePolicy,
@@ -61,7 +61,8 @@ class InMemoryCheckpointer:
         self._created: dict[str, float] = {}
         self._watchers: list[asyncio.Queue[tuple[str, int]]] = []
         self._interrupts = MemoryInterrupts()  # hitl: for the life of this checkpointer
-        self._records: dict[str, list[NodeRecord]] = {}  # node records (issue 15): the latest step's
+        # node records (issue 15): the latest step's (as the runner hands them over: built when read)
+        self._records: dict[str, list[NodeRecord] | StepRecords] = {}
         self._info: dict[str, tuple[str | None, int | None, str | None]] = {}  # session info (issue 15)
         self._events: dict[str, list[Event]] = {}  # stored events (issue 15): all of a live session's
 
@@ -108,7 +109,16 @@ class InMemoryCheckpointer:
 
     async def node_records(self, session_id: str, step: int | None = None) -> list[NodeRecord]:
         """The latest step's node records (only those are kept), or none for another `step`."""
-        return [r for r in self._records.get(session_id, ()) if step is None or r.step == step]
+        kept = self._records.get(session_id, [])
+        records = kept.records() if isinstance(kept, StepRecords) else kept
+        return [r for r in records if step is None or r.step == step]
+
+    def keep_step_records(self, session_id: str, step: int, records: StepRecords) -> None:
+        """The runner's node records of `step`, which it has just saved without them (instead of in
+        `Checkpoint.node_records`): they are built into `NodeRecord`s only if read."""
+        cp = self._latest.get(session_id)
+        if cp is not None and cp.step == step:
+            self._records[session_id] = records
 
     async def session_info(self, session_id: str) -> SessionInfo | None:
         cp = self._latest.get(session_id)
