@@ -475,7 +475,7 @@ class MainWindow(QMainWindow):
         self.close()
 
     async def shutdown(self) -> None:
-        """Cancel runs, close the panels' databases, drain the event bus (sinks)."""
+        """Cancel runs, close the panels' databases (the queue's too), drain the event bus (sinks)."""
         self.graph_editor.stop_background_work()
         await self.runs.shutdown()
         for panel in (
@@ -483,6 +483,7 @@ class MainWindow(QMainWindow):
             self.browser_controller,
             self.stepper_controller,
             self.inbox_controller,
+            self.queue_controller,
         ):
             try:
                 await panel.aclose()
