@@ -226,12 +226,16 @@ def sqlite_events_json(events: Sequence[Event]) -> str:
     )
 
 
+PG_APPEND_EVENTS = (
+    f"INSERT INTO {EVENTS} (session_id, step, event_json) SELECT $1, e.step, e.body::jsonb"
+    " FROM unnest($2::bigint[], $3::text[]) WITH ORDINALITY AS e(step, body, n) ORDER BY e.n"
+)
+"""Appends a session's runs of events in one statement (ids in run order, as `weavegraph_save` does)."""
+
+
 async def pg_append_events(conn: Any, session_id: str, events: Sequence[Event]) -> None:
     steps, runs = event_runs(events)
-    await conn.executemany(
-        f"INSERT INTO {EVENTS} (session_id, step, event_json) VALUES ($1, $2, $3::jsonb)",
-        [(session_id, step, run) for step, run in zip(steps, runs, strict=True)],
-    )
+    await conn.execute(PG_APPEND_EVENTS, session_id, steps, runs)
 
 
 def events_query(
