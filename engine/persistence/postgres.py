@@ -323,9 +323,8 @@ class PostgresCheckpointer(PostgresReads):
     async def append_events(self, session_id: str, events: list[Event]) -> None:
         """Store events published after the session's last save (stored events, issue 15)."""
 
-        async def run(conn: Any) -> None:
-            async with conn.transaction():
-                await records_store.pg_append_events(conn, session_id, events)
+        async def run(conn: Any) -> None:  # one autocommitted statement: no BEGIN and COMMIT round trips
+            await records_store.pg_append_events(conn, session_id, events)
 
         await self._run(run, f"storing events of session '{session_id}'", retry=False)
 
