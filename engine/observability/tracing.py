@@ -237,7 +237,7 @@ class TracingSink:
             )
         if s.skips:
             s.skips = []
-        s.step, s.step_ctx = span, trace.set_span_in_context(span)
+        s.step, s.step_ctx = span, trace.set_span_in_context(span, s.run_ctx)
 
     def _step_end(self, sid: str, record: StepEnd, t: int, error: str | None) -> None:
         s = self._sessions.get(sid)
