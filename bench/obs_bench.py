@@ -17,7 +17,15 @@ Figures are CPU seconds of the child process (`time.process_time()`, every threa
 processor's export thread counts): on a shared machine they move far less with the other processes' load
 than wall time does. The table shows the median and the best (minimum) of the runs. Last, the floor of
 tracing on the chain: the CPU the OpenTelemetry SDK alone takes for the two spans (step + node) of a
-node-step, with no engine code (`span_ceiling`).
+node-step, with no engine code (`span_ceiling`), and what is left of tracing's overhead for the engine.
+
+CPU time on a shared machine swings; for deterministic figures count instructions with callgrind, running
+a mode's chain N and 2N times (`--ir MODE N`; the difference divided by 100 N is the count per node-step,
+start-up cancels). Besides the modes above, `--ir` knows `bare` (the SDK provider with no span processor),
+`stub` (a recording tracer of the OpenTelemetry API that does nothing: the engine's share of tracing alone)
+and `floor` (`span_ceiling` with 100 N span pairs):
+
+    valgrind --tool=callgrind .venv/bin/python -m bench.obs_bench --ir tracing 1   # and 2, then subtract
 
 Each mode runs in a child process of its own that builds its graphs once and answers commands on stdin;
 the parent warms every child up, then asks them in turn (off, absent, tracing, metrics, off, ...) so that
@@ -70,6 +78,15 @@ def _instrumenter(mode: str) -> Any:
         return lambda builder: instrument(builder, environ=env)
     if mode == "events":
         return lambda builder: builder.lifecycle_events(True)
+    if mode == "stub":
+        provider = _stub_provider()
+        return lambda builder: instrument(builder, tracing=provider, environ={})
+    if mode == "bare":
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+        bare = TracerProvider(sampler=ALWAYS_ON)  # spans are made and ended, no processor takes them
+        return lambda builder: instrument(builder, tracing=bare, environ={})
     if mode in ("tracing", "sampled"):
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -90,6 +107,31 @@ def _instrumenter(mode: str) -> Any:
         registry = CollectorRegistry()
         return lambda builder: instrument(builder, metrics=registry, environ={})
     raise ValueError(f"unknown mode {mode!r}")
+
+
+def _stub_provider() -> Any:
+    """A tracer provider of the OpenTelemetry API whose spans record nothing and cost nearly nothing (but say
+    they are recording, so the tracing sink does all its work): with it, tracing's overhead is the engine's
+    own share (records, hooks, the sink's bookkeeping), the SDK's left out."""
+    from opentelemetry import trace as api
+
+    context = api.SpanContext(1, 2, False)
+
+    class StubSpan(api.NonRecordingSpan):
+        def is_recording(self) -> bool:
+            return True
+
+    span = StubSpan(context)
+
+    class StubTracer(api.NoOpTracer):
+        def start_span(self, *args: Any, **kwargs: Any) -> api.Span:
+            return span
+
+    class StubProvider(api.NoOpTracerProvider):
+        def get_tracer(self, *args: Any, **kwargs: Any) -> api.Tracer:
+            return StubTracer()
+
+    return StubProvider()
 
 
 async def _chain(app: Any, nodes: int, invocations: int, hook: Any) -> float:
@@ -218,6 +260,20 @@ def span_ceiling(pairs: int = 2000) -> float:
     return seconds / pairs * 1e6
 
 
+def instructions_run(mode: str, n: int) -> None:
+    """For callgrind: warm up, then run the 100-node chain `n` times in `mode` (or, for "floor", the SDK's
+    span pairs 100 `n` times): compare the instruction counts of two `n`."""
+    if mode == "floor":
+        span_ceiling(256)
+        span_ceiling(100 * n)
+        return
+    from bench.ours import chain_app
+
+    hook, app = _instrumenter(mode), chain_app(100)
+    asyncio.run(_chain(app, 100, 1, hook))
+    asyncio.run(_chain(app, 100, n, hook))
+
+
 def child(mode: str, nodes: int, invocations: int, turns: int) -> int:
     from bench.ours import chain_app, turns_app
 
@@ -276,7 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a quick look")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: only checks that the script works")
     parser.add_argument("--json", metavar="FILE", help="save every sample")
+    parser.add_argument(
+        "--ir", nargs=2, metavar=("MODE", "N"), help="run MODE's chain N times only (callgrind)"
+    )
     args = parser.parse_args(argv)
+    if args.ir:
+        instructions_run(args.ir[0], int(args.ir[1]))
+        return 0
     args.nodes = 100
     args.invocations = 1 if args.smoke else 10 if args.quick else 40
     args.turns = 3 if args.smoke else 50 if args.quick else 150
@@ -329,10 +391,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 {"workload": workload, "mode": mode, "median": median, "best": best, "overhead_pct": over}
             )
     chain_off = min(samples["chain"]["off"])
+    traced = min(samples["chain"]["tracing"]) - chain_off
     print(
         f"OpenTelemetry SDK alone, a step span + a node span (what tracing makes per node-step): "
         f"{ceiling:.1f} CPU us = {ceiling / chain_off * 100:+.0f}% of the chain's best 'off' "
         f"({chain_off:.2f} us): the floor of tracing on the chain"
+    )
+    print(
+        f"Engine's share of tracing on the chain (best overhead {traced:.1f} us less the SDK floor): "
+        f"{traced - ceiling:.1f} CPU us per node-step"
     )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:

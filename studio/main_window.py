@@ -1,6 +1,6 @@
-"""The main window: composes the graph editor (central), the docks (palette, properties, problems, run
-console, sink health, checkpoint browser, session stepper), the actions, menus and status bar, and wires
-their signals. Behaviour lives in the panels, models and controllers."""
+"""The main window: composes the graph editor (central), the panels in their docks (`docks.py`), the actions,
+menus and toolbar (`menus.py`) and the status bar, and wires their signals; its dialogs are in
+`window_dialogs.py`. Behaviour lives in the panels, models and controllers."""
 
 from __future__ import annotations
 
@@ -10,17 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFileDialog,
-    QInputDialog,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QWidget,
-)
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox
 
 from studio.actions import Actions
 from studio.bridge import Bridge
@@ -31,10 +23,12 @@ from studio.controllers.inbox import InboxController, named_app
 from studio.controllers.queue import QueueController
 from studio.controllers.run import RunController, RunState
 from studio.controllers.stepper import StepperController
+from studio.docks import build_docks
 from studio.document.controller import DocumentController
 from studio.document.editor import DocumentEditor
 from studio.document.model import GraphDocumentModel
-from studio.help import ExamplesDialog, GettingStartedDialog, about_text
+from studio.help import ExamplesDialog, GettingStartedDialog
+from studio.menus import bind_canvas_actions, build_menus, build_toolbar
 from studio.models.run_log import RunLogModel
 from studio.panels.checkpoint_browser import CheckpointBrowserPanel
 from studio.panels.inbox import InterruptInboxPanel
@@ -51,6 +45,15 @@ from studio.panels.time_travel import BrowserTimeTravel
 from studio.services import storage
 from studio.settings import Settings
 from studio.theme import apply_theme, is_dark
+from studio.window_dialogs import (
+    ask_unsaved,
+    open_about,
+    open_code_dialog,
+    open_examples,
+    open_file_dialog,
+    open_getting_started,
+    save_as_dialog,
+)
 
 __all__ = ["MainWindow"]
 
@@ -119,100 +122,41 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ composition
 
-    def _dock(self, widget: QWidget, title: str, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"{widget.objectName()}Dock")
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        self.docks[widget.objectName()] = dock
-        return dock
-
     def _build_docks(self) -> None:
-        left, right, bottom = (
-            Qt.DockWidgetArea.LeftDockWidgetArea,
-            Qt.DockWidgetArea.RightDockWidgetArea,
-            Qt.DockWidgetArea.BottomDockWidgetArea,
+        self.docks = build_docks(
+            self,
+            palette=self.node_palette,
+            properties=self.properties,
+            problems=self.problems,
+            inspector=self.inspector,
+            console=self.console,
+            run_panels=[
+                (self.sink_health, "Sink Health"),
+                (self.browser, "Checkpoints"),
+                (self.stepper, "Session Stepper"),
+                (self.queue, "Queue"),
+                (self.inbox, "Inbox"),
+            ],
         )
-        self._dock(self.node_palette, "Node Palette", left)
-        props = self._dock(self.properties, "Properties", right)
-        problems = self._dock(self.problems, "Problems", right)
-        self.splitDockWidget(props, problems, Qt.Orientation.Vertical)
-        self.tabifyDockWidget(props, self._dock(self.inspector, "Node Inspector", right))
-        props.raise_()
-        console = self._dock(self.console, "Run Console", bottom)
-        for widget, title in (
-            (self.sink_health, "Sink Health"),
-            (self.browser, "Checkpoints"),
-            (self.stepper, "Session Stepper"),
-            (self.queue, "Queue"),
-            (self.inbox, "Inbox"),
-        ):
-            self.tabifyDockWidget(console, self._dock(widget, title, bottom))
-        console.raise_()
-        self.resizeDocks([self.docks["nodePalette"]], [200], Qt.Orientation.Horizontal)
-        self.resizeDocks([props], [320], Qt.Orientation.Horizontal)
-        self.resizeDocks([console], [380], Qt.Orientation.Vertical)
 
     def _build_menus(self) -> None:
-        a = self.commands
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addActions([a.new, a.open, a.open_code])
-        self.examples_menu = file_menu.addMenu("Open &Example")
-        try:
-            from engine.graph.document import example_names
+        menus = build_menus(
+            self,
+            self.commands,
+            self.docks.values(),
+            open_example=self._asking(self.open_example),
+            open_recent=self._asking(self.open_path),
+            browse_database=self.browse_database,
+            recent_files=self.settings.recent_files,
+            recent_databases=self.settings.recent_databases,
+        )
+        self.examples_menu, self.recent_menu, self.recent_db_menu = menus
+        build_toolbar(self, self.commands)
+        bind_canvas_actions(self.commands, self.graph_editor)
 
-            for name in example_names():
-                self.examples_menu.addAction(
-                    name,
-                    functools.partial(
-                        self.ask_save_then, functools.partial(self.open_example, name), "opening"
-                    ),
-                )
-        except Exception as exc:  # examples missing from a broken install must not stop the window
-            self.examples_menu.setTitle(f"Open Example (unavailable: {exc})")
-        self.recent_menu = file_menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self.recent_db_menu = file_menu.addMenu("Browse Recent &Database")
-        self.recent_db_menu.aboutToShow.connect(self._fill_recent_db_menu)
-        file_menu.addSeparator()
-        file_menu.addActions([a.save, a.save_as])
-        file_menu.addSeparator()
-        file_menu.addAction(a.quit)
-        edit = bar.addMenu("&Edit")
-        edit.addActions([a.undo, a.redo])
-        edit.addSeparator()
-        edit.addActions([a.cut, a.copy, a.paste, a.delete, a.select_all])
-        edit.addSeparator()
-        edit.addAction(a.find)
-        view = bar.addMenu("&View")
-        view.addActions([a.fit, a.zoom_in, a.zoom_out, a.auto_layout])
-        view.addSeparator()
-        view.addActions([a.dark, a.follow_system])
-        view.addSeparator()
-        panels = view.addMenu("&Panels")
-        for dock in self.docks.values():
-            panels.addAction(dock.toggleViewAction())
-        run = bar.addMenu("&Run")
-        run.addActions([a.run, a.step, a.continue_, a.stop])
-        run.addSeparator()
-        run.addAction(a.trust)
-        help_menu = bar.addMenu("&Help")
-        help_menu.addActions([a.getting_started, a.open_example])
-        help_menu.addSeparator()
-        help_menu.addAction(a.about)
-        toolbar = self.addToolBar("Main")
-        toolbar.setObjectName("mainToolBar")
-        toolbar.addActions([a.new, a.open, a.save])
-        toolbar.addSeparator()
-        toolbar.addActions([a.undo, a.redo])
-        toolbar.addSeparator()
-        toolbar.addActions([a.run, a.step, a.continue_, a.stop])
-        toolbar.addSeparator()
-        toolbar.addActions([a.fit, a.auto_layout])
-        for action in a.canvas_actions():
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            self.graph_editor.addAction(action)
+    def _asking(self, open_: Callable[[str], Any]) -> Callable[[str], Any]:
+        """`open_(name)`, after asking about unsaved changes."""
+        return lambda name: self.ask_save_then(functools.partial(open_, name), "opening")
 
     def _build_status_bar(self) -> None:
         self.db_label = QLabel(self)
@@ -236,16 +180,7 @@ class MainWindow(QMainWindow):
         a.save.triggered.connect(self.save)
         a.save_as.triggered.connect(self._on_save_as_triggered)
         a.quit.triggered.connect(self.close)
-        a.delete.triggered.connect(ge.controller.delete_selection)
-        a.cut.triggered.connect(ge.controller.cut_selection)
-        a.copy.triggered.connect(ge.controller.copy_selection)
-        a.paste.triggered.connect(ge.controller.paste)
-        a.select_all.triggered.connect(ge.controller.select_all)
         a.find.triggered.connect(self._on_find_triggered)
-        a.fit.triggered.connect(ge.view.fit)
-        a.zoom_in.triggered.connect(lambda: ge.view.zoom_by(1.2))
-        a.zoom_out.triggered.connect(lambda: ge.view.zoom_by(1 / 1.2))
-        a.auto_layout.triggered.connect(ge.auto_layout)
         a.dark.toggled.connect(self._on_dark_toggled)
         a.follow_system.toggled.connect(self._on_follow_system_toggled)
         a.run.triggered.connect(self.console.run)
@@ -316,48 +251,13 @@ class MainWindow(QMainWindow):
         return self.documents.save()
 
     def _on_open_triggered(self) -> None:
-        dialog = QFileDialog(self, "Open graph document")
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.setNameFilter("Graph documents (*.wgraph.json *.json);;All files (*)")
-        dialog.fileSelected.connect(self.open_path)
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
+        open_file_dialog(self, self.open_path)
 
     def _on_open_code_triggered(self) -> None:
-        dialog = QInputDialog(self)
-        dialog.setWindowTitle("Open code-first graph")
-        dialog.setLabelText("package.module:attribute (a GraphBuilder, an App, or a function returning one)")
-        dialog.textValueSelected.connect(self.open_path)
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
+        open_code_dialog(self, self.open_path)
 
     def _on_save_as_triggered(self) -> None:
-        dialog = QFileDialog(self, "Save graph document")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setNameFilter("Graph documents (*.wgraph.json)")
-        dialog.setDefaultSuffix("wgraph.json")
-        dialog.fileSelected.connect(lambda path: self.documents.save(path))
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for path in self.settings.recent_files():
-            self.recent_menu.addAction(
-                path,
-                functools.partial(self.ask_save_then, functools.partial(self.open_path, path), "opening"),
-            )
-        if not self.recent_menu.actions():
-            self.recent_menu.addAction("(none)").setEnabled(False)
-
-    def _fill_recent_db_menu(self) -> None:
-        self.recent_db_menu.clear()
-        for url in self.settings.recent_databases():
-            if url.startswith("memory"):
-                continue
-            self.recent_db_menu.addAction(url, functools.partial(self.browse_database, url))
-        if not self.recent_db_menu.actions():
-            self.recent_db_menu.addAction("(none)").setEnabled(False)
+        save_as_dialog(self, lambda path: self.documents.save(path))
 
     def browse_database(self, url: str) -> None:
         """Open `url` in the checkpoint browser (Postgres passwords come from the browser's own field)."""
@@ -532,29 +432,13 @@ class MainWindow(QMainWindow):
             action.blockSignals(False)
 
     def show_getting_started(self) -> GettingStartedDialog:
-        dialog = GettingStartedDialog(self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.show()  # non-modal: the studio stays usable beside it
-        return dialog
+        return open_getting_started(self)
 
     def show_examples(self) -> ExamplesDialog:
-        dialog = ExamplesDialog(self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.chosen.connect(
-            lambda name: self.ask_save_then(functools.partial(self.open_example, name), "opening")
-        )
-        dialog.open()
-        return dialog
+        return open_examples(self, self._asking(self.open_example))
 
     def show_about(self) -> QMessageBox:
-        box = QMessageBox(self)
-        box.setObjectName("aboutDialog")
-        box.setWindowTitle("About Weavegraph Studio")
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.setText(about_text())
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()  # never exec(): a nested loop would freeze the asyncio tasks
-        return box
+        return open_about(self)
 
     # ------------------------------------------------------------------ closing
 
@@ -574,22 +458,9 @@ class MainWindow(QMainWindow):
         if not self.model.dirty:
             proceed()
             return None
-        box = QMessageBox(self)
-        box.setObjectName("unsavedChangesDialog")
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle("Unsaved changes")
-        box.setText(f"Save the changes to '{self.model.name}' before {doing}?")
-        box.setStandardButtons(
-            QMessageBox.StandardButton.Save
-            | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel
+        return ask_unsaved(
+            self, self.model.name, doing, lambda button: self._on_unsaved_answer(button, proceed)
         )
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(
-            lambda _r: self._on_unsaved_answer(box.standardButton(box.clickedButton()), proceed)
-        )
-        box.open()
-        return box
 
     def _on_unsaved_answer(self, button: QMessageBox.StandardButton, proceed: Callable[[], Any]) -> None:
         if button == QMessageBox.StandardButton.Save:
@@ -604,7 +475,7 @@ class MainWindow(QMainWindow):
         self.close()
 
     async def shutdown(self) -> None:
-        """Cancel runs, close the panels' databases, drain the event bus (sinks)."""
+        """Cancel runs, close the panels' databases (the queue's too), drain the event bus (sinks)."""
         self.graph_editor.stop_background_work()
         await self.runs.shutdown()
         for panel in (
@@ -612,6 +483,7 @@ class MainWindow(QMainWindow):
             self.browser_controller,
             self.stepper_controller,
             self.inbox_controller,
+            self.queue_controller,
         ):
             try:
                 await panel.aclose()

@@ -28,3 +28,27 @@ def test_the_five_minute_engine_example_runs() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "['hi', 'hello ada', 'HELLO ADA']" in proc.stdout
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_local_links_and_images_point_at_files_that_exist() -> None:
+    targets = re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", README)
+    local = [t for t in targets if not re.match(r"[a-z]+:", t)]
+    assert len(local) > 20
+    assert [t for t in local if not (ROOT / t).exists()] == []
+
+
+def test_every_screenshot_is_shown_or_linked() -> None:
+    shots = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "resources" / "screenshots").glob("*.png"))
+    assert any(s.endswith("/queue.png") for s in shots) and any(s.endswith("/inbox.png") for s in shots)
+    assert [s for s in shots if f"]({s})" not in README] == []
+
+
+def test_in_page_links_name_a_heading() -> None:
+    headings = {_slug(h) for h in re.findall(r"^#{1,6} (.+)$", README, re.M)}
+    anchors = re.findall(r"\]\(#([^)]+)\)", README)
+    assert anchors and [a for a in anchors if a not in headings] == []

@@ -6,6 +6,7 @@ import datetime as _dt
 import functools
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,6 +37,9 @@ _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=s
 """`json.dumps(..., ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)`, built once."""
 _utcnow = functools.partial(_dt.datetime.now, _dt.UTC)
 """The current UTC time (a C-level partial: several times cheaper than a Python function here)."""
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+"""The C encoder `_COMPACT` builds on every call (None without the C accelerator): stored events build one per
+batch and call it directly (`event_json_texts`)."""
 
 
 def utc_from_unix_ms(ms: int) -> _dt.datetime:
@@ -320,6 +324,40 @@ def stamp_seq(event: Event, seq: int) -> Event:
         _set_seq(event, seq)
         return event
     return event.with_seq(seq)
+
+
+def event_json_texts(events: Sequence[Event]) -> list[str]:
+    """`[e.to_json_string() for e in events]`, the same texts, cheaper (stored events encode every event): the
+    usual event's metadata goes through one C encoder made for the whole batch instead of one per event."""
+    if _make_encoder is None:
+        return [e.to_json_string() for e in events]
+    encode = _make_encoder({}, str, _string, None, ":", ",", False, False, False)
+    texts = []
+    for e in events:
+        stamp = e.timestamp
+        if (
+            stamp.tzinfo is _UTC
+            and type(e.type) is str
+            and type(e.scope) is str
+            and type(e.message) is str
+            and type(e.seq) is int
+        ):
+            try:
+                meta = "".join(encode(e.metadata, 0))
+            except ValueError:  # a non-finite float (or a cycle): the general path says what happens
+                encode = _make_encoder({}, str, _string, None, ":", ",", False, False, False)  # clean markers
+                texts.append(e.to_json_string())
+                continue
+            text = (
+                f'{{"type":{_string(e.type)},"scope":{_string(e.scope)},"message":{_string(e.message)},'
+                f'"timestamp":"{stamp.isoformat()[:-6]}Z","seq":{e.seq},"metadata":{meta}}}'
+            )
+            if "\u2028" in text or "\u2029" in text or "\x85" in text:
+                text = text.translate(_LINE_BREAKS)
+            texts.append(text)
+        else:
+            texts.append(e.to_json_string())
+    return texts
 
 
 def _finite(value: JSON) -> JSON:

@@ -4,7 +4,8 @@
 The runner and the executor build these; `record.to_event(session_id, now_unix_ms)` gives the `Event` with the
 JSON shape sinks and files have always seen (scope, message, the record's own metadata keys, then node_id,
 step, invocation_id, now_unix_ms). `lifecycle_record(event)` reads one back, so consumers (the studio)
-switch on types and fields instead of parsing messages.
+switch on types and fields instead of parsing messages. The base, `LifecycleRecord` (and the `to_event` every
+record shares), lives in `record_base.py` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -13,43 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from engine.events.event import Event, lifecycle_event
+from engine.events.event import Event
+from engine.events.record_base import LIFECYCLE, LifecycleRecord
 from engine.types import JSON
-
-LIFECYCLE = "lifecycle"
-
-
-class LifecycleRecord:
-    """Base of the lifecycle records. `scope` is the event scope; subclasses are frozen slotted dataclasses
-    with `step` first and say how they read as a message and which metadata keys they carry."""
-
-    __slots__ = ()
-    scope: ClassVar[str]
-    step: int
-
-    @property
-    def node_id(self) -> str | None:
-        """The node the event is about (its `node_id` metadata), if any."""
-        return None
-
-    def message(self) -> str:
-        raise NotImplementedError
-
-    def own_metadata(self) -> dict[str, JSON]:
-        """The record's own metadata keys (besides node_id/step/invocation_id/now_unix_ms), in JSON order."""
-        return {}
-
-    def to_event(self, invocation_id: str, now_unix_ms: int | None) -> Event:
-        """The lifecycle event of this record (what `Event.create` would build, built directly)."""
-        return lifecycle_event(
-            self.scope,
-            self.message(),
-            self.own_metadata(),
-            self.node_id,
-            self.step,
-            invocation_id,
-            now_unix_ms,
-        )
 
 
 @dataclass(frozen=True, slots=True)

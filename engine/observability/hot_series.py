@@ -8,7 +8,6 @@ may see a run's count before its sum (never a counter going down).
 
     weavegraph_node_runs_total{node}                       node runs that ended (successful or failed)
     weavegraph_node_duration_seconds{node}                 histogram of successful node run time
-    weavegraph_steps_total                                 supersteps finished
     weavegraph_checkpoint_saves_total{backend}             checkpoints saved
     weavegraph_checkpoint_save_duration_seconds{backend}   histogram of checkpoint save time
     weavegraph_checkpoint_save_bytes{backend}              histogram of saved bytes (when the backend tells)
@@ -28,7 +27,8 @@ __all__ = ["HotHistogram", "HotSeries"]
 
 class HotHistogram:
     """A labelled histogram (and the counter of its label values) as plain numbers: per label value
-    `[count, observed, sum, one count per bucket (the last: +Inf)]`."""
+    `[counted unobserved, observed, sum, one count per bucket (the last: +Inf)]` (its count: the first two
+    added up)."""
 
     def __init__(self, name: str, doc: str, label: str, buckets: Sequence[float]) -> None:
         self.name, self.doc, self.label = name, doc, label
@@ -36,7 +36,8 @@ class HotHistogram:
         self._les = [floatToGoString(b) for b in self.buckets] + ["+Inf"]  # type: ignore[no-untyped-call]
         self.rows: dict[str, list[float]] = {}
 
-    def _row(self, value: str) -> list[float]:
+    def row(self, value: str) -> list[float]:
+        """The numbers of `value` (made at zero the first time); the metrics sink updates them in place."""
         row = self.rows.get(value)
         if row is None:
             row = self.rows[value] = [0, 0, 0.0] + [0] * (len(self.buckets) + 1)
@@ -46,15 +47,14 @@ class HotHistogram:
         """Count one for `value` and observe `x`."""
         row = self.rows.get(value)
         if row is None:
-            row = self._row(value)
-        row[0] += 1
+            row = self.row(value)
         row[1] += 1
         row[2] += x
         row[3 + bisect_left(self.buckets, x)] += 1
 
     def count(self, value: str) -> None:
         """Count one for `value` without an observation (a failed node run)."""
-        self._row(value)[0] += 1
+        self.row(value)[0] += 1
 
     def family(self) -> HistogramMetricFamily:
         out = HistogramMetricFamily(self.name, self.doc, labels=[self.label])
@@ -69,8 +69,8 @@ class HotHistogram:
 
     def counts(self, name: str, doc: str) -> CounterMetricFamily:
         out = CounterMetricFamily(name, doc, labels=[self.label])
-        for value, row in sorted((v, r[0]) for v, r in list(self.rows.items())):
-            out.add_metric([value], row)
+        for value, n in sorted((v, r[0] + r[1]) for v, r in list(self.rows.items())):
+            out.add_metric([value], n)
         return out
 
 
@@ -85,14 +85,10 @@ class HotSeries(Collector):
         self.save_bytes = HotHistogram(
             "weavegraph_checkpoint_save_bytes", "Checkpoint save size", "backend", sizes
         )
-        self.steps = 0
 
     def collect(self) -> Iterator[Metric]:
         yield self.nodes.counts("weavegraph_node_runs", "Node runs that ended")
         yield self.nodes.family()
-        steps = CounterMetricFamily("weavegraph_steps", "Supersteps finished")
-        steps.add_metric([], self.steps)
-        yield steps
         yield self.saves.counts("weavegraph_checkpoint_saves", "Checkpoints saved")
         yield self.saves.family()
         yield self.save_bytes.family()
@@ -100,7 +96,6 @@ class HotSeries(Collector):
     def describe(self) -> Iterator[Metric]:
         yield CounterMetricFamily("weavegraph_node_runs", "Node runs that ended", labels=["node"])
         yield HistogramMetricFamily("weavegraph_node_duration_seconds", "Node run time", labels=["node"])
-        yield CounterMetricFamily("weavegraph_steps", "Supersteps finished")
         yield CounterMetricFamily("weavegraph_checkpoint_saves", "Checkpoints saved", labels=["backend"])
         yield HistogramMetricFamily(
             "weavegraph_checkpoint_save_duration_seconds", "Checkpoint save time", labels=["backend"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,34 +56,36 @@ _BYTES_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777
 
 
 class _BusCollector(Collector):
-    """Read when scraped: the sink drops and errors of the watched buses, and the event counts of the
-    metrics sinks (plain per-sink dicts the loop updates without a lock: a scrape copies them). What closed
-    buses and sinks counted is kept in `retire` (a counter never goes down)."""
+    """Read when scraped: the sink drops and errors of the watched buses, and the event and step counts of
+    the metrics sinks (plain per-sink numbers the loop updates without a lock: a scrape copies them). What
+    closed buses and sinks counted is kept in `retire` (a counter never goes down)."""
 
     def __init__(self) -> None:
         self._buses: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._counts: list[dict[str, int]] = []
+        self._sinks: list[MetricsSink] = []
         self._retired: dict[str, tuple[int, int]] = {}
         self._retired_counts: dict[str, int] = {}
+        self._retired_steps = 0
         self._lock = threading.Lock()
 
-    def watch(self, bus: Any, counts: dict[str, int]) -> None:
+    def watch(self, bus: Any, sink: MetricsSink) -> None:
         with self._lock:
             if bus is not None:
                 self._buses.add(bus)
-            self._counts.append(counts)
+            self._sinks.append(sink)
 
-    def retire(self, bus: Any, counts: dict[str, int]) -> None:
+    def retire(self, bus: Any, sink: MetricsSink) -> None:
         with self._lock:
             if bus is not None and bus in self._buses:
                 self._buses.discard(bus)
                 for name, (dropped, errors) in _health(bus).items():
                     old = self._retired.get(name, (0, 0))
                     self._retired[name] = (old[0] + dropped, old[1] + errors)
-            if any(c is counts for c in self._counts):
-                self._counts = [c for c in self._counts if c is not counts]
-                for kind, n in dict(counts).items():
+            if any(s is sink for s in self._sinks):
+                self._sinks = [s for s in self._sinks if s is not sink]
+                for kind, n in sink.event_counts().items():
                     self._retired_counts[kind] = self._retired_counts.get(kind, 0) + n
+                self._retired_steps += sink.steps
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         with self._lock:
@@ -92,9 +95,14 @@ class _BusCollector(Collector):
                     old = totals.get(name, (0, 0))
                     totals[name] = (old[0] + dropped, old[1] + errors)
             events = dict(self._retired_counts)
-            for counts in self._counts:
-                for kind, n in dict(counts).items():
+            steps = self._retired_steps
+            for sink in self._sinks:
+                for kind, n in sink.event_counts().items():
                     events[kind] = events.get(kind, 0) + n
+                steps += sink.steps
+        stepped = CounterMetricFamily("weavegraph_steps", "Supersteps finished")
+        stepped.add_metric([], steps)
+        yield stepped
         counted = CounterMetricFamily(
             "weavegraph_events", "Events delivered to the metrics sink", labels=["type"]
         )
@@ -112,7 +120,14 @@ class _BusCollector(Collector):
         yield failures
 
     def describe(self) -> Iterator[CounterMetricFamily]:
-        return iter(())
+        yield CounterMetricFamily("weavegraph_steps", "Supersteps finished")
+        yield CounterMetricFamily(
+            "weavegraph_events", "Events delivered to the metrics sink", labels=["type"]
+        )
+        yield CounterMetricFamily(
+            "weavegraph_sink_dropped_events", "Events an event bus dropped for a sink", labels=["sink"]
+        )
+        yield CounterMetricFamily("weavegraph_sink_errors", "Failures of an event sink", labels=["sink"])
 
 
 def _health(bus: Any) -> dict[str, tuple[int, int]]:
@@ -129,9 +144,6 @@ class WeavegraphMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         r = registry
-        self.events = Counter(
-            "weavegraph_events", "Events delivered to the metrics sink", ["type"], registry=r
-        )
         self.runs = Counter("weavegraph_runs", "Runs and invocations that ended", ["status"], registry=r)
         self.runs_active = Gauge("weavegraph_runs_active", "Runs started and not yet ended", registry=r)
         self.node_failures = Counter(
@@ -174,11 +186,24 @@ class MetricsSink:
         self.name = name
         self.metrics = metrics_for(registry)
         self._bus = bus
-        self._counts: dict[str, int] = {}
+        self._counts: dict[str, int] = {}  # events by type (the bus's, and the records')
+        # The run observer's hooks stand for lifecycle events (a node run's start and finish, a step's
+        # end) and count them here; `event_counts()` adds them up at scrape time.
+        self._hook_events = 0
+        self.steps = 0  # supersteps finished (weavegraph_steps_total, summed over the sinks at scrape)
         self._hot = self.metrics.hot
+        nodes = self._hot.nodes
+        self._node_rows, self._node_row, self._node_buckets = nodes.rows, nodes.row, nodes.buckets
         self._observing = False  # set once the runner calls it as a run observer
         self._starts_seen = False
-        self.metrics.buses.watch(bus, self._counts)
+        self.metrics.buses.watch(bus, self)
+
+    def event_counts(self) -> dict[str, int]:
+        """Events counted by type (read at scrape time, from another thread: a copy)."""
+        counts = dict(self._counts)
+        if self._hook_events:
+            counts["lifecycle"] = counts.get("lifecycle", 0) + self._hook_events
+        return counts
 
     def handle(self, event: Event) -> None:
         """As an event-bus sink: count the event by type; a lifecycle event updates the series too, unless
@@ -207,16 +232,20 @@ class MetricsSink:
     def node_finished(
         self, session_id: str, step: int, node: str, t_ns: int, duration_ms: float, attempts: int | None
     ) -> None:
-        self._observing = True
-        counts = self._counts  # node.start and node.finish, as lifecycle events
-        counts["lifecycle"] = counts.get("lifecycle", 0) + 2
-        self._hot.nodes.observe(node, duration_ms / 1000.0)
+        # Called once per node run: `HotHistogram.observe` inlined, and node.start and node.finish
+        # counted as one number (`event_counts` adds it to the lifecycle events).
+        self._hook_events += 2
+        row = self._node_rows.get(node)
+        if row is None:
+            row = self._node_row(node)
+        seconds = duration_ms / 1000.0
+        row[1] += 1
+        row[2] += seconds
+        row[3 + bisect_left(self._node_buckets, seconds)] += 1
 
     def step_finished(self, session_id: str, step: int, t_ns: int) -> None:
-        self._observing = True
-        counts = self._counts  # counted as the lifecycle event it stands for (step.end)
-        counts["lifecycle"] = counts.get("lifecycle", 0) + 1
-        self._hot.steps += 1
+        self._hook_events += 1  # the lifecycle event it stands for (step.end)
+        self.steps += 1
 
     def _record(self, record: LifecycleRecord) -> None:
         counts = self._counts
@@ -226,7 +255,7 @@ class MetricsSink:
         if kind is NodeStart:
             self._starts_seen = True  # lifecycle events are on: node starts come as records
         elif kind is StepEnd:
-            self._hot.steps += 1
+            self.steps += 1
         elif isinstance(record, NodeFinish):
             self._hot.nodes.observe(record.node, record.duration_ms / 1000.0)
         elif isinstance(record, CheckpointSaved):
@@ -248,7 +277,7 @@ class MetricsSink:
             m.runs.labels(record.status or "unknown").inc()
 
     def close(self) -> None:
-        self.metrics.buses.retire(self._bus, self._counts)
+        self.metrics.buses.retire(self._bus, self)
 
     def __repr__(self) -> str:
         return f"MetricsSink(name={self.name!r})"

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span
 
 from engine.events.records import CheckpointSaved, NodeRetry, NodeSkip
 
-__all__ = ["DB_SYSTEMS", "PendingNode", "SessionSpans", "ns_of", "save_ns"]
+__all__ = ["DB_SYSTEMS", "PendingNode", "SessionSpans", "ns_of", "save_attributes", "save_ns"]
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _US = _dt.timedelta(microseconds=1)
@@ -23,13 +24,9 @@ def ns_of(stamp: _dt.datetime) -> int:
     return ((stamp - _EPOCH) // _US) * 1000
 
 
-@dataclass(slots=True)
-class PendingNode:
-    """A node that started and has not ended: its span is made when it ends."""
-
-    start: int
-    step: int | None
-    retries: list[tuple[NodeRetry, int]] = field(default_factory=list)
+PendingNode = tuple[int, int | None]
+"""A node that started and has not ended (its span is made when it ends): its start (epoch ns) and step. A
+plain tuple: one is made per node run."""
 
 
 @dataclass(slots=True)
@@ -42,6 +39,7 @@ class SessionSpans:
     step: Span | None = None
     step_ctx: otel_context.Context | None = None
     nodes: dict[str, PendingNode] = field(default_factory=dict)  # running nodes by name
+    retries: dict[str, list[tuple[NodeRetry, int]]] = field(default_factory=dict)  # of running nodes
     muted: bool = False  # the run span was not sampled: no child spans either
     early_saves: list[tuple[CheckpointSaved, int]] = field(default_factory=list)  # saves before the run
     parent: otel_context.Context | None = None  # continue_trace
@@ -55,3 +53,20 @@ class SessionSpans:
 def save_ns(record: CheckpointSaved) -> int:
     """How long the save took, in nanoseconds (its span ends at the record's time)."""
     return int(record.duration_ms * 1e6)
+
+
+def save_attributes(record: CheckpointSaved) -> dict[str, Any]:
+    """A checkpoint save span's attributes (backend, `db.*` semantic attributes, step, bytes when told)."""
+    backend = record.backend or "unknown"
+    attrs: dict[str, Any] = {
+        "weavegraph.checkpoint.backend": backend,
+        "db.operation.name": "save",
+        "weavegraph.checkpoint.step": record.step,
+    }
+    system = DB_SYSTEMS.get(backend)
+    if system is not None:
+        attrs["db.system"] = system
+        attrs["db.system.name"] = system
+    if record.bytes is not None:
+        attrs["weavegraph.checkpoint.bytes"] = record.bytes
+    return attrs

@@ -42,7 +42,7 @@ from engine.events.records import (
     lifecycle_record,
 )
 from engine.observability.otel import extract_trace_context, inject_trace_context, shared_env_provider
-from engine.observability.span_state import DB_SYSTEMS, PendingNode, SessionSpans, ns_of, save_ns
+from engine.observability.span_state import SessionSpans, ns_of, save_attributes, save_ns
 from engine.observability.warn import Warn
 
 __all__ = ["TracingSink", "extract_trace_context", "inject_trace_context", "tracing_sink_for"]
@@ -90,6 +90,7 @@ class TracingSink:
         self.graph_hash = graph_hash
         self._sessions: dict[str, SessionSpans] = {}
         self._run_name = f"weavegraph.run {graph_name}" if graph_name else "weavegraph.run"
+        self._node_names: dict[str, str] = {}  # node name -> its span name (formatted once per node)
 
     def continue_trace(self, session_id: str, carrier: Mapping[str, str]) -> None:
         """The next run of `session_id` becomes a child of the trace context in `carrier`."""
@@ -122,9 +123,11 @@ class TracingSink:
             handler(self, session_id, record, t_ns, error)
 
     def node_started(self, session_id: str, step: int, node: str, t_ns: int) -> None:
-        s = self._session(session_id)
+        s = self._sessions.get(session_id)
+        if s is None:
+            s = self._session(session_id)
         if not s.muted:
-            s.nodes[node] = PendingNode(t_ns, step)
+            s.nodes[node] = (t_ns, step)
 
     def node_finished(
         self, session_id: str, step: int, node: str, t_ns: int, duration_ms: float, attempts: int | None
@@ -137,8 +140,11 @@ class TracingSink:
             "weavegraph.node.status": "ok",
             "weavegraph.node.attempts": attempts if attempts is not None else 1,
             "weavegraph.node.duration_ms": float(duration_ms),
+            "weavegraph.node.name": node,
         }
-        self._node_span(s, node, pending, t_ns, attrs)
+        if pending[1] is not None:
+            attrs["weavegraph.step"] = pending[1]
+        self._node_span(s, node, pending[0], t_ns, attrs)
 
     def step_finished(self, session_id: str, step: int, t_ns: int) -> None:
         """Nothing: the step's span ends with its `StepEnd` record (after the save)."""
@@ -203,8 +209,11 @@ class TracingSink:
     # ------------------------------------------------------------ steps
 
     def _step_start(self, sid: str, record: StepStart, t: int, error: str | None) -> None:
-        s = self._session(sid)
-        self._close_step(s, t, None)
+        s = self._sessions.get(sid)
+        if s is None:
+            s = self._session(sid)
+        if s.step is not None or s.next_step is not None or s.nodes:
+            self._close_step(s, t, None)
         if not s.muted:
             s.next_step = (t, record.step, record.frontier)
 
@@ -226,8 +235,9 @@ class TracingSink:
             span.add_event(
                 "node.skip", {"weavegraph.node.name": skip.node, "reason": skip.reason}, timestamp=at
             )
-        s.skips = []
-        s.step, s.step_ctx = span, trace.set_span_in_context(span)
+        if s.skips:
+            s.skips = []
+        s.step, s.step_ctx = span, trace.set_span_in_context(span, s.run_ctx)
 
     def _step_end(self, sid: str, record: StepEnd, t: int, error: str | None) -> None:
         s = self._sessions.get(sid)
@@ -247,9 +257,13 @@ class TracingSink:
         if s.next_step is not None:
             self._open_step(s)
         if s.nodes:
-            for node, pending in s.nodes.items():  # nodes cut short (a sibling failed, or a stop)
-                self._node_span(s, node, pending, end, {"weavegraph.node.status": "cancelled"})
+            for node, (start, step) in s.nodes.items():  # nodes cut short (a sibling failed, or a stop)
+                attrs: dict[str, Any] = {"weavegraph.node.status": "cancelled", "weavegraph.node.name": node}
+                if step is not None:
+                    attrs["weavegraph.step"] = step
+                self._node_span(s, node, start, end, attrs)
             s.nodes.clear()
+            s.retries.clear()
         if s.step is not None:
             if status is StatusCode.ERROR:
                 s.step.set_status(Status(StatusCode.ERROR))
@@ -257,29 +271,29 @@ class TracingSink:
             s.step, s.step_ctx = None, None
 
     # ------------------------------------------------------------ nodes
-    # A node's span is made when its outcome is known (start time from its start), with every attribute
-    # at once: one attribute pass per span instead of one per attribute.
+    # A node's span is made when its outcome is known (start time from its start, every attribute in the
+    # dict it starts with): one start_span and one end per node run, no context attached or detached.
 
     def _node_span(
         self,
         s: SessionSpans,
         node: str,
-        pending: PendingNode,
+        start: int,
         end: int,
         attrs: dict[str, Any],
         failure: tuple[str, str] | None = None,
     ) -> None:
-        """The span of a node run that ended at `end`; `failure`: (error type, message)."""
+        """The span of a node run from `start` to `end` (its attributes: `attrs`, name and step included);
+        `failure`: (error type, message)."""
         if s.next_step is not None:
             self._open_step(s)
-        attrs["weavegraph.node.name"] = node
-        if pending.step is not None:
-            attrs["weavegraph.step"] = pending.step
+        name = self._node_names.get(node)
+        if name is None:
+            name = self._node_names[node] = f"weavegraph.node {node}"
         parent = s.step_ctx if s.step_ctx is not None else s.run_ctx
-        span = self._tracer.start_span(
-            f"weavegraph.node {node}", context=parent, attributes=attrs, start_time=pending.start
-        )
-        for retry, at in pending.retries:
+        span = self._tracer.start_span(name, context=parent, attributes=attrs, start_time=start)
+        retries = s.retries.pop(node, None) if s.retries else None
+        for retry, at in retries or ():
             found: dict[str, Any] = {"attempt": retry.attempt, "error": retry.error, "delay_s": retry.delay_s}
             span.add_event("retry", found, timestamp=at)
         if failure is not None:
@@ -299,24 +313,24 @@ class TracingSink:
         if s.muted:
             return
         node = record.node or "?"
-        pending = s.nodes.pop(node, None)
-        if pending is None:  # no start seen (e.g. the failure happened before the node ran)
-            pending = PendingNode(t, record.step)
+        start, step = s.nodes.pop(node, (t, record.step))  # no start seen: it failed before it ran
         message = record.error or f"{node} failed"
         error_type = record.error_type or "NodeError"
         attrs: dict[str, Any] = {
             "weavegraph.node.status": "error",
             "weavegraph.node.attempts": record.attempts if record.attempts is not None else 1,
-            "weavegraph.node.duration_ms": (t - pending.start) / 1e6,
+            "weavegraph.node.duration_ms": (t - start) / 1e6,
             "error.type": error_type,
+            "weavegraph.node.name": node,
         }
-        self._node_span(s, node, pending, t, attrs, (error_type, message))
+        if step is not None:
+            attrs["weavegraph.step"] = step
+        self._node_span(s, node, start, t, attrs, (error_type, message))
 
     def _node_retry(self, sid: str, record: NodeRetry, t: int, error: str | None) -> None:
         s = self._sessions.get(sid)
-        pending = s.nodes.get(record.node) if s is not None else None
-        if pending is not None:
-            pending.retries.append((record, t))
+        if s is not None and record.node in s.nodes:
+            s.retries.setdefault(record.node, []).append((record, t))
 
     def _node_skip(self, sid: str, record: NodeSkip, t: int, error: str | None) -> None:
         s = self._sessions.get(sid)
@@ -341,23 +355,11 @@ class TracingSink:
         self._save_span(record, t, parent)
 
     def _save_span(self, record: CheckpointSaved, end: int, parent: otel_context.Context | None) -> None:
-        backend = record.backend or "unknown"
-        attrs: dict[str, Any] = {
-            "weavegraph.checkpoint.backend": backend,
-            "db.operation.name": "save",
-            "weavegraph.checkpoint.step": record.step,
-        }
-        system = DB_SYSTEMS.get(backend)
-        if system is not None:
-            attrs["db.system"] = system
-            attrs["db.system.name"] = system
-        if record.bytes is not None:
-            attrs["weavegraph.checkpoint.bytes"] = record.bytes
         span = self._tracer.start_span(
             "weavegraph.checkpoint.save",
             context=parent,
             kind=SpanKind.CLIENT,
-            attributes=attrs,
+            attributes=save_attributes(record),
             start_time=end - save_ns(record),
         )
         span.end(end_time=end)

@@ -14,6 +14,13 @@ its caller's task (no waiting for company, no hand-over); while a group is in fl
 together in the next group, written by the committer's writer task (at most `max_group` per group). With
 `enabled=False` every item is its own group, written in the caller's task.
 
+Two groups in turn, not one (`pipeline`, on by default): with many callers (at least `PIPELINE_FROM`
+between the queue and the group just written) a group takes at most half of them. The callers of one half
+then run their next steps on the event loop while the other half's transaction is being written (by the
+server, or by SQLite in aiosqlite's thread), instead of everyone waiting for one big transaction and the
+writer then waiting for everyone; without it the first caller back writes alone and the rest follow in a
+group of all but one. Only the grouping changes: every item still returns when its own group committed.
+
 A caller cancelled while its item still waits is taken out of the queue (nothing of it is written); once
 its group is in flight the write goes on, whatever the caller does.
 """
@@ -34,6 +41,9 @@ failed alone). Raising fails the whole group."""
 
 DEFAULT_MAX_GROUP = 256
 """Items per group at most (bounds a transaction's size and a statement's parameters)."""
+
+PIPELINE_FROM = 16
+"""Callers (queued, plus the items of the group just written) from which a group takes only half of them."""
 
 
 OPTION = "group_commit"
@@ -77,6 +87,7 @@ class GroupCommitter(Generic[T]):
         enabled: bool = True,
         max_group: int = DEFAULT_MAX_GROUP,
         name: str = "group commit",
+        pipeline: bool = True,
     ) -> None:
         if max_group < 1:
             raise ValueError(f"max_group must be at least 1, got {max_group}")
@@ -84,6 +95,9 @@ class GroupCommitter(Generic[T]):
         self.enabled = enabled
         self.max_group = max_group
         self._name = name
+        self.pipeline = pipeline
+        self._last = 0
+        """Items of the group written last (with the queue: how many callers take turns)."""
         self._pending: list[tuple[T, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._leading = False
@@ -132,6 +146,7 @@ class GroupCommitter(Generic[T]):
     async def _write_alone(self, item: T) -> None:
         self.groups += 1
         self.items += 1
+        self._last = 1
         outcome = self._checked(await self._write_group([item]), 1)[0]
         if outcome is not None:
             raise outcome
@@ -152,11 +167,13 @@ class GroupCommitter(Generic[T]):
 
     async def _drain_groups(self) -> None:
         while self._pending:
-            group = self._pending[: self.max_group]
-            del self._pending[: self.max_group]
+            size = self._group_size()
+            group = self._pending[:size]
+            del self._pending[:size]
             items = [item for item, _ in group]
             self.groups += 1
             self.items += len(items)
+            self._last = len(items)
             try:
                 outcomes = self._checked(await self._write_group(items), len(items))
             except asyncio.CancelledError:
@@ -173,6 +190,15 @@ class GroupCommitter(Generic[T]):
                     future.set_result(None)
                 else:
                     future.set_exception(outcome)
+
+    def _group_size(self) -> int:
+        """How many queued items the next group takes: all (up to `max_group`), or with `pipeline` and
+        many callers taking turns, half of those callers (see the module doc)."""
+        queued = len(self._pending)
+        callers = queued + self._last
+        if not self.pipeline or callers < PIPELINE_FROM:
+            return min(queued, self.max_group)
+        return min(queued, self.max_group, (callers + 1) // 2)
 
     async def aclose(self) -> None:
         """Refuse new items and wait for the queued ones to be written."""

@@ -176,6 +176,36 @@ class EncodedSave:
         return dumps(list_delta(json.loads(base.errors_json), json.loads(self.errors_json)))
 
 
+_NODE_TEXTS: dict[tuple[Any, ...], str] = {}
+"""JSON texts of node lists (frontier, ran and skipped nodes) by value: a graph has few distinct ones, so
+most saves look them up instead of encoding them."""
+_CHANNEL_TEXTS: dict[tuple[Any, ...], str] = {}
+"""The same for updated-channel lists."""
+_TEXTS_MAX = 4096
+
+
+def _list_text(cache: dict[tuple[Any, ...], str], values: Any, kinds: bool) -> str:
+    """`dumps(nodes_to_json(values))` (NodeKinds) or `dumps(list(values))` (channel names), cached."""
+    key = tuple(values)
+    found = cache.get(key)
+    if found is None:
+        found = dumps(nodes_to_json(key)) if kinds else dumps(list(key))
+        _utf8_len(found)  # refuses text UTF-8 cannot hold before it is cached
+        if len(cache) >= _TEXTS_MAX:
+            cache.clear()
+        cache[key] = found
+    return found
+
+
+def _utf8_len(text: str) -> int:
+    """UTF-8 size of `text`; raises UnicodeEncodeError for text UTF-8 cannot hold (lone surrogates)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def _version(value: Any) -> str:
+    return str(value) if type(value) is int else dumps(value)
+
+
 def encode_save(cp: Checkpoint, cache: TextCache) -> EncodedSave:
     """Encode a checkpoint for a save, reusing the session's cached message texts; raises
     `CheckpointDataError` naming session and step when it is not JSON."""
@@ -183,18 +213,26 @@ def encode_save(cp: Checkpoint, cache: TextCache) -> EncodedSave:
         state = cp.state
         texts = cache.update(cp.session_id, state.messages)
         others = (
-            dumps(nodes_to_json(cp.frontier)),
+            _list_text(_NODE_TEXTS, cp.frontier, True),
             dumps(versions_seen_to_json(cp.versions_seen)),
-            dumps(nodes_to_json(cp.ran_nodes)),
-            dumps(nodes_to_json(cp.skipped_nodes)),
-            dumps(list(cp.updated_channels)),
+            _list_text(_NODE_TEXTS, cp.ran_nodes, True),
+            _list_text(_NODE_TEXTS, cp.skipped_nodes, True),
+            _list_text(_CHANNEL_TEXTS, cp.updated_channels, False),
         )
-        extra_json = dumps({"version": state.extra_version, "map": state.extra})
-        errors_json = dumps(
-            {"version": state.errors_version, "items": [e.to_json_value() for e in state.errors]}
+        extra_version, errors_version = _version(state.extra_version), _version(state.errors_version)
+        extra, errors = state.extra, state.errors
+        extra_json = (  # the empty map and list (the common case) without the encoder
+            f'{{"version":{extra_version},"map":{{}}}}'
+            if type(extra) is dict and not extra
+            else dumps({"version": state.extra_version, "map": extra})
         )
-        size = sum(len(t.encode()) for t in others)  # also refuses text UTF-8 cannot hold
-        small = len(extra_json.encode()) + len(errors_json.encode())
+        errors_json = (
+            f'{{"version":{errors_version},"items":[]}}'
+            if type(errors) is list and not errors
+            else dumps({"version": state.errors_version, "items": [e.to_json_value() for e in errors]})
+        )
+        size = sum(map(_utf8_len, others))  # also refuses text UTF-8 cannot hold
+        small = _utf8_len(extra_json) + _utf8_len(errors_json)
         return EncodedSave(
             cp.session_id,
             int(cp.step),
@@ -203,7 +241,7 @@ def encode_save(cp: Checkpoint, cache: TextCache) -> EncodedSave:
             cp.graph_hash,
             *others,
             size,
-            dumps(state.messages_version),
+            _version(state.messages_version),
             texts,
             len(state.messages),
             texts.joined,
@@ -211,8 +249,8 @@ def encode_save(cp: Checkpoint, cache: TextCache) -> EncodedSave:
             extra_json,
             errors_json,
             small,
-            dumps(state.extra_version),
-            dumps(state.errors_version),
+            extra_version,
+            errors_version,
         )
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
         raise CheckpointDataError(

@@ -4,9 +4,10 @@ the answer.
 
 The statement locks the session row, checks `expected_last_step` (and, for a compact delta, that this
 writer's base is still the session's latest step), upserts the session and the step, replaces the step's
-node records, appends its events and keeps the session info, all in one autocommitted statement. When a
-check fails it writes nothing and returns a status (see the migration); the caller then raises the
-conflict, resends a full snapshot (status 2) or runs the overwrite transaction of `pg_ops.save` (status 3).
+node records, appends its events (a row per run of events of one step, migration 0010) and keeps the
+session info, all in one autocommitted statement. When a check fails it writes nothing and returns a status
+(see the migration); the caller then raises the conflict, resends a full snapshot (status 2) or runs the
+overwrite transaction of `pg_ops.save` (status 3).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import engine.persistence.records_store as records_store
 from engine.errors import CheckpointConflict
 from engine.persistence.base import Checkpoint
 from engine.persistence.compact import LATEST_MARKER
@@ -115,7 +117,7 @@ def prepare(
         durations.append(rec.duration_ms)
         outputs.append(_json(rec.output))
         errors.append(_json(rec.error))
-    events = cp.events or ()
+    event_steps, event_runs = records_store.event_runs(cp.events) if cp.events else ([], [])
     info = cp.parent is not None or (cp.graph_name is not None and cp.step == 0)
     parent_session, parent_step = cp.parent or (None, None)
     args = (
@@ -146,8 +148,8 @@ def prepare(
         durations,
         outputs,
         errors,
-        [e.step for e in events],
-        [e.to_json_string() for e in events],
+        event_steps,  # one element per run of events of one step (migration 0010): p_event_steps, p_events
+        event_runs,
         info,
         parent_session,
         parent_step,

@@ -16,8 +16,10 @@ Reads are in `pg_reads`, the other transactions in `pg_ops`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -51,6 +53,9 @@ from engine.persistence.urls import DatabaseURL
 T = TypeVar("T")
 
 CHANNEL = "weavegraph_steps"
+
+WRITER_IDLE = 30.0
+"""Seconds the group committer's connection may sit unused before it goes back to the pool."""
 
 
 def _parse(url: str | DatabaseURL) -> DatabaseURL:
@@ -103,6 +108,8 @@ class PostgresCheckpointer(PostgresReads):
         self._group: group.GroupCommitter[pg_save.Prepared] = group.GroupCommitter(
             self._write_group, enabled=group_commit, name=f"group commit of PostgreSQL {url.target}"
         )
+        self._writer: Any = None  # the committer's pool connection (`_write_group`): no acquire per save
+        self._writer_used = 0.0
 
     def __repr__(self) -> str:
         return f"PostgresCheckpointer({self._url.redacted()!r})"
@@ -232,12 +239,42 @@ class PostgresCheckpointer(PostgresReads):
         self.last_save_bytes = size  # after the last await: the saving task reads it first
 
     async def _write_group(self, items: list[pg_save.Prepared]) -> Sequence[BaseException | None]:
-        """The group committer's writer: the group's saves in one statement (see `pg_save.write`)."""
+        """The group committer's writer: the group's saves in one statement (see `pg_save.write`). The
+        committer writes one group at a time, so it keeps one pool connection between groups; it goes back
+        when a write on it fails (`StorageUnavailable`, outcome unknown, no retry, as for any save), after
+        `WRITER_IDLE` unused, when the server closed it meanwhile (a fresh one is taken), and on close."""
+        if not self._group.enabled:  # saves run concurrently, each on a connection of its own
+            return await self._run(
+                lambda conn: pg_save.write(conn, items), pg_save.describe(items), retry=False
+            )
+        if self._closed:
+            raise StorageUnavailable(f"PostgreSQL checkpointer for {self.target} is closed")
+        now = time.monotonic()
+        writer = self._writer
+        if writer is not None and (not _open(writer) or now - self._writer_used > WRITER_IDLE):
+            await self._release_writer()  # closed by the server meanwhile, or idle long enough
+        action = pg_save.describe(items)
+        try:
+            with map_pg_errors(self._url, action, connected=True):
+                if self._writer is None:
+                    self._writer = await self._pool.acquire(timeout=self._timeout)
+                outcomes = await pg_save.write(self._writer, items)
+        except BaseException as exc:
+            await self._release_writer()
+            if isinstance(exc, StorageUnavailable):
+                await self._pool.expire_connections()
+            raise
+        self._writer_used = now
+        return outcomes
 
-        async def run(conn: Any) -> list[BaseException | None]:
-            return await pg_save.write(conn, items)
-
-        return await self._run(run, pg_save.describe(items), retry=False)
+    async def _release_writer(self) -> None:
+        conn, self._writer = self._writer, None
+        if conn is not None:
+            try:
+                await asyncio.shield(self._pool.release(conn, timeout=self._timeout))
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                with contextlib.suppress(asyncpg.InterfaceError):  # already detached from the pool
+                    conn.terminate()
 
     async def _overwrite(
         self, checkpoint: Checkpoint, enc: EncodedSave, expected_last_step: int | None
@@ -286,9 +323,8 @@ class PostgresCheckpointer(PostgresReads):
     async def append_events(self, session_id: str, events: list[Event]) -> None:
         """Store events published after the session's last save (stored events, issue 15)."""
 
-        async def run(conn: Any) -> None:
-            async with conn.transaction():
-                await records_store.pg_append_events(conn, session_id, events)
+        async def run(conn: Any) -> None:  # one autocommitted statement: no BEGIN and COMMIT round trips
+            await records_store.pg_append_events(conn, session_id, events)
 
         await self._run(run, f"storing events of session '{session_id}'", retry=False)
 
@@ -340,10 +376,19 @@ class PostgresCheckpointer(PostgresReads):
             return
         await self._group.aclose()  # the queued saves are written first
         self._closed = True
+        await self._release_writer()
         try:
             await asyncio.wait_for(self._pool.close(), self._timeout)
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             self._pool.terminate()
+
+
+def _open(conn: Any) -> bool:
+    """Whether a pool connection can still be used (the pool detaches one the server closed)."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:
+        return False
 
 
 async def _keep_session(conn: Any) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.events.event import Event
+from engine.events.event import Event, event_json_texts
 from engine.node_records import NodeRecord
 from engine.persistence.base import Checkpoint
 from engine.persistence.serde import parse_timestamp
@@ -188,46 +188,79 @@ def pg_query(session_id: str, step: int | None) -> tuple[str, tuple[Any, ...]]:
     return f"SELECT {cols} FROM {TABLE} WHERE {where} ORDER BY step, idx", args
 
 
-def _event_rows(session_id: str, events: Sequence[Event]) -> list[tuple[Any, ...]]:
-    return [(session_id, e.step, e.to_json_string()) for e in events]
+def event_runs(events: Sequence[Event]) -> tuple[list[int | None], list[str]]:
+    """The events cut into runs of consecutive events of one step: the runs' steps and their texts, each a
+    JSON array of the run's events (`Event.to_json_string` texts). A `wg_events` row holds one run (migrations
+    sqlite/0008 and postgres/0010): a save's events are two or three runs, not two dozen rows."""
+    texts = event_json_texts(events)
+    steps: list[int | None] = []
+    runs: list[str] = []
+    start = 0
+    n = len(texts)
+    for i in range(1, n + 1):
+        if i == n or events[i].step != events[start].step:
+            steps.append(events[start].step)
+            runs.append("[" + ",".join(texts[start:i]) + "]")
+            start = i
+    return steps, runs
 
 
 SQLITE_APPEND_EVENTS = (
     f"INSERT INTO {EVENTS} (session_id, step, event_json) SELECT ?, json_extract(j.value, '$[0]'),"
     " json_extract(j.value, '$[1]') FROM json_each(?) j ORDER BY j.key"
 )
-"""Appends a session's events (a JSON array of `[step, event JSON text]`) in one statement."""
+"""Appends a session's events (`sqlite_events_json`) in one statement."""
 
 
 def sqlite_events_json(events: Sequence[Event]) -> str:
-    return _compact([[e.step, e.to_json_string()] for e in events])
+    """The events as the SQLite save's JSON array of `[step, run]`, one per run (`event_runs`), each run the
+    JSON array itself, not a string holding it (nothing to escape here or to unescape in SQLite: the save's
+    `json_extract(..., '$[1]')` gives the run's text back, minified)."""
+    steps, runs = event_runs(events)
+    return (
+        "["
+        + ",".join(
+            [f"[{'null' if step is None else step},{run}]" for step, run in zip(steps, runs, strict=True)]
+        )
+        + "]"
+    )
+
+
+PG_APPEND_EVENTS = (
+    f"INSERT INTO {EVENTS} (session_id, step, event_json) SELECT $1, e.step, e.body::jsonb"
+    " FROM unnest($2::bigint[], $3::text[]) WITH ORDINALITY AS e(step, body, n) ORDER BY e.n"
+)
+"""Appends a session's runs of events in one statement (ids in run order, as `weavegraph_save` does)."""
 
 
 async def pg_append_events(conn: Any, session_id: str, events: Sequence[Event]) -> None:
-    await conn.executemany(
-        f"INSERT INTO {EVENTS} (session_id, step, event_json) VALUES ($1, $2, $3::jsonb)",
-        _event_rows(session_id, events),
-    )
+    steps, runs = event_runs(events)
+    await conn.execute(PG_APPEND_EVENTS, session_id, steps, runs)
 
 
 def events_query(
     session_id: str, min_step: int | None, max_step: int | None, limit: int | None, *, postgres: bool
 ) -> tuple[str, list[Any]]:
-    """The SELECT of a session's stored events in order (filters on their step; `limit` the first n)."""
+    """The SELECT of a session's stored events in order, one event's JSON text a row (the runs unpacked;
+    filters on their step; `limit` the first n)."""
     args: list[Any] = []
 
     def arg(value: Any) -> str:
         args.append(value)
         return f"${len(args)}" if postgres else "?"
 
-    where = f"session_id = {arg(session_id)}"
+    where = f"e.session_id = {arg(session_id)}"
     if min_step is not None:
-        where += f" AND step >= {arg(min_step)}"
+        where += f" AND e.step >= {arg(min_step)}"
     if max_step is not None:
-        where += f" AND step <= {arg(max_step)}"
+        where += f" AND e.step <= {arg(max_step)}"
     tail = f" LIMIT {arg(limit)}" if limit is not None else ""
-    col = "event_json::text" if postgres else "event_json"
-    return f"SELECT {col} FROM {EVENTS} WHERE {where} ORDER BY id{tail}", args
+    if postgres:
+        unpack = "jsonb_array_elements(e.event_json) WITH ORDINALITY AS j(value, key)"
+        col = "j.value::text"
+    else:
+        unpack, col = "json_each(e.event_json) AS j", "j.value"
+    return f"SELECT {col} FROM {EVENTS} e, {unpack} WHERE {where} ORDER BY e.id, j.key{tail}", args
 
 
 def decode_events(rows: Sequence[Any]) -> list[Event]:

@@ -225,9 +225,10 @@ class QueueClient:
                 )
                 while True:  # everything stored so far (after the job's end: everything it wrote)
                     rows = await conn.fetch(_EVENTS_AFTER, job.session_id, cursor)
-                    for row in rows:
+                    for row in rows:  # a row is a run of events (migration 0010): a JSON array
                         cursor = int(row[0])
-                        yield Event.from_json(row[1])
+                        for value in json.loads(row[1]):
+                            yield Event.from_json(value)
                     if len(rows) < 1000:
                         break
                 if ended:

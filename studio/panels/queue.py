@@ -78,9 +78,9 @@ class QueuePanel(QWidget):
         self.cancel_button.setObjectName("queueCancel")
         self.notice = QLabel("", self)
         self.notice.setObjectName("queueNotice")
-        self.jobs = self._table("queueJobs", JOB_HEADERS)
-        self.workers = self._table("queueWorkers", WORKER_HEADERS)
-        self.events = self._table("queueEvents", EVENT_HEADERS)
+        self.jobs = self._table("queueJobs", JOB_HEADERS, [44, 110, 150, 80, 120, 40])
+        self.workers = self._table("queueWorkers", WORKER_HEADERS, [110, 60, 160, 90, 100])
+        self.events = self._table("queueEvents", EVENT_HEADERS, [50, 95, 115, 60, 40])
         self.events_title = QLabel("Select a job to see its session's events, live", self)
         self.events_title.setObjectName("queueEventsTitle")
         self.plot = ThemedPlot("jobs completed per second", self)
@@ -112,6 +112,8 @@ class QueuePanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(upper)
         split.addWidget(lower)
+        split.setStretchFactor(0, 2)  # jobs and events get the room; a queue has few workers
+        split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
@@ -131,10 +133,15 @@ class QueuePanel(QWidget):
         controller.events_ended.connect(self._on_events_ended)
         self.jobs.selectionModel().selectionChanged.connect(self._on_job_selected)
 
-    def _table(self, name: str, headers: list[str]) -> QTableWidget:
+    def _table(self, name: str, headers: list[str], widths: list[int]) -> QTableWidget:
+        """One line a row (long ids and errors are elided; the cell's tooltip has the whole text); `widths`
+        for the columns before the last, which stretches."""
         table = QTableWidget(0, len(headers), self)
         table.setObjectName(name)
         table.setHorizontalHeaderLabels(headers)
+        table.setWordWrap(False)
+        for column, width in enumerate(widths):
+            table.setColumnWidth(column, width)
         table.verticalHeader().hide()
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -194,7 +201,7 @@ class QueuePanel(QWidget):
         row = self.events.rowCount()
         self.events.insertRow(row)
         for col, text in enumerate(_event_row(event)):
-            self.events.setItem(row, col, QTableWidgetItem(text))
+            self.events.setItem(row, col, _item(text))
         self.events.scrollToBottom()
 
     def _on_events_ended(self, job_id: int, status: str) -> None:
@@ -236,7 +243,13 @@ def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
     table.setRowCount(len(rows))
     for r, row in enumerate(rows):
         for c, text in enumerate(row):
-            table.setItem(r, c, QTableWidgetItem(text))
+            table.setItem(r, c, _item(text))
+
+
+def _item(text: str) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    item.setToolTip(text)
+    return item
 
 
 def _job_row(job: Any) -> list[str]:

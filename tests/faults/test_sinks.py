@@ -57,21 +57,23 @@ async def _run(sinks: list[Any], tmp_path: Path, capacity: int = 1024) -> tuple[
     app, state = app_of(loop_document())
     bus = EventBus(buffer_capacity=capacity, sinks=sinks, close_timeout=0.5)
     storage = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'sinks.db'}")
-    runner = await (
-        AppRunner.builder()
-        .app(app)
-        .checkpointer_custom(storage)
-        .event_bus(bus)
-        .lifecycle_events(True)
-        .build()
-    )
-    start = time.perf_counter()
-    await runner.create_session(SESSION, state)
-    await runner.run_until_complete(SESSION)
-    took = time.perf_counter() - start
-    published = bus.metrics().published
-    await runner.aclose()
-    await storage.aclose()
+    try:
+        runner = await (
+            AppRunner.builder()
+            .app(app)
+            .checkpointer_custom(storage)
+            .event_bus(bus)
+            .lifecycle_events(True)
+            .build()
+        )
+        start = time.perf_counter()
+        await runner.create_session(SESSION, state)
+        await runner.run_until_complete(SESSION)
+        took = time.perf_counter() - start
+        published = bus.metrics().published
+        await runner.aclose()
+    finally:
+        await storage.aclose()
     return took, bus, published
 
 

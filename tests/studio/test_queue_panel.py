@@ -182,6 +182,8 @@ def test_the_run_console_sends_a_run_to_the_queue(
         assert w.console.error_label.text().startswith("Initial state: "), w.console.error_label.text()
         assert "object" in w.console.error_label.text()
         assert len(run_async(w.queue_controller.client.jobs())) == 1
+        run_async(w.shutdown(), timeout=15)  # the window's shutdown closes the queue's connection too
+        assert w.queue_controller.client is None and not w.queue_controller.timer.isActive()
     finally:
         worker.kill()
         worker.wait(10)

@@ -30,6 +30,7 @@ from engine.events.event import STREAM_END_SCOPE
 from engine.hitl_types import InvalidAnswer, InvalidInterruptSchema, SessionInterrupted, UnknownInterrupt
 from engine.persistence.base import PrunePolicy
 from engine.persistence.factory import open_checkpointer
+from tests.aiosqlite_leaks import Closing
 from tests.engine.core.hitl_graph import Calls, build
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -250,10 +251,10 @@ asyncio.run(main())
 
 
 @pytest.mark.slow
-async def test_resume_from_another_process(tmp_path: Path) -> None:
+async def test_resume_from_another_process(tmp_path: Path, closing: Closing[Any]) -> None:
     url = f"sqlite://{tmp_path / 'shared.db'}"
     calls = Calls()
-    cp = await open_checkpointer(url)
+    cp = await closing(open_checkpointer(url))
     runner = await runner_on(build(calls), cp)
     await runner.create_session("s", VersionedState.new_with_user_message("hi"))
     with pytest.raises(SessionInterrupted):
@@ -267,7 +268,7 @@ async def test_resume_from_another_process(tmp_path: Path) -> None:
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()
     assert out.decode().split() == ["1", "2", "0"]  # C ran only in the first process
-    cp = await open_checkpointer(url)
+    cp = await closing(open_checkpointer(url))
     latest = await cp.load_latest("s")
     assert latest is not None and latest.step == 1
     assert latest.state.extra == {"a": {"ok": False}, "b": ["x", "y"], "c": 1}

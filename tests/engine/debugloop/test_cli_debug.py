@@ -73,8 +73,10 @@ async def _prune(path: Path) -> None:
     from engine.persistence.base import PrunePolicy
 
     cp = await SQLiteCheckpointer.connect(f"sqlite://{path}")
-    await cp.prune(PrunePolicy(keep_last=1, session_ids=["r"]))
-    await cp.aclose()
+    try:
+        await cp.prune(PrunePolicy(keep_last=1, session_ids=["r"]))
+    finally:
+        await cp.aclose()
 
 
 def test_replay_errors_write_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -94,11 +96,13 @@ def test_replay_errors_write_nothing(capsys: pytest.CaptureFixture[str], tmp_pat
 def test_events_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     async def make() -> None:
         cp = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'ev.db'}")
-        builder = AppRunner.builder().app(counting_app(2)).checkpointer_custom(cp)
-        async with await builder.lifecycle_events(True).persist_events(True).build() as runner:
-            await runner.create_session("s", VersionedState.new_with_user_message("go"))
-            await runner.run_until_complete("s")
-        await cp.aclose()
+        try:
+            builder = AppRunner.builder().app(counting_app(2)).checkpointer_custom(cp)
+            async with await builder.lifecycle_events(True).persist_events(True).build() as runner:
+                await runner.create_session("s", VersionedState.new_with_user_message("go"))
+                await runner.run_until_complete("s")
+        finally:
+            await cp.aclose()
 
     asyncio.run(make())
     code, out, _ = cli(

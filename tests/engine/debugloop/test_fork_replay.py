@@ -20,6 +20,7 @@ from engine.persistence.sqlite import SQLiteCheckpointer
 from engine.runner import AppRunner
 from engine.state import StateSnapshot, VersionedState
 from engine.timetravel import CheckpointNotFound, RecordUndecodable, SessionExists
+from tests.aiosqlite_leaks import Closing
 
 
 def counting(calls: dict[str, int], target: int = 4) -> Any:
@@ -197,7 +198,7 @@ async def test_replay_diverges_where_records_are_missing(backend: str) -> None:
     await cp.aclose()
 
 
-async def test_replay_of_an_undecodable_record_writes_nothing(tmp_path: Path) -> None:
+async def test_replay_of_an_undecodable_record_writes_nothing(tmp_path: Path, closing: Closing[Any]) -> None:
     cp, _calls, _ = await _source(f"sqlite://{tmp_path / 'f.db'}")
     await cp.aclose()
     with sqlite3.connect(tmp_path / "f.db") as db:
@@ -205,7 +206,7 @@ async def test_replay_of_an_undecodable_record_writes_nothing(tmp_path: Path) ->
             "UPDATE wg_node_records SET output_json = ? WHERE session_id = 'src' AND step = 3",
             (json.dumps({"bogus": 1}),),
         )
-    cp = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'f.db'}")
+    cp = await closing(SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'f.db'}"))
     runner = await _runner(cp, counting({}))
     with pytest.raises(RecordUndecodable, match="session 'src' step 3: the recorded output of node 'a'"):
         await runner.replay_session("src", "re")

@@ -22,6 +22,7 @@ from engine.persistence.sqlite import SQLiteCheckpointer
 from engine.runner import AppRunner
 from engine.state import StateSnapshot, VersionedState
 from engine.types import Message
+from tests.aiosqlite_leaks import Closing
 from tests.engine.persistence.runner_proc import counting_app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "persistence" / "fixtures"
@@ -159,15 +160,17 @@ def test_partial_json_round_trip_and_errors() -> None:
 
 
 @pytest.mark.parametrize("mode", ["full", "compact"])
-async def test_old_database_migrates_and_records_new_steps(mode: str, tmp_path: Path) -> None:
+async def test_old_database_migrates_and_records_new_steps(
+    mode: str, tmp_path: Path, closing: Closing[Any]
+) -> None:
     path = tmp_path / "old.db"
     shutil.copy(FIXTURES / f"base_aaefb2e_{mode}.db", path)
-    cp = await SQLiteCheckpointer.connect(f"sqlite://{path}")
+    cp = await closing(SQLiteCheckpointer.connect(f"sqlite://{path}"))
     assert await cp.node_records("alpha") == []  # made before records: none, and no error
     before = await cp.load_latest("alpha")
     assert before is not None and before.step == 5
     await cp.aclose()
-    cp = await SQLiteCheckpointer.connect(f"sqlite://{path}")
+    cp = await closing(SQLiteCheckpointer.connect(f"sqlite://{path}"))
     runner = await _run(cp, counting_app(3), sid="new")
     await runner.run_until_complete("new")
     assert [r.step for r in await cp.node_records("new")] == [1, 2, 3]

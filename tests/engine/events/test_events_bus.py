@@ -195,7 +195,8 @@ async def test_hung_sink_never_stops_publishing_or_other_sinks() -> None:
     for i in range(10_000):
         bus.publish(ev(i))
     elapsed = time.perf_counter() - start
-    assert elapsed < 0.5, f"publishing 10,000 events took {elapsed:.3f}s"
+    # A publish waiting on the hung sink would never return; the bound catches only that (speed: bench/).
+    assert elapsed < 5.0, f"publishing 10,000 events took {elapsed:.3f}s"
     await asyncio.sleep(0.01)
     health = {h.sink: h for h in bus.sink_health()}
     assert health["hung"].queue_depth == 101  # a full queue plus the event in hand
@@ -203,7 +204,7 @@ async def test_hung_sink_never_stops_publishing_or_other_sinks() -> None:
     assert health["hung"].handled == 0
     start = time.perf_counter()
     await bus.aclose(timeout=0.2)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 5.0  # gave up on the hung sink instead of waiting for it
     assert hung.cancelled
     health = {h.sink: h for h in bus.sink_health()}
     assert health["hung"].queue_depth == 0 and health["hung"].dropped == 10_001

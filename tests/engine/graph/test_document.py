@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -326,12 +325,8 @@ def big_document(count: int) -> dict[str, Any]:
     return {"format": "weavegraph.graph", "version": 1, "nodes": nodes, "edges": edges}
 
 
-def test_500_node_document_loads_quickly() -> None:
-    text = json.dumps(big_document(500))
-    parse_document(text)  # warm the validators
-    start = time.perf_counter()
-    doc = parse_document(text)
-    problems = graph_problems(doc)
-    elapsed = time.perf_counter() - start
-    assert problems == []
-    assert elapsed < 2.0, f"500-node document took {elapsed:.3f}s"
+def test_500_node_document_parses_and_checks_clean() -> None:
+    # How fast is measured in bench/studio_bench.py, not here.
+    doc = parse_document(json.dumps(big_document(500)))
+    assert len(doc.nodes) == 500
+    assert graph_problems(doc) == []

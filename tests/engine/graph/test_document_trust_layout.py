@@ -134,15 +134,12 @@ def test_custom_gaps_and_determinism() -> None:
     assert layered_layout(["A", "B"], edges, x_gap=100, y_gap=50) == first
 
 
-def test_layout_of_a_big_graph_is_fast() -> None:
-    import time
-
+def test_layout_of_a_big_graph() -> None:
+    # How fast is measured in bench/studio_bench.py, not here.
     nodes = [f"n{i}" for i in range(500)]
     edges = [("Start", "n0")] + [(f"n{i}", f"n{i + 1}") for i in range(499)] + [("n499", "End")]
     edges += [(f"n{i}", f"n{i + 7}") for i in range(0, 490, 3)] + [("n400", "n10")]
-    start = time.perf_counter()
     pos = layered_layout(nodes, edges)
-    assert time.perf_counter() - start < 1.0
     assert pos["n499"][0] == 500 * 220
 
 

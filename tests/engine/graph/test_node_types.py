@@ -164,7 +164,7 @@ async def test_delay_sleeps_without_blocking_the_loop() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert elapsed >= 0.055
-    assert ticks >= 3
+    assert ticks >= 1  # the loop ran the ticker while the delay slept (a blocking sleep leaves it at 0)
 
 
 async def test_emit_formats_its_message() -> None:

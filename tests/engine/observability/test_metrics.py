@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.errors import NodeRunError
@@ -79,6 +79,38 @@ async def test_a_run_counts_nodes_failures_steps_saves_and_durations(tmp_path: P
     assert fine_sum is not None and 0.009 <= fine_sum < 1.0
     assert (value("weavegraph_events_total", type="lifecycle") or 0) >= 10
     assert value("weavegraph_sink_dropped_events_total", sink="prometheus") == 0
+
+
+async def test_closed_sinks_keep_their_counts_and_each_series_is_exposed_once() -> None:
+    """Node runs, steps and the lifecycle events the run observer's hooks stand for are counted per sink and
+    added up at scrape time; a closed sink's counts stay (a counter never goes down)."""
+    registry = CollectorRegistry()
+    app = GraphBuilder().add_node("a", fine).add_node("b", fine).add_edge("Start", "a")
+    app = app.add_edge("a", "b").add_edge("b", "End").compile()
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    lifecycle: list[float | None] = []
+    for _ in range(2):
+        builder = AppRunner.builder().app(app)
+        instrument(builder, metrics=registry, environ={})
+        async with await builder.build() as runner:
+            await runner.create_session("s", HI("go"))
+            await runner.run_until_complete("s")
+            await runner.bus.flush(timeout=5)
+            assert value("weavegraph_steps_total") == 2 * (len(lifecycle) + 1)  # the open sink counts
+        lifecycle.append(value("weavegraph_events_total", type="lifecycle"))
+    assert value("weavegraph_steps_total") == 4  # the closed sinks' steps
+    assert value("weavegraph_node_runs_total", node="a") == 2
+    assert value("weavegraph_node_duration_seconds_count", node="b") == 2
+    first, both = lifecycle
+    assert first is not None and first >= 6  # run start/end, two node starts and finishes, two step ends
+    assert both == 2 * first
+    text = generate_latest(registry).decode("utf-8")
+    helped = [line.split()[2] for line in text.splitlines() if line.startswith("# HELP ")]
+    assert len(helped) == len(set(helped)), sorted(helped)  # no series family is exposed twice
+    assert {f.name for f in text_string_to_metric_families(text)} >= {"weavegraph_steps", "weavegraph_events"}
 
 
 async def test_sink_drops_are_counted_and_survive_the_bus() -> None:

@@ -84,7 +84,7 @@ def test_a_signal_mid_step_saves_stops_and_a_second_run_resumes(
 
 @pytest.mark.slow
 def test_a_step_longer_than_the_grace_period_is_cancelled(tmp_path: Path) -> None:
-    doc = slow_doc(tmp_path / "long.wgraph.json", wait_ms=1500, loops=2)
+    doc = slow_doc(tmp_path / "long.wgraph.json", wait_ms=3000, loops=2)
     expected = reference_state(tmp_path, doc)
     db = f"sqlite://{tmp_path / 'grace.db'}"
     events = tmp_path / "first.jsonl"
@@ -105,7 +105,7 @@ def test_a_step_longer_than_the_grace_period_is_cancelled(tmp_path: Path) -> Non
         "weavegraph: stopped by SIGTERM: the running step was cancelled after the 0.2 s grace period; "
         "session 'g' is saved up to step 1; run it again to resume"
     ]
-    assert took < 1.4  # did not wait for the 1.5 s node
+    assert took < 2.6  # did not wait for the 3 s node (the margin is for process exit on a loaded machine)
     done = run_cli(["run", doc, "--db", db, "--session", "g", "--json"], tmp_path, cli_env())
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["state"] == expected

@@ -22,6 +22,7 @@ from engine.persistence.compact import apply_delta, make_delta, same
 from engine.persistence.sqlite import SQLiteCheckpointer
 from engine.state import VersionedState
 from engine.types import ErrorEvent, ErrorScope, Message, NodeKind, WeaveError
+from tests.aiosqlite_leaks import Closing
 from tests.engine.persistence.helpers import T0, make_cp
 
 # PostgreSQL's JSONB cannot hold NUL characters (a clear CheckpointDataError, tested elsewhere).
@@ -208,9 +209,9 @@ def test_strict_json_equality() -> None:
     assert json.dumps(apply_delta(parent, delta)) == json.dumps(state)
 
 
-async def test_new_databases_are_compact_and_record_it(tmp_path: Path) -> None:
+async def test_new_databases_are_compact_and_record_it(tmp_path: Path, closing: Closing[Any]) -> None:
     path = tmp_path / "c.db"
-    cp = await SQLiteCheckpointer.connect(f"sqlite://{path}?snapshot_every=4")
+    cp = await closing(SQLiteCheckpointer.connect(f"sqlite://{path}?snapshot_every=4"))
     assert (cp.storage_mode, cp.snapshot_every) == ("compact", 4)
     for step in range(10):
         await cp.save(make_cp("s", step))
@@ -221,7 +222,7 @@ async def test_new_databases_are_compact_and_record_it(tmp_path: Path) -> None:
     parents = conn.execute("SELECT step, parent_step FROM steps ORDER BY step").fetchall()
     conn.close()
     assert [p for _, p in parents] == [None, 0, 1, 2, None, 4, 5, 6, None, 8]  # a snapshot every 4 steps
-    again = await SQLiteCheckpointer.connect(f"sqlite://{path}")
+    again = await closing(SQLiteCheckpointer.connect(f"sqlite://{path}"))
     assert again.storage_mode == "compact"
     assert (await again.load_step("s", 7)).state == make_cp("s", 7).state
     await again.aclose()
@@ -229,8 +230,8 @@ async def test_new_databases_are_compact_and_record_it(tmp_path: Path) -> None:
         await SQLiteCheckpointer.connect(f"sqlite://{path}?storage=full")
 
 
-async def test_full_mode_keeps_weavegraph_rows(tmp_path: Path) -> None:
-    cp = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'f.db'}", storage_mode="full")
+async def test_full_mode_keeps_weavegraph_rows(tmp_path: Path, closing: Closing[Any]) -> None:
+    cp = await closing(SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'f.db'}", storage_mode="full"))
     for step in range(3):
         await cp.save(make_cp("s", step))
     await cp.aclose()
@@ -240,8 +241,8 @@ async def test_full_mode_keeps_weavegraph_rows(tmp_path: Path) -> None:
     assert all("messages" in json.loads(r[0]) for r in rows)
 
 
-async def test_prune_keeps_the_chain_kept_steps_need(tmp_path: Path) -> None:
-    cp = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'p.db'}", snapshot_every=100)
+async def test_prune_keeps_the_chain_kept_steps_need(tmp_path: Path, closing: Closing[Any]) -> None:
+    cp = await closing(SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'p.db'}", snapshot_every=100))
     for step in range(12):
         await cp.save(make_cp("s", step))
     before = await cp.storage_stats()
@@ -254,10 +255,12 @@ async def test_prune_keeps_the_chain_kept_steps_need(tmp_path: Path) -> None:
     await cp.aclose()
 
 
-async def test_compact_is_much_smaller_for_growing_message_lists(tmp_path: Path) -> None:
+async def test_compact_is_much_smaller_for_growing_message_lists(
+    tmp_path: Path, closing: Closing[Any]
+) -> None:
     sizes = {}
     for mode in ("full", "compact"):
-        cp = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / mode}.db", storage_mode=mode)
+        cp = await closing(SQLiteCheckpointer.connect(f"sqlite://{tmp_path / mode}.db", storage_mode=mode))
         state = VersionedState.new_with_user_message("hi")
         for step in range(300):
             state = mutate(state, [("append", "x" * 40)], step)
@@ -267,22 +270,22 @@ async def test_compact_is_much_smaller_for_growing_message_lists(tmp_path: Path)
     assert sizes["compact"] * 8 < sizes["full"]
 
 
-async def test_resume_after_reopen_starts_with_a_snapshot(tmp_path: Path) -> None:
+async def test_resume_after_reopen_starts_with_a_snapshot(tmp_path: Path, closing: Closing[Any]) -> None:
     url = f"sqlite://{tmp_path / 'r.db'}"
-    cp = await SQLiteCheckpointer.connect(url)
+    cp = await closing(SQLiteCheckpointer.connect(url))
     await cp.save(make_cp("s", 0))
     await cp.save(make_cp("s", 1), expected_last_step=0)
     await cp.aclose()
-    other = await SQLiteCheckpointer.connect(url)
+    other = await closing(SQLiteCheckpointer.connect(url))
     await other.save(make_cp("s", 2, when=T0 + dt.timedelta(hours=1)), expected_last_step=1)
     assert (await other.load_step("s", 2)).state == make_cp("s", 2).state
     await other.aclose()
 
 
 async def test_environment_sets_the_mode_of_new_databases_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Closing[Any]
 ) -> None:
-    old = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'old.db'}")
+    old = await closing(SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'old.db'}"))
     await old.aclose()
     monkeypatch.setenv("WEAVEGRAPH_STORAGE_MODE", "full")
     new = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'new.db'}")

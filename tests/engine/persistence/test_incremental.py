@@ -22,6 +22,7 @@ from engine.reducers import Reducer
 from engine.runner import AppRunner
 from engine.state import StateSnapshot, VersionedState
 from engine.types import Message
+from tests.aiosqlite_leaks import Closing
 from tests.engine.persistence.helpers import make_cp
 
 
@@ -64,7 +65,9 @@ async def say(s: StateSnapshot, ctx: object) -> NodePartial:
 
 
 @pytest.mark.parametrize("mode", ["compact", "full"])
-async def test_a_reducer_rewriting_an_earlier_message_is_saved_exactly(tmp_path: Path, mode: str) -> None:
+async def test_a_reducer_rewriting_an_earlier_message_is_saved_exactly(
+    tmp_path: Path, mode: str, closing: Closing[Any]
+) -> None:
     url = f"sqlite://{tmp_path / 'r.db'}?storage={mode}&snapshot_every=4"
     app = (
         GraphBuilder()
@@ -76,7 +79,7 @@ async def test_a_reducer_rewriting_an_earlier_message_is_saved_exactly(tmp_path:
         .with_reducer("messages", RewriteFirst())
         .compile()
     )
-    checkpointer = await SQLiteCheckpointer.connect(url)
+    checkpointer = await closing(SQLiteCheckpointer.connect(url))
     runner = await AppRunner.builder().app(app).checkpointer_custom(checkpointer).build()
     await runner.create_session("s", VersionedState.new_with_user_message("hi"))
     final = await runner.run_until_complete("s")
@@ -89,15 +92,17 @@ async def test_a_reducer_rewriting_an_earlier_message_is_saved_exactly(tmp_path:
     assert saved[1].messages[0] != final.messages[0]  # each step kept its own first message
     await runner.aclose()
     await checkpointer.aclose()
-    reopened = await SQLiteCheckpointer.connect(url)
+    reopened = await closing(SQLiteCheckpointer.connect(url))
     again = await reopened.load_latest("s")
     assert again is not None and again.state.messages == final.messages
     await reopened.aclose()
 
 
-async def test_compact_session_rows_hold_a_marker_and_load_from_the_chain(tmp_path: Path) -> None:
+async def test_compact_session_rows_hold_a_marker_and_load_from_the_chain(
+    tmp_path: Path, closing: Closing[Any]
+) -> None:
     path = tmp_path / "m.db"
-    cp = await SQLiteCheckpointer.connect(f"sqlite://{path}?snapshot_every=3")
+    cp = await closing(SQLiteCheckpointer.connect(f"sqlite://{path}?snapshot_every=3"))
     for step in range(8):
         await cp.save(make_cp("s", step), expected_last_step=step - 1 if step else None)
     await cp.aclose()
@@ -105,7 +110,9 @@ async def test_compact_session_rows_hold_a_marker_and_load_from_the_chain(tmp_pa
     (latest,) = conn.execute("SELECT last_state_json FROM sessions").fetchone()
     conn.close()
     assert latest == LATEST_MARKER and "messages" not in json.loads(latest)
-    reader = await SQLiteCheckpointer.connect(f"sqlite://{path}")  # no writer cache: the chain is read
+    reader = await closing(
+        SQLiteCheckpointer.connect(f"sqlite://{path}")
+    )  # no writer cache: the chain is read
     loaded = await reader.load_latest("s")
     assert loaded is not None and loaded.state == make_cp("s", 7).state and loaded.step == 7
     await reader.aclose()

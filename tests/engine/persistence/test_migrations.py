@@ -7,6 +7,7 @@ import hashlib
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -17,6 +18,7 @@ from engine.persistence.base import StepQuery
 from engine.persistence.errors import SchemaTooNew
 from engine.persistence.schema import VERSION_TABLE, latest, migrations
 from engine.persistence.sqlite import SQLiteCheckpointer
+from tests.aiosqlite_leaks import Closing
 
 from .helpers import make_cp
 
@@ -58,9 +60,9 @@ async def test_a_file_from_before_versioning_opens_and_migrates(tmp_path: Path, 
     assert await migrate(f"sqlite://{path}") == []
 
 
-async def test_a_newer_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
+async def test_a_newer_sqlite_database_is_refused_untouched(tmp_path: Path, closing: Closing[Any]) -> None:
     path = tmp_path / "future.db"
-    cp = await SQLiteCheckpointer.connect(f"sqlite://{path}")
+    cp = await closing(SQLiteCheckpointer.connect(f"sqlite://{path}"))
     await cp.save(make_cp("s", 0))
     await cp.aclose()
     with sqlite3.connect(path) as conn:

@@ -8,6 +8,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from engine.persistence.errors import (
     StorageReadOnly,
 )
 from engine.persistence.sqlite import SQLiteCheckpointer
+from tests.aiosqlite_leaks import Closing
 
 from .helpers import make_cp
 
@@ -135,9 +137,11 @@ def read_only_db(tmp_path: Path) -> Path:
 
     async def fill() -> None:
         cp = await SQLiteCheckpointer.connect(f"sqlite://{path}")
-        await cp.save(make_cp("s", 0))
-        await cp.save(make_cp("s", 1))
-        await cp.aclose()
+        try:
+            await cp.save(make_cp("s", 0))
+            await cp.save(make_cp("s", 1))
+        finally:
+            await cp.aclose()
 
     import asyncio
 
@@ -190,12 +194,12 @@ async def test_read_only_open_of_a_writable_file_refuses_writes(tmp_path: Path) 
     assert not (tmp_path / "absent.db").exists()
 
 
-async def test_missing_directory_and_locked_file(tmp_path: Path) -> None:
+async def test_missing_directory_and_locked_file(tmp_path: Path, closing: Closing[Any]) -> None:
     with pytest.raises(StorageNotFound) as info:
         await open_checkpointer(f"sqlite://{tmp_path / 'no' / 'such' / 'x.db'}")
     assert info.value.kind is StorageErrorKind.NOT_FOUND
     path = tmp_path / "ours.db"
-    cp = await SQLiteCheckpointer.connect(f"sqlite://{path}")
+    cp = await closing(SQLiteCheckpointer.connect(f"sqlite://{path}"))
     await cp.save(make_cp("s", 0))
     await cp.aclose()
     holder = sqlite3.connect(path, isolation_level=None)

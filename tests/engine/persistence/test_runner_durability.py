@@ -19,6 +19,7 @@ from engine.persistence.factory import open_checkpointer
 from engine.persistence.memory import InMemoryCheckpointer
 from engine.persistence.sqlite import SQLiteCheckpointer
 from engine.runner import AppRunner
+from tests.aiosqlite_leaks import Closing
 from tests.engine.persistence.runner_proc import counting_app, initial_state
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -47,7 +48,7 @@ async def _finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
     return out, err
 
 
-async def test_resume_after_the_process_dies(tmp_path: Path) -> None:
+async def test_resume_after_the_process_dies(tmp_path: Path, closing: Closing[Any]) -> None:
     url = f"sqlite://{tmp_path / 'resume.db'}"
     async with (
         await AppRunner.builder()
@@ -74,7 +75,7 @@ async def test_resume_after_the_process_dies(tmp_path: Path) -> None:
         await _finish(proc)
     assert proc.returncode == -signal.SIGKILL
 
-    storage = await SQLiteCheckpointer.connect(url)
+    storage = await closing(SQLiteCheckpointer.connect(url))
     assert await storage.integrity_check() == "ok"
     async with (
         await AppRunner.builder()

@@ -19,6 +19,7 @@ from engine.persistence.base import StepQuery
 from engine.persistence.errors import NotACheckpointDatabase, StorageLocked, StorageNotFound
 from engine.persistence.sqlite import SQLiteCheckpointer
 from engine.types import NodeKind
+from tests.aiosqlite_leaks import Closing
 from tests.engine.persistence.helpers import make_cp
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -304,8 +305,8 @@ async def test_watch_sees_steps_from_another_process(tmp_path: Path) -> None:
         await cp.aclose()
 
 
-async def test_memory_database_and_closed_checkpointer() -> None:
-    cp = await SQLiteCheckpointer.connect("sqlite::memory:")
+async def test_memory_database_and_closed_checkpointer(closing: Closing[Any]) -> None:
+    cp = await closing(SQLiteCheckpointer.connect("sqlite::memory:"))
     await cp.save(make_cp("m", 0))
     assert (await cp.load_latest("m")).step == 0
     stats = await cp.storage_stats()

@@ -198,13 +198,13 @@ def test_replay_without_records_offers_live(
 
     async def unrecorded() -> None:
         cp = await SQLiteCheckpointer.connect(f"sqlite://{db}")
-        runner = (
-            await AppRunner.builder().app(debug_app()).checkpointer_custom(cp).record_nodes(False).build()
-        )
-        await runner.create_session("plain", VersionedState.new_with_user_message("go"))
-        await runner.run_until_complete("plain")
-        await runner.aclose()
-        await cp.aclose()
+        try:
+            builder = AppRunner.builder().app(debug_app()).checkpointer_custom(cp).record_nodes(False)
+            async with await builder.build() as runner:
+                await runner.create_session("plain", VersionedState.new_with_user_message("go"))
+                await runner.run_until_complete("plain")
+        finally:
+            await cp.aclose()
 
     run_async(unrecorded())
     d = debugging

@@ -9,6 +9,8 @@ run console, sink health, checkpoint browser and session stepper, and `checkpoin
 browser on a LangGraph database a real LangGraph run wrote). `--langgraph` takes only the last one;
 `--inbox` takes only `console_interrupt.png` (the approval example waiting in the run console, its node
 waiting on the canvas) and `inbox.png` (the interrupt inbox with sessions waiting and one answered).
+`--queue` takes only `queue.png`: the Queue panel on a throwaway PostgreSQL server (tests/pgserver.py) with
+two real `weavegraph worker` processes, jobs in every state and the live events of a running one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import PySide6  # noqa: F401  (the binding before qasync)
 import qasync
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 
@@ -121,7 +124,78 @@ async def shoot_inbox(window: Any, out: Path) -> None:
     await both_themes(window, out, {"inbox": "interruptInbox"})
 
 
-async def shoot(out: Path, only_langgraph: bool = False, only_inbox: bool = False) -> None:
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "engine.cli", *args]
+
+
+CLI_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def start_worker(url: str, *graphs: str) -> subprocess.Popen[bytes]:
+    cmd = cli("worker", *graphs, "--db", url, "--heartbeat-s", "0.5")
+    return subprocess.Popen(cmd, cwd=ROOT, env=CLI_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def queue_database(server: Any) -> str:
+    """Start `server` (before the qasync loop: its helpers run asyncio loops of their own), make a database
+    with the queue's tables; its URL."""
+    reason = server.unavailable_reason()
+    if reason:
+        raise SystemExit(f"the queue screenshot needs PostgreSQL: {reason}")
+    server.start()
+    url = str(server.create_database())
+    subprocess.run(cli("migrate", "--db", url), cwd=ROOT, env=CLI_ENV, check=True, timeout=120)
+    return url
+
+
+async def shoot_queue(window: Any, out: Path, url: str) -> None:
+    """Two workers (the market_ticks example; the test suite's three-node `chain`, slowed down) on a fresh
+    queue database: completed, failed, cancelled, queued and running jobs; the running one's live events."""
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        workers += [start_worker(url, "market_ticks"), start_worker(url, "tests.engine.queue.graphs:chain")]
+        window.open_example("market_ticks")
+        window.docks["queuePanel"].raise_()
+        window.resizeDocks([window.docks["queuePanel"]], [580], Qt.Orientation.Vertical)  # room for the jobs
+        panel, controller = window.queue, window.queue_controller
+        controller.open(url)  # the URL field stays empty: its placeholder shows the URL without the password
+        await until(lambda: panel.workers.rowCount() == 2, 30)
+        client = controller.client
+        for _ in range(6):  # completed ones, a few a second, for the jobs/s plot
+            panel.submit_button.click()
+            await asyncio.sleep(0.7)
+        await client.submit("chain", input={"extra": {"sleep": "soon"}})  # float("soon"): node a fails
+        cancelled = await client.submit("nobody-serves-this", input={"extra": {}})
+        await client.cancel(cancelled.id)
+        await client.submit("nobody-serves-this", input={"extra": {}})  # queued: no worker serves it
+        await client.submit("chain", input={"extra": {"sleep": 4}})
+        await until(lambda: "running" in [panel.jobs.item(r, 3).text() for r in range(panel.jobs.rowCount())])
+        rows = [panel.jobs.item(r, 3).text() for r in range(panel.jobs.rowCount())]
+        panel.jobs.selectRow(rows.index("running"))
+        await until(lambda: panel.events.rowCount() >= 6, 20)
+        view = window.graph_editor.view
+        view.fit()
+        view.zoom_by(0.75)  # the canvas is short: keep End clear of the minimap
+        view.centerOn(view.graph_scene.items_rect().center())
+        await both_themes(window, out, {"queue": "queuePanel"})
+        window.resizeDocks([window.docks["queuePanel"]], [380], Qt.Orientation.Vertical)
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait(10)
+        await window.queue_controller.aclose()
+
+
+async def shoot(
+    out: Path,
+    queue_url: str | None,
+    only_langgraph: bool = False,
+    only_inbox: bool = False,
+    only_queue: bool = False,
+) -> None:
     from engine.events.bus import EventBus
     from engine.events.sinks import FunctionSink, JsonLinesSink
     from studio.bridge import Bridge
@@ -145,6 +219,10 @@ async def shoot(out: Path, only_langgraph: bool = False, only_inbox: bool = Fals
         return
     if only_inbox:
         await shoot_inbox(window, out)
+        await close(window, bridge, out)
+        return
+    if only_queue and queue_url:
+        await shoot_queue(window, out, queue_url)
         await close(window, bridge, out)
         return
 
@@ -195,6 +273,8 @@ async def shoot(out: Path, only_langgraph: bool = False, only_inbox: bool = Fals
     await both_themes(window, out, {"editor": "runConsole"})
     await shoot_langgraph(window, out, tmp)
     await shoot_inbox(window, out)
+    if queue_url:
+        await shoot_queue(window, out, queue_url)
     await close(window, bridge, out)
 
 
@@ -207,13 +287,24 @@ async def close(window: Any, bridge: Any, out: Path) -> None:
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a not in ("--langgraph", "--inbox")]
+    args = [a for a in sys.argv[1:] if a not in ("--langgraph", "--inbox", "--queue")]
     out = Path(args[0] if args else "resources/screenshots")
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
     flags = sys.argv[1:]
-    qasync.run(shoot(out, only_langgraph="--langgraph" in flags, only_inbox="--inbox" in flags))
+    only = {f"only_{f[2:]}": True for f in flags if f in ("--langgraph", "--inbox", "--queue")}
+    server = None
+    if not only or "only_queue" in only:
+        from tests.pgserver import PostgresServer
+
+        server = PostgresServer()
+    try:
+        queue_url = queue_database(server) if server is not None else None
+        qasync.run(shoot(out, queue_url, **only))
+    finally:
+        if server is not None:
+            server.cleanup()
     app.processEvents()
     os._exit(0)
 
