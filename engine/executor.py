@@ -22,7 +22,7 @@ from engine.events.observer import (
     notify_step_finished,
 )
 from engine.events.records import LifecycleRecord, NodeFinish, NodeRetry, NodeStart
-from engine.graph.compiled import CompiledGraph
+from engine.graph.compiled import CompiledGraph, plain_tables
 from engine.hitl_types import NodeInterrupted, StepInterrupted
 from engine.joins import JoinProgress, carry_waiting
 from engine.node import NodeContext, NodeInvoker
@@ -94,11 +94,7 @@ class StepEnv:
         observers: tuple[RunObserver, ...] = (),
     ) -> None:
         self.graph = graph
-        # the graph's tables as plain dicts (its read-only views cost a call per lookup on the hot path)
-        self.invokers: dict[NodeKind, NodeInvoker] = dict(graph.invokers)
-        self.edges: dict[NodeKind, tuple[NodeKind, ...]] = dict(graph.edge_map)
-        self.conds: dict[NodeKind, tuple[Any, ...]] = dict(graph.conditional_by_source)
-        self.guarded: dict[NodeKind, NodePolicy] = dict(graph.guarded)
+        self.invokers, self.edges, self.conds, self.guarded = plain_tables(graph)
         self.publish = publish
         self.clock = clock
         self.lifecycle = lifecycle

@@ -166,3 +166,27 @@ def compile_graph(
         guarded=MappingProxyType({k: p for k, p in node_policies.items() if p.runs_guarded}),
         joins=Joins.build(wait_for),
     )
+
+
+PlainTables = tuple[
+    dict[NodeKind, NodeInvoker],
+    dict[NodeKind, tuple[NodeKind, ...]],
+    dict[NodeKind, tuple[Any, ...]],
+    dict[NodeKind, NodePolicy],
+]
+_PLAIN: dict[int, tuple[CompiledGraph, PlainTables]] = {}
+
+
+def plain_tables(graph: CompiledGraph) -> PlainTables:
+    """`invokers`, `edge_map`, `conditional_by_source` and `guarded` as plain dicts for the executor's hot
+    path (a read-only view costs a call per lookup). Made once per graph, kept for the last 16 graphs (a
+    runner built per invocation must not copy them each time); callers never write to them."""
+    hit = _PLAIN.get(id(graph))
+    if hit is not None and hit[0] is graph:
+        return hit[1]
+    g = graph
+    tables = (dict(g.invokers), dict(g.edge_map), dict(g.conditional_by_source), dict(g.guarded))
+    if len(_PLAIN) >= 16:
+        del _PLAIN[next(iter(_PLAIN))]
+    _PLAIN[id(graph)] = (graph, tables)
+    return tables

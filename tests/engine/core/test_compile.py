@@ -105,3 +105,14 @@ def test_conditional_edge_from_start_is_an_entry() -> None:
     GraphBuilder().add_node("A", nothing).add_conditional_edge("Start", lambda s: ["A"], ["A"]).add_edge(
         "A", "End"
     ).compile()
+
+
+def test_plain_tables_are_made_once_per_graph_and_never_mixed_up() -> None:
+    from engine.graph.compiled import plain_tables
+
+    graphs = [chain(*(f"n{i}_{j}" for j in range(i + 1))).compile().graph for i in range(20)]
+    for g in graphs:  # more graphs than are kept: an evicted graph's tables are made again, never another's
+        invokers, edges, _conds, _guarded = plain_tables(g)
+        assert invokers == dict(g.invokers) and edges == dict(g.edge_map)
+    again = plain_tables(graphs[-1])
+    assert plain_tables(graphs[-1])[0] is again[0]  # a runner per invocation does not copy them again
