@@ -170,8 +170,8 @@ class SessionKeeper:
         """Save the session's checkpoint when autosave is on (or `force`: a fresh session's step 0)."""
         recorder = self._env.recorder
         if (not self.autosave and not force) or self.checkpointer is None:
-            if recorder is not None:  # node records (issue 15): nothing keeps them
-                recorder.take(session.session_id, session.step, ())
+            if recorder is not None:  # node records (issue 15): nothing keeps them (dropped unbuilt)
+                recorder.take_unbuilt(session.session_id, session.step, ())
             return
         sid = session.session_id
         keep = self._keep_records

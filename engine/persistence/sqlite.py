@@ -18,7 +18,6 @@ import contextlib
 import datetime as _dt
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import aiosqlite
 
@@ -276,49 +275,44 @@ class SQLiteCheckpointer(SQLiteBrowsing):
     # ------------------------------------------------------------ reading
 
     async def load_latest(self, session_id: str) -> Checkpoint | None:
-        with self._mapped(f"loading session '{session_id}'"):
-            # Two statements, two snapshots: a session created by another process between them shows its
-            # marker to the second; the compact query is then asked again (once) rather than reported.
-            for again in (False, True):
-                found = await self._load_latest_rows(session_id)
-                if isinstance(found, Checkpoint):
-                    return found
-                if not found or found[0][2] is None:
-                    return None
-                row = found[0]
-                if row[2] != LATEST_MARKER:
-                    break
-                if again or self._store.mode != "compact":
-                    raise CheckpointDataError(
-                        f"the latest step {row[0]} of session '{session_id}' is missing from the steps table"
-                    )
-            # Full mode (and Weavegraph 0.6 files): the session row holds the latest state in full.
-            return decode_checkpoint(session_id, *row)
+        return await self._load_latest(session_id, again=False)
 
-    async def _load_latest_rows(self, session_id: str) -> Checkpoint | list[Any]:
-        """The compact latest checkpoint if the steps table has it, else the session row and its step."""
+    async def _load_latest(self, session_id: str, again: bool) -> Checkpoint | None:
         db = self._db
-        if self._store.mode == "compact":  # the session row holds a marker: the state is the step's
-            rows = await reads.fetchall(
+        with self._mapped(f"loading session '{session_id}'"):
+            if self._store.mode == "compact":  # the session row holds a marker: the state is the step's
+                rows = await reads.fetchall(
+                    db,
+                    f"SELECT {STEP_COLUMNS} FROM sessions s JOIN steps t"
+                    " ON t.session_id = s.id AND t.step = s.last_step"
+                    " WHERE s.id = ? AND s.last_state_json IS NOT NULL",
+                    (session_id,),
+                )
+                if rows:
+                    return (await reads.to_checkpoints(db, session_id, rows))[0]
+            found = await reads.fetchall(
                 db,
-                f"SELECT {STEP_COLUMNS} FROM sessions s JOIN steps t"
-                " ON t.session_id = s.id AND t.step = s.last_step"
-                " WHERE s.id = ? AND s.last_state_json IS NOT NULL",
+                "SELECT s.last_step, COALESCE(t.created_at, s.updated_at),"
+                " s.last_state_json, COALESCE(t.frontier_json, s.last_frontier_json),"
+                " COALESCE(t.versions_seen_json, s.last_versions_seen_json), t.ran_nodes_json,"
+                " t.skipped_nodes_json, t.updated_channels_json, s.concurrency_limit, s.graph_hash"
+                " FROM sessions s LEFT JOIN steps t ON t.session_id = s.id AND t.step = s.last_step"
+                " WHERE s.id = ?",
                 (session_id,),
             )
-            if rows:
-                return (await reads.to_checkpoints(db, session_id, rows))[0]
-        found = await reads.fetchall(
-            db,
-            "SELECT s.last_step, COALESCE(t.created_at, s.updated_at),"
-            " s.last_state_json, COALESCE(t.frontier_json, s.last_frontier_json),"
-            " COALESCE(t.versions_seen_json, s.last_versions_seen_json), t.ran_nodes_json,"
-            " t.skipped_nodes_json, t.updated_channels_json, s.concurrency_limit, s.graph_hash"
-            " FROM sessions s LEFT JOIN steps t ON t.session_id = s.id AND t.step = s.last_step"
-            " WHERE s.id = ?",
-            (session_id,),
-        )
-        return list(found)
+            if not found or found[0][2] is None:
+                return None
+            row = found[0]
+            if row[2] == LATEST_MARKER:
+                # Two statements, two snapshots: a session another connection created between them shows
+                # its marker here; the compact query is asked again (once) before this is called missing data.
+                if self._store.mode == "compact" and not again:
+                    return await self._load_latest(session_id, again=True)
+                raise CheckpointDataError(
+                    f"the latest step {row[0]} of session '{session_id}' is missing from the steps table"
+                )
+            # Full mode (and Weavegraph 0.6 files): the session row holds the latest state in full.
+            return decode_checkpoint(session_id, *row)
 
     # ---- hitl (ENGINE.md 8.3): interrupts, in tables of our own (engine/persistence/interrupts_store.py)
 
