@@ -6,7 +6,7 @@ import datetime as _dt
 import functools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -217,11 +217,9 @@ class Event:
                 text = json.dumps(
                     _finite(value), ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
                 )
-        if "\u2028" in text or "\u2029" in text or "\x85" in text:
-            text = text.translate(_LINE_BREAKS)
-        return text
+        return _one_line(text)
 
-    def _fast_json(self) -> str | None:
+    def _fast_json(self, encode_metadata: Callable[[Any], str] = _COMPACT.encode) -> str | None:
         """`_COMPACT.encode(self.to_json_value())` for the usual event (str fields, a UTC timestamp, finite
         metadata), built around one encode of the metadata alone (stored events encode every event: this is
         about a third cheaper); None for anything else (the caller takes the general path)."""
@@ -235,7 +233,7 @@ class Event:
         ):
             return None
         try:
-            meta = _COMPACT.encode(self.metadata)
+            meta = encode_metadata(self.metadata)
         except ValueError:
             return None
         return (
@@ -329,35 +327,34 @@ def stamp_seq(event: Event, seq: int) -> Event:
 def event_json_texts(events: Sequence[Event]) -> list[str]:
     """`[e.to_json_string() for e in events]`, the same texts, cheaper (stored events encode every event): the
     usual event's metadata goes through one C encoder made for the whole batch instead of one per event."""
-    if _make_encoder is None:
+    make = _make_encoder
+    if make is None:
         return [e.to_json_string() for e in events]
-    encode = _make_encoder({}, str, _string, None, ":", ",", False, False, False)
+
+    def new_encoder() -> Any:
+        return make({}, str, _string, None, ":", ",", False, False, False)
+
+    encoder = [new_encoder()]
+
+    def metadata(value: Any) -> str:
+        try:
+            return "".join(encoder[0](value, 0))
+        except ValueError:  # a non-finite float (or a cycle): the general path says what happens
+            encoder[0] = new_encoder()  # a failed encode leaves its cycle markers behind
+            raise
+
     texts = []
     for e in events:
-        stamp = e.timestamp
-        if (
-            stamp.tzinfo is _UTC
-            and type(e.type) is str
-            and type(e.scope) is str
-            and type(e.message) is str
-            and type(e.seq) is int
-        ):
-            try:
-                meta = "".join(encode(e.metadata, 0))
-            except ValueError:  # a non-finite float (or a cycle): the general path says what happens
-                encode = _make_encoder({}, str, _string, None, ":", ",", False, False, False)  # clean markers
-                texts.append(e.to_json_string())
-                continue
-            text = (
-                f'{{"type":{_string(e.type)},"scope":{_string(e.scope)},"message":{_string(e.message)},'
-                f'"timestamp":"{stamp.isoformat()[:-6]}Z","seq":{e.seq},"metadata":{meta}}}'
-            )
-            if "\u2028" in text or "\u2029" in text or "\x85" in text:
-                text = text.translate(_LINE_BREAKS)
-            texts.append(text)
-        else:
-            texts.append(e.to_json_string())
+        text = e._fast_json(metadata)
+        texts.append(e.to_json_string() if text is None else _one_line(text))
     return texts
+
+
+def _one_line(text: str) -> str:
+    """`text` with the line breaks some line splitters see inside JSON strings escaped."""
+    if "\u2028" in text or "\u2029" in text or "\x85" in text:
+        return text.translate(_LINE_BREAKS)
+    return text
 
 
 def _finite(value: JSON) -> JSON:
