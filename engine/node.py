@@ -180,6 +180,11 @@ class NodeInvoker:
                 result = await result
         if result is None or type(result) is NodePartial:
             return result
+        return await self.check(result, ctx)
+
+    async def check(self, result: Any, ctx: NodeContext) -> NodePartial | None:
+        """A result that is not a `NodePartial` (nor None): awaited if awaitable, then validated. (The
+        executor awaits an async `fn` itself and calls this only for such results.)"""
         if inspect.isawaitable(result):
             result = await result
         return NodePartial.validate(result, ctx.node_id)

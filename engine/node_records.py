@@ -11,7 +11,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from engine.clock import Clock
 from engine.errors import NodeTimeout
@@ -22,7 +22,6 @@ from engine.types import JSON, ErrorEvent, ErrorScope, NodeKind, WeaveError
 
 _UTC = _dt.UTC
 _time = time.time
-_tuple_new = tuple.__new__
 _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 STATUSES = ("done", "failed", "interrupted", "timeout")
 
@@ -82,50 +81,51 @@ class _Building:
     __slots__ = NodeRecord.__slots__
 
 
-class _Done(NamedTuple):
-    """A node that returned, not yet built into its `NodeRecord`: its start in Unix seconds and its partial
-    itself (the datetime and the JSON are made when the record is first read; see `StepRecords`)."""
-
-    session_id: str
-    step: int
-    node: str
-    attempts: int
-    started: float
-    ms: float
-    result: NodePartial | None
+def duration_ms(started: float, ended: float) -> float:
+    """A node's duration in ms, to the µs, from two `perf_counter` readings (cheaper than `round(x, 3)`,
+    which formats through a string). Records and `node.finish` take it from the same two readings."""
+    return round((ended - started) * 1e6) / 1000.0
 
 
-def _build(done: _Done) -> NodeRecord:
+# A "done" record as the executor keeps it until it is read (`StepRecords`): a plain tuple
+# (session_id, step, node, attempts, started_unix_s, perf_start, perf_end, partial); the datetime, the
+# duration and the output JSON are made when it is built.
+_Raw = tuple[str, int, str, int, float, float, float, NodePartial | None]
+
+
+def _build(raw: _Raw) -> NodeRecord:
+    session_id, step, node, attempts, started, perf_start, perf_end, result = raw
     rec: Any = _Building()
-    rec.session_id = done.session_id
-    rec.step = done.step
-    rec.node = done.node
+    rec.session_id = session_id
+    rec.step = step
+    rec.node = node
     rec.status = "done"
-    rec.attempts = done.attempts
-    rec.started_at = _dt.datetime.fromtimestamp(done.started, _UTC)
-    rec.duration_ms = done.ms
-    rec.output = done.result.to_json_value() if done.result is not None else {}
+    rec.attempts = attempts
+    rec.started_at = _dt.datetime.fromtimestamp(started, _UTC)
+    rec.duration_ms = duration_ms(perf_start, perf_end)
+    rec.output = result.to_json_value() if result is not None else {}
     rec.error = None
     rec.__class__ = NodeRecord
     return rec  # type: ignore[no-any-return]
 
 
-class StepRecords:
-    """One step's node records as the recorder hands them over, built into `NodeRecord`s when first read
-    (`records()`). The in-memory checkpointer keeps these: it keeps only the latest step's records, so most
-    are never read, and a step of a trivial node then costs no JSON and no datetime."""
+def _node_of(rec: NodeRecord | _Raw) -> str:
+    return rec[2] if type(rec) is tuple else rec.node  # type: ignore[union-attr]
 
-    __slots__ = ("_built", "_items")
 
-    def __init__(self, items: list[NodeRecord | _Done]) -> None:
-        self._items = items
-        self._built: list[NodeRecord] | None = None
+class StepRecords(list):  # type: ignore[type-arg]
+    """One step's node records as the executor collects them: "done" records raw (a plain tuple, see
+    `_Raw`), others as `NodeRecord`s; built into `NodeRecord`s, in place, when first read (`records()`).
+    The in-memory checkpointer keeps these: it keeps only the latest step's records, so most are never
+    read, and a step of a trivial node then costs no JSON and no datetime."""
+
+    built = False
 
     def records(self) -> list[NodeRecord]:
-        if self._built is None:
-            self._built = [_build(r) if type(r) is _Done else r for r in self._items]  # type: ignore[misc]
-            self._items = []
-        return self._built
+        if not self.built:
+            self[:] = [_build(r) if type(r) is tuple else r for r in self]
+            self.built = True
+        return self
 
 
 def _user_traceback(exc: BaseException) -> str:
@@ -142,11 +142,13 @@ class NodeRecorder:
     The executor records a plain node itself (`now`, then `done` or `failed`: no coroutine of ours around
     the node); `run` wraps the call instead when a subclass overrides `call` (`wraps`, replay)."""
 
-    __slots__ = ("_clock", "attempts", "pending", "wraps")
+    __slots__ = ("_clock", "attempts", "pending", "wall", "wraps")
 
     def __init__(self, clock: Clock | None) -> None:
         self._clock = clock
-        self.pending: dict[tuple[str, int], list[NodeRecord | _Done]] = {}
+        self.wall: Callable[[], float] = _time if clock is None else self.now
+        """A node's start in Unix seconds: `time.time` itself without a clock (no call of ours)."""
+        self.pending: dict[tuple[str, int], StepRecords] = {}
         self.attempts: dict[tuple[str, int, str], int] = {}
         """Attempts of guarded nodes, set by the executor from `run_attempts`."""
         self.wraps = type(self).call is not NodeRecorder.call
@@ -164,17 +166,20 @@ class NodeRecorder:
         node: str,
         attempts: int,
         started: float,
-        ms: float,
+        perf_start: float,
+        perf_end: float,
         result: NodePartial | None,
     ) -> None:
-        """Record a node that started at `started` (`now()`) and returned `result` (its own partial)."""
-        rec = _tuple_new(_Done, (session_id, step, node, attempts, started, ms, result))
-        key = (session_id, step)
-        found = self.pending.get(key)
-        if found is None:
-            self.pending[key] = [rec]
-        else:
-            found.append(rec)
+        """Record a node that started at `started` (`now()`), ran from `perf_start` to `perf_end`
+        (`perf_counter()`) and returned `result` (its own partial). The executor does this inline."""
+        raw = (session_id, step, node, attempts, started, perf_start, perf_end, result)
+        self._step(session_id, step).append(raw)
+
+    def _step(self, session_id: str, step: int) -> StepRecords:
+        recs = self.pending.get((session_id, step))
+        if recs is None:
+            recs = self.pending[(session_id, step)] = StepRecords()
+        return recs
 
     def failed(
         self,
@@ -213,7 +218,7 @@ class NodeRecorder:
             rec = NodeRecord(
                 session_id, step, kind.name, status, attempts, started_at, ms, None, err.to_json_value()
             )
-        self.pending.setdefault((session_id, step), []).append(rec)
+        self._step(session_id, step).append(rec)
 
     async def run(
         self, session_id: str, step: int, kind: NodeKind, call: Callable[[], Awaitable[NodePartial | None]]
@@ -226,9 +231,9 @@ class NodeRecorder:
         except Exception as exc:
             self.failed(session_id, step, kind, started_at, started, exc)
             raise
-        ms = round((time.perf_counter() - started) * 1000.0, 3)
+        ended = time.perf_counter()
         attempts = self.attempts.pop((session_id, step, kind.name), 1) if self.attempts else 1
-        self.done(session_id, step, kind.name, attempts, started_at, ms, result)
+        self.done(session_id, step, kind.name, attempts, started_at, started, ended, result)
         return result
 
     async def call(
@@ -245,11 +250,11 @@ class NodeRecorder:
         """`take`, with the records built only when read."""
         recs = self.pending.pop((session_id, step), None)
         if recs is None:
-            return StepRecords([])
+            return StepRecords()
         if len(recs) > 1:
             rank = {k.name: i for i, k in enumerate(order)}
-            recs.sort(key=lambda r: rank.get(r.node, len(rank)))
-        return StepRecords(recs)
+            recs.sort(key=lambda r: rank.get(_node_of(r), len(rank)))
+        return recs
 
     def drop(self, session_id: str) -> None:
         for key in [k for k in self.pending if k[0] == session_id]:

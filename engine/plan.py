@@ -239,6 +239,20 @@ def add_route(
         routed.append(_tuple_new(RoutedEdge, (source, t, conditional)))
 
 
+def add_edges(
+    frontier: list[NodeKind], seen: set[NodeKind], routed: list[RoutedEdge], edges: Iterable[RoutedEdge]
+) -> None:
+    """Route a source's unconditional edges, given as the routed-edge records they produce (built once per
+    graph): `add_route` for a source's first targets, which compile-time checks make registered (or End)
+    and distinct, so none is dropped and none was taken by this source before."""
+    for edge in edges:
+        t = edge[1]
+        if t not in seen:
+            seen.add(t)
+            frontier.append(t)
+        routed.append(edge)
+
+
 def is_complete(frontier: Sequence[NodeKind]) -> bool:
     """Complete when the frontier is empty or holds only End."""
     for k in frontier:  # a plain loop: called several times per step, cheaper than all(<genexpr>)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import networkx as nx
 
@@ -22,6 +22,7 @@ from engine.types import NodeKind
 from engine.version import __version__ as ENGINE_VERSION
 
 Predicate = Callable[[Any], Any]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,25 +169,19 @@ def compile_graph(
     )
 
 
-PlainTables = tuple[
-    dict[NodeKind, NodeInvoker],
-    dict[NodeKind, tuple[NodeKind, ...]],
-    dict[NodeKind, tuple[Any, ...]],
-    dict[NodeKind, NodePolicy],
-]
-_PLAIN: dict[int, tuple[CompiledGraph, PlainTables]] = {}
+_DERIVED: dict[int, tuple[CompiledGraph, dict[Callable[[CompiledGraph], Any], Any]]] = {}
 
 
-def plain_tables(graph: CompiledGraph) -> PlainTables:
-    """`invokers`, `edge_map`, `conditional_by_source` and `guarded` as plain dicts for the executor's hot
-    path (a read-only view costs a call per lookup). Made once per graph, kept for the last 16 graphs (a
-    runner built per invocation must not copy them each time); callers never write to them."""
-    hit = _PLAIN.get(id(graph))
-    if hit is not None and hit[0] is graph:
-        return hit[1]
-    g = graph
-    tables = (dict(g.invokers), dict(g.edge_map), dict(g.conditional_by_source), dict(g.guarded))
-    if len(_PLAIN) >= 16:
-        del _PLAIN[next(iter(_PLAIN))]
-    _PLAIN[id(graph)] = (graph, tables)
-    return tables
+def per_graph(graph: CompiledGraph, build: Callable[[CompiledGraph], T]) -> T:
+    """`build(graph)`, made once per graph and kept for the last 16 graphs: hot-path tables derived from a
+    graph (the executor's node table) are not rebuilt by a runner made per invocation. Callers never write
+    to what they get."""
+    hit = _DERIVED.get(id(graph))
+    if hit is None or hit[0] is not graph:
+        if len(_DERIVED) >= 16:
+            del _DERIVED[next(iter(_DERIVED))]
+        hit = _DERIVED[id(graph)] = (graph, {})
+    made = hit[1].get(build)
+    if made is None:
+        made = hit[1][build] = build(graph)
+    return made

@@ -107,12 +107,17 @@ def test_conditional_edge_from_start_is_an_entry() -> None:
     ).compile()
 
 
-def test_plain_tables_are_made_once_per_graph_and_never_mixed_up() -> None:
-    from engine.graph.compiled import plain_tables
+def test_node_tables_are_made_once_per_graph_and_never_mixed_up() -> None:
+    from engine.graph.compiled import per_graph
+    from engine.node_exec import node_table
 
     graphs = [chain(*(f"n{i}_{j}" for j in range(i + 1))).compile().graph for i in range(20)]
-    for g in graphs:  # more graphs than are kept: an evicted graph's tables are made again, never another's
-        invokers, edges, _conds, _guarded = plain_tables(g)
-        assert invokers == dict(g.invokers) and edges == dict(g.edge_map)
-    again = plain_tables(graphs[-1])
-    assert plain_tables(graphs[-1])[0] is again[0]  # a runner per invocation does not copy them again
+    for g in graphs:  # more graphs than are kept: an evicted graph's table is made again, never another's
+        table = per_graph(g, node_table)
+        assert {k: e[0] for k, e in table.items()} == dict(g.invokers)
+        assert {k: tuple(r.target for r in e[1]) for k, e in table.items()} == {
+            k: g.edge_map.get(k, ()) for k in g.invokers
+        }
+        assert all(r.source == k and not r.conditional for k, e in table.items() for r in e[1])
+    again = per_graph(graphs[-1], node_table)
+    assert per_graph(graphs[-1], node_table) is again  # a runner per invocation does not build it again
