@@ -87,8 +87,8 @@ class SessionKeeper:
             # a replay brings its own recorder)
             self._env.recorder = NodeRecorder(clock)
         # node records (issue 15): a checkpointer that keeps only the latest step's records takes them
-        # unbuilt after the save (`InMemoryCheckpointer.keep_step_records`): most are never read
-        self._keep_records: Any = getattr(checkpointer, "keep_step_records", None)
+        # unbuilt (`InMemoryCheckpointer.takes_unbuilt_records`): most are never read
+        self._unbuilt_records = bool(getattr(checkpointer, "takes_unbuilt_records", False))
         self._closed = False
 
     async def aclose(self) -> None:
@@ -174,7 +174,6 @@ class SessionKeeper:
                 recorder.take_unbuilt(session.session_id, session.step, ())
             return
         sid = session.session_id
-        keep = self._keep_records
         records = recorder.take_unbuilt(sid, session.step, ran or ()) if recorder is not None else None
         cp = Checkpoint(
             sid,
@@ -189,7 +188,7 @@ class SessionKeeper:
             list(updated) if updated else [],
             self.graph.definition_hash,
             # node records (issue 15): saved with the step (or handed over right after it, unbuilt)
-            records.records() if records is not None and keep is None else None,
+            records if records is None or self._unbuilt_records else records.records(),
             None,
             self._fork_parents.pop(sid, None) if self._fork_parents else None,  # session info (issue 15)
             self.app.runtime_config.graph_name,
@@ -204,8 +203,6 @@ class SessionKeeper:
             if cp.events and self._event_log is not None:  # stored events (issue 15): kept for the next try
                 self._event_log.put_back(sid, cp.events)
             raise
-        if keep is not None and records is not None:  # no await since the save: the same "transaction"
-            keep(sid, session.step, records)
         session.last_saved_step = session.step
         if watching:
             ms = round((time.perf_counter() - started) * 1000.0, 3)

@@ -53,6 +53,9 @@ class InMemoryCheckpointer:
     """Keeps the latest checkpoint of each session in this process."""
 
     backend_name = "in-memory"
+    takes_unbuilt_records = True
+    """The runner hands its node records over unbuilt (`StepRecords`, built when read) in
+    `Checkpoint.node_records`: only the latest step's are kept, so most are never read."""
 
     def __init__(self) -> None:
         self._latest: dict[str, Checkpoint] = {}
@@ -84,8 +87,12 @@ class InMemoryCheckpointer:
             self._info[checkpoint.session_id] = (parent[0], parent[1], checkpoint.graph_name)
         if checkpoint.events:
             self._events.setdefault(checkpoint.session_id, []).extend(checkpoint.events)
-        if checkpoint.node_records is not None or current is None or current.step != checkpoint.step:
-            self._records[checkpoint.session_id] = list(checkpoint.node_records or ())
+        records = checkpoint.node_records
+        if records is not None or current is None or current.step != checkpoint.step:
+            # the runner's own records come unbuilt (`takes_unbuilt_records`): kept as they are
+            self._records[checkpoint.session_id] = (
+                records if type(records) is StepRecords else list(records or ())
+            )
         now = time.time()
         self._updated[checkpoint.session_id] = now
         self._created.setdefault(checkpoint.session_id, now)
@@ -112,13 +119,6 @@ class InMemoryCheckpointer:
         kept = self._records.get(session_id, [])
         records = kept.records() if isinstance(kept, StepRecords) else kept
         return [r for r in records if step is None or r.step == step]
-
-    def keep_step_records(self, session_id: str, step: int, records: StepRecords) -> None:
-        """The runner's node records of `step`, which it has just saved without them (instead of in
-        `Checkpoint.node_records`): they are built into `NodeRecord`s only if read."""
-        cp = self._latest.get(session_id)
-        if cp is not None and cp.step == step:
-            self._records[session_id] = records
 
     async def session_info(self, session_id: str) -> SessionInfo | None:
         cp = self._latest.get(session_id)
