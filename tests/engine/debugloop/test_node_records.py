@@ -176,3 +176,47 @@ async def test_old_database_migrates_and_records_new_steps(
     assert [r.step for r in await cp.node_records("new")] == [1, 2, 3]
     await runner.aclose()
     await cp.aclose()
+
+
+async def test_records_are_the_same_on_the_inline_path_and_the_policy_path() -> None:
+    """A plain node (awaited inline, recorded as a raw tuple and built when read) and the same node under a
+    timeout (through `run_attempts` and `NodeRecorder.run`) leave the same records but for their timing; a
+    sync node (the invoker's thread path) too."""
+    from engine.policies import RetryPolicy
+
+    async def tick(snapshot: StateSnapshot, ctx: object) -> NodePartial:
+        return NodePartial(extra={"n": snapshot.extra.get("n", 0) + 1}, messages=[Message.assistant("t")])
+
+    def sync_tick(snapshot: StateSnapshot, ctx: object) -> NodePartial:
+        return NodePartial(extra={"n": snapshot.extra.get("n", 0) + 1}, messages=[Message.assistant("t")])
+
+    async def records_of(node: Any, **policy: Any) -> list[dict[str, Any]]:
+        app = (
+            GraphBuilder()
+            .add_node("a", node, **policy)
+            .add_node("b", node, **policy)
+            .add_edge("Start", "a")
+            .add_edge("a", "b")
+            .add_edge("b", "End")
+            .compile()
+        )
+        cp = InMemoryCheckpointer()
+        async with await AppRunner.builder().app(app).checkpointer_custom(cp).build() as runner:
+            await runner.create_session("s", VersionedState())
+            out = []
+            while not (await runner.run_step("s")).completed:
+                out += [r.to_json_value() for r in await cp.node_records("s")]
+            out += [r.to_json_value() for r in await cp.node_records("s")]
+        for r in out:
+            assert isinstance(r.pop("started_at"), str) and r.pop("duration_ms") >= 0.0
+        return out
+
+    inline = await records_of(tick)
+    assert [(r["step"], r["node"], r["status"], r["attempts"]) for r in inline] == [
+        (1, "a", "done", 1),
+        (2, "b", "done", 1),
+    ]
+    assert inline[1]["output"]["extra"] == {"n": 2}
+    assert await records_of(tick, timeout=5.0) == inline
+    assert await records_of(tick, retry=RetryPolicy(max_attempts=2)) == inline
+    assert await records_of(sync_tick) == inline
