@@ -217,7 +217,7 @@ class Event:
                 text = json.dumps(
                     _finite(value), ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
                 )
-        return _one_line(text)
+        return one_line(text)
 
     def _fast_json(self, encode_metadata: Callable[[Any], str] = _COMPACT.encode) -> str | None:
         """`_COMPACT.encode(self.to_json_value())` for the usual event (str fields, a UTC timestamp, finite
@@ -346,11 +346,11 @@ def event_json_texts(events: Sequence[Event]) -> list[str]:
     texts = []
     for e in events:
         text = e._fast_json(metadata)
-        texts.append(e.to_json_string() if text is None else _one_line(text))
+        texts.append(e.to_json_string() if text is None else one_line(text))
     return texts
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """`text` with the line breaks some line splitters see inside JSON strings escaped."""
     if "\u2028" in text or "\u2029" in text or "\x85" in text:
         return text.translate(_LINE_BREAKS)

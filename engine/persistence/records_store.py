@@ -6,12 +6,14 @@ trigger of migration 0006)."""
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from engine.events.event import Event, event_json_texts
+from engine.events.stored import decode_run, encode_run
 from engine.node_records import NodeRecord
 from engine.persistence.base import Checkpoint
 from engine.persistence.serde import parse_timestamp
@@ -105,10 +107,10 @@ _compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def sqlite_save_params(cp: Checkpoint) -> tuple[Any, ...]:
-    """The SQLite save statement's last six parameters (see `sqlite_save.COLUMNS`): whether to upsert the
+    """The SQLite save statement's last parameters (see `sqlite_save.COLUMNS`): whether to upsert the
     session info, its three values, the node records as a JSON array (None leaves the step's records alone)
-    and the events as a JSON array of `[step, event JSON text]` (None: no events). A record's output and
-    error are JSON texts inside the array, stored exactly as `_row` encodes them."""
+    and the events (`sqlite_events_params`). A record's output and error are JSON texts inside the array,
+    stored exactly as `_row` encodes them."""
     records = cp.node_records
     records_json = None
     if records is not None:
@@ -128,10 +130,10 @@ def sqlite_save_params(cp: Checkpoint) -> tuple[Any, ...]:
         )
     parent = cp.parent
     info = parent is not None or (cp.graph_name is not None and cp.step == 0)
-    events_json = sqlite_events_json(cp.events) if cp.events else None
+    events = sqlite_events_params(cp.session_id, cp.events)
     if parent is None:
-        return (info, None, None, cp.graph_name, records_json, events_json)
-    return (info, parent[0], parent[1], cp.graph_name, records_json, events_json)
+        return (info, None, None, cp.graph_name, records_json, *events)
+    return (info, parent[0], parent[1], cp.graph_name, records_json, *events)
 
 
 def decode_row(row: Sequence[Any]) -> NodeRecord:
@@ -188,42 +190,74 @@ def pg_query(session_id: str, step: int | None) -> tuple[str, tuple[Any, ...]]:
     return f"SELECT {cols} FROM {TABLE} WHERE {where} ORDER BY step, idx", args
 
 
+def split_runs(events: Sequence[Event]) -> list[tuple[int | None, Sequence[Event]]]:
+    """The events cut into runs of consecutive events of one step: `(step, events)` pairs. A `wg_events` row
+    holds one run (migrations sqlite/0008 and postgres/0010): a save's events are two or three rows."""
+    out: list[tuple[int | None, Sequence[Event]]] = []
+    start = 0
+    n = len(events)
+    step = events[0].step if n else None
+    for i in range(1, n + 1):
+        if i == n or events[i].step != step:
+            out.append((step, events[start:i]))
+            if i < n:
+                start, step = i, events[i].step
+    return out
+
+
 def event_runs(events: Sequence[Event]) -> tuple[list[int | None], list[str]]:
-    """The events cut into runs of consecutive events of one step: the runs' steps and their texts, each a
-    JSON array of the run's events (`Event.to_json_string` texts). A `wg_events` row holds one run (migrations
-    sqlite/0008 and postgres/0010): a save's events are two or three runs, not two dozen rows."""
+    """Postgres: the runs' steps and their texts, each a JSON array of the run's events in the object form
+    (`Event.to_json_string` texts)."""
     texts = event_json_texts(events)
     steps: list[int | None] = []
     runs: list[str] = []
     start = 0
-    n = len(texts)
-    for i in range(1, n + 1):
-        if i == n or events[i].step != events[start].step:
-            steps.append(events[start].step)
-            runs.append("[" + ",".join(texts[start:i]) + "]")
-            start = i
+    for step, run in split_runs(events):
+        steps.append(step)
+        runs.append("[" + ",".join(texts[start : start + len(run)]) + "]")
+        start += len(run)
     return steps, runs
 
 
-SQLITE_APPEND_EVENTS = (
-    f"INSERT INTO {EVENTS} (session_id, step, event_json) SELECT ?, json_extract(j.value, '$[0]'),"
-    " json_extract(j.value, '$[1]') FROM json_each(?) j ORDER BY j.key"
-)
-"""Appends a session's events (`sqlite_events_json`) in one statement."""
+SQLITE_RUN_COLUMNS = 2
+"""Runs a SQLite save passes as columns of their own (`sqlite_events_params`); more go in one JSON array."""
 
 
-def sqlite_events_json(events: Sequence[Event]) -> str:
-    """The events as the SQLite save's JSON array of `[step, run]`, one per run (`event_runs`), each run the
-    JSON array itself, not a string holding it (nothing to escape here or to unescape in SQLite: the save's
-    `json_extract(..., '$[1]')` gives the run's text back, minified)."""
-    steps, runs = event_runs(events)
-    return (
-        "["
-        + ",".join(
-            [f"[{'null' if step is None else step},{run}]" for step, run in zip(steps, runs, strict=True)]
-        )
-        + "]"
+def sqlite_events_params(session_id: str, events: Sequence[Event] | None) -> list[Any]:
+    """The SQLite save's event parameters: the step and compact text (`engine.events.stored`, migration
+    0009) of its first `SQLITE_RUN_COLUMNS` runs (None when fewer), then the rest as a JSON array of
+    `[step, run]` (None when none). Columns of their own spare SQLite parsing the texts again as JSON."""
+    params: list[Any] = [None] * (2 * SQLITE_RUN_COLUMNS + 1)
+    if not events:
+        return params
+    more: list[str] = []
+    for i, (step, run) in enumerate(split_runs(events)):
+        text = encode_run(run, session_id)
+        if i < SQLITE_RUN_COLUMNS:
+            params[2 * i] = step
+            params[2 * i + 1] = text
+        else:
+            more.append(f"[{'null' if step is None else step},{text}]")
+    if more:
+        params[-1] = "[" + ",".join(more) + "]"
+    return params
+
+
+@functools.lru_cache(maxsize=16)
+def sqlite_append_sql(runs: int) -> str:
+    """Appends `runs` rows of a session's events (`sqlite_append_params`) in one statement."""
+    return f"INSERT INTO {EVENTS} (session_id, step, event_json) VALUES " + ", ".join(
+        "(?, ?, ?)" for _ in range(runs)
     )
+
+
+def sqlite_append_params(session_id: str, events: Sequence[Event]) -> tuple[str, list[Any]]:
+    """The statement and parameters storing a session's events after its last save (SQLite)."""
+    runs = split_runs(events)
+    params: list[Any] = []
+    for step, run in runs:
+        params += (session_id, step, encode_run(run, session_id))
+    return sqlite_append_sql(len(runs)), params
 
 
 PG_APPEND_EVENTS = (
@@ -241,8 +275,9 @@ async def pg_append_events(conn: Any, session_id: str, events: Sequence[Event]) 
 def events_query(
     session_id: str, min_step: int | None, max_step: int | None, limit: int | None, *, postgres: bool
 ) -> tuple[str, list[Any]]:
-    """The SELECT of a session's stored events in order, one event's JSON text a row (the runs unpacked;
-    filters on their step; `limit` the first n)."""
+    """The SELECT of a session's stored events in order. Postgres: one event's JSON text a row (the runs
+    unpacked; filters on their step; `limit` the first n). SQLite: the rows themselves, step and run text
+    (`sqlite_events`), at most `limit` of them (a row holds at least one event)."""
     args: list[Any] = []
 
     def arg(value: Any) -> str:
@@ -255,13 +290,22 @@ def events_query(
     if max_step is not None:
         where += f" AND e.step <= {arg(max_step)}"
     tail = f" LIMIT {arg(limit)}" if limit is not None else ""
-    if postgres:
-        unpack = "jsonb_array_elements(e.event_json) WITH ORDINALITY AS j(value, key)"
-        col = "j.value::text"
-    else:
-        unpack, col = "json_each(e.event_json) AS j", "j.value"
-    return f"SELECT {col} FROM {EVENTS} e, {unpack} WHERE {where} ORDER BY e.id, j.key{tail}", args
+    if not postgres:
+        return f"SELECT e.step, e.event_json FROM {EVENTS} e WHERE {where} ORDER BY e.id{tail}", args
+    unpack = "jsonb_array_elements(e.event_json) WITH ORDINALITY AS j(value, key)"
+    return f"SELECT j.value::text FROM {EVENTS} e, {unpack} WHERE {where} ORDER BY e.id, j.key{tail}", args
 
 
 def decode_events(rows: Sequence[Any]) -> list[Event]:
     return [Event.from_json(r[0]) for r in rows]
+
+
+def sqlite_events(session_id: str, rows: Sequence[Any], limit: int | None) -> list[Event]:
+    """The events of SQLite `wg_events` rows (`events_query`), either form (`engine.events.stored`), the
+    first `limit` (SQLite's LIMIT: a negative one is none)."""
+    out: list[Event] = []
+    for step, text in rows:
+        out += decode_run(text, step, session_id)
+    if limit is not None and 0 <= limit < len(out):
+        del out[limit:]
+    return out

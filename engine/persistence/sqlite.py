@@ -248,10 +248,10 @@ class SQLiteCheckpointer(SQLiteBrowsing):
         """Store events published after the session's last save (stored events, issue 15): one statement."""
         if not events:
             return
-        runs = records_store.sqlite_events_json(events)
+        sql, params = records_store.sqlite_append_params(session_id, events)
         async with self._write_lock:
             with self._mapped(f"storing events of session '{session_id}'"):  # one thread hop, autocommit
-                await self._db.execute_fetchall(records_store.SQLITE_APPEND_EVENTS, (session_id, runs))
+                await self._db.execute_fetchall(sql, params)
 
     async def prune(self, policy: PrunePolicy, dry_run: bool = False) -> PruneReport:
         """Delete (or with `dry_run` only count) steps the policy selects; never a session's latest step."""

@@ -87,7 +87,7 @@ class SQLiteBrowsing:
         sql, args = records_store.events_query(session_id, min_step, max_step, limit, postgres=False)
         with self._mapped(f"reading events of session '{session_id}'"):
             rows = await reads.fetchall(self._db, sql, tuple(args))
-        return records_store.decode_events(rows)
+        return records_store.sqlite_events(session_id, rows, limit)
 
     async def session_info(self, session_id: str) -> SessionInfo | None:
         """The session's info (ENGINE.md 8.2), None for an unknown session."""

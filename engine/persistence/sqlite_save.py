@@ -61,7 +61,11 @@ COLUMNS = (
     "parent_session_step",
     "graph_name",
     "records_json",
-    "events_json",
+    "ev_step1",
+    "ev_run1",
+    "ev_step2",
+    "ev_run2",
+    "ev_more",
 )
 
 _STEP_COLUMNS = (
@@ -129,8 +133,12 @@ BEGIN
     SELECT NEW.session_id, NEW.step, j.key, {", ".join(_RECORD.format(i) for i in range(7))}
     FROM json_each(NEW.records_json) j;
     INSERT INTO wg_events (session_id, step, event_json)
+    SELECT NEW.session_id, NEW.ev_step1, NEW.ev_run1 WHERE NEW.ev_run1 IS NOT NULL;
+    INSERT INTO wg_events (session_id, step, event_json)
+    SELECT NEW.session_id, NEW.ev_step2, NEW.ev_run2 WHERE NEW.ev_run2 IS NOT NULL;
+    INSERT INTO wg_events (session_id, step, event_json)
     SELECT NEW.session_id, {_RECORD.format(0)}, {_RECORD.format(1)}
-    FROM json_each(NEW.events_json) j ORDER BY j.key;
+    FROM json_each(NEW.ev_more) j ORDER BY j.key;
 END
 """
 

@@ -1,0 +1,9 @@
+-- 0009: stored events in a compact form. Rows of `wg_events` written from this version on hold the usual
+-- event as an array, `[type, scope, message, time, seq, metadata]`, not as its `to_json_string` object:
+-- the type as its index in EVENT_TYPES, the timestamp in microseconds (the first event of a row since the
+-- epoch, each later one since the event before it) and, when they end the metadata, its "step" and
+-- "invocation_id" left out (the row's step and session id; see engine/events/stored.py). A turn's events
+-- take about half the bytes, which SQLite no longer parses as JSON when a save writes them. The table is
+-- unchanged and rows written before stay as they are: a row's array may hold either form, and reads give
+-- back the same events from both. No statement is needed; the version number itself is the change: an
+-- engine from before this migration refuses the file (SchemaTooNew) instead of misreading its new rows.
