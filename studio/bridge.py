@@ -14,7 +14,11 @@ from typing import Any, TypeVar
 import PySide6  # noqa: F401  (import the binding before qasync so qasync picks PySide6)
 from PySide6.QtCore import QObject, QTimer, Signal
 
-__all__ = ["Bridge", "ErrorHandler", "EventPump", "one_line", "wait_signal"]
+__all__ = ["CLOSE_GRACE_S", "Bridge", "ErrorHandler", "EventPump", "one_line", "wait_signal"]
+
+CLOSE_GRACE_S = 5.0
+"""How long a closing controller lets its reads (or the close of an old database) finish before cancelling
+them (`Bridge.stop_owned`)."""
 
 _log = logging.getLogger("studio.bridge")
 YIELD_EVERY = 500
@@ -145,6 +149,21 @@ class Bridge(QObject):
     def cancel_owned(self, owner: QObject) -> None:
         """Cancel every unfinished task started with this owner."""
         self._cancel_key(id(owner))
+
+    async def stop_owned(self, owner: QObject, *, grace: float = 0.0) -> None:
+        """Stop the owner's unfinished tasks (but the calling one) and return once each has ended, so what a
+        task opened it has also closed on its way out. `grace`: seconds they may take to finish on their own
+        before they are cancelled (a task cancelled in the middle of closing a database may leave it open)."""
+        current = asyncio.current_task()
+        tasks = [t for t in self.owned_tasks(owner) if t is not current]
+        if not tasks:
+            return
+        if grace > 0:
+            _done, pending = await asyncio.wait(tasks, timeout=grace)
+            tasks = list(pending)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def running_tasks(self) -> list[asyncio.Task[Any]]:
         """The tasks that have not finished yet."""

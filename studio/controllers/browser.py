@@ -216,10 +216,7 @@ class BrowserController(QObject):
     async def aclose(self) -> None:
         """Stop every task and close the database (the main window awaits it on exit)."""
         self._generation += 1
-        tasks = self.bridge.owned_tasks(self)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.bridge.stop_owned(self)
         cp, self._cp = self._cp, None
         if cp is not None:
             self._close_in_background(cp)

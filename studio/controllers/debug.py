@@ -216,10 +216,7 @@ class DebugController(QObject):
             return await fn(cp)
 
     async def aclose(self) -> None:
-        tasks = self.bridge.owned_tasks(self)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.bridge.stop_owned(self)
 
     # ------------------------------------------------------------------ node inspector
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from studio.bridge import Bridge, one_line
+from studio.bridge import CLOSE_GRACE_S, Bridge, one_line
 from studio.controllers.run import RunController, RunState
 from studio.services import storage
 from studio.widgets.interrupt_form import AnswerError, check_answer
@@ -181,8 +181,11 @@ class InboxController(QObject):
         return InboxEntry(row, graph[0], graph[1])
 
     async def aclose(self) -> None:
+        """Stop reading and close the database: a read or close still going on finishes first (a read that
+        opened the database after this began closes it itself), so nothing stays open once this returns."""
         self.timer.stop()
         self._generation += 1
+        await self.bridge.stop_owned(self, grace=CLOSE_GRACE_S)
         store, self.store = self.store, None
         if store is not None:
             await store.aclose()

@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from studio.bridge import Bridge, one_line
+from studio.bridge import CLOSE_GRACE_S, Bridge, one_line
 from studio.services.storage import redact
 
 __all__ = ["QueueController", "QueueSnapshot"]
@@ -67,7 +67,7 @@ class QueueController(QObject):
         except Exception as exc:
             self.failed.emit(one_line(exc))
             return
-        await self.aclose()
+        await self._close_client()
         self.client = client
         self.url = url
         self._last = None
@@ -76,6 +76,13 @@ class QueueController(QObject):
         await self._refresh()
 
     async def aclose(self) -> None:
+        """Stop refreshing and close the connection: a connect or read still going on ends first (cancelled
+        after `CLOSE_GRACE_S`), so no connection opens after this returned."""
+        self.timer.stop()
+        await self.bridge.stop_owned(self, grace=CLOSE_GRACE_S)
+        await self._close_client()
+
+    async def _close_client(self) -> None:
         self.timer.stop()
         self._stop_stream()
         client, self.client = self.client, None

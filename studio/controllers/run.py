@@ -6,6 +6,7 @@ events of that run (which report the cancellation as an error) are shown as "sto
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 import traceback
@@ -24,6 +25,9 @@ from studio.controllers.run_session import Breakpoints, RunOutcome, RunSession
 from studio.models.run_log import RunLogModel
 
 __all__ = ["RunController", "RunRequest", "RunState", "user_traceback"]
+
+SHUTDOWN_WAIT_S = 10.0
+"""How long closing the window waits for a cancelled run to end before closing its storage anyway."""
 
 SUBSCRIPTION_CAPACITY = (
     1_000_000  # the console must not lose events in a flood (memory-bounded by the log cap)
@@ -266,8 +270,10 @@ class RunController(QObject):
 
     async def shutdown(self) -> None:
         """Stop the run and close its storage (the window is closing)."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()  # the run ends before its storage is closed (one still opening closes it then)
+            await asyncio.wait({task}, timeout=SHUTDOWN_WAIT_S)
         session, self.session = self.session, None
         if session is not None:
             await session.close()

@@ -134,6 +134,7 @@ class RunSession:
         """Resuming a stored session from the inbox: `open` never creates the session."""
         # SIGTERM: the studio's own handler calls `request_graceful_stop`; no loop signal handlers here
         self.graceful = GracefulShutdown(GRACE_S, signals=())
+        self._closed: asyncio.Future[None] | None = None
 
     def request_graceful_stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         """Let the running step finish and save, then stop (`Stopped` ends the run call)."""
@@ -247,7 +248,15 @@ class RunSession:
         return RunOutcome("paused", step, "interrupt", node, self.state_json(), list(interrupts), error)
 
     async def close(self) -> None:
-        """Close the checkpointer (the shared bus stays open). Safe to call twice."""
+        """Close the checkpointer (the shared bus stays open). Safe to call twice, also at once: a second
+        call returns when the first one's close has finished."""
+        if self._closed is not None:
+            await asyncio.shield(self._closed)
+            return
+        self._closed = asyncio.get_running_loop().create_future()
         checkpointer, self.checkpointer = self.checkpointer, None
-        if checkpointer is not None:
-            await checkpointer.aclose()
+        try:
+            if checkpointer is not None:
+                await checkpointer.aclose()
+        finally:
+            self._closed.set_result(None)

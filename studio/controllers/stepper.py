@@ -116,10 +116,7 @@ class StepperController(QObject):
 
     async def aclose(self) -> None:
         """Close the runner and its storage (the main window awaits it on exit)."""
-        tasks = self.bridge.owned_tasks(self)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.bridge.stop_owned(self)
         await self._close_runner()
 
     # ------------------------------------------------------------------ work
