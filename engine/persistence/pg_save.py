@@ -1,19 +1,19 @@
 """A PostgreSQL save in one round trip: the arguments of `weavegraph_save` (migration 0008, made leaner by
-0009) for one checkpoint, the arrays of `weavegraph_save_group` for several, and what the writer makes of
-the answer.
+0009 and 0011) for one checkpoint, the arrays of `weavegraph_save_group` for several, and what the writer
+makes of the answer.
 
 The statement locks the session row, checks `expected_last_step` (and, for a compact delta, that this
 writer's base is still the session's latest step), upserts the session and the step, replaces the step's
 node records, appends its events (a row per run of events of one step, migration 0010) and keeps the
-session info, all in one autocommitted statement. When a check fails it writes nothing and returns a status
-(see the migration); the caller then raises the conflict, resends a full snapshot (status 2) or runs the
-overwrite transaction of `pg_ops.save` (status 3).
+session info, all in one autocommitted statement; since 0011 it also keeps the counts, the ran-node index
+and the NOTIFY of the steps it inserts (the triggers on `steps` skip those rows). When a check fails it
+writes nothing and returns a status (see the migration); the caller then raises the conflict, resends a
+full snapshot (status 2) or runs the overwrite transaction of `pg_ops.save` (status 3).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,9 @@ import engine.persistence.records_store as records_store
 from engine.errors import CheckpointConflict
 from engine.persistence.base import Checkpoint
 from engine.persistence.compact import LATEST_MARKER
+from engine.persistence.errors import CheckpointDataError
 from engine.persistence.incremental import EncodedSave, StoreMode, new_token
+from engine.persistence.serde import dumps
 
 SAVE_SQL = "SELECT status, last_step FROM weavegraph_save(" + ", ".join(f"${i}" for i in range(1, 34)) + ")"
 GROUP_SQL = (
@@ -46,11 +48,8 @@ def _utc(value: _dt.datetime) -> _dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))  # what json.dumps(separators=...) builds on every call
-
-
 def _json(value: Any) -> str | None:
-    return None if value is None else _ENCODER.encode(value)
+    return None if value is None else dumps(value)
 
 
 @dataclass(slots=True)
@@ -109,14 +108,19 @@ def prepare(
     durations: list[float] = []
     outputs: list[str | None] = []
     errors: list[str | None] = []
-    for rec in records or ():
-        nodes.append(rec.node)
-        statuses.append(rec.status)
-        attempts.append(rec.attempts)
-        started.append(_utc(rec.started_at))
-        durations.append(rec.duration_ms)
-        outputs.append(_json(rec.output))
-        errors.append(_json(rec.error))
+    try:
+        for rec in records or ():
+            nodes.append(rec.node)
+            statuses.append(rec.status)
+            attempts.append(rec.attempts)
+            started.append(_utc(rec.started_at))
+            durations.append(rec.duration_ms)
+            outputs.append(_json(rec.output))
+            errors.append(_json(rec.error))
+    except (TypeError, ValueError) as exc:  # refused here, so a group's other saves still commit
+        raise CheckpointDataError(
+            f"node records of session '{cp.session_id}' step {cp.step} are not JSON-storable: {exc}"
+        ) from exc
     event_steps, event_runs = records_store.event_runs(cp.events) if cp.events else ([], [])
     info = cp.parent is not None or (cp.graph_name is not None and cp.step == 0)
     parent_session, parent_step = cp.parent or (None, None)

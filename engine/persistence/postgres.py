@@ -1,15 +1,16 @@
 """PostgreSQL checkpointer (asyncpg pool, JSONB, TIMESTAMPTZ), Weavegraph 0.6 schema, safe for many writers.
 
-A save is one statement, `weavegraph_save` (migration 0008, `pg_save`): it locks the session row
-(`SELECT ... FOR UPDATE`) before checking `expected_last_step`, so two processes can never both extend the
-same step, and writes the step, its node records and events and the session row in the same transaction,
-one round trip. With group commit (on by default; `group_commit=off` in the URL or
+A save is one statement, `weavegraph_save` (migration 0008, `pg_save`): it locks the session row before
+checking `expected_last_step` (since 0011 one UPDATE whose WHERE holds the checks), so two processes can
+never both extend the same step, and writes the step, its node records and events and the session row in
+the same transaction, one round trip. With group commit (on by default; `group_commit=off` in the URL or
 `connect(group_commit=False)` turns it off) saves that arrive while one is in flight are written together by
 `weavegraph_save_group`: one transaction and one round trip for the group, each session's check inside it,
 each caller returning when its rows are committed (set-based since migration 0009: the checks of all its
 sessions in one query, then one statement per table). Saving a step that already exists overwrites it (as
-Weavegraph does); the latest pointer only moves forward. A trigger NOTIFYs every saved step. Empty databases
-use compact storage (see `compact`) unless asked for "full"; the mode is recorded in `weavegraph_meta`.
+Weavegraph does); the latest pointer only moves forward. Every saved step is NOTIFYed (by the save functions
+for their own rows, by a trigger for any other writer's, migration 0011). Empty databases use compact
+storage (see `compact`) unless asked for "full"; the mode is recorded in `weavegraph_meta`.
 Reads are in `pg_reads`, the other transactions in `pg_ops`.
 """
 
